@@ -1,0 +1,38 @@
+//! `dnsfailback-provider`: the small, stable crate every DNS adapter depends on.
+//!
+//! It defines what flows across the provider seam of dnsfailback
+//! (probe -> health -> policy -> plan -> **provider** -> verify):
+//!
+//! * [`RecordSet`], [`RecordKey`], [`Fqdn`], [`RecordType`]: what a provider stores;
+//! * [`ChangeSet`] / [`Change`]: what the planner asks a provider to do, with the old set beside
+//!   the new one;
+//! * [`Provider`] and [`Capabilities`]: the async trait adapters implement, and what they declare;
+//! * [`ProviderError`]: classified errors (`is_retryable`, `is_conflict`, `not_applied`);
+//! * [`Secret`] / [`SecretSource`]: tokens and keys from env or file, never printed;
+//! * [`ZoneRecords`]: strict in-memory zone shared by the embedded server and the test fake;
+//! * feature `testkit`: [`memory::MemoryProvider`] and the conformance suite
+//!   [`testkit::run_conformance`].
+//!
+//! Adapters live in sibling crates (`providers/embedded`, `route53`, `cloudflare`, `rfc2136`)
+//! and never depend on the controller.
+
+mod capability;
+mod change;
+mod error;
+mod provider;
+mod record;
+mod secret;
+mod zone;
+
+#[cfg(any(test, feature = "testkit"))]
+pub mod memory;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
+
+pub use capability::Capabilities;
+pub use change::{Change, ChangeSet};
+pub use error::{ErrorKind, ProviderError};
+pub use provider::{wait_in_sync, ApplyReceipt, Provider, SyncStatus};
+pub use record::{Fqdn, RecordKey, RecordSet, RecordType, Soa};
+pub use secret::{Secret, SecretSource};
+pub use zone::ZoneRecords;

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs everything the test suite needs on a fresh Debian machine, idempotently:
+#   - apt: BIND 9 and Knot (RFC 2136 peers), dig, iproute2;
+#   - PyPI: moto[server] 5.2.5 in a venv (Route 53 peer);
+#   - npm: @stoplight/prism-cli 5.14.2 (Cloudflare schema checks; 5.15+ needs Node 24).
+# Peers go to $DNSFAILBACK_PEERS (default ~/.cache/dnsfailback-peers); tests find them there.
+# Nothing is started here: each test starts its own peer on 127.0.0.1 and stops it.
+set -euo pipefail
+PEERS="${DNSFAILBACK_PEERS:-$HOME/.cache/dnsfailback-peers}"
+mkdir -p "$PEERS"
+
+need_apt=()
+command -v named >/dev/null 2>&1 || need_apt+=(bind9 bind9-utils)
+command -v knotd >/dev/null 2>&1 || need_apt+=(knot knot-dnsutils)
+command -v dig >/dev/null 2>&1 || need_apt+=(bind9-dnsutils)
+command -v tsig-keygen >/dev/null 2>&1 || need_apt+=(bind9-utils)
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
+command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "install-test-deps: apt-get install ${need_apt[*]}"
+  # Package scripts must not start system daemons (named on port 53, knotd): tests start
+  # their own copies on loopback ports. policy-rc.d exit 101 tells invoke-rc.d "not now".
+  had_policy=0
+  [ -e /usr/sbin/policy-rc.d ] && had_policy=1
+  if [ $had_policy = 0 ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  if [ $had_policy = 0 ]; then rm -f /usr/sbin/policy-rc.d; fi
+fi
+
+if [ ! -x "$PEERS/moto-5.2.5/bin/moto_server" ]; then
+  echo "install-test-deps: pip install moto[server]==5.2.5"
+  python3 -m venv "$PEERS/moto-5.2.5"
+  "$PEERS/moto-5.2.5/bin/pip" install -q 'moto[server]==5.2.5'
+fi
+
+if [ ! -x "$PEERS/prism-5.14.2/node_modules/.bin/prism" ]; then
+  echo "install-test-deps: npm install @stoplight/prism-cli@5.14.2"
+  mkdir -p "$PEERS/prism-5.14.2"
+  (cd "$PEERS/prism-5.14.2" && npm install --silent --no-audit --no-fund @stoplight/prism-cli@5.14.2 >/dev/null)
+fi
+echo "install-test-deps: peers ready in $PEERS"

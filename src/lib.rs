@@ -1,0 +1,1 @@
+//! dnsfailback controller (skeleton).
