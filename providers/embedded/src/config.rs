@@ -1,0 +1,108 @@
+//! Configuration of the embedded DNS server: the `[providers.<instance>]` table with
+//! `kind = "embedded"`.
+//!
+//! Read once at start-up, before anything in the flow probe -> health -> policy -> plan ->
+//! **provider** -> verify runs. The controller strips `kind` and deserialises the rest of the
+//! table into [`Config`]; unknown keys are rejected so a typo never silently falls back to a
+//! default.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use dnsfailback_provider::Fqdn;
+use serde::Deserialize;
+
+/// The address `dig @127.0.0.1 -p 5353` reaches when `listen` is not set.
+pub const DEFAULT_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 5353);
+
+/// Default negative-caching TTL (SOA minimum), in seconds.
+pub const DEFAULT_NEGATIVE_TTL: u32 = 60;
+
+/// Settings of one embedded DNS server instance.
+///
+/// ```toml
+/// [providers.local]
+/// kind = "embedded"
+/// listen = "127.0.0.1:5353"
+/// zones = ["example.test"]
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address and port the server answers on, over both UDP and TCP (the same port for
+    /// both). Default `127.0.0.1:5353`. Port 0 picks a free port (tests); the chosen address is
+    /// returned by `start` and logged as `embedded DNS listening on udp+tcp <addr>`.
+    pub listen: SocketAddr,
+    /// Zones this server is authoritative for, e.g. `["example.test"]`. The controller fills
+    /// this from the zones of its services; names here are added to that list. Queries for
+    /// names outside every zone are answered REFUSED.
+    pub zones: Vec<Fqdn>,
+    /// JSON file the zone content is persisted to after every change, so answers survive a
+    /// restart. The controller defaults it to a file beside its state database; without it
+    /// the zones live in memory only.
+    pub data_file: Option<PathBuf>,
+    /// Seed for the random choice among weighted record sets. Set it only in tests, to make
+    /// the sequence of weighted answers repeatable; unset, every start draws a fresh seed.
+    pub rng_seed: Option<u64>,
+    /// Negative-caching TTL in seconds: the SOA `minimum` and the TTL of the SOA record sent
+    /// with NXDOMAIN and NODATA answers (RFC 2308). It bounds how long resolvers remember that a
+    /// name did not exist. Default 60.
+    pub negative_ttl: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: DEFAULT_LISTEN,
+            zones: Vec::new(),
+            data_file: None,
+            rng_seed: None,
+            negative_ttl: DEFAULT_NEGATIVE_TTL,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_apply_to_an_empty_table() -> Result<(), String> {
+        let c: Config = toml::from_str("").map_err(|e| e.to_string())?;
+        assert_eq!(c, Config::default());
+        assert_eq!(c.listen.to_string(), "127.0.0.1:5353");
+        assert_eq!(c.negative_ttl, 60);
+        Ok(())
+    }
+
+    #[test]
+    fn every_key_parses() -> Result<(), String> {
+        let c: Config = toml::from_str(
+            r#"
+            listen = "127.0.0.1:0"
+            zones = ["Example.Test"]
+            data_file = "/tmp/zones.json"
+            rng_seed = 7
+            negative_ttl = 30
+            "#,
+        )
+        .map_err(|e| e.to_string())?;
+        assert_eq!(c.listen.port(), 0);
+        assert_eq!(c.zones, vec![Fqdn::new("example.test.")?]);
+        assert_eq!(c.data_file, Some(PathBuf::from("/tmp/zones.json")));
+        assert_eq!(c.rng_seed, Some(7));
+        assert_eq!(c.negative_ttl, 30);
+        Ok(())
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_zones_are_rejected() {
+        let e = toml::from_str::<Config>("listne = \"127.0.0.1:53\"")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("listne"), "{e}");
+        assert!(toml::from_str::<Config>("zones = [\"a..b\"]").is_err());
+    }
+}

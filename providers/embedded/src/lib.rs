@@ -1,0 +1,30 @@
+//! `dnsfailback-provider-embedded`: the zero-setup default provider, an authoritative DNS
+//! server inside the controller process.
+//!
+//! It sits at `provider` in the flow probe -> health -> policy -> plan -> **provider** ->
+//! verify, like every other adapter, but instead of calling a DNS service it *is* one: record
+//! sets applied through the [`Provider`](dnsfailback_provider::Provider) trait are answered at
+//! once over UDP and TCP, so `dig @127.0.0.1 -p 5353 shop.example.test` shows a failover the
+//! moment it is applied.
+//!
+//! * [`config`]: the `[providers.<instance>]` keys ([`Config`]);
+//! * [`EmbeddedProvider`] (`provider.rs`): the trait implementation, start and shutdown;
+//! * `state.rs`: zone content and the rules a change must keep;
+//! * `persist.rs`: the data file (atomic writes, checked loads);
+//! * `lookup.rs`: how a question is answered (NXDOMAIN, NODATA, REFUSED, CNAME);
+//! * `weighted.rs`: Route 53 style weighted answers;
+//! * `rdata.rs`: presentation text to hickory wire records;
+//! * `handler.rs` and `server.rs`: the hickory request handler and the sockets.
+
+pub mod config;
+mod handler;
+mod lookup;
+mod persist;
+mod provider;
+mod rdata;
+mod server;
+mod state;
+mod weighted;
+
+pub use config::{Config, DEFAULT_LISTEN, DEFAULT_NEGATIVE_TTL};
+pub use provider::EmbeddedProvider;
