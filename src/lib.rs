@@ -1,1 +1,31 @@
-//! dnsfailback controller (skeleton).
+//! dnsfailback: a DNS failover and staged failback controller.
+//!
+//! The crate follows the flow of a decision, one module per stage:
+//!
+//! ```text
+//!  probe ──► health ──► policy ──► plan ──► provider ──► verify
+//!  (probe)   (health)   (policy)   (plan)  (providers/*) (reconcile::verify)
+//!                 └────────── reconcile (control loop) ──────────┘
+//!                     state (intent journal, audit)   api (admin HTTP)   cli
+//! ```
+//!
+//! * [`config`]: TOML -> validated model, every error with file, line, key path and fix.
+//! * [`probe`]: HTTP/TCP/... checks and the scheduler that runs them.
+//! * [`health`]: thresholds and quorum turn results into up/down/unknown.
+//! * [`policy`]: the per-service state machine deciding what to publish.
+//! * [`plan`]: desired vs observed record sets -> a validated change set (dry-run point).
+//! * [`reconcile`]: the loop; journals intents, calls providers, verifies, audits.
+//! * [`state`]: the durable store (SQLite) and the leadership seam.
+//! * [`api`]: the admin HTTP API used by the CLI.
+//! * [`cli`]: the `dnsfailback` command.
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod health;
+pub mod plan;
+pub mod policy;
+pub mod probe;
+pub mod providers;
+pub mod reconcile;
+pub mod state;

@@ -5,10 +5,11 @@
 //! thresholds, windows and quorum is `health`'s job. The [`Runner`] schedules every check of
 //! every target on one tokio runtime and streams [`ProbeResult`]s to the controller.
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
 
 /// Identifies one check of one target of one service: `service/target/check-index`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -21,12 +22,15 @@ impl std::fmt::Display for CheckId {
 }
 
 /// Why a probe failed, in words an on-call engineer can act on.
+///
+/// The variant is what the health layer and the API show; keep it specific so that "the server
+/// said 503" and "the certificate expired" never look alike.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "reason", content = "detail", rename_all = "snake_case")]
 pub enum FailureReason {
     /// Nothing answered in time.
     Timeout,
-    /// The connection was refused (nothing listens).
+    /// The connection was refused (nothing listens; for UDP an ICMP port unreachable came back).
     Refused,
     /// Any other connection or transport error.
     Connect(String),
@@ -34,6 +38,28 @@ pub enum FailureReason {
     Status(u16),
     /// Anything else the protocol-specific check rejected.
     Other(String),
+    /// The check's own configuration cannot be probed (bad URL, unreadable `ca_file`, ...).
+    Config(String),
+    /// The target's host name did not resolve (to an address of the wanted family).
+    Resolve(String),
+    /// TLS handshake failed; includes a certificate that does not verify (expired, wrong
+    /// name, unknown issuer).
+    Tls(String),
+    /// The certificate verifies but expires sooner than `cert_min_validity`: days left
+    /// (negative when already expired).
+    CertExpiring(i64),
+    /// The HTTP body does not contain the expected text.
+    BodyMismatch(String),
+    /// A TCP/UDP/ICMP reply came but is not the expected one (shows what came, escaped).
+    UnexpectedReply(String),
+    /// The DNS server answered with another rcode (e.g. `SERVFAIL`).
+    Rcode(String),
+    /// The DNS rcode was right but no answer matched `expect_answer`.
+    AnswerMismatch(String),
+    /// The network or host is unreachable (no route, ICMP unreachable).
+    Unreachable(String),
+    /// The probe is not allowed to run here (ICMP without ping sockets or CAP_NET_RAW).
+    Permission(String),
 }
 
 impl std::fmt::Display for FailureReason {
@@ -44,6 +70,19 @@ impl std::fmt::Display for FailureReason {
             FailureReason::Connect(e) => write!(f, "connect error: {e}"),
             FailureReason::Status(s) => write!(f, "unexpected HTTP status {s}"),
             FailureReason::Other(e) => f.write_str(e),
+            FailureReason::Config(e) => write!(f, "invalid check: {e}"),
+            FailureReason::Resolve(e) => write!(f, "name resolution failed: {e}"),
+            FailureReason::Tls(e) => write!(f, "TLS error: {e}"),
+            FailureReason::CertExpiring(d) if *d < 0 => {
+                write!(f, "certificate expired {} days ago", -d)
+            }
+            FailureReason::CertExpiring(d) => write!(f, "certificate expires in {d} days"),
+            FailureReason::BodyMismatch(e) => write!(f, "body does not contain {e:?}"),
+            FailureReason::UnexpectedReply(e) => write!(f, "unexpected reply: {e}"),
+            FailureReason::Rcode(r) => write!(f, "unexpected DNS rcode {r}"),
+            FailureReason::AnswerMismatch(e) => write!(f, "no DNS answer matches: {e}"),
+            FailureReason::Unreachable(e) => write!(f, "unreachable: {e}"),
+            FailureReason::Permission(e) => write!(f, "not permitted: {e}"),
         }
     }
 }
@@ -67,6 +106,7 @@ impl Outcome {
 /// One outcome, tagged with the check it belongs to; what the runner streams.
 #[derive(Debug, Clone)]
 pub struct ProbeResult {
+    /// The check this outcome belongs to.
     pub check: CheckId,
     pub outcome: Outcome,
     /// When the probe finished, on the tokio clock (paused in tests).
@@ -74,31 +114,351 @@ pub struct ProbeResult {
 }
 
 /// What to probe and how: the `kind`-tagged table under `[[services.X.targets.checks]]`.
+///
+/// Every kind shares the scheduling fields `interval` (default 5s, at least 100ms), `timeout`
+/// (default the smaller of 2s and the interval; at most the interval), `recheck` (default 2) and
+/// `recheck_interval` (default 100ms), and `role`; see [`Schedule`]. Unknown fields are
+/// rejected so that a typo never silently disables a check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum CheckSpec {
-    /// HTTP or HTTPS GET; success when the status is in `expect_status`.
+    /// HTTP or HTTPS request; success when the status is in `expect_status` (and the body
+    /// contains `expect_body`, when set). TLS certificates are verified unless
+    /// `insecure_skip_verify`; `ca_file` (PEM) replaces the system roots for private CAs.
+    /// `host` sets the Host header and, when `url` names an IP address, the TLS SNI too.
+    /// Redirects are not followed unless `follow_redirects`. The connection is kept alive
+    /// between probes when `keep_alive` (default) and the interval is under 4 s.
     Http {
         url: String,
+        #[serde(default = "default_method")]
+        method: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        host: Option<String>,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        headers: BTreeMap<String, String>,
         #[serde(default = "default_status")]
-        expect_status: Vec<u16>,
-        #[serde(default, with = "duration_opt")]
+        expect_status: Vec<StatusRange>,
+        /// Substring the body must contain (plain text, case-sensitive; the first 64 KiB of
+        /// the body are searched).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expect_body: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ca_file: Option<PathBuf>,
+        #[serde(default)]
+        insecure_skip_verify: bool,
+        #[serde(default)]
+        follow_redirects: bool,
+        #[serde(default = "default_true")]
+        keep_alive: bool,
+        /// Fail with [`FailureReason::CertExpiring`] when the certificate expires sooner.
+        #[serde(
+            default,
+            with = "duration_opt",
+            skip_serializing_if = "Option::is_none"
+        )]
+        cert_min_validity: Option<Duration>,
+        #[serde(default)]
+        family: Family,
+        #[serde(default)]
+        role: Role,
+        #[serde(
+            default,
+            with = "duration_opt",
+            skip_serializing_if = "Option::is_none"
+        )]
         timeout: Option<Duration>,
-        #[serde(default, with = "duration_opt")]
+        #[serde(
+            default,
+            with = "duration_opt",
+            skip_serializing_if = "Option::is_none"
+        )]
         interval: Option<Duration>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        recheck: Option<u32>,
+        #[serde(
+            default,
+            with = "duration_opt",
+            skip_serializing_if = "Option::is_none"
+        )]
+        recheck_interval: Option<Duration>,
     },
-    /// TCP connect to `address` (`host:port`).
+    /// TCP connect to `address` (`host:port`); optionally write `send` and wait for a reply
+    /// containing `expect` (e.g. send `"PING\r\n"`, expect `"+PONG"`).
     Tcp {
         address: String,
-        #[serde(default, with = "duration_opt")]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        send: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expect: Option<String>,
+        #[serde(default)]
+        family: Family,
+        #[serde(default)]
+        role: Role,
+        #[serde(
+            default,
+            with = "duration_opt",
+            skip_serializing_if = "Option::is_none"
+        )]
         timeout: Option<Duration>,
-        #[serde(default, with = "duration_opt")]
+        #[serde(
+            default,
+            with = "duration_opt",
+            skip_serializing_if = "Option::is_none"
+        )]
         interval: Option<Duration>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        recheck: Option<u32>,
+        #[serde(
+            default,
+            with = "duration_opt",
+            skip_serializing_if = "Option::is_none"
+        )]
+        recheck_interval: Option<Duration>,
+    },
+    /// UDP datagram `send` to `address`; success on a reply containing `expect` (any reply when
+    /// `expect` is unset).
+    Udp {
+        address: String,
+        send: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expect: Option<String>,
+        #[serde(default)]
+        family: Family,
+        #[serde(default)]
+        role: Role,
+        #[serde(
+            default,
+            with = "duration_opt",
+            skip_serializing_if = "Option::is_none"
+        )]
+        timeout: Option<Duration>,
+        #[serde(
+            default,
+            with = "duration_opt",
+            skip_serializing_if = "Option::is_none"
+        )]
+        interval: Option<Duration>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        recheck: Option<u32>,
+        #[serde(
+            default,
+            with = "duration_opt",
+            skip_serializing_if = "Option::is_none"
+        )]
+        recheck_interval: Option<Duration>,
+    },
+    /// ICMP echo (ping) to `host`, IPv4 or IPv6. Uses unprivileged ping sockets when
+    /// `net.ipv4.ping_group_range` allows, raw sockets (CAP_NET_RAW) otherwise.
+    Icmp {
+        host: String,
+        #[serde(default)]
+        family: Family,
+        #[serde(default)]
+        role: Role,
+        #[serde(
+            default,
+            with = "duration_opt",
+            skip_serializing_if = "Option::is_none"
+        )]
+        timeout: Option<Duration>,
+        #[serde(
+            default,
+            with = "duration_opt",
+            skip_serializing_if = "Option::is_none"
+        )]
+        interval: Option<Duration>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        recheck: Option<u32>,
+        #[serde(
+            default,
+            with = "duration_opt",
+            skip_serializing_if = "Option::is_none"
+        )]
+        recheck_interval: Option<Duration>,
+    },
+    /// DNS query for `name`/`record_type` to `server` (`ip` or `ip:port`, port 53 by default)
+    /// over UDP or TCP; success when the rcode is `expect_rcode` (default `NOERROR`) and, when
+    /// `expect_answer` is set, some answer's data equals it (e.g. `"192.0.2.1"`).
+    Dns {
+        server: String,
+        name: String,
+        #[serde(default = "default_record_type")]
+        record_type: String,
+        #[serde(default)]
+        transport: DnsTransport,
+        #[serde(default = "default_rcode")]
+        expect_rcode: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expect_answer: Option<String>,
+        #[serde(default = "default_true")]
+        recursion_desired: bool,
+        #[serde(default)]
+        role: Role,
+        #[serde(
+            default,
+            with = "duration_opt",
+            skip_serializing_if = "Option::is_none"
+        )]
+        timeout: Option<Duration>,
+        #[serde(
+            default,
+            with = "duration_opt",
+            skip_serializing_if = "Option::is_none"
+        )]
+        interval: Option<Duration>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        recheck: Option<u32>,
+        #[serde(
+            default,
+            with = "duration_opt",
+            skip_serializing_if = "Option::is_none"
+        )]
+        recheck_interval: Option<Duration>,
     },
 }
 
-fn default_status() -> Vec<u16> {
-    vec![200]
+fn default_status() -> Vec<StatusRange> {
+    vec![StatusRange { lo: 200, hi: 299 }]
+}
+
+fn default_method() -> String {
+    "GET".to_string()
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_record_type() -> String {
+    "A".to_string()
+}
+
+fn default_rcode() -> String {
+    "NOERROR".to_string()
+}
+
+/// Whether a failing check means "restart me" or "send no traffic to me"; the health layer
+/// weighs them differently, the probe only carries it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The process is alive.
+    Liveness,
+    /// The endpoint can take traffic (the default).
+    #[default]
+    Readiness,
+}
+
+/// Which address family a host name is resolved to, so that a target's A and AAAA records are
+/// judged separately (`ipv4` checks what A-record clients reach, `ipv6` what AAAA clients reach).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    /// First address the resolver returns (the default).
+    #[default]
+    Any,
+    /// IPv4 only.
+    Ipv4,
+    /// IPv6 only.
+    Ipv6,
+}
+
+/// DNS check transport.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DnsTransport {
+    /// One datagram each way (the default).
+    #[default]
+    Udp,
+    /// Length-prefixed message over a fresh TCP connection.
+    Tcp,
+}
+
+/// An accepted HTTP status or inclusive range, written `200`, `"200-299"` or `"2xx"` so that a
+/// config can say `expect_status = ["200-299", 301]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct StatusRange {
+    /// Lowest accepted status.
+    pub lo: u16,
+    /// Highest accepted status (equal to `lo` for a single code).
+    pub hi: u16,
+}
+
+impl StatusRange {
+    /// True when `status` is in the range.
+    pub fn contains(&self, status: u16) -> bool {
+        self.lo <= status && status <= self.hi
+    }
+}
+
+impl std::str::FromStr for StatusRange {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let bad =
+            || format!("`{s}` is not an HTTP status or range (write 200, \"200-299\" or \"2xx\")");
+        let code = |t: &str| -> Result<u16, String> {
+            t.trim()
+                .parse::<u16>()
+                .ok()
+                .filter(|c| (100..=599).contains(c))
+                .ok_or_else(bad)
+        };
+        let r = if let Some((a, b)) = s.split_once('-') {
+            StatusRange {
+                lo: code(a)?,
+                hi: code(b)?,
+            }
+        } else if s.len() == 3 && s[1..].eq_ignore_ascii_case("xx") {
+            let d = code(&format!("{}00", &s[..1]))?;
+            StatusRange { lo: d, hi: d + 99 }
+        } else {
+            let c = code(s)?;
+            StatusRange { lo: c, hi: c }
+        };
+        if r.lo > r.hi {
+            return Err(bad());
+        }
+        Ok(r)
+    }
+}
+
+impl std::fmt::Display for StatusRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.lo == self.hi {
+            write!(f, "{}", self.lo)
+        } else {
+            write!(f, "{}-{}", self.lo, self.hi)
+        }
+    }
+}
+
+impl Serialize for StatusRange {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.lo == self.hi {
+            s.serialize_u16(self.lo)
+        } else {
+            s.serialize_str(&self.to_string())
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for StatusRange {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Num(i64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Num(n) => u16::try_from(n)
+                .map_err(|_| format!("{n} is not an HTTP status"))
+                .and_then(|n| n.to_string().parse())
+                .map_err(serde::de::Error::custom),
+            Raw::Text(t) => t.parse().map_err(serde::de::Error::custom),
+        }
+    }
 }
 
 /// Durations in config are written as `"500ms"`, `"2s"`, `"5m"`, `"1h"`.
@@ -145,6 +505,7 @@ pub mod duration_opt {
         }
     }
 
+    /// Serde hook: `None` is written as nothing, `Some(d)` as [`format`] does.
     pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
         match d {
             Some(d) => s.serialize_str(&format(*d)),
@@ -152,6 +513,7 @@ pub mod duration_opt {
         }
     }
 
+    /// Serde hook: reads what [`parse`] accepts.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
         let s: Option<String> = Option::deserialize(d)?;
         s.map(|s| parse(&s).map_err(serde::de::Error::custom))
@@ -159,15 +521,17 @@ pub mod duration_opt {
     }
 }
 
-/// Schedules checks and streams their results. See the module docs.
-pub struct Runner {
-    _private: (),
-}
+mod cert;
+mod dns;
+mod http;
+mod icmp;
+mod runner;
+mod spec;
+mod tcp;
+mod udp;
 
-impl Runner {
-    /// Starts probing every check at its interval (with jittered start) and sends each result
-    /// to `results`. Stops when the returned handle is dropped or `results` is closed.
-    pub fn spawn(_checks: Vec<(CheckId, CheckSpec)>, _results: mpsc::Sender<ProbeResult>) -> Self {
-        Runner { _private: () }
-    }
-}
+#[cfg(test)]
+mod testutil;
+
+pub use runner::{Probe, Runner, RunnerOptions, RunnerStats};
+pub use spec::{Prober, Schedule};

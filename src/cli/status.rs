@@ -1,0 +1,88 @@
+//! `dnsfailback status` and `history`: what the running controller knows, for a human.
+
+use std::path::Path;
+
+use super::client::AdminClient;
+use crate::reconcile::ServiceStatus;
+use crate::state::AuditEntry;
+
+/// Prints the status of every service, or one.
+pub async fn status(config: &Path, service: Option<&str>, json: bool) -> anyhow::Result<u8> {
+    let client = AdminClient::from_config(config)?;
+    let list: Vec<ServiceStatus> = match service {
+        Some(s) => vec![client.get(&format!("/v1/status/{s}")).await?],
+        None => client.get("/v1/status").await?,
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+    } else {
+        for s in &list {
+            print!("{}", render(s));
+        }
+    }
+    Ok(0)
+}
+
+/// Human-readable status of one service.
+pub fn render(s: &ServiceStatus) -> String {
+    let mut out = format!(
+        "{}  {} {}  via {}  phase: {}\n",
+        s.service,
+        s.record,
+        s.rtype,
+        s.provider,
+        s.phase.label()
+    );
+    let ttl = s.published.as_ref().map(|p| p.ttl().to_string()).unwrap_or_else(|| "-".into());
+    out.push_str(&format!(
+        "  published: {}  ttl {ttl}  (original ttl {})\n",
+        if s.published_values.is_empty() { "-".to_string() } else { s.published_values.join(", ") },
+        s.original_ttl.map(|t| t.to_string()).unwrap_or_else(|| "not yet recorded".into())
+    ));
+    if let Some(at) = s.ttl_restore_at_ms {
+        out.push_str(&format!("  ttl restore due at {} (unix ms)\n", at));
+    }
+    for t in &s.targets {
+        let why: Vec<String> = t.checks.iter().filter_map(|c| c.last_error.clone()).collect();
+        out.push_str(&format!(
+            "  {:<12} prio {:<3} {:<20} {:<8} {}\n",
+            t.target,
+            t.priority,
+            t.values.join(","),
+            t.state,
+            why.join("; ")
+        ));
+    }
+    if !s.reason.is_empty() {
+        out.push_str(&format!("  reason: {}\n", s.reason));
+    }
+    if let Some(h) = &s.held {
+        out.push_str(&format!("  HELD: {h}\n"));
+    }
+    if let Some(a) = &s.alert {
+        out.push_str(&format!("  ALERT: {a}\n"));
+    }
+    if let Some(e) = &s.last_error {
+        out.push_str(&format!("  last error: {e}\n"));
+    }
+    out
+}
+
+/// Prints the audit trail of a service, newest first.
+pub async fn history(config: &Path, service: &str, json: bool) -> anyhow::Result<u8> {
+    let client = AdminClient::from_config(config)?;
+    let entries: Vec<AuditEntry> = client.get(&format!("/v1/history/{service}")).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&entries)?);
+        return Ok(0);
+    }
+    for e in &entries {
+        println!("{}  {:<12} {:<10} {}", e.at_ms, e.action, e.actor, e.reason);
+        if let Some(c) = &e.changes {
+            for ch in &c.changes {
+                println!("      {ch}");
+            }
+        }
+    }
+    Ok(0)
+}

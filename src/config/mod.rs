@@ -1,0 +1,29 @@
+//! Configuration: TOML file -> validated [`Config`].
+//!
+//! Start of everything: `run`, `plan` and `validate` load the file here first. Parsing is two
+//! stages, [`raw`] (serde, spans, unknown keys denied) then [`validate`] (typed model, every
+//! problem collected with file, line, key path and fix).
+
+pub mod error;
+pub mod model;
+pub mod raw;
+pub mod validate;
+
+use std::path::Path;
+
+pub use error::{ConfigError, Problem, Severity};
+pub use model::*;
+
+/// Reads and validates a configuration file. Warnings are returned beside the config.
+pub fn load(path: &Path) -> Result<(Config, Vec<Problem>), ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: path.to_path_buf(),
+        problems: vec![Problem::error(
+            None,
+            "",
+            format!("cannot read the file: {e}"),
+            "check the path given with -c/--config and its permissions",
+        )],
+    })?;
+    validate::parse(path, &text)
+}

@@ -1,0 +1,66 @@
+//! The configuration file as written: serde structs that mirror the TOML one to one.
+//!
+//! Every table denies unknown keys (a typo is an error, not a silently ignored setting) and
+//! keeps spans, so [`super::validate`] can name the line of each problem.
+
+use std::collections::BTreeMap;
+
+use dnsfailback_provider::SecretSource;
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub controller: Option<Spanned<RawController>>,
+    #[serde(default)]
+    pub providers: BTreeMap<String, Spanned<toml::Table>>,
+    #[serde(default)]
+    pub services: BTreeMap<String, Spanned<RawService>>,
+}
+
+/// `[controller]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawController {
+    pub state: Option<Spanned<String>>,
+    pub admin_listen: Option<Spanned<String>>,
+    pub admin_token: Option<Spanned<SecretSource>>,
+    pub tick: Option<Spanned<String>>,
+}
+
+/// `[services.NAME]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawService {
+    pub provider: Spanned<String>,
+    pub zone: Spanned<String>,
+    pub name: Spanned<String>,
+    #[serde(rename = "type")]
+    pub rtype: Spanned<String>,
+    pub ttl: Option<Spanned<i64>>,
+    pub failover_ttl: Option<Spanned<i64>>,
+    pub all_down: Option<Spanned<String>>,
+    pub sorry_target: Option<Spanned<String>>,
+    pub failback: Option<Spanned<String>>,
+    pub stable_for: Option<Spanned<String>>,
+    pub restore_ttl_after: Option<Spanned<String>>,
+    pub min_change_interval: Option<Spanned<String>>,
+    #[serde(default)]
+    pub targets: Vec<Spanned<RawTarget>>,
+}
+
+/// `[[services.NAME.targets]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTarget {
+    pub name: Spanned<String>,
+    pub address: Option<Spanned<String>>,
+    pub addresses: Option<Spanned<Vec<String>>>,
+    pub priority: Spanned<i64>,
+    pub fail_quorum: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub checks: Vec<Spanned<toml::Table>>,
+}

@@ -1,0 +1,425 @@
+//! Raw TOML -> typed [`Config`], collecting every problem with its line, key path and fix.
+//!
+//! First stage of the controller's start-up, before any probe runs: an invalid file never
+//! reaches the flow, so no DNS change can come from a configuration error.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use dnsfailback_provider::{Fqdn, RecordType};
+use toml::Spanned;
+
+use super::error::{ConfigError, Lines, Problem};
+use super::model::*;
+use super::raw::{RawConfig, RawController, RawService, RawTarget};
+use crate::probe::{duration_opt, CheckSpec};
+
+const DOCS: &str = "see docs/config.md";
+
+struct Ctx<'a> {
+    lines: Lines<'a>,
+    problems: Vec<Problem>,
+}
+
+impl Ctx<'_> {
+    fn line<T>(&self, s: &Spanned<T>) -> Option<usize> {
+        Some(self.lines.line(s.span().start))
+    }
+    fn err<T>(&mut self, at: &Spanned<T>, path: impl Into<String>, msg: impl Into<String>, fix: impl Into<String>) {
+        let line = self.line(at);
+        self.problems.push(Problem::error(line, path, msg, fix));
+    }
+    fn warn<T>(&mut self, at: &Spanned<T>, path: impl Into<String>, msg: impl Into<String>, fix: impl Into<String>) {
+        let line = self.line(at);
+        self.problems.push(Problem::warning(line, path, msg, fix));
+    }
+    fn duration(&mut self, v: &Option<Spanned<String>>, path: String, default: Duration) -> Duration {
+        match v {
+            None => default,
+            Some(s) => match duration_opt::parse(s.get_ref()) {
+                Ok(d) => d,
+                Err(e) => {
+                    self.err(s, path, e, "write a duration such as \"500ms\", \"30s\", \"5m\" or \"1h\"");
+                    default
+                }
+            },
+        }
+    }
+}
+
+/// Parses and validates `text` (the content of `file`). Returns the config and any warnings,
+/// or every problem found.
+pub fn parse(file: &Path, text: &str) -> Result<(Config, Vec<Problem>), ConfigError> {
+    let raw: RawConfig = match toml::from_str(text) {
+        Ok(r) => r,
+        Err(e) => {
+            let line = e.span().map(|s| Lines::new(text).line(s.start));
+            let msg = e.message().to_string();
+            let fix = if msg.contains("unknown field") {
+                format!("remove the key or correct its spelling; the allowed keys are listed above ({DOCS})")
+            } else if msg.contains("missing field") {
+                format!("add the missing key ({DOCS})")
+            } else {
+                format!("correct the TOML syntax or value type ({DOCS})")
+            };
+            return Err(ConfigError {
+                file: file.to_path_buf(),
+                problems: vec![Problem::error(line, "", msg, fix)],
+            });
+        }
+    };
+    let mut ctx = Ctx {
+        lines: Lines::new(text),
+        problems: Vec::new(),
+    };
+    let controller = controller(&mut ctx, raw.controller.as_ref());
+    let providers = providers(&mut ctx, &raw.providers);
+    let mut services = BTreeMap::new();
+    if raw.services.is_empty() {
+        ctx.problems.push(Problem::error(
+            None,
+            "services",
+            "no service is configured",
+            "add a [services.NAME] table with its targets; examples/quickstart.toml shows one",
+        ));
+    }
+    for (name, rs) in &raw.services {
+        if let Some(s) = service(&mut ctx, name, rs, &providers) {
+            services.insert(name.clone(), s);
+        }
+    }
+    let config = Config {
+        source: file.to_path_buf(),
+        controller,
+        providers,
+        services,
+    };
+    let (errors, warnings): (Vec<_>, Vec<_>) = ctx
+        .problems
+        .into_iter()
+        .partition(|p| p.severity == super::error::Severity::Error);
+    if errors.is_empty() {
+        Ok((config, warnings))
+    } else {
+        Err(ConfigError {
+            file: file.to_path_buf(),
+            problems: errors.into_iter().chain(warnings).collect(),
+        })
+    }
+}
+
+fn controller(ctx: &mut Ctx, raw: Option<&Spanned<RawController>>) -> ControllerConfig {
+    let mut c = ControllerConfig {
+        state: PathBuf::from("dnsfailback.db"),
+        admin_listen: SocketAddr::from(([127, 0, 0, 1], 8053)),
+        admin_token: None,
+        tick: Duration::from_millis(500),
+    };
+    let Some(raw) = raw else { return c };
+    let raw = raw.get_ref();
+    if let Some(s) = &raw.state {
+        c.state = PathBuf::from(s.get_ref());
+    }
+    if let Some(a) = &raw.admin_listen {
+        match a.get_ref().parse::<SocketAddr>() {
+            Ok(addr) => {
+                if !addr.ip().is_loopback() {
+                    ctx.warn(a, "controller.admin_listen", format!("{addr} is not a loopback address: the admin API will be reachable from the network"), "keep the default 127.0.0.1:8053 unless a proxy with TLS fronts it");
+                }
+                c.admin_listen = addr;
+            }
+            Err(_) => ctx.err(a, "controller.admin_listen", format!("`{}` is not an IP:port address", a.get_ref()), "write it like \"127.0.0.1:8053\""),
+        }
+    }
+    c.admin_token = raw.admin_token.as_ref().map(|t| t.get_ref().clone());
+    if let Some(t) = &raw.admin_token {
+        let src = t.get_ref();
+        if src.env.is_some() == src.file.is_some() {
+            ctx.err(t, "controller.admin_token", "give exactly one of `env` or `file`", "write admin_token = { env = \"DNSFAILBACK_ADMIN_TOKEN\" } or { file = \"/etc/dnsfailback/admin.token\" }");
+        }
+    }
+    c.tick = ctx.duration(&raw.tick, "controller.tick".into(), c.tick);
+    c
+}
+
+fn providers(ctx: &mut Ctx, raw: &BTreeMap<String, Spanned<toml::Table>>) -> BTreeMap<String, ProviderConfig> {
+    let mut out = BTreeMap::new();
+    for (name, table) in raw {
+        let path = format!("providers.{name}");
+        let mut settings = table.get_ref().clone();
+        let kind = match settings.remove("kind") {
+            Some(toml::Value::String(k)) => k,
+            Some(_) => {
+                ctx.err(table, format!("{path}.kind"), "`kind` must be a string", "write kind = \"embedded\" (or route53, cloudflare, rfc2136)");
+                continue;
+            }
+            None => {
+                ctx.err(table, format!("{path}.kind"), "missing `kind`", "add kind = \"embedded\" (or route53, cloudflare, rfc2136)");
+                continue;
+            }
+        };
+        let Some((_, kind)) = ProviderKind::ALL.iter().find(|(n, _)| *n == kind) else {
+            ctx.err(table, format!("{path}.kind"), format!("unknown provider kind `{kind}`"), "use one of embedded, route53, cloudflare, rfc2136");
+            continue;
+        };
+        if let Err(e) = crate::providers::check_settings(*kind, name, &settings) {
+            ctx.err(table, path.clone(), e, format!("correct the provider settings; see docs/providers/{}.md", kind_name(*kind)));
+        }
+        out.insert(name.clone(), ProviderConfig { name: name.clone(), kind: *kind, settings });
+    }
+    out
+}
+
+/// The `kind` string of a provider kind.
+pub fn kind_name(kind: ProviderKind) -> &'static str {
+    ProviderKind::ALL.iter().find(|(_, k)| *k == kind).map(|(n, _)| *n).unwrap_or("?")
+}
+
+fn service(ctx: &mut Ctx, name: &str, rs: &Spanned<RawService>, providers: &BTreeMap<String, ProviderConfig>) -> Option<Service> {
+    let p = format!("services.{name}");
+    let raw = rs.get_ref();
+    let mut ok = true;
+    if !providers.contains_key(raw.provider.get_ref()) {
+        let known: Vec<&String> = providers.keys().collect();
+        ctx.err(&raw.provider, format!("{p}.provider"), format!("no provider named `{}`", raw.provider.get_ref()), format!("define [providers.{}] or use one of {known:?}", raw.provider.get_ref()));
+        ok = false;
+    }
+    let zone = fqdn(ctx, &raw.zone, format!("{p}.zone"));
+    let record = fqdn(ctx, &raw.name, format!("{p}.name"));
+    if let (Some(z), Some(r)) = (&zone, &record) {
+        if !r.is_in_zone(z) {
+            ctx.err(&raw.name, format!("{p}.name"), format!("{r} is not inside zone {z}"), "use a name that ends with the zone, or correct the zone");
+            ok = false;
+        }
+    }
+    let rtype = match raw.rtype.get_ref().parse::<RecordType>() {
+        Ok(t) => Some(t),
+        Err(e) => {
+            ctx.err(&raw.rtype, format!("{p}.type"), e, "use A, AAAA, CNAME, MX, SRV or TXT");
+            None
+        }
+    };
+    let ttl = ttl_value(ctx, &raw.ttl, format!("{p}.ttl"), 300);
+    let failover_ttl = ttl_value(ctx, &raw.failover_ttl, format!("{p}.failover_ttl"), 30.min(ttl));
+    if failover_ttl > ttl {
+        if let Some(f) = &raw.failover_ttl {
+            ctx.err(f, format!("{p}.failover_ttl"), format!("failover_ttl {failover_ttl} is higher than ttl {ttl}"), "the failover TTL should be short (30-60 s) so traffic can come back quickly");
+        }
+    }
+    let targets = targets(ctx, &p, rs, rtype);
+    let all_down = match raw.all_down.as_ref().map(|s| s.get_ref().as_str()) {
+        None | Some("keep-last") => AllDownPolicy::KeepLast,
+        Some("publish-all") => AllDownPolicy::PublishAll,
+        Some("sorry") => match &raw.sorry_target {
+            Some(t) if targets.iter().any(|x| &x.name == t.get_ref()) => AllDownPolicy::Sorry(t.get_ref().clone()),
+            Some(t) => {
+                ctx.err(t, format!("{p}.sorry_target"), format!("no target named `{}`", t.get_ref()), "name one of this service's targets");
+                AllDownPolicy::KeepLast
+            }
+            None => {
+                ctx.err(rs, format!("{p}.sorry_target"), "all_down = \"sorry\" needs a sorry_target", "add sorry_target = \"NAME\" naming one of the targets");
+                AllDownPolicy::KeepLast
+            }
+        },
+        Some(other) => {
+            if let Some(a) = &raw.all_down {
+                ctx.err(a, format!("{p}.all_down"), format!("unknown all-down policy `{other}`"), "use keep-last (default), publish-all or sorry");
+            }
+            AllDownPolicy::KeepLast
+        }
+    };
+    if raw.sorry_target.is_some() && !matches!(all_down, AllDownPolicy::Sorry(_)) {
+        if let Some(t) = &raw.sorry_target {
+            ctx.warn(t, format!("{p}.sorry_target"), "sorry_target is ignored unless all_down = \"sorry\"", "set all_down = \"sorry\" or remove sorry_target");
+        }
+    }
+    let failback = match raw.failback.as_ref().map(|s| s.get_ref().as_str()) {
+        None | Some("auto") => FailbackMode::Auto,
+        Some("manual") => FailbackMode::Manual,
+        Some(other) => {
+            if let Some(f) = &raw.failback {
+                ctx.err(f, format!("{p}.failback"), format!("unknown failback mode `{other}`"), "use auto (default) or manual");
+            }
+            FailbackMode::Auto
+        }
+    };
+    let stable_for = ctx.duration(&raw.stable_for, format!("{p}.stable_for"), Duration::from_secs(60));
+    let restore_ttl_after = ctx.duration(&raw.restore_ttl_after, format!("{p}.restore_ttl_after"), Duration::from_secs(600));
+    let min_change_interval = ctx.duration(&raw.min_change_interval, format!("{p}.min_change_interval"), Duration::from_secs(0));
+    if targets.len() == 1 {
+        ctx.warn(rs, format!("{p}.targets"), "only one target: there is nowhere to fail over to", "add a backup target with a higher priority number");
+    }
+    if !ok || targets.is_empty() {
+        return None;
+    }
+    Some(Service {
+        name: name.to_string(),
+        provider: raw.provider.get_ref().clone(),
+        zone: zone?,
+        record: record?,
+        rtype: rtype?,
+        ttl,
+        failover_ttl,
+        all_down,
+        failback,
+        stable_for,
+        restore_ttl_after,
+        min_change_interval,
+        targets,
+    })
+}
+
+fn fqdn(ctx: &mut Ctx, v: &Spanned<String>, path: String) -> Option<Fqdn> {
+    match Fqdn::new(v.get_ref()) {
+        Ok(f) => Some(f),
+        Err(e) => {
+            ctx.err(v, path, e, "write a domain name such as \"shop.example.com\"");
+            None
+        }
+    }
+}
+
+fn ttl_value(ctx: &mut Ctx, v: &Option<Spanned<i64>>, path: String, default: u32) -> u32 {
+    match v {
+        None => default,
+        Some(s) => match u32::try_from(*s.get_ref()) {
+            Ok(t) if (1..=2_147_483_647).contains(&t) => t,
+            _ => {
+                ctx.err(s, path, format!("TTL {} is out of range", s.get_ref()), "use a number of seconds from 1 to 2147483647 (RFC 2181)");
+                default
+            }
+        },
+    }
+}
+
+fn targets(ctx: &mut Ctx, p: &str, rs: &Spanned<RawService>, rtype: Option<RecordType>) -> Vec<Target> {
+    let raw = rs.get_ref();
+    if raw.targets.is_empty() {
+        ctx.err(rs, format!("{p}.targets"), "a service needs at least one target", "add [[services.NAME.targets]] tables with name, address and priority");
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut names = BTreeSet::new();
+    let mut prios: BTreeMap<i64, String> = BTreeMap::new();
+    for (i, rt) in raw.targets.iter().enumerate() {
+        let tp = format!("{p}.targets[{i}]");
+        if let Some(t) = target(ctx, &tp, rt, rtype) {
+            if !names.insert(t.name.clone()) {
+                ctx.err(&rt.get_ref().name, format!("{tp}.name"), format!("duplicate target name `{}`", t.name), "give each target of a service its own name");
+            }
+            if let Some(other) = prios.insert(*rt.get_ref().priority.get_ref(), t.name.clone()) {
+                ctx.err(&rt.get_ref().priority, format!("{tp}.priority"), format!("priority {} is also used by target `{other}`", t.priority), "give each target a distinct priority; the lowest number is the primary");
+            }
+            out.push(t);
+        }
+    }
+    out.sort_by_key(|t| t.priority);
+    out
+}
+
+fn target(ctx: &mut Ctx, tp: &str, rt: &Spanned<RawTarget>, rtype: Option<RecordType>) -> Option<Target> {
+    let raw = rt.get_ref();
+    let mut ok = true;
+    let values: Vec<(String, Option<usize>)> = match (&raw.address, &raw.addresses) {
+        (Some(a), None) => vec![(a.get_ref().clone(), ctx.line(a))],
+        (None, Some(list)) => list.get_ref().iter().map(|v| (v.clone(), ctx.line(list))).collect(),
+        (Some(_), Some(_)) | (None, None) => {
+            ctx.err(rt, format!("{tp}.address"), "give exactly one of `address` or `addresses`", "write address = \"192.0.2.10\" (or addresses = [\"...\", \"...\"])");
+            return None;
+        }
+    };
+    if values.is_empty() {
+        ctx.err(rt, format!("{tp}.addresses"), "the address list is empty", "list at least one value");
+        ok = false;
+    }
+    let mut norm = Vec::new();
+    if let Some(t) = rtype {
+        for (v, line) in &values {
+            match t.normalize_value(v) {
+                Ok(n) => norm.push(n),
+                Err(e) => {
+                    ctx.problems.push(Problem::error(*line, format!("{tp}.address"), e, format!("write a value valid for a {t} record")));
+                    ok = false;
+                }
+            }
+        }
+        if t == RecordType::Cname && values.len() > 1 {
+            ctx.err(rt, format!("{tp}.addresses"), "a CNAME can have only one value", "give one host name");
+            ok = false;
+        }
+    }
+    let priority = match u32::try_from(*raw.priority.get_ref()) {
+        Ok(p) => p,
+        Err(_) => {
+            ctx.err(&raw.priority, format!("{tp}.priority"), "priority must be a number >= 0", "use 1 for the primary, 2 for the first backup, ...");
+            ok = false;
+            0
+        }
+    };
+    if raw.checks.is_empty() {
+        ctx.err(rt, format!("{tp}.checks"), "a target needs at least one check", "add [[services.NAME.targets.checks]] with kind = \"http\" or \"tcp\"; without checks its health is unknown forever");
+        ok = false;
+    }
+    let mut checks = Vec::new();
+    for (j, ct) in raw.checks.iter().enumerate() {
+        if let Some(c) = check(ctx, &format!("{tp}.checks[{j}]"), ct) {
+            checks.push(c);
+        } else {
+            ok = false;
+        }
+    }
+    let fail_quorum = match &raw.fail_quorum {
+        None => checks.len().max(1),
+        Some(q) => match usize::try_from(*q.get_ref()) {
+            Ok(n) if n >= 1 && n <= raw.checks.len() => n,
+            _ => {
+                ctx.err(q, format!("{tp}.fail_quorum"), format!("fail_quorum {} is not between 1 and the number of checks ({})", q.get_ref(), raw.checks.len()), "set how many checks must fail for the target to count as down");
+                ok = false;
+                1
+            }
+        },
+    };
+    if !ok {
+        return None;
+    }
+    Some(Target {
+        name: raw.name.get_ref().clone(),
+        values: norm,
+        priority,
+        checks,
+        fail_quorum,
+    })
+}
+
+fn check(ctx: &mut Ctx, cp: &str, ct: &Spanned<toml::Table>) -> Option<Check> {
+    let mut table = ct.get_ref().clone();
+    let mut threshold = |key: &str, default: u32, ctx: &mut Ctx| -> Option<u32> {
+        match table.remove(key) {
+            None => Some(default),
+            Some(toml::Value::Integer(n)) if (1..=100).contains(&n) => u32::try_from(n).ok(),
+            Some(v) => {
+                ctx.err(ct, format!("{cp}.{key}"), format!("`{key}` = {v} is not a whole number from 1 to 100"), format!("set {key} to how many consecutive results change the state (e.g. 3)"));
+                None
+            }
+        }
+    };
+    let rise = threshold("rise", 3, ctx);
+    let fall = threshold("fall", 2, ctx);
+    let spec: Result<CheckSpec, _> = toml::Value::Table(table).try_into();
+    match (spec, rise, fall) {
+        (Ok(spec), Some(rise), Some(fall)) => match spec.validate() {
+            Ok(()) => Some(Check { spec, rise, fall }),
+            Err(e) => {
+                ctx.err(ct, cp.to_string(), e, "correct the check; see docs/config.md for the keys each check kind takes");
+                None
+            }
+        },
+        (Err(e), _, _) => {
+            ctx.err(ct, cp.to_string(), e.message().to_string(), "see docs/config.md for the keys each check kind takes");
+            None
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,87 @@
+//! Builds provider adapters from `[providers.NAME]` tables.
+//!
+//! The bridge between configuration and the provider seam (plan -> **provider** -> verify):
+//! each adapter crate owns its `Config`; this module hands it the table (minus `kind`) and
+//! returns a `dyn Provider`. `validate` calls [`check_settings`] so a bad provider table is
+//! reported with the rest of the configuration, before anything runs.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use dnsfailback_provider::{Fqdn, Provider};
+use dnsfailback_provider_embedded as embedded;
+use dnsfailback_provider_rfc2136 as rfc2136;
+
+use crate::config::{Config, ProviderConfig, ProviderKind};
+
+fn parse<T: serde::de::DeserializeOwned>(settings: &toml::Table) -> Result<T, String> {
+    toml::Value::Table(settings.clone())
+        .try_into()
+        .map_err(|e: toml::de::Error| e.message().to_string())
+}
+
+/// Parses an adapter's settings without connecting anywhere; the error names the bad key.
+pub fn check_settings(kind: ProviderKind, _name: &str, settings: &toml::Table) -> Result<(), String> {
+    match kind {
+        ProviderKind::Embedded => parse::<embedded::Config>(settings).map(|_| ()),
+        ProviderKind::Rfc2136 => parse::<rfc2136::Config>(settings).map(|_| ()),
+        ProviderKind::Route53 | ProviderKind::Cloudflare => Err(format!(
+            "provider kind `{}` is not built into this binary yet",
+            crate::config::validate::kind_name(kind)
+        )),
+    }
+}
+
+/// The adapters of a configuration, plus handles to embedded servers (which must be started).
+pub struct Built {
+    pub providers: BTreeMap<String, Arc<dyn Provider>>,
+    pub embedded: Vec<Arc<embedded::EmbeddedProvider>>,
+}
+
+fn embedded_data_file(config: &Config, name: &str) -> PathBuf {
+    let mut p = config.controller.state.clone().into_os_string();
+    p.push(format!(".{name}.zones.json"));
+    PathBuf::from(p)
+}
+
+/// Builds every configured provider. Embedded servers are created but not started.
+pub fn build(config: &Config) -> Result<Built, String> {
+    let mut built = Built {
+        providers: BTreeMap::new(),
+        embedded: Vec::new(),
+    };
+    for (name, pc) in &config.providers {
+        let p: Arc<dyn Provider> = match pc.kind {
+            ProviderKind::Embedded => {
+                let e = Arc::new(build_embedded(config, name, pc)?);
+                built.embedded.push(e.clone());
+                e
+            }
+            ProviderKind::Rfc2136 => {
+                let c: rfc2136::Config = parse(&pc.settings).map_err(|e| format!("providers.{name}: {e}"))?;
+                Arc::new(rfc2136::Rfc2136Provider::new(name, c).map_err(|e| e.to_string())?)
+            }
+            ProviderKind::Route53 | ProviderKind::Cloudflare => {
+                return Err(check_settings(pc.kind, name, &pc.settings).err().unwrap_or_default())
+            }
+        };
+        built.providers.insert(name.clone(), p);
+    }
+    Ok(built)
+}
+
+fn build_embedded(config: &Config, name: &str, pc: &ProviderConfig) -> Result<embedded::EmbeddedProvider, String> {
+    let mut c: embedded::Config = parse(&pc.settings).map_err(|e| format!("providers.{name}: {e}"))?;
+    let zones: Vec<Fqdn> = config
+        .services
+        .values()
+        .filter(|s| s.provider == name)
+        .map(|s| s.zone.clone())
+        .collect();
+    c.zones.extend(zones);
+    if c.data_file.is_none() {
+        c.data_file = Some(embedded_data_file(config, name));
+    }
+    embedded::EmbeddedProvider::new(name, c).map_err(|e| e.to_string())
+}

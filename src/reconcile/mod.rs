@@ -1,0 +1,398 @@
+//! Reconcile: the control loop that drives the whole flow for every service.
+//!
+//! probe -> health -> policy -> plan -> provider -> verify, in that order, each tick:
+//! probe results feed the [`HealthBook`]; [`crate::policy::decide`] picks the publication;
+//! [`crate::plan`] diffs it against the provider's real records; the intent is journaled in the
+//! [`Store`] before the provider is called; the result is read back and verified; the audit
+//! trail records who changed what and why. Only this module talks to providers and the store.
+
+pub mod clock;
+mod recover;
+pub mod status;
+mod verify;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use dnsfailback_provider::{Provider, RecordSet};
+use tokio::sync::mpsc;
+
+use crate::config::{Config, Service};
+use crate::health::{HealthBook, State};
+use crate::plan::{desired_sets, diff, Plan};
+use crate::policy::{decide, Observed, Phase, Publication, ServiceState};
+use crate::probe::ProbeResult;
+use crate::state::{AuditEntry, Intent, IntentOutcome, Leadership, Store};
+pub use clock::Clock;
+pub use status::ServiceStatus;
+
+/// Re-read the provider at least this often even when nothing changed, to notice drift.
+const VERIFY_EVERY: Duration = Duration::from_secs(30);
+
+/// Shared, read-mostly view of every service, for the admin API.
+pub type StatusBoard = Arc<RwLock<BTreeMap<String, ServiceStatus>>>;
+
+struct Runtime {
+    state: ServiceState,
+    primary_up_since_ms: Option<u64>,
+    last_verify_ms: Option<u64>,
+    last_error: Option<String>,
+    last_alert: Option<String>,
+}
+
+/// The controller: owns health, per-service state and the providers.
+pub struct Controller {
+    config: Config,
+    providers: BTreeMap<String, Arc<dyn Provider>>,
+    store: Arc<dyn Store>,
+    leadership: Arc<dyn Leadership>,
+    clock: Clock,
+    health: HealthBook,
+    runtime: BTreeMap<String, Runtime>,
+    board: StatusBoard,
+}
+
+/// Test-only pause point: `DNSFAILBACK_FAILPOINT=after-intent` stops the controller right
+/// after an intent is durable and before the provider is called, so a test can SIGKILL it
+/// exactly there.
+async fn failpoint(name: &str) {
+    if std::env::var("DNSFAILBACK_FAILPOINT").ok().as_deref() == Some(name) {
+        tracing::warn!("failpoint {name} reached; pausing forever");
+        std::future::pending::<()>().await;
+    }
+}
+
+impl Controller {
+    /// A controller for `config`, loading each service's persisted state from `store`.
+    pub fn new(
+        config: Config,
+        providers: BTreeMap<String, Arc<dyn Provider>>,
+        store: Arc<dyn Store>,
+        leadership: Arc<dyn Leadership>,
+        clock: Clock,
+    ) -> Result<Self, crate::state::StoreError> {
+        let health = HealthBook::new(config.services.values());
+        let mut runtime = BTreeMap::new();
+        for name in config.services.keys() {
+            let state = store.service_state(name)?.unwrap_or_default();
+            runtime.insert(
+                name.clone(),
+                Runtime {
+                    state,
+                    primary_up_since_ms: None,
+                    last_verify_ms: None,
+                    last_error: None,
+                    last_alert: None,
+                },
+            );
+        }
+        Ok(Controller {
+            config,
+            providers,
+            store,
+            leadership,
+            clock,
+            health,
+            runtime,
+            board: StatusBoard::default(),
+        })
+    }
+
+    /// The status board the admin API reads.
+    pub fn board(&self) -> StatusBoard {
+        self.board.clone()
+    }
+
+    /// Feeds one probe result into health.
+    pub fn observe(&mut self, result: &ProbeResult) {
+        self.health.observe(result);
+    }
+
+    /// Resolves intents left open by a crash, then runs forever: results in, a reconcile pass
+    /// every `tick`. Returns when `results` closes or `shutdown` fires.
+    pub async fn run(
+        mut self,
+        mut results: mpsc::Receiver<ProbeResult>,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
+        self.recover_open_intents().await;
+        let mut tick = tokio::time::interval(self.config.controller.tick);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                r = results.recv() => match r {
+                    Some(r) => self.observe(&r),
+                    None => return,
+                },
+                _ = tick.tick() => self.tick().await,
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    /// One reconcile pass over every service.
+    pub async fn tick(&mut self) {
+        let names: Vec<String> = self.config.services.keys().cloned().collect();
+        for name in names {
+            self.reconcile(&name).await;
+        }
+    }
+
+    fn provider(&self, service: &Service) -> Option<Arc<dyn Provider>> {
+        self.providers.get(&service.provider).cloned()
+    }
+
+    async fn reconcile(&mut self, name: &str) {
+        let Some(service) = self.config.services.get(name).cloned() else {
+            return;
+        };
+        let now = self.clock.now_ms();
+        let health = self.health.service(name);
+        let primary_up = health
+            .iter()
+            .find(|h| h.target == service.primary().name)
+            .map(|h| h.state == State::Up)
+            .unwrap_or(false);
+        let Some(rt) = self.runtime.get_mut(name) else {
+            return;
+        };
+        rt.primary_up_since_ms = match (primary_up, rt.primary_up_since_ms) {
+            (true, Some(s)) => Some(s),
+            (true, None) => Some(now),
+            (false, _) => None,
+        };
+        let Some(provider) = self.provider(&service) else {
+            return;
+        };
+        if let Err(e) = self.ensure_original_ttl(&service, provider.as_ref()).await {
+            self.set_error(name, e);
+            self.publish_status(&service, &health, None);
+            return;
+        }
+        let Some(rt) = self.runtime.get(name) else {
+            return;
+        };
+        let obs = Observed {
+            health: &health,
+            primary_up_since_ms: rt.primary_up_since_ms,
+            now_ms: now,
+        };
+        let decision = decide(&service, &rt.state, &obs);
+        if decision.alert.is_some() && decision.alert != rt.last_alert {
+            tracing::error!(service = name, "{}", decision.alert.clone().unwrap_or_default());
+            self.audit(name, "all_down", &decision.reason, &health, None);
+        }
+        if let Some(rt) = self.runtime.get_mut(name) {
+            rt.last_alert = decision.alert.clone();
+        }
+        let published = self.runtime.get(name).and_then(|r| r.state.published.clone());
+        let verify_due = self
+            .runtime
+            .get(name)
+            .and_then(|r| r.last_verify_ms)
+            .is_none_or(|t| now.saturating_sub(t) >= VERIFY_EVERY.as_millis() as u64);
+        let result = match &decision.desired {
+            Some(desired) if Some(desired) != published.as_ref() || verify_due => {
+                self.converge(&service, provider.as_ref(), desired, &decision, &health).await
+            }
+            _ => self.save_state(name, decision.state.clone()),
+        };
+        match result {
+            Ok(()) => {
+                if let Some(rt) = self.runtime.get_mut(name) {
+                    rt.last_error = None;
+                }
+            }
+            Err(e) => self.set_error(name, e),
+        }
+        self.publish_status(&service, &health, Some(&decision));
+    }
+
+    fn set_error(&mut self, name: &str, e: String) {
+        tracing::warn!(service = name, "{e}");
+        if let Some(rt) = self.runtime.get_mut(name) {
+            rt.last_error = Some(e);
+        }
+    }
+
+    /// Records the original TTL durably before the controller could ever lower it.
+    async fn ensure_original_ttl(&mut self, service: &Service, provider: &dyn Provider) -> Result<(), String> {
+        let Some(rt) = self.runtime.get(&service.name) else {
+            return Ok(());
+        };
+        if rt.state.original_ttl.is_some() {
+            return Ok(());
+        }
+        let observed = provider
+            .read(&service.zone, &service.record, service.rtype)
+            .await
+            .map_err(|e| format!("cannot read {} {}: {e}", service.record, service.rtype))?;
+        let ttl = observed.iter().map(|s| s.ttl).max().unwrap_or(service.ttl);
+        let mut state = rt.state.clone();
+        state.original_ttl = Some(ttl);
+        self.save_state(&service.name, state)?;
+        tracing::info!(service = %service.name, "recorded original TTL {ttl}");
+        Ok(())
+    }
+
+    fn save_state(&mut self, name: &str, state: ServiceState) -> Result<(), String> {
+        let Some(rt) = self.runtime.get_mut(name) else {
+            return Ok(());
+        };
+        if rt.state == state {
+            return Ok(());
+        }
+        let phase_changed = rt.state.phase != state.phase;
+        self.store
+            .save_service_state(name, &state)
+            .map_err(|e| e.to_string())?;
+        let old = std::mem::replace(&mut rt.state, state);
+        if phase_changed {
+            tracing::info!(service = name, "phase {} -> {}", old.phase.label(), rt.state.phase.label());
+        }
+        Ok(())
+    }
+
+    /// Reads, plans, journals, applies and verifies one service's records.
+    async fn converge(
+        &mut self,
+        service: &Service,
+        provider: &dyn Provider,
+        desired: &Publication,
+        decision: &crate::policy::Decision,
+        health: &[crate::health::TargetHealth],
+    ) -> Result<(), String> {
+        let now = self.clock.now_ms();
+        let observed = provider
+            .read(&service.zone, &service.record, service.rtype)
+            .await
+            .map_err(|e| format!("cannot read current records: {e}"))?;
+        let want = desired_sets(service, desired);
+        let plan = Plan::new(&service.name, diff(&service.zone, &observed, &want), &provider.capabilities());
+        if let Some(rt) = self.runtime.get_mut(&service.name) {
+            rt.last_verify_ms = Some(now);
+        }
+        let mut next = decision.state.clone();
+        next.published = Some(desired.clone());
+        if plan.is_noop() {
+            return self.save_state(&service.name, next);
+        }
+        if !plan.is_valid() {
+            self.audit(&service.name, "plan_invalid", &plan.problems.join("; "), health, Some(&plan));
+            return Err(format!("plan not applied, it is invalid: {}", plan.problems.join("; ")));
+        }
+        if !self.leadership.is_leader() {
+            return Err("not the leader: changes are left to the lease holder".into());
+        }
+        let drift = Some(desired) == self.runtime.get(&service.name).and_then(|r| r.state.published.as_ref());
+        next.last_change_ms = Some(now);
+        let intent = Intent {
+            id: 0,
+            service: service.name.clone(),
+            created_ms: now,
+            fencing_token: self.leadership.fencing_token(),
+            reason: if drift { format!("drift corrected: {}", decision.reason) } else { decision.reason.clone() },
+            changes: plan.changes.clone(),
+            next_state: next,
+        };
+        let id = self.store.begin_intent(&intent).map_err(|e| e.to_string())?;
+        failpoint("after-intent").await;
+        self.execute(service, provider, &intent, id, health).await
+    }
+
+    /// Applies a journaled intent, verifies it by reading back, closes it and saves the state.
+    async fn execute(
+        &mut self,
+        service: &Service,
+        provider: &dyn Provider,
+        intent: &Intent,
+        id: i64,
+        health: &[crate::health::TargetHealth],
+    ) -> Result<(), String> {
+        let plan = Plan { service: service.name.clone(), changes: intent.changes.clone(), problems: Vec::new() };
+        if let Err(e) = provider.apply(&intent.changes).await {
+            let msg = format!("apply failed: {e}");
+            self.store.finish_intent(id, IntentOutcome::Failed, Some(&msg)).map_err(|e| e.to_string())?;
+            self.audit(&service.name, "apply_failed", &msg, health, Some(&plan));
+            return Err(msg);
+        }
+        let want: Vec<RecordSet> = intent.changes.changes.iter().filter_map(|c| c.after().cloned()).collect();
+        if let Err(msg) = verify::read_back(provider, service, &want).await {
+            self.store.finish_intent(id, IntentOutcome::Failed, Some(&msg)).map_err(|e| e.to_string())?;
+            self.audit(&service.name, "verify_failed", &msg, health, Some(&plan));
+            return Err(msg);
+        }
+        self.store.finish_intent(id, IntentOutcome::Applied, None).map_err(|e| e.to_string())?;
+        let action = action_for(&intent.next_state.phase, self.runtime.get(&service.name).map(|r| &r.state.phase));
+        tracing::info!(service = %service.name, action, "{}", intent.reason);
+        self.audit(&service.name, action, &intent.reason, health, Some(&plan));
+        self.save_state(&service.name, intent.next_state.clone())
+    }
+
+    fn audit(&self, service: &str, action: &str, reason: &str, health: &[crate::health::TargetHealth], plan: Option<&Plan>) {
+        let entry = AuditEntry {
+            at_ms: self.clock.now_ms(),
+            service: service.to_string(),
+            actor: "controller".into(),
+            action: action.to_string(),
+            reason: reason.to_string(),
+            evidence: serde_json::to_value(health).unwrap_or_default(),
+            changes: plan.map(|p| p.changes.clone()),
+        };
+        if let Err(e) = self.store.audit(&entry) {
+            tracing::error!("cannot write the audit trail: {e}");
+        }
+    }
+
+    fn publish_status(&self, service: &Service, health: &[crate::health::TargetHealth], decision: Option<&crate::policy::Decision>) {
+        let Some(rt) = self.runtime.get(&service.name) else {
+            return;
+        };
+        let published_values = rt
+            .state
+            .published
+            .as_ref()
+            .map(|p| desired_sets(service, p).into_iter().flat_map(|s| s.values).collect())
+            .unwrap_or_default();
+        let ttl_restore_at_ms = match rt.state.phase {
+            Phase::Restoring { since_ms } => Some(since_ms + service.restore_ttl_after.as_millis() as u64),
+            _ => None,
+        };
+        let targets = service
+            .targets
+            .iter()
+            .zip(health)
+            .map(|(t, h)| status::TargetStatus::from_health(h, t.priority, t.values.clone()))
+            .collect();
+        let st = ServiceStatus {
+            service: service.name.clone(),
+            record: service.record.to_string(),
+            rtype: service.rtype.to_string(),
+            provider: service.provider.clone(),
+            phase: rt.state.phase.clone(),
+            published: rt.state.published.clone(),
+            published_values,
+            original_ttl: rt.state.original_ttl,
+            ttl_restore_at_ms,
+            targets,
+            reason: decision.map(|d| d.reason.clone()).unwrap_or_default(),
+            alert: decision.and_then(|d| d.alert.clone()),
+            held: decision.and_then(|d| d.held.clone()),
+            last_error: rt.last_error.clone(),
+        };
+        if let Ok(mut board) = self.board.write() {
+            board.insert(service.name.clone(), st);
+        }
+    }
+}
+
+fn action_for(next: &Phase, current: Option<&Phase>) -> &'static str {
+    match (current, next) {
+        (Some(Phase::Restoring { .. }), Phase::Normal) => "ttl_restore",
+        (_, Phase::FailedOver { .. }) => "failover",
+        (Some(Phase::FailedOver { .. } | Phase::AllDown { .. }), Phase::Restoring { .. }) => "failback",
+        (_, Phase::AllDown { .. }) => "all_down",
+        _ => "publish",
+    }
+}

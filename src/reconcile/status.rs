@@ -1,0 +1,76 @@
+//! What `dnsfailback status` shows: a snapshot the control loop refreshes every tick.
+//!
+//! Read by the admin API; contains no secrets (providers are named, never their credentials).
+
+use serde::{Deserialize, Serialize};
+
+use crate::health::TargetHealth;
+use crate::policy::{Phase, Publication};
+
+/// Status of one service.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServiceStatus {
+    pub service: String,
+    pub record: String,
+    pub rtype: String,
+    pub provider: String,
+    pub phase: Phase,
+    pub published: Option<Publication>,
+    /// Values published now, as the controller last verified them.
+    pub published_values: Vec<String>,
+    pub original_ttl: Option<u32>,
+    /// When the original TTL will be restored (unix ms), while restoring.
+    pub ttl_restore_at_ms: Option<u64>,
+    pub targets: Vec<TargetStatus>,
+    pub reason: String,
+    pub alert: Option<String>,
+    pub held: Option<String>,
+    pub last_error: Option<String>,
+}
+
+/// Health of one target, flattened for JSON and text output.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TargetStatus {
+    pub target: String,
+    pub priority: u32,
+    pub values: Vec<String>,
+    pub state: String,
+    pub checks: Vec<CheckStatus>,
+}
+
+/// One check's state and last evidence.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckStatus {
+    pub check: String,
+    pub state: String,
+    pub last_error: Option<String>,
+    pub last_latency_ms: Option<u64>,
+}
+
+impl TargetStatus {
+    /// Builds the status row from the health book's view.
+    pub fn from_health(h: &TargetHealth, priority: u32, values: Vec<String>) -> Self {
+        let s = |st: crate::health::State| {
+            serde_json::to_value(st)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        };
+        TargetStatus {
+            target: h.target.clone(),
+            priority,
+            values,
+            state: s(h.state),
+            checks: h
+                .checks
+                .iter()
+                .map(|c| CheckStatus {
+                    check: c.check.0.clone(),
+                    state: s(c.state),
+                    last_error: c.last_error.clone(),
+                    last_latency_ms: c.last_latency_ms,
+                })
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! State: what the controller must never forget, kept outside its memory.
+//!
+//! Spans the flow: `reconcile` writes an [`Intent`] (the change set, with the old records and
+//! their original TTL) durably **before** calling a provider, closes it after read-back
+//! verification, and persists each service's [`ServiceState`] (phase, original TTL). After a
+//! crash, start-up resumes from here and from the provider's real records, never from memory.
+//!
+//! # Expected flow
+//! intent written -> provider apply -> read-back verified -> intent closed (applied / failed).
+//! # Guarantees
+//! The original TTL and values are durable before any change. An open intent found at start-up
+//! is resolved against the provider: already applied, re-applied, or abandoned on conflict.
+//! # Assumptions
+//! Applying an intent is idempotent through the provider's compare-and-swap: re-applying an
+//! already applied change set fails as a conflict and the re-read shows it converged.
+//! # Caveats
+//! The SQLite store serves one controller. Several controllers need a store with a leader
+//! lease and fenced writes (see [`Leadership`] and docs/decisions/0002-state-store.md).
+
+mod memory;
+mod sqlite;
+
+use serde::{Deserialize, Serialize};
+
+use dnsfailback_provider::ChangeSet;
+
+use crate::policy::ServiceState;
+pub use memory::MemoryStore;
+pub use sqlite::SqliteStore;
+
+/// A store operation failed; the controller must not touch DNS without its journal.
+#[derive(Debug, thiserror::Error)]
+#[error("state store: {0}")]
+pub struct StoreError(pub String);
+
+/// A change the controller is about to make, written before the provider is called.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Intent {
+    pub id: i64,
+    pub service: String,
+    pub created_ms: u64,
+    /// The leader's fencing token when it was written; a newer leader's intents win.
+    pub fencing_token: u64,
+    pub reason: String,
+    pub changes: ChangeSet,
+    /// The service state to persist once the change is verified.
+    pub next_state: ServiceState,
+}
+
+/// How an intent ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IntentOutcome {
+    Applied,
+    Failed,
+    Abandoned,
+}
+
+impl IntentOutcome {
+    fn as_str(&self) -> &'static str {
+        match self {
+            IntentOutcome::Applied => "applied",
+            IntentOutcome::Failed => "failed",
+            IntentOutcome::Abandoned => "abandoned",
+        }
+    }
+}
+
+/// One line of the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub at_ms: u64,
+    pub service: String,
+    /// `controller` or an operator's name.
+    pub actor: String,
+    /// Short verb: `failover`, `failback`, `ttl_restore`, `all_down`, `apply_failed`, ...
+    pub action: String,
+    pub reason: String,
+    /// Health of the targets when the decision was taken (JSON).
+    #[serde(default)]
+    pub evidence: serde_json::Value,
+    #[serde(default)]
+    pub changes: Option<ChangeSet>,
+}
+
+/// Durable controller state. Implementations must make each write durable before returning.
+pub trait Store: Send + Sync {
+    /// The persisted state of a service, if any.
+    fn service_state(&self, service: &str) -> Result<Option<ServiceState>, StoreError>;
+    /// Persists a service's state.
+    fn save_service_state(&self, service: &str, state: &ServiceState) -> Result<(), StoreError>;
+    /// Journals an intent; returns its id.
+    fn begin_intent(&self, intent: &Intent) -> Result<i64, StoreError>;
+    /// Closes an intent.
+    fn finish_intent(&self, id: i64, outcome: IntentOutcome, error: Option<&str>) -> Result<(), StoreError>;
+    /// Intents written but never closed (the controller died in between).
+    fn open_intents(&self) -> Result<Vec<Intent>, StoreError>;
+    /// Appends to the audit trail.
+    fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+    /// The newest `limit` audit entries of a service, newest first.
+    fn history(&self, service: &str, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
+}
+
+/// The seam for running several controllers: only the lease holder may write DNS, and each
+/// write carries its fencing token so a deposed leader's late writes are recognisable.
+pub trait Leadership: Send + Sync {
+    /// True while this process holds the lease.
+    fn is_leader(&self) -> bool;
+    /// The token of the current lease (monotonic across leaders).
+    fn fencing_token(&self) -> u64;
+}
+
+/// One controller, no election: always the leader. The default with the SQLite store.
+pub struct SingleNode;
+
+impl Leadership for SingleNode {
+    fn is_leader(&self) -> bool {
+        true
+    }
+    fn fencing_token(&self) -> u64 {
+        1
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,166 @@
+//! The default [`Store`]: one SQLite file (WAL, `synchronous=FULL`), so every write is on disk
+//! before the provider is called. Chosen in docs/decisions/0002-state-store.md.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::{AuditEntry, Intent, IntentOutcome, Store, StoreError};
+use crate::policy::ServiceState;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS service_state (
+    service TEXT PRIMARY KEY,
+    state   TEXT NOT NULL,
+    original_ttl INTEGER
+);
+CREATE TABLE IF NOT EXISTS intents (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    service       TEXT NOT NULL,
+    created_ms    INTEGER NOT NULL,
+    fencing_token INTEGER NOT NULL,
+    body          TEXT NOT NULL,
+    outcome       TEXT,
+    error         TEXT
+);
+CREATE TABLE IF NOT EXISTS audit (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    at_ms   INTEGER NOT NULL,
+    service TEXT NOT NULL,
+    body    TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_service ON audit(service, id);
+";
+
+/// See the module docs.
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+fn err(context: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError(format!("{context}: {e}"))
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| err(&format!("cannot create {}", dir.display()), e))?;
+        }
+        let conn = Connection::open(path).map_err(|e| err(&format!("cannot open {}", path.display()), e))?;
+        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;")
+            .map_err(|e| err("cannot configure sqlite", e))?;
+        conn.execute_batch(SCHEMA).map_err(|e| err("cannot create schema", e))?;
+        Ok(SqliteStore { conn: Mutex::new(conn) })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| err("cannot encode", e))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, StoreError> {
+    serde_json::from_str(s).map_err(|e| err("corrupt row in state store", e))
+}
+
+impl Store for SqliteStore {
+    fn service_state(&self, service: &str) -> Result<Option<ServiceState>, StoreError> {
+        let row: Option<(String, Option<u32>)> = self
+            .conn()
+            .query_row("SELECT state, original_ttl FROM service_state WHERE service = ?1", params![service], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .map_err(|e| err("read service state", e))?;
+        row.map(|(s, ttl)| {
+            let mut st: ServiceState = from_json(&s)?;
+            // The original TTL column is write-once; it wins over the JSON copy.
+            if ttl.is_some() {
+                st.original_ttl = ttl;
+            }
+            Ok(st)
+        })
+        .transpose()
+    }
+
+    fn save_service_state(&self, service: &str, state: &ServiceState) -> Result<(), StoreError> {
+        // COALESCE keeps an original TTL once recorded: it is never overwritten or lost.
+        self.conn()
+            .execute(
+                "INSERT INTO service_state (service, state, original_ttl) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(service) DO UPDATE SET state = excluded.state,
+                   original_ttl = COALESCE(service_state.original_ttl, excluded.original_ttl)",
+                params![service, to_json(state)?, state.original_ttl],
+            )
+            .map(|_| ())
+            .map_err(|e| err("save service state", e))
+    }
+
+    fn begin_intent(&self, intent: &Intent) -> Result<i64, StoreError> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO intents (service, created_ms, fencing_token, body) VALUES (?1, ?2, ?3, ?4)",
+            params![intent.service, intent.created_ms as i64, intent.fencing_token as i64, to_json(intent)?],
+        )
+        .map_err(|e| err("write intent", e))?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    fn finish_intent(&self, id: i64, outcome: IntentOutcome, error: Option<&str>) -> Result<(), StoreError> {
+        let n = self
+            .conn()
+            .execute("UPDATE intents SET outcome = ?2, error = ?3 WHERE id = ?1", params![id, outcome.as_str(), error])
+            .map_err(|e| err("close intent", e))?;
+        if n == 1 {
+            Ok(())
+        } else {
+            Err(StoreError(format!("no intent {id}")))
+        }
+    }
+
+    fn open_intents(&self) -> Result<Vec<Intent>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT id, body FROM intents WHERE outcome IS NULL ORDER BY id")
+            .map_err(|e| err("read intents", e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+            .map_err(|e| err("read intents", e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, body) = row.map_err(|e| err("read intents", e))?;
+            let mut intent: Intent = from_json(&body)?;
+            intent.id = id;
+            out.push(intent);
+        }
+        Ok(out)
+    }
+
+    fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "INSERT INTO audit (at_ms, service, body) VALUES (?1, ?2, ?3)",
+                params![entry.at_ms as i64, entry.service, to_json(entry)?],
+            )
+            .map(|_| ())
+            .map_err(|e| err("write audit", e))
+    }
+
+    fn history(&self, service: &str, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT body FROM audit WHERE service = ?1 ORDER BY id DESC LIMIT ?2")
+            .map_err(|e| err("read audit", e))?;
+        let rows = stmt
+            .query_map(params![service, limit as i64], |r| r.get::<_, String>(0))
+            .map_err(|e| err("read audit", e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(from_json(&row.map_err(|e| err("read audit", e))?)?);
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,76 @@
+use super::*;
+use crate::policy::{Phase, ServiceState};
+use dnsfailback_provider::{Fqdn, RecordSet, RecordType, Change};
+
+fn intent() -> Intent {
+    let zone = Fqdn::new("example.test").unwrap_or_else(|e| panic!("{e}"));
+    let name = Fqdn::new("shop.example.test").unwrap_or_else(|e| panic!("{e}"));
+    let old = RecordSet::new(name.clone(), RecordType::A, 3600, vec!["192.0.2.1".into()]);
+    let new = RecordSet::new(name, RecordType::A, 30, vec!["198.51.100.2".into()]);
+    Intent {
+        id: 0,
+        service: "shop".into(),
+        created_ms: 1,
+        fencing_token: 1,
+        reason: "failover".into(),
+        changes: ChangeSet { zone, changes: vec![Change::Update { old, new }] },
+        next_state: ServiceState::default(),
+    }
+}
+
+fn exercise(store: &dyn Store) -> Result<(), StoreError> {
+    assert_eq!(store.service_state("shop")?, None);
+    let mut st = ServiceState { original_ttl: Some(3600), ..ServiceState::default() };
+    store.save_service_state("shop", &st)?;
+    st.phase = Phase::FailedOver { target: "backup".into(), since_ms: 5 };
+    st.original_ttl = Some(30);
+    store.save_service_state("shop", &st)?;
+    let back = store.service_state("shop")?.unwrap_or_default();
+    assert_eq!(back.phase, st.phase);
+    assert_eq!(back.original_ttl, Some(3600), "the original TTL is write-once");
+
+    let id = store.begin_intent(&intent())?;
+    let open = store.open_intents()?;
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].id, id);
+    assert_eq!(open[0].changes.changes[0].before().map(|s| s.ttl), Some(3600));
+    store.finish_intent(id, IntentOutcome::Applied, None)?;
+    assert!(store.open_intents()?.is_empty());
+
+    for i in 0..3 {
+        store.audit(&AuditEntry {
+            at_ms: i,
+            service: "shop".into(),
+            actor: "controller".into(),
+            action: format!("a{i}"),
+            reason: String::new(),
+            evidence: serde_json::Value::Null,
+            changes: None,
+        })?;
+    }
+    let h = store.history("shop", 2)?;
+    assert_eq!(h.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), vec!["a2", "a1"]);
+    Ok(())
+}
+
+#[test]
+fn memory_store_keeps_state_intents_and_audit() -> Result<(), StoreError> {
+    exercise(&MemoryStore::default())
+}
+
+#[test]
+fn sqlite_store_survives_reopen() -> Result<(), StoreError> {
+    let dir = std::env::temp_dir().join(format!("dnsfailback-store-{}", std::process::id()));
+    let path = dir.join("state.db");
+    let _ = std::fs::remove_file(&path);
+    {
+        let store = SqliteStore::open(&path)?;
+        exercise(&store)?;
+        store.begin_intent(&intent())?;
+    }
+    let store = SqliteStore::open(&path)?;
+    assert_eq!(store.open_intents()?.len(), 1, "an open intent survives a restart");
+    assert_eq!(store.service_state("shop")?.and_then(|s| s.original_ttl), Some(3600));
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
