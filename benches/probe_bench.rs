@@ -1,0 +1,2 @@
+//! Probe engine benchmark (placeholder while it is written).
+fn main() {}

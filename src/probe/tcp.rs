@@ -1,0 +1,146 @@
+//! TCP probe: connect, and optionally send a line and wait for an expected reply.
+//!
+//! Flow: runner -> **tcp** -> [`Outcome`](super::Outcome) -> health. A plain connect check closes
+//! with an RST (linger 0) like HAProxy does, so thousands of checks per second leave no
+//! TIME_WAIT sockets behind on the prober; a send/expect check closes normally.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::spec::{contains, io_reason, show_bytes, Target};
+use super::{FailureReason, Family};
+
+/// Most bytes read while waiting for `expect`.
+const MAX_READ: usize = 64 * 1024;
+
+#[derive(Debug)]
+pub(crate) struct TcpProbe {
+    target: Target,
+    family: Family,
+    send: Option<Vec<u8>>,
+    expect: Option<Vec<u8>>,
+}
+
+impl TcpProbe {
+    pub(crate) fn new(
+        address: &str,
+        send: Option<&str>,
+        expect: Option<&str>,
+        family: Family,
+    ) -> Result<Self, String> {
+        Ok(TcpProbe {
+            target: Target::parse(address, None, family).map_err(|e| format!("address: {e}"))?,
+            family,
+            send: send.map(|s| s.as_bytes().to_vec()),
+            expect: expect.map(|s| s.as_bytes().to_vec()),
+        })
+    }
+
+    pub(crate) async fn run(&self) -> Result<(), FailureReason> {
+        let addr = self.target.resolve(self.family).await?;
+        let mut stream = TcpStream::connect(addr).await.map_err(|e| io_reason(&e))?;
+        if self.send.is_none() && self.expect.is_none() {
+            // Best effort: an RST instead of FIN leaves no TIME_WAIT on our side.
+            let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+            return Ok(());
+        }
+        let _ = stream.set_nodelay(true);
+        if let Some(send) = &self.send {
+            stream.write_all(send).await.map_err(|e| io_reason(&e))?;
+        }
+        let Some(expect) = &self.expect else {
+            return Ok(());
+        };
+        let mut buf = Vec::with_capacity(256);
+        let mut chunk = [0u8; 4096];
+        loop {
+            let n = stream.read(&mut chunk).await.map_err(|e| io_reason(&e))?;
+            if n == 0 {
+                return Err(FailureReason::UnexpectedReply(if buf.is_empty() {
+                    "connection closed without a reply".into()
+                } else {
+                    format!("closed after {}", show_bytes(&buf))
+                }));
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            if contains(&buf, expect) {
+                return Ok(());
+            }
+            if buf.len() >= MAX_READ {
+                return Err(FailureReason::UnexpectedReply(show_bytes(&buf)));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::probe::testutil;
+    use crate::probe::{CheckSpec, Prober};
+
+    fn spec(address: String, send: Option<&str>, expect: Option<&str>) -> CheckSpec {
+        CheckSpec::Tcp {
+            address,
+            send: send.map(Into::into),
+            expect: expect.map(Into::into),
+            family: Family::Any,
+            role: Default::default(),
+            timeout: Some(Duration::from_millis(500)),
+            interval: Some(Duration::from_secs(1)),
+            recheck: None,
+            recheck_interval: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn tcp_connect_ok_and_refused() {
+        let addr = testutil::tcp_echo().await;
+        let p = Prober::new(&spec(addr.to_string(), None, None)).unwrap();
+        let o = p.probe().await;
+        assert_eq!(o.result, Ok(()), "{o:?}");
+
+        let dead = testutil::dead_tcp_port().await;
+        let p = Prober::new(&spec(dead.to_string(), None, None)).unwrap();
+        assert_eq!(p.probe().await.result, Err(FailureReason::Refused));
+    }
+
+    #[tokio::test]
+    async fn tcp_send_expect() {
+        let addr = testutil::tcp_echo().await;
+        let p = Prober::new(&spec(addr.to_string(), Some("PING\r\n"), Some("PING"))).unwrap();
+        assert_eq!(p.probe().await.result, Ok(()));
+
+        let p = Prober::new(&spec(addr.to_string(), Some("PING\r\n"), Some("+PONG"))).unwrap();
+        // the echo server sends back PING and then waits: no +PONG ever comes
+        assert_eq!(p.probe().await.result, Err(FailureReason::Timeout));
+
+        let closer = testutil::tcp_banner("HELLO\r\n").await;
+        let p = Prober::new(&spec(closer.to_string(), None, Some("+PONG"))).unwrap();
+        match p.probe().await.result {
+            Err(FailureReason::UnexpectedReply(m)) => assert!(m.contains("HELLO"), "{m}"),
+            other => panic!("expected UnexpectedReply, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn tcp_silent_server_times_out() {
+        let addr = testutil::tcp_silent().await;
+        let p = Prober::new(&spec(addr.to_string(), None, Some("x"))).unwrap();
+        let o = p.probe().await;
+        assert_eq!(o.result, Err(FailureReason::Timeout));
+        assert!(o.latency >= Duration::from_millis(500), "{o:?}");
+    }
+
+    #[test]
+    fn bad_addresses_are_rejected() {
+        assert!(Prober::new(&spec("no-port".into(), None, None)).is_err());
+        assert!(Prober::new(&spec("a b:80".into(), None, None)).is_err());
+        assert!(Prober::new(&spec("host:99999".into(), None, None)).is_err());
+        assert!(Prober::new(&spec("example.org:80".into(), None, None)).is_ok());
+        assert!(Prober::new(&spec("[::1]:80".into(), None, None)).is_ok());
+    }
+}
