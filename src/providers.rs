@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use dnsfailback_provider::{Fqdn, Provider};
+use dnsfailback_provider_cloudflare as cloudflare;
 use dnsfailback_provider_embedded as embedded;
 use dnsfailback_provider_rfc2136 as rfc2136;
 
@@ -26,7 +27,8 @@ pub fn check_settings(kind: ProviderKind, _name: &str, settings: &toml::Table) -
     match kind {
         ProviderKind::Embedded => parse::<embedded::Config>(settings).map(|_| ()),
         ProviderKind::Rfc2136 => parse::<rfc2136::Config>(settings).map(|_| ()),
-        ProviderKind::Route53 | ProviderKind::Cloudflare => Err(format!(
+        ProviderKind::Cloudflare => parse::<cloudflare::Config>(settings).map(|_| ()),
+        ProviderKind::Route53 => Err(format!(
             "provider kind `{}` is not built into this binary yet",
             crate::config::validate::kind_name(kind)
         )),
@@ -62,7 +64,11 @@ pub fn build(config: &Config) -> Result<Built, String> {
                 let c: rfc2136::Config = parse(&pc.settings).map_err(|e| format!("providers.{name}: {e}"))?;
                 Arc::new(rfc2136::Rfc2136Provider::new(name, c).map_err(|e| e.to_string())?)
             }
-            ProviderKind::Route53 | ProviderKind::Cloudflare => {
+            ProviderKind::Cloudflare => {
+                let c: cloudflare::Config = parse(&pc.settings).map_err(|e| format!("providers.{name}: {e}"))?;
+                Arc::new(cloudflare::CloudflareProvider::new(name, c).map_err(|e| e.to_string())?)
+            }
+            ProviderKind::Route53 => {
                 return Err(check_settings(pc.kind, name, &pc.settings).err().unwrap_or_default())
             }
         };

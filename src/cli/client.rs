@@ -15,7 +15,7 @@ pub struct AdminClient {
 impl AdminClient {
     /// Reads `controller.admin_listen` and the admin token (configured source, else the
     /// generated token file beside the state database).
-    pub fn from_config(path: &Path) -> anyhow::Result<Self> {
+    pub fn from_config(path: &Path, admin: Option<std::net::SocketAddr>) -> anyhow::Result<Self> {
         let (config, _) = crate::config::load(path).map_err(|e| anyhow!("{e}"))?;
         let c = &config.controller;
         let token = match &c.admin_token {
@@ -24,7 +24,7 @@ impl AdminClient {
         }
         .map_err(|e| anyhow!("cannot read the admin token: {e}; is the controller running with this configuration?"))?;
         Ok(AdminClient {
-            base: format!("http://{}", c.admin_listen),
+            base: format!("http://{}", admin.unwrap_or(c.admin_listen)),
             token,
             http: reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build()?,
         })

@@ -25,6 +25,10 @@ pub struct Cli {
     /// Configuration file.
     #[arg(short, long, global = true, env = "DNSFAILBACK_CONFIG", default_value = "dnsfailback.toml")]
     pub config: PathBuf,
+    /// Admin API address of the running controller, when it differs from the configuration's
+    /// `controller.admin_listen` (for `status`, `history` and the operator commands).
+    #[arg(long, global = true, env = "DNSFAILBACK_ADMIN")]
+    pub admin: Option<std::net::SocketAddr>,
     /// More log output (-v debug, -vv trace). RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -85,8 +89,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Run => run::run(&cli.config).await,
         Command::Validate => Ok(validate(&cli.config)),
         Command::Plan { json } => plan::plan(&cli.config, json).await,
-        Command::Status { service, json } => status::status(&cli.config, service.as_deref(), json).await,
-        Command::History { service, json } => status::history(&cli.config, &service, json).await,
+        Command::Status { service, json } => status::status(&cli.config, cli.admin, service.as_deref(), json).await,
+        Command::History { service, json } => status::history(&cli.config, cli.admin, &service, json).await,
         Command::Demo => demo::demo(&cli.config).await,
     }
 }

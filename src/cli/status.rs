@@ -1,5 +1,6 @@
 //! `dnsfailback status` and `history`: what the running controller knows, for a human.
 
+use std::net::SocketAddr;
 use std::path::Path;
 
 use super::client::AdminClient;
@@ -7,8 +8,8 @@ use crate::reconcile::ServiceStatus;
 use crate::state::AuditEntry;
 
 /// Prints the status of every service, or one.
-pub async fn status(config: &Path, service: Option<&str>, json: bool) -> anyhow::Result<u8> {
-    let client = AdminClient::from_config(config)?;
+pub async fn status(config: &Path, admin: Option<SocketAddr>, service: Option<&str>, json: bool) -> anyhow::Result<u8> {
+    let client = AdminClient::from_config(config, admin)?;
     let list: Vec<ServiceStatus> = match service {
         Some(s) => vec![client.get(&format!("/v1/status/{s}")).await?],
         None => client.get("/v1/status").await?,
@@ -69,8 +70,8 @@ pub fn render(s: &ServiceStatus) -> String {
 }
 
 /// Prints the audit trail of a service, newest first.
-pub async fn history(config: &Path, service: &str, json: bool) -> anyhow::Result<u8> {
-    let client = AdminClient::from_config(config)?;
+pub async fn history(config: &Path, admin: Option<SocketAddr>, service: &str, json: bool) -> anyhow::Result<u8> {
+    let client = AdminClient::from_config(config, admin)?;
     let entries: Vec<AuditEntry> = client.get(&format!("/v1/history/{service}")).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&entries)?);

@@ -248,7 +248,7 @@ fn service(ctx: &mut Ctx, name: &str, rs: &Spanned<RawService>, providers: &BTre
     let stable_for = ctx.duration(&raw.stable_for, format!("{p}.stable_for"), Duration::from_secs(60));
     let restore_ttl_after = ctx.duration(&raw.restore_ttl_after, format!("{p}.restore_ttl_after"), Duration::from_secs(600));
     let min_change_interval = ctx.duration(&raw.min_change_interval, format!("{p}.min_change_interval"), Duration::from_secs(0));
-    if targets.len() == 1 {
+    if raw.targets.len() == 1 {
         ctx.warn(rs, format!("{p}.targets"), "only one target: there is nowhere to fail over to", "add a backup target with a higher priority number");
     }
     if !ok || targets.is_empty() {

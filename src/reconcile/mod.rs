@@ -286,7 +286,12 @@ impl Controller {
             return Err("not the leader: changes are left to the lease holder".into());
         }
         let drift = Some(desired) == self.runtime.get(&service.name).and_then(|r| r.state.published.as_ref());
-        next.last_change_ms = Some(now);
+        let moves_traffic = self.runtime.get(&service.name).is_some_and(|r| r.state.phase != next.phase);
+        if moves_traffic {
+            // Only traffic moves count for min_change_interval; a first publish or a drift
+            // correction must not delay the next failover.
+            next.last_change_ms = Some(now);
+        }
         let intent = Intent {
             id: 0,
             service: service.name.clone(),

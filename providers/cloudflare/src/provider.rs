@@ -1,0 +1,387 @@
+//! [`CloudflareProvider`]: the [`Provider`] implementation for Cloudflare DNS records.
+//!
+//! Sits at `provider` in the flow probe -> health -> policy -> plan -> **provider** -> verify.
+//! It reads record sets and applies change sets; it never decides anything.
+//!
+//! # Expected flow of `apply`
+//!
+//! 1. Validate the change set against [`Provider::capabilities`] (no request for a bad plan).
+//! 2. Take this instance's apply lock, so two applies from one controller never interleave.
+//! 3. Re-read every touched name and type, check each `old` (and that created sets are absent),
+//!    and learn the record ids ([`crate::request::plan_changes`]). A mismatch is a
+//!    [`ErrorKind::Conflict`] marked `not_applied`: nothing was sent.
+//! 4. Send all record operations in one `POST /dns_records/batch` (one database transaction).
+//!
+//! # Caveats
+//!
+//! Cloudflare has no compare-and-swap, so `prerequisites` is false: a change made by someone
+//! else between step 3 and step 4 (typically well under a second) is not detected, except
+//! where it makes the batch fail (a deleted or patched record id that no longer exists, an
+//! identical record that now exists). The controller's read-back verification catches the
+//! rest. The batch is atomic in Cloudflare's database but propagation to the edge is not:
+//! for a moment some edge locations may answer old and some new records.
+
+use std::collections::{BTreeSet, HashMap};
+
+use async_trait::async_trait;
+use dnsfailback_provider::{
+    ApplyReceipt, Capabilities, ChangeSet, ErrorKind, Fqdn, Provider, ProviderError, RecordSet,
+    RecordType, Secret,
+};
+use tokio::sync::Mutex;
+
+use crate::client::Client;
+use crate::config::Config;
+use crate::request::{group_to_set, plan_changes, records_to_sets, BatchPlan, Current};
+
+/// A Cloudflare DNS provider instance, built from its [`Config`].
+///
+/// Safe for concurrent use; cancel-safe as the [`Provider`] contract asks (a dropped `apply`
+/// either never sent its batch or sent it whole).
+pub struct CloudflareProvider {
+    name: String,
+    config: Config,
+    client: Client,
+    zones: Mutex<HashMap<Fqdn, String>>,
+    apply_lock: Mutex<()>,
+}
+
+impl std::fmt::Debug for CloudflareProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CloudflareProvider")
+            .field("name", &self.name)
+            .field("client", &self.client)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CloudflareProvider {
+    /// Builds the provider the controller configured as `[providers.<instance_name>]`:
+    /// validates `config` (reporting every problem), loads the API token from its env
+    /// variable or file, and prepares the HTTP client. No request is sent yet.
+    pub fn new(instance_name: &str, config: Config) -> Result<Self, ProviderError> {
+        if let Err(problems) = config.validate() {
+            return Err(ProviderError::new(
+                instance_name,
+                ErrorKind::Invalid,
+                format!("invalid configuration: {}", problems.join("; ")),
+            )
+            .unchanged());
+        }
+        let token = config.api_token.load().map_err(|e| {
+            ProviderError::new(instance_name, ErrorKind::Auth, format!("api_token: {e}"))
+                .unchanged()
+        })?;
+        Self::with_token(instance_name, config, token)
+    }
+
+    /// Like [`CloudflareProvider::new`] with a token obtained some other way (tests, a
+    /// secret manager); `config.api_token` is not read.
+    pub fn with_token(
+        instance_name: &str,
+        config: Config,
+        token: Secret,
+    ) -> Result<Self, ProviderError> {
+        if let Err(problems) = config.validate() {
+            return Err(ProviderError::new(
+                instance_name,
+                ErrorKind::Invalid,
+                format!("invalid configuration: {}", problems.join("; ")),
+            )
+            .unchanged());
+        }
+        let client = Client::new(instance_name, &config, token)?;
+        Ok(CloudflareProvider {
+            name: instance_name.to_string(),
+            config,
+            client,
+            zones: Mutex::new(HashMap::new()),
+            apply_lock: Mutex::new(()),
+        })
+    }
+
+    /// The underlying API client, for tools and tests that need single record calls.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Warnings for canary steps (percent of traffic back on the recovered target) that this
+    /// provider cannot express, for the controller's `validate`.
+    ///
+    /// Cloudflare DNS records carry no weight, so a split is expressed by record membership:
+    /// with one address per side, only 0 %, 50 % (both addresses in the set) and 100 % exist,
+    /// and 50 % is only as even as resolvers and clients spread their choices.
+    pub fn canary_step_warnings(&self, steps_percent: &[u32]) -> Vec<String> {
+        canary_step_warnings(&self.name, steps_percent)
+    }
+
+    fn err(&self, kind: ErrorKind, message: String) -> ProviderError {
+        ProviderError::new(&self.name, kind, message)
+    }
+
+    /// The Cloudflare id of `zone`: configured, or looked up once and cached.
+    async fn zone_id(&self, zone: &Fqdn) -> Result<String, ProviderError> {
+        let mut zones = self.zones.lock().await;
+        if let Some(id) = zones.get(zone) {
+            return Ok(id.clone());
+        }
+        let id = match &self.config.zone_id {
+            Some(id) => {
+                if let Some(other) = zones.keys().next() {
+                    return Err(self
+                        .err(
+                            ErrorKind::Invalid,
+                            format!(
+                                "zone_id {id} is configured for zone {other}; this instance \
+                                 cannot also manage {zone} (configure another instance)"
+                            ),
+                        )
+                        .unchanged());
+                }
+                match self.client.zone_name(id).await {
+                    Ok(name) => {
+                        let actual = Fqdn::new(&name).map_err(|e| {
+                            self.err(ErrorKind::Protocol, format!("zone {id} has name {e}"))
+                                .unchanged()
+                        })?;
+                        if &actual != zone {
+                            return Err(self
+                                .err(
+                                    ErrorKind::Invalid,
+                                    format!(
+                                        "zone_id {id} is the zone {actual}, not {zone}; fix \
+                                         `zone_id` or the zone name"
+                                    ),
+                                )
+                                .unchanged());
+                        }
+                    }
+                    // A token limited to DNS edit may not read zone details: trust the id.
+                    Err(e) if e.is_auth() => tracing::warn!(
+                        provider = %self.name, %zone, zone_id = %id,
+                        "cannot read the zone to confirm zone_id (token lacks Zone Read); using it as configured"
+                    ),
+                    Err(e) => return Err(e),
+                }
+                id.clone()
+            }
+            None => self.client.find_zone(zone).await?,
+        };
+        zones.insert(zone.clone(), id.clone());
+        Ok(id)
+    }
+
+    /// Current records of every name and type the change set touches.
+    async fn read_current(
+        &self,
+        zone_id: &str,
+        changes: &ChangeSet,
+    ) -> Result<Current, ProviderError> {
+        let keys: BTreeSet<(Fqdn, RecordType)> = changes
+            .changes
+            .iter()
+            .map(|c| {
+                let k = c.key();
+                (k.name, k.rtype)
+            })
+            .collect();
+        let mut current = Current::new();
+        for (name, rtype) in keys {
+            let records = self.list_exact(zone_id, &name, rtype).await?;
+            current.insert((name, rtype), records);
+        }
+        Ok(current)
+    }
+
+    /// Records of exactly `name` and `rtype` (the API's filters are trusted, then checked).
+    async fn list_exact(
+        &self,
+        zone_id: &str,
+        name: &Fqdn,
+        rtype: RecordType,
+    ) -> Result<Vec<crate::request::CfRecord>, ProviderError> {
+        let records = self
+            .client
+            .list_records(zone_id, Some(name), Some(rtype), self.config.per_page)
+            .await?;
+        Ok(records
+            .into_iter()
+            .filter(|r| {
+                r.rtype.eq_ignore_ascii_case(rtype.as_str())
+                    && Fqdn::new(&r.name).is_ok_and(|n| &n == name)
+            })
+            .collect())
+    }
+
+    /// Sends the plan one request at a time (`batch = false`): deletes, patches, posts.
+    async fn apply_one_by_one(&self, zone_id: &str, plan: &BatchPlan) -> Result<(), ProviderError> {
+        let total = plan.len();
+        let mut done = 0usize;
+        let partial = |mut e: ProviderError, done: usize| {
+            if done > 0 {
+                e.not_applied = false;
+                e.message = format!(
+                    "{} (after {done} of {total} record operations were applied: the zone is \
+                     partly changed; re-read it)",
+                    e.message
+                );
+            }
+            e
+        };
+        for id in &plan.deletes {
+            self.client
+                .delete_record(zone_id, id)
+                .await
+                .map_err(|e| partial(e, done))?;
+            done += 1;
+        }
+        for (id, fields) in &plan.patches {
+            self.client
+                .patch_record(zone_id, id, fields)
+                .await
+                .map_err(|e| partial(e, done))?;
+            done += 1;
+        }
+        for body in &plan.posts {
+            self.client
+                .create_record(zone_id, body)
+                .await
+                .map_err(|e| partial(e, done))?;
+            done += 1;
+        }
+        Ok(())
+    }
+}
+
+/// See [`CloudflareProvider::canary_step_warnings`]; `instance` prefixes each warning.
+pub fn canary_step_warnings(instance: &str, steps_percent: &[u32]) -> Vec<String> {
+    const ACHIEVABLE: [u32; 3] = [0, 50, 100];
+    steps_percent
+        .iter()
+        .filter(|p| !ACHIEVABLE.contains(p))
+        .map(|p| {
+            let nearest = ACHIEVABLE
+                .iter()
+                .min_by_key(|a| a.abs_diff(*p))
+                .copied()
+                .unwrap_or(50);
+            format!(
+                "{instance}: canary step {p}% cannot be expressed on Cloudflare DNS records \
+                 (no weights; with one address per target only 0%, 50% and 100% exist by \
+                 record membership); nearest achievable is {nearest}% (ties round down)"
+            )
+        })
+        .collect()
+}
+
+#[async_trait]
+impl Provider for CloudflareProvider {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            weighted: false,
+            max_weight: 0,
+            atomic_batch: self.config.batch,
+            ttl_per_record: true,
+            min_ttl: self.config.min_ttl,
+            change_status: false,
+            prerequisites: false,
+            soa: false,
+        }
+    }
+
+    async fn read(
+        &self,
+        zone: &Fqdn,
+        name: &Fqdn,
+        rtype: RecordType,
+    ) -> Result<Vec<RecordSet>, ProviderError> {
+        let zone_id = self.zone_id(zone).await?;
+        let records = self.list_exact(&zone_id, name, rtype).await?;
+        let set = group_to_set(name, rtype, &records).map_err(|m| {
+            self.err(ErrorKind::Protocol, format!("reading {name} {rtype}: {m}"))
+                .unchanged()
+        })?;
+        Ok(set.into_iter().collect())
+    }
+
+    async fn read_zone(&self, zone: &Fqdn) -> Result<Vec<RecordSet>, ProviderError> {
+        let zone_id = self.zone_id(zone).await?;
+        let records = self
+            .client
+            .list_records(&zone_id, None, None, self.config.per_page)
+            .await?;
+        let sets = records_to_sets(&records).map_err(|m| {
+            self.err(ErrorKind::Protocol, format!("reading zone {zone}: {m}"))
+                .unchanged()
+        })?;
+        Ok(sets
+            .into_iter()
+            .filter(|s| s.name.is_in_zone(zone))
+            .collect())
+    }
+
+    async fn apply(&self, changes: &ChangeSet) -> Result<ApplyReceipt, ProviderError> {
+        if let Err(problems) = changes.validate(&self.capabilities()) {
+            return Err(self
+                .err(
+                    ErrorKind::Invalid,
+                    format!("refusing change set: {}", problems.join("; ")),
+                )
+                .unchanged());
+        }
+        if changes.is_empty() {
+            return Ok(ApplyReceipt::default());
+        }
+        let _guard = self.apply_lock.lock().await;
+        let zone_id = self.zone_id(&changes.zone).await?;
+        let current = self.read_current(&zone_id, changes).await?;
+        let plan = plan_changes(changes, &current)
+            .map_err(|e| self.err(e.kind(), e.message().to_string()).unchanged())?;
+        if plan.is_empty() {
+            return Ok(ApplyReceipt::default());
+        }
+        if self.config.batch {
+            if plan.len() > self.config.max_batch_size {
+                return Err(self
+                    .err(
+                        ErrorKind::Invalid,
+                        format!(
+                            "change set needs {} record operations, above max_batch_size {} \
+                             (Cloudflare Free plan: 200, paid plans: 3500); split the plan or \
+                             raise max_batch_size",
+                            plan.len(),
+                            self.config.max_batch_size
+                        ),
+                    )
+                    .unchanged());
+            }
+            tracing::debug!(provider = %self.name, operations = plan.len(), "sending batch");
+            self.client.batch(&zone_id, &plan.to_batch_body()).await?;
+        } else {
+            self.apply_one_by_one(&zone_id, &plan).await?;
+        }
+        Ok(ApplyReceipt::default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canary_steps_outside_membership_splits_warn() {
+        let w = canary_step_warnings("cf", &[5, 25, 50, 100]);
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(
+            w[0].starts_with("cf: canary step 5%") && w[0].contains("nearest achievable is 0%")
+        );
+        // A tie rounds down: less traffic on the target that is still proving itself.
+        assert!(w[1].contains("25%") && w[1].contains("nearest achievable is 0%"));
+        assert!(canary_step_warnings("cf", &[30])[0].contains("nearest achievable is 50%"));
+        assert!(canary_step_warnings("cf", &[0, 50, 100]).is_empty());
+    }
+}

@@ -1,0 +1,251 @@
+//! Quorum across vantage points: one target, judged from several places.
+//!
+//! Second stage of the flow, probe -> **health** -> policy -> plan -> provider -> verify. The
+//! controller is one vantage point; remote probe agents are others. Each vantage point judges
+//! the target on its own (thresholds, windows); [`VantageQuorum`] combines their verdicts so
+//! that one agent with a broken network can never move traffic on its own.
+//!
+//! Rules (with `k` = [`VantageQuorum::required`]):
+//! * a report older than `stale_after`, or a vantage point that was [expected](
+//!   VantageQuorum::expect) but never reported, counts as **Unknown**, never as Down;
+//! * **Down** when at least `k` fresh reports say Down;
+//! * **Up** when at least one fresh report says Up *and* Down is out of reach: the Down
+//!   reports plus everything unknown or stale stay below `k`, so even if every silent vantage
+//!   point turned out to see Down, the quorum would not be met. This mirrors
+//!   [`quorum_state`](super::quorum_state) across a target's checks;
+//! * **Unknown** otherwise. Policy never moves traffic on Unknown: the active target stays.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::time::Instant;
+
+use super::threshold::State;
+
+/// The combined verdict of every vantage point about one target, with the evidence.
+///
+/// Each list holds vantage ids in sorted order; every known vantage point is in exactly one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VantageVerdict {
+    /// The target's state across vantage points.
+    pub state: State,
+    /// Fresh reports saying Down.
+    pub down: Vec<String>,
+    /// Fresh reports saying Up.
+    pub up: Vec<String>,
+    /// Fresh reports saying Unknown, and expected vantage points that never reported.
+    pub unknown: Vec<String>,
+    /// Reports older than `stale_after`; counted as Unknown.
+    pub stale: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Report {
+    state: State,
+    at: Instant,
+}
+
+/// Per-target collector of vantage verdicts, and the k-of-n rule that combines them.
+#[derive(Debug, Clone)]
+pub struct VantageQuorum {
+    required: usize,
+    stale_after: Duration,
+    /// vantage id -> its latest report (`None` = expected, nothing heard yet).
+    reports: BTreeMap<String, Option<Report>>,
+}
+
+impl VantageQuorum {
+    /// Down needs `required` vantage points (at least 1; 0 is treated as 1 so that an empty
+    /// report set can never be Down); a report older than `stale_after` is ignored.
+    pub fn new(required: usize, stale_after: Duration) -> Self {
+        VantageQuorum {
+            required: required.max(1),
+            stale_after,
+            reports: BTreeMap::new(),
+        }
+    }
+
+    /// How many vantage points must agree on Down (`k`).
+    pub fn required(&self) -> usize {
+        self.required
+    }
+
+    /// How old a report may get before it counts as Unknown.
+    pub fn stale_after(&self) -> Duration {
+        self.stale_after
+    }
+
+    /// Registers a vantage point that should report, so that its silence shows up as Unknown
+    /// (and keeps Up honest) even before its first report. No-op if already known.
+    pub fn expect(&mut self, vantage: impl Into<String>) {
+        self.reports.entry(vantage.into()).or_insert(None);
+    }
+
+    /// Records `vantage`'s verdict, made at `at` on the controller's clock (stamp remote reports
+    /// when they arrive). A report older than the one already held is ignored, so late
+    /// out-of-order deliveries cannot roll a vantage point back.
+    pub fn report(&mut self, vantage: impl Into<String>, state: State, at: Instant) {
+        let slot = self.reports.entry(vantage.into()).or_insert(None);
+        if slot.is_none_or(|r| r.at <= at) {
+            *slot = Some(Report { state, at });
+        }
+    }
+
+    /// Drops a vantage point (an agent removed from the configuration).
+    pub fn forget(&mut self, vantage: &str) {
+        self.reports.remove(vantage);
+    }
+
+    /// The combined verdict at `now`; see the module docs for the rules.
+    pub fn verdict(&self, now: Instant) -> VantageVerdict {
+        let mut v = VantageVerdict {
+            state: State::Unknown,
+            down: Vec::new(),
+            up: Vec::new(),
+            unknown: Vec::new(),
+            stale: Vec::new(),
+        };
+        for (id, report) in &self.reports {
+            let list = match report {
+                None => &mut v.unknown,
+                Some(r) if now.saturating_duration_since(r.at) > self.stale_after => &mut v.stale,
+                Some(r) => match r.state {
+                    State::Down => &mut v.down,
+                    State::Up => &mut v.up,
+                    State::Unknown => &mut v.unknown,
+                },
+            };
+            list.push(id.clone());
+        }
+        let undecided = v.unknown.len() + v.stale.len();
+        v.state = if v.down.len() >= self.required {
+            State::Down
+        } else if !v.up.is_empty() && v.down.len() + undecided < self.required {
+            State::Up
+        } else {
+            State::Unknown
+        };
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STALE: Duration = Duration::from_secs(30);
+
+    fn quorum(k: usize, ids: &[&str]) -> VantageQuorum {
+        let mut q = VantageQuorum::new(k, STALE);
+        for id in ids {
+            q.expect(*id);
+        }
+        q
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_bad_agent_never_moves_traffic() {
+        let t0 = Instant::now();
+        let mut q = quorum(2, &["controller", "agent-a", "agent-b"]);
+        q.report("controller", State::Up, t0);
+        q.report("agent-a", State::Down, t0);
+        q.report("agent-b", State::Up, t0);
+        let v = q.verdict(t0);
+        assert_eq!(v.state, State::Up);
+        assert_eq!(v.down, ["agent-a"]);
+        assert_eq!(v.up, ["agent-b", "controller"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn k_of_n_takes_the_target_down() {
+        let t0 = Instant::now();
+        let mut q = quorum(2, &["controller", "agent-a", "agent-b"]);
+        q.report("controller", State::Down, t0);
+        q.report("agent-a", State::Down, t0);
+        q.report("agent-b", State::Up, t0);
+        let v = q.verdict(t0);
+        assert_eq!(v.state, State::Down);
+        assert_eq!(v.down, ["agent-a", "controller"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_agent_is_unknown_not_down() {
+        let t0 = Instant::now();
+        let mut q = quorum(2, &["controller", "agent-a", "agent-b"]);
+        q.report("controller", State::Down, t0);
+        q.report("agent-a", State::Down, t0);
+        q.report("agent-b", State::Up, t0);
+        tokio::time::advance(Duration::from_secs(20)).await;
+        let t1 = Instant::now();
+        q.report("controller", State::Down, t1);
+        q.report("agent-b", State::Up, t1);
+        // agent-a is now 40 s old: stale, so its Down no longer counts.
+        let v = q.verdict(t1 + Duration::from_secs(20));
+        assert_eq!(v.stale, ["agent-a"]);
+        assert_eq!(v.down, ["controller"]);
+        assert_eq!(v.state, State::Unknown, "1 down + 1 stale could still be 2");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn never_reported_agent_counts_as_unknown() {
+        let t0 = Instant::now();
+        let mut q = quorum(2, &["controller", "agent-a", "agent-b"]);
+        q.report("controller", State::Up, t0);
+        q.report("agent-b", State::Up, t0);
+        let v = q.verdict(t0);
+        assert_eq!(v.unknown, ["agent-a"]);
+        assert_eq!(v.state, State::Up, "one unknown cannot make a quorum of 2");
+
+        let mut lonely = quorum(2, &["controller", "agent-a", "agent-b"]);
+        lonely.report("controller", State::Up, t0);
+        assert_eq!(
+            lonely.verdict(t0).state,
+            State::Unknown,
+            "two silent agents could still make Down"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn all_stale_is_unknown_even_if_they_said_down() {
+        let t0 = Instant::now();
+        let mut q = quorum(1, &["controller"]);
+        q.report("controller", State::Down, t0);
+        assert_eq!(q.verdict(t0).state, State::Down);
+        assert_eq!(q.verdict(t0 + STALE).state, State::Down, "at the limit is fresh");
+        let v = q.verdict(t0 + STALE + Duration::from_millis(1));
+        assert_eq!(v.state, State::Unknown);
+        assert_eq!(v.stale, ["controller"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn out_of_order_reports_do_not_roll_back() {
+        let t0 = Instant::now();
+        let mut q = VantageQuorum::new(1, STALE);
+        q.report("a", State::Up, t0 + Duration::from_secs(5));
+        q.report("a", State::Down, t0);
+        assert_eq!(q.verdict(t0 + Duration::from_secs(5)).state, State::Up);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn empty_and_zero_quorum_are_never_down() {
+        let t0 = Instant::now();
+        let q = VantageQuorum::new(0, STALE);
+        assert_eq!(q.required(), 1);
+        assert_eq!(q.stale_after(), STALE);
+        assert_eq!(q.verdict(t0).state, State::Unknown);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn forgotten_agent_no_longer_counts() {
+        let t0 = Instant::now();
+        let mut q = quorum(2, &["controller", "agent-a", "agent-b"]);
+        q.report("controller", State::Up, t0);
+        q.report("agent-a", State::Down, t0);
+        assert_eq!(q.verdict(t0).state, State::Unknown);
+        q.forget("agent-b");
+        let v = q.verdict(t0);
+        assert_eq!(v.state, State::Up);
+        assert!(v.unknown.is_empty() && v.stale.is_empty());
+    }
+}

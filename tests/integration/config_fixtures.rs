@@ -1,0 +1,90 @@
+//! Every file in tests/fixtures/bad/ must be rejected with its expected message on its
+//! expected line (both written in the file's first two comment lines); every example config
+//! must validate. The real binary's `validate` and `plan` report errors without panicking.
+
+use std::path::{Path, PathBuf};
+
+use dnsfailback::config::{load, Severity};
+
+use crate::harness::cli;
+
+fn fixtures() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bad");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn header(text: &str, key: &str) -> String {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("# {key}: ")))
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("fixture lacks a `# {key}:` line"))
+}
+
+#[test]
+fn each_bad_config_is_rejected_with_its_message_and_line() {
+    let files = fixtures();
+    assert!(files.len() >= 10, "expected at least 10 bad configs, found {}", files.len());
+    let mut failures = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap_or_default();
+        let expect = header(&text, "expect");
+        let line: usize = header(&text, "line").parse().unwrap_or(0);
+        match load(&f) {
+            Ok(_) => failures.push(format!("{}: accepted", f.display())),
+            Err(e) => {
+                let hit = e.problems.iter().find(|p| p.severity == Severity::Error && p.message.contains(&expect));
+                match hit {
+                    None => failures.push(format!("{}: no error contains `{expect}`; got:\n{e}", f.display())),
+                    Some(p) if p.line != Some(line) => failures.push(format!("{}: `{expect}` reported on line {:?}, expected {line}", f.display(), p.line)),
+                    Some(p) => {
+                        assert!(!p.fix.is_empty(), "{}: no fix given", f.display());
+                        let rendered = e.to_string();
+                        assert!(rendered.contains(&format!("{}:{line}", f.display())), "rendered error names file and line: {rendered}");
+                    }
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn every_example_config_validates() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{e}")).filter_map(Result::ok) {
+        let p = e.path();
+        if p.extension().is_some_and(|x| x == "toml") {
+            n += 1;
+            if let Err(err) = load(&p) {
+                panic!("{} does not validate:\n{err}", p.display());
+            }
+        }
+    }
+    assert!(n >= 1);
+}
+
+#[test]
+fn validate_and_plan_report_bad_input_with_exit_code_2_and_no_panic() {
+    let f = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bad/duplicate_priority.toml");
+    let f = f.to_string_lossy();
+    for cmd in ["validate", "plan"] {
+        let (code, _out, err) = cli(&[cmd, "-c", &f], &[]);
+        assert_eq!(code, 2, "{cmd}: {err}");
+        assert!(err.contains("duplicate_priority.toml:23"), "{cmd} names file and line: {err}");
+        assert!(err.contains("fix:"), "{cmd} gives a fix: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let (code, _, err) = cli(&["validate", "-c", "/nonexistent/dnsfailback.toml"], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot read the file"), "{err}");
+    let (code, _, err) = cli(&["status", "--admin", "not-an-address"], &[]);
+    assert_eq!(code, 2, "clap rejects a bad argument: {err}");
+    assert!(err.contains("--admin"), "{err}");
+}

@@ -1,0 +1,220 @@
+//! Starts the real `dnsfailback` binary on loopback with free ports, learns its ports from its
+//! log lines, and kills it (SIGKILL) on drop, printing its log if the test failed.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_dnsfailback");
+
+/// A scratch directory removed on drop.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(tag: &str) -> Scratch {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("dnsfailback-it-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("scratch dir: {e}"));
+        Scratch(dir)
+    }
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A quickstart-like configuration with the given backend addresses and tunables.
+pub fn config(dir: &Path, primary: SocketAddr, backup: SocketAddr, extra_service: &str) -> String {
+    format!(
+        r#"
+[controller]
+state = "{state}"
+admin_listen = "127.0.0.1:0"
+admin_token = {{ env = "DNSFAILBACK_TEST_ADMIN_TOKEN" }}
+tick = "100ms"
+
+[providers.local]
+kind = "embedded"
+listen = "127.0.0.1:0"
+
+[services.shop]
+provider = "local"
+zone = "example.test"
+name = "shop.example.test"
+type = "A"
+ttl = 300
+failover_ttl = 30
+stable_for = "1s"
+restore_ttl_after = "2s"
+{extra_service}
+
+[[services.shop.targets]]
+name = "primary"
+address = "127.0.0.11"
+priority = 1
+[[services.shop.targets.checks]]
+kind = "http"
+url = "http://{primary}/healthz"
+interval = "100ms"
+timeout = "100ms"
+rise = 2
+fall = 2
+
+[[services.shop.targets]]
+name = "backup"
+address = "127.0.0.12"
+priority = 2
+[[services.shop.targets.checks]]
+kind = "tcp"
+address = "{backup}"
+interval = "100ms"
+timeout = "100ms"
+rise = 2
+fall = 2
+"#,
+        state = dir.join("state.db").display()
+    )
+}
+
+pub const ADMIN_TOKEN: &str = "it-admin-token-7f3a9c";
+
+/// The running binary.
+pub struct Proc {
+    child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Proc {
+    /// Starts `dnsfailback run -c CONFIG` with extra environment variables.
+    pub fn start(config: &Path, env: &[(&str, &str)]) -> Proc {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["run", "-c"]).arg(config);
+        cmd.env("DNSFAILBACK_TEST_ADMIN_TOKEN", ADMIN_TOKEN).env("RUST_LOG", "info,hickory_server=warn").env("NO_COLOR", "1");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {BIN}: {e}"));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        if let Some(stderr) = child.stderr.take() {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if let Ok(mut l) = log.lock() {
+                        l.push(strip_ansi(&line));
+                    }
+                }
+            });
+        }
+        Proc { child, log }
+    }
+
+    /// The whole log so far.
+    pub fn log(&self) -> String {
+        self.log.lock().map(|l| l.join("\n")).unwrap_or_default()
+    }
+
+    /// Waits for a log line containing `needle`; returns the text after it.
+    pub fn wait_for(&self, needle: &str, limit: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            if let Ok(l) = self.log.lock() {
+                if let Some(line) = l.iter().find(|x| x.contains(needle)) {
+                    return line.split(needle).nth(1).unwrap_or("").trim().to_string();
+                }
+            }
+            assert!(start.elapsed() < limit, "no log line with `{needle}` within {limit:?}; log:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The embedded DNS address, from its start-up line.
+    pub fn dns_addr(&self) -> SocketAddr {
+        let s = self.wait_for("embedded DNS listening on udp+tcp ", Duration::from_secs(20));
+        s.split_whitespace().next().and_then(|a| a.parse().ok()).unwrap_or_else(|| panic!("bad DNS address line: {s}"))
+    }
+
+    /// The admin API address, from its start-up line.
+    pub fn admin_addr(&self) -> SocketAddr {
+        let s = self.wait_for("admin API listening on ", Duration::from_secs(20));
+        s.split_whitespace().next().and_then(|a| a.parse().ok()).unwrap_or_else(|| panic!("bad admin address line: {s}"))
+    }
+
+    /// SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// True while the process runs.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            eprintln!("---- dnsfailback log ----\n{}\n-------------------------", self.log());
+        }
+    }
+}
+
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Polls DNS until `pred` holds for the answer of shop.example.test A, or panics.
+pub async fn wait_dns(dns: SocketAddr, limit: Duration, what: &str, pred: impl Fn(&dnsfailback::cli::dig::Answer) -> bool) -> dnsfailback::cli::dig::Answer {
+    let start = tokio::time::Instant::now();
+    let mut last = None;
+    loop {
+        if let Ok(a) = dnsfailback::cli::dig::lookup(dns, "shop.example.test.", "A").await {
+            if pred(&a) {
+                return a;
+            }
+            last = Some(a);
+        }
+        assert!(start.elapsed() < limit, "DNS never showed {what} within {limit:?}; last answer {last:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Runs the binary to completion with arguments; returns (exit code, stdout, stderr).
+pub fn cli(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).env("NO_COLOR", "1").env("RUST_LOG", "warn");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {BIN}: {e}"));
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

@@ -1,0 +1,9 @@
+//! One integration-test binary (fast to link): end-to-end runs of the real binary, crash
+//! recovery, CLI and admin API, configuration fixtures, and paused-clock scenarios.
+
+mod api;
+mod config_fixtures;
+mod e2e;
+mod harness;
+mod restart;
+mod scenario;

@@ -1,0 +1,226 @@
+//! Deterministic scenarios on tokio's paused clock: scripted probe results in, the exact
+//! sequence of provider changes out. No sleeps, no sockets.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dnsfailback::config::validate::parse;
+use dnsfailback::health::check_id;
+use dnsfailback::probe::{FailureReason, Outcome, ProbeResult};
+use dnsfailback::reconcile::{Clock, Controller};
+use dnsfailback::state::{MemoryStore, SingleNode, Store};
+use dnsfailback_provider::memory::{Fault, MemoryProvider};
+use dnsfailback_provider::{Change, ChangeSet, ErrorKind, Fqdn, Provider, RecordSet, RecordType};
+
+const CONFIG: &str = r#"
+[providers.mem]
+kind = "embedded"
+
+[services.shop]
+provider = "mem"
+zone = "example.test"
+name = "shop.example.test"
+type = "A"
+ttl = 300
+failover_ttl = 30
+stable_for = "60s"
+restore_ttl_after = "10m"
+
+[[services.shop.targets]]
+name = "primary"
+address = "192.0.2.10"
+priority = 1
+[[services.shop.targets.checks]]
+kind = "tcp"
+address = "127.0.0.1:9"
+rise = 3
+fall = 2
+
+[[services.shop.targets]]
+name = "backup"
+address = "198.51.100.20"
+priority = 2
+[[services.shop.targets.checks]]
+kind = "tcp"
+address = "127.0.0.1:9"
+rise = 3
+fall = 2
+"#;
+
+fn fq(s: &str) -> Fqdn {
+    Fqdn::new(s).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn a(ttl: u32, ip: &str) -> RecordSet {
+    RecordSet::new(fq("shop.example.test"), RecordType::A, ttl, vec![ip.to_string()])
+}
+
+struct Scene {
+    ctl: Controller,
+    provider: MemoryProvider,
+    store: Arc<MemoryStore>,
+}
+
+impl Scene {
+    fn new(extra: &str) -> Scene {
+        let text = CONFIG.replace("restore_ttl_after = \"10m\"", &format!("restore_ttl_after = \"10m\"\n{extra}"));
+        let (config, _) = parse(std::path::Path::new("scenario.toml"), &text).unwrap_or_else(|e| panic!("{e}"));
+        let provider = MemoryProvider::new("mem", &[fq("example.test")]);
+        let mut providers: BTreeMap<String, Arc<dyn Provider>> = BTreeMap::new();
+        providers.insert("mem".into(), Arc::new(provider.clone()));
+        let store = Arc::new(MemoryStore::default());
+        let ctl = Controller::new(config, providers, store.clone(), Arc::new(SingleNode), Clock::starting_at(1_700_000_000_000))
+            .unwrap_or_else(|e| panic!("{e}"));
+        Scene { ctl, provider, store }
+    }
+
+    /// One probe round (both targets), then a reconcile pass, then `step` of time.
+    async fn round(&mut self, primary_ok: bool, backup_ok: bool, step: Duration) {
+        for (target, ok) in [("primary", primary_ok), ("backup", backup_ok)] {
+            let result = if ok { Ok(()) } else { Err(FailureReason::Refused) };
+            self.ctl.observe(&ProbeResult {
+                check: check_id("shop", target, 0),
+                outcome: Outcome { result, latency: Duration::from_millis(3) },
+                at: tokio::time::Instant::now(),
+            });
+        }
+        self.ctl.tick().await;
+        tokio::time::advance(step).await;
+    }
+
+    fn applied(&self) -> Vec<Vec<Change>> {
+        self.provider.applied().into_iter().map(|cs: ChangeSet| cs.changes).collect()
+    }
+}
+
+const S: Duration = Duration::from_secs(1);
+
+#[tokio::test(start_paused = true)]
+async fn full_outage_failover_failback_and_ttl_restore_in_exact_order() {
+    let mut s = Scene::new("");
+    for _ in 0..3 {
+        s.round(true, true, S).await;
+    }
+    // One lost probe moves nothing.
+    s.round(false, true, S).await;
+    s.round(true, true, S).await;
+    assert_eq!(s.applied(), vec![vec![Change::Create { new: a(300, "192.0.2.10") }]]);
+
+    // Two failures in a row: failover with the failover TTL, in the same change.
+    s.round(false, true, S).await;
+    s.round(false, true, S).await;
+    assert_eq!(s.applied().len(), 2);
+    assert_eq!(s.applied()[1], vec![Change::Update { old: a(300, "192.0.2.10"), new: a(30, "198.51.100.20") }]);
+
+    // The primary comes back but goes down again during the stable time: nothing moves.
+    for _ in 0..30 {
+        s.round(true, true, S).await;
+    }
+    s.round(false, true, S).await;
+    s.round(false, true, S).await;
+    for _ in 0..40 {
+        s.round(true, true, S).await;
+    }
+    assert_eq!(s.applied().len(), 2, "no failback before 60 s of continuous health");
+
+    // 60 s of continuous health since the flap: failback, failover TTL kept.
+    for _ in 0..25 {
+        s.round(true, true, S).await;
+    }
+    assert_eq!(s.applied().len(), 3);
+    assert_eq!(s.applied()[2], vec![Change::Update { old: a(30, "198.51.100.20"), new: a(30, "192.0.2.10") }]);
+
+    // Ten minutes later the original TTL is restored.
+    for _ in 0..(10 * 60) {
+        s.round(true, true, S).await;
+    }
+    assert_eq!(s.applied().len(), 4);
+    assert_eq!(s.applied()[3], vec![Change::Update { old: a(30, "192.0.2.10"), new: a(300, "192.0.2.10") }]);
+
+    let actions: Vec<String> = s.store.history("shop", 50).unwrap_or_default().into_iter().rev().map(|e| e.action).collect();
+    assert_eq!(actions, ["publish", "failover", "failback", "ttl_restore"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn all_targets_down_keeps_the_last_good_answer_and_alerts() {
+    let mut s = Scene::new("");
+    for _ in 0..3 {
+        s.round(true, true, S).await;
+    }
+    for _ in 0..5 {
+        s.round(false, false, S).await;
+    }
+    assert_eq!(s.applied(), vec![vec![Change::Create { new: a(300, "192.0.2.10") }]], "records are never withdrawn");
+    let board = s.ctl.board();
+    let st = board.read().ok().and_then(|b| b.get("shop").cloned()).unwrap_or_else(|| panic!("no status"));
+    assert!(st.alert.unwrap_or_default().contains("ALL TARGETS DOWN"));
+    assert_eq!(st.phase.label(), "all_down");
+}
+
+#[tokio::test(start_paused = true)]
+async fn all_down_sorry_target_is_published() {
+    let mut s = Scene::new("all_down = \"sorry\"\nsorry_target = \"backup\"");
+    for _ in 0..3 {
+        s.round(true, true, S).await;
+    }
+    for _ in 0..3 {
+        s.round(false, false, S).await;
+    }
+    assert_eq!(s.applied()[1], vec![Change::Update { old: a(300, "192.0.2.10"), new: a(30, "198.51.100.20") }]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_apply_is_journaled_and_retried_until_it_converges() {
+    let mut s = Scene::new("");
+    for _ in 0..3 {
+        s.round(true, true, S).await;
+    }
+    s.provider.fail_apply(Fault::Error(ErrorKind::Transient));
+    s.provider.fail_apply(Fault::Error(ErrorKind::RateLimited));
+    for _ in 0..5 {
+        s.round(false, true, S).await;
+    }
+    assert_eq!(s.applied().len(), 2, "converged after two failed attempts");
+    assert_eq!(s.provider.apply_calls(), 4);
+    let actions: Vec<String> = s.store.history("shop", 50).unwrap_or_default().into_iter().map(|e| e.action).collect();
+    assert_eq!(actions.iter().filter(|a| *a == "apply_failed").count(), 2);
+    assert!(s.store.open_intents().unwrap_or_default().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_existing_records_ttl_is_the_original_that_gets_restored() {
+    let mut s = Scene::new("");
+    s.provider.external_put(&fq("example.test"), a(3600, "192.0.2.10"));
+    for _ in 0..3 {
+        s.round(true, true, S).await;
+    }
+    assert!(s.applied().is_empty(), "an existing correct record is adopted, not rewritten");
+    for _ in 0..2 {
+        s.round(false, true, S).await;
+    }
+    assert_eq!(s.applied()[0], vec![Change::Update { old: a(3600, "192.0.2.10"), new: a(30, "198.51.100.20") }]);
+    for _ in 0..(70 + 610) {
+        s.round(true, true, S).await;
+    }
+    assert_eq!(s.applied().last().cloned().unwrap_or_default(), vec![Change::Update { old: a(30, "192.0.2.10"), new: a(3600, "192.0.2.10") }]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn min_change_interval_holds_a_second_change_back() {
+    let mut s = Scene::new("min_change_interval = \"5m\"\nall_down = \"publish-all\"");
+    for _ in 0..3 {
+        s.round(true, true, S).await;
+    }
+    for _ in 0..2 {
+        s.round(false, true, S).await;
+    }
+    assert_eq!(s.applied().len(), 2);
+    for _ in 0..3 {
+        s.round(false, false, S).await;
+    }
+    assert_eq!(s.applied().len(), 2, "held back by min_change_interval");
+    let board = s.ctl.board();
+    let held = board.read().ok().and_then(|b| b.get("shop").and_then(|x| x.held.clone()));
+    assert!(held.unwrap_or_default().contains("min_change_interval"));
+}
