@@ -13,6 +13,7 @@ use dnsfailback_provider::{Fqdn, Provider};
 use dnsfailback_provider_cloudflare as cloudflare;
 use dnsfailback_provider_embedded as embedded;
 use dnsfailback_provider_rfc2136 as rfc2136;
+use dnsfailback_provider_route53 as route53;
 
 use crate::config::{Config, ProviderConfig, ProviderKind};
 
@@ -28,10 +29,7 @@ pub fn check_settings(kind: ProviderKind, _name: &str, settings: &toml::Table) -
         ProviderKind::Embedded => parse::<embedded::Config>(settings).map(|_| ()),
         ProviderKind::Rfc2136 => parse::<rfc2136::Config>(settings).map(|_| ()),
         ProviderKind::Cloudflare => parse::<cloudflare::Config>(settings).map(|_| ()),
-        ProviderKind::Route53 => Err(format!(
-            "provider kind `{}` is not built into this binary yet",
-            crate::config::validate::kind_name(kind)
-        )),
+        ProviderKind::Route53 => parse::<route53::Config>(settings).map(|_| ()),
     }
 }
 
@@ -69,7 +67,8 @@ pub fn build(config: &Config) -> Result<Built, String> {
                 Arc::new(cloudflare::CloudflareProvider::new(name, c).map_err(|e| e.to_string())?)
             }
             ProviderKind::Route53 => {
-                return Err(check_settings(pc.kind, name, &pc.settings).err().unwrap_or_default())
+                let c: route53::Config = parse(&pc.settings).map_err(|e| format!("providers.{name}: {e}"))?;
+                Arc::new(route53::Route53Provider::new(name, c).map_err(|e| e.to_string())?)
             }
         };
         built.providers.insert(name.clone(), p);

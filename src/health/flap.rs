@@ -217,11 +217,18 @@ mod tests {
     }
 
     fn changes(states: &[DampedState]) -> usize {
-        states.windows(2).filter(|w| w[0].state != w[1].state).count()
+        states
+            .windows(2)
+            .filter(|w| w[0].state != w[1].state)
+            .count()
     }
 
     fn flap(d: &mut FlapDamper, t: &mut Instant, first: State, secs: u64) -> Vec<DampedState> {
-        let second = if first == State::Up { State::Down } else { State::Up };
+        let second = if first == State::Up {
+            State::Down
+        } else {
+            State::Up
+        };
         let mut out = Vec::new();
         for i in 0..secs / 2 {
             let s = if i % 2 == 0 { first } else { second };
@@ -237,7 +244,10 @@ mod tests {
         let mut seen = hold(&mut d, State::Up, &mut t, 300);
         let during = flap(&mut d, &mut t, State::Down, 60);
         assert!(during.iter().skip(2).all(|s| s.flapping));
-        assert!(during.iter().all(|s| s.state != State::Up), "never up while flapping");
+        assert!(
+            during.iter().all(|s| s.state != State::Up),
+            "never up while flapping"
+        );
         seen.extend(during);
         assert!(changes(&seen) <= 2, "{} changes", changes(&seen));
         assert_eq!(d.current().state, State::Down);
@@ -251,7 +261,13 @@ mod tests {
         let mut seen = hold(&mut d, State::Down, &mut t, 300);
         seen.extend(flap(&mut d, &mut t, State::Up, 60));
         assert!(changes(&seen) <= 2, "{} changes", changes(&seen));
-        assert_eq!(d.current(), DampedState { state: State::Down, flapping: true });
+        assert_eq!(
+            d.current(),
+            DampedState {
+                state: State::Down,
+                flapping: true
+            }
+        );
         Ok(())
     }
 
@@ -261,7 +277,13 @@ mod tests {
         let mut t = Instant::now();
         hold(&mut d, State::Up, &mut t, 120);
         let out = d.observe(State::Down, t);
-        assert_eq!(out, DampedState { state: State::Down, flapping: false });
+        assert_eq!(
+            out,
+            DampedState {
+                state: State::Down,
+                flapping: false
+            }
+        );
         Ok(())
     }
 
@@ -291,7 +313,10 @@ mod tests {
         let Some(released) = after.iter().position(|s| !s.flapping) else {
             panic!("still flapping 200 s after it stopped");
         };
-        assert!((released as f64) <= bound.ceil() + 2.0, "released after {released}s");
+        assert!(
+            (released as f64) <= bound.ceil() + 2.0,
+            "released after {released}s"
+        );
         assert_eq!(after[released].state, State::Up);
         assert!(d.penalty(t) < 750.0);
         assert!(t > stable_from);
@@ -305,7 +330,13 @@ mod tests {
         hold(&mut d, State::Up, &mut t, 60);
         hold(&mut d, State::Down, &mut t, 120);
         let out = d.observe(State::Up, t);
-        assert_eq!(out, DampedState { state: State::Up, flapping: false });
+        assert_eq!(
+            out,
+            DampedState {
+                state: State::Up,
+                flapping: false
+            }
+        );
         Ok(())
     }
 
@@ -322,7 +353,8 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn penalty_halves_per_half_life_and_time_never_runs_back() -> Result<(), FlapConfigError> {
+    async fn penalty_halves_per_half_life_and_time_never_runs_back() -> Result<(), FlapConfigError>
+    {
         let mut d = damper()?;
         let t = Instant::now();
         d.observe(State::Up, t);
@@ -342,10 +374,19 @@ mod tests {
             f(&mut c);
             FlapDamper::new(c).err()
         };
-        assert_eq!(with(|c| c.half_life = Duration::ZERO), Some(FlapConfigError::HalfLife));
+        assert_eq!(
+            with(|c| c.half_life = Duration::ZERO),
+            Some(FlapConfigError::HalfLife)
+        );
         assert!(with(|c| c.reuse = 2000.0).is_some(), "reuse above suppress");
-        assert!(with(|c| c.max_penalty = 1000.0).is_some(), "suppress above max");
-        assert!(with(|c| c.penalty = 1500.0).is_some(), "one change suppresses");
+        assert!(
+            with(|c| c.max_penalty = 1000.0).is_some(),
+            "suppress above max"
+        );
+        assert!(
+            with(|c| c.penalty = 1500.0).is_some(),
+            "one change suppresses"
+        );
         assert!(with(|c| c.reuse = f64::NAN).is_some());
         assert!(with(|c| c.penalty = -1.0).is_some());
         assert!(with(|_| {}).is_none());

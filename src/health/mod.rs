@@ -5,6 +5,11 @@
 //! ever sees a target as up, down or unknown, with the evidence that made it so.
 
 pub mod threshold;
+pub mod baseline;
+pub mod flap;
+pub mod partition;
+pub mod vantage;
+pub mod window;
 
 use std::collections::BTreeMap;
 

@@ -195,9 +195,9 @@ impl PartitionDetector {
         let mut sorted: Vec<&TargetView<'_>> = down.to_vec();
         sorted.sort_by_key(|t| t.changed_at);
         for (i, first) in sorted.iter().enumerate() {
-            let run = sorted[i..]
-                .iter()
-                .take_while(|t| t.changed_at.saturating_duration_since(first.changed_at) <= self.config.window);
+            let run = sorted[i..].iter().take_while(|t| {
+                t.changed_at.saturating_duration_since(first.changed_at) <= self.config.window
+            });
             let mut count = 0;
             let mut services = BTreeSet::new();
             for t in run {
@@ -275,7 +275,13 @@ mod tests {
             ("mail", "backup"),
         ];
         for (i, (s, tg)) in failing.iter().enumerate() {
-            set(&mut view, s, tg, State::Down, t1 + Duration::from_millis(500 * i as u64));
+            set(
+                &mut view,
+                s,
+                tg,
+                State::Down,
+                t1 + Duration::from_millis(500 * i as u64),
+            );
         }
         let now = t1 + Duration::from_secs(3);
         let st = d.evaluate(&view, now);
@@ -358,7 +364,13 @@ mod tests {
         let t2 = t1 + Duration::from_secs(120);
         for (i, s) in SERVICES.iter().enumerate() {
             for tg in TARGETS {
-                set(&mut view, s, tg, State::Up, t2 + Duration::from_secs(i as u64));
+                set(
+                    &mut view,
+                    s,
+                    tg,
+                    State::Up,
+                    t2 + Duration::from_secs(i as u64),
+                );
             }
         }
         let st = d.evaluate(&view, t2);
@@ -366,7 +378,9 @@ mod tests {
         if let PartitionStatus::Suspected { down_fraction, .. } = st {
             assert_eq!(down_fraction, 0.0);
         }
-        assert!(d.evaluate(&view, t2 + hold - Duration::from_millis(1)).is_suspected());
+        assert!(d
+            .evaluate(&view, t2 + hold - Duration::from_millis(1))
+            .is_suspected());
         assert_eq!(d.evaluate(&view, t2 + hold), PartitionStatus::Clear);
         Ok(())
     }
@@ -385,7 +399,9 @@ mod tests {
         let up = estate(t0 + Duration::from_secs(5));
         assert!(d.evaluate(&up, t0 + Duration::from_secs(5)).is_suspected());
         // Down again 20 s into the hold, then up: the hold starts over.
-        assert!(d.evaluate(&view, t0 + Duration::from_secs(25)).is_suspected());
+        assert!(d
+            .evaluate(&view, t0 + Duration::from_secs(25))
+            .is_suspected());
         assert!(d.evaluate(&up, t0 + Duration::from_secs(30)).is_suspected());
         assert!(d.evaluate(&up, t0 + Duration::from_secs(59)).is_suspected());
         assert!(!d.evaluate(&up, t0 + Duration::from_secs(60)).is_suspected());
@@ -406,7 +422,10 @@ mod tests {
         };
         assert_eq!(bad(0.0, 2), Some(PartitionConfigError::Fraction(0.0)));
         assert_eq!(bad(1.5, 2), Some(PartitionConfigError::Fraction(1.5)));
-        assert!(matches!(bad(f64::NAN, 2), Some(PartitionConfigError::Fraction(_))));
+        assert!(matches!(
+            bad(f64::NAN, 2),
+            Some(PartitionConfigError::Fraction(_))
+        ));
         assert_eq!(bad(0.5, 1), Some(PartitionConfigError::Services(1)));
         assert_eq!(bad(1.0, 2), None);
         Ok(())

@@ -212,7 +212,11 @@ mod tests {
         let mut q = quorum(1, &["controller"]);
         q.report("controller", State::Down, t0);
         assert_eq!(q.verdict(t0).state, State::Down);
-        assert_eq!(q.verdict(t0 + STALE).state, State::Down, "at the limit is fresh");
+        assert_eq!(
+            q.verdict(t0 + STALE).state,
+            State::Down,
+            "at the limit is fresh"
+        );
         let v = q.verdict(t0 + STALE + Duration::from_millis(1));
         assert_eq!(v.state, State::Unknown);
         assert_eq!(v.stale, ["controller"]);

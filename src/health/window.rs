@@ -242,7 +242,10 @@ mod tests {
             SlidingWindow::new(5, 3, 0).err(),
             Some(WindowError::NoSamples)
         );
-        assert!(SlidingWindow::new(5, 5, 9).is_ok(), "min_samples may exceed n");
+        assert!(
+            SlidingWindow::new(5, 5, 9).is_ok(),
+            "min_samples may exceed n"
+        );
     }
 
     #[test]
@@ -284,7 +287,10 @@ mod tests {
         let (n, k) = (5, 3);
         let mut w = SlidingWindow::new(n, k, 1)?;
         feed(&mut w, &[true, true, true, true, true]);
-        assert_eq!(feed(&mut w, &[false, false, false]).last(), Some(&State::Down));
+        assert_eq!(
+            feed(&mut w, &[false, false, false]).last(),
+            Some(&State::Down)
+        );
         let back = feed(&mut w, &[true; 3]);
         assert_eq!(back, [State::Down, State::Down, State::Up]);
         assert_eq!(back.len(), n - k + 1);
@@ -313,7 +319,10 @@ mod tests {
         assert_eq!(plain.state(), State::Up);
         assert_eq!(limited.state(), State::Down);
         assert!(counts_as_ok(true, SLOW, Some(SLOW)), "at the limit passes");
-        assert!(!counts_as_ok(false, FAST, Some(SLOW)), "a failure never passes");
+        assert!(
+            !counts_as_ok(false, FAST, Some(SLOW)),
+            "a failure never passes"
+        );
         Ok(())
     }
 
@@ -322,7 +331,11 @@ mod tests {
         let mut t = Threshold::new(2, 2);
         let j: &mut dyn Judge = &mut t;
         assert_eq!(j.observe(true, SLOW), State::Unknown);
-        assert_eq!(j.observe(true, SLOW), State::Up, "plain rise/fall ignores latency");
+        assert_eq!(
+            j.observe(true, SLOW),
+            State::Up,
+            "plain rise/fall ignores latency"
+        );
         assert_eq!(j.observe(false, FAST), State::Up);
         assert_eq!(j.observe(false, FAST), State::Down);
         assert_eq!(j.state(), State::Down);

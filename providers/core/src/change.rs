@@ -137,6 +137,9 @@ fn check_set(set: &RecordSet, caps: &Capabilities, problems: &mut Vec<String>) {
     }
     match (&set.set_id, set.weight) {
         (None, Some(_)) => problems.push(format!("{key}: a weight needs a set identifier")),
+        // A provider-native failover set (Route 53 PRIMARY/SECONDARY) has an identifier but
+        // no weight; the adapter validates its own routing attributes.
+        (Some(_), None) if set.meta.contains_key("failover") => {}
         (Some(_), _) if !caps.weighted => problems.push(format!(
             "{key}: this provider has no weighted record sets (capability `weighted` is off)"
         )),
