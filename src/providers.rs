@@ -24,7 +24,11 @@ fn parse<T: serde::de::DeserializeOwned>(settings: &toml::Table) -> Result<T, St
 }
 
 /// Parses an adapter's settings without connecting anywhere; the error names the bad key.
-pub fn check_settings(kind: ProviderKind, _name: &str, settings: &toml::Table) -> Result<(), String> {
+pub fn check_settings(
+    kind: ProviderKind,
+    _name: &str,
+    settings: &toml::Table,
+) -> Result<(), String> {
     match kind {
         ProviderKind::Embedded => parse::<embedded::Config>(settings).map(|_| ()),
         ProviderKind::Rfc2136 => parse::<rfc2136::Config>(settings).map(|_| ()),
@@ -59,15 +63,18 @@ pub fn build(config: &Config) -> Result<Built, String> {
                 e
             }
             ProviderKind::Rfc2136 => {
-                let c: rfc2136::Config = parse(&pc.settings).map_err(|e| format!("providers.{name}: {e}"))?;
+                let c: rfc2136::Config =
+                    parse(&pc.settings).map_err(|e| format!("providers.{name}: {e}"))?;
                 Arc::new(rfc2136::Rfc2136Provider::new(name, c).map_err(|e| e.to_string())?)
             }
             ProviderKind::Cloudflare => {
-                let c: cloudflare::Config = parse(&pc.settings).map_err(|e| format!("providers.{name}: {e}"))?;
+                let c: cloudflare::Config =
+                    parse(&pc.settings).map_err(|e| format!("providers.{name}: {e}"))?;
                 Arc::new(cloudflare::CloudflareProvider::new(name, c).map_err(|e| e.to_string())?)
             }
             ProviderKind::Route53 => {
-                let c: route53::Config = parse(&pc.settings).map_err(|e| format!("providers.{name}: {e}"))?;
+                let c: route53::Config =
+                    parse(&pc.settings).map_err(|e| format!("providers.{name}: {e}"))?;
                 Arc::new(route53::Route53Provider::new(name, c).map_err(|e| e.to_string())?)
             }
         };
@@ -76,8 +83,13 @@ pub fn build(config: &Config) -> Result<Built, String> {
     Ok(built)
 }
 
-fn build_embedded(config: &Config, name: &str, pc: &ProviderConfig) -> Result<embedded::EmbeddedProvider, String> {
-    let mut c: embedded::Config = parse(&pc.settings).map_err(|e| format!("providers.{name}: {e}"))?;
+fn build_embedded(
+    config: &Config,
+    name: &str,
+    pc: &ProviderConfig,
+) -> Result<embedded::EmbeddedProvider, String> {
+    let mut c: embedded::Config =
+        parse(&pc.settings).map_err(|e| format!("providers.{name}: {e}"))?;
     let zones: Vec<Fqdn> = config
         .services
         .values()

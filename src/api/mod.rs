@@ -26,6 +26,8 @@ pub struct ApiState {
     pub board: StatusBoard,
     pub store: Arc<dyn Store>,
     pub token: Arc<Secret>,
+    /// Where accepted operator commands go (the control loop).
+    pub commands: tokio::sync::mpsc::Sender<crate::policy::command::OperatorCommand>,
 }
 
 fn error(status: StatusCode, msg: impl Into<String>) -> Response {
@@ -35,14 +37,20 @@ fn error(status: StatusCode, msg: impl Into<String>) -> Response {
 async fn status_all(State(s): State<ApiState>) -> Response {
     match s.board.read() {
         Ok(b) => Json(b.values().cloned().collect::<Vec<_>>()).into_response(),
-        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "status board unavailable"),
+        Err(_) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "status board unavailable",
+        ),
     }
 }
 
 async fn status_one(State(s): State<ApiState>, Path(service): Path<String>) -> Response {
     match s.board.read().ok().and_then(|b| b.get(&service).cloned()) {
         Some(st) => Json(st).into_response(),
-        None => error(StatusCode::NOT_FOUND, format!("no service named `{service}`")),
+        None => error(
+            StatusCode::NOT_FOUND,
+            format!("no service named `{service}`"),
+        ),
     }
 }
 
@@ -63,7 +71,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/status", get(status_all))
         .route("/v1/status/{service}", get(status_one))
         .route("/v1/history/{service}", get(history))
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token));
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ));
     Router::new()
         .route("/healthz", get(healthz))
         .merge(authed)

@@ -19,7 +19,9 @@ impl Backend {
         let addr = listener.local_addr()?;
         let task = tokio::spawn(async move {
             loop {
-                let Ok((mut conn, _)) = listener.accept().await else { continue };
+                let Ok((mut conn, _)) = listener.accept().await else {
+                    continue;
+                };
                 tokio::spawn(async move {
                     let mut buf = [0u8; 2048];
                     let mut seen = Vec::new();

@@ -26,7 +26,9 @@ impl AdminClient {
         Ok(AdminClient {
             base: format!("http://{}", admin.unwrap_or(c.admin_listen)),
             token,
-            http: reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build()?,
+            http: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(10))
+                .build()?,
         })
     }
 
@@ -39,7 +41,12 @@ impl AdminClient {
             .bearer_auth(self.token.expose())
             .send()
             .await
-            .with_context(|| format!("cannot reach the controller at {}; is `dnsfailback run` running?", self.base))?;
+            .with_context(|| {
+                format!(
+                    "cannot reach the controller at {}; is `dnsfailback run` running?",
+                    self.base
+                )
+            })?;
         let status = resp.status();
         let body = resp.text().await?;
         if !status.is_success() {

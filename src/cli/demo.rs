@@ -44,7 +44,12 @@ impl Timeline {
     }
 }
 
-async fn wait_for(dns: SocketAddr, s: &Service, limit: Duration, pred: impl Fn(&Answer) -> bool) -> anyhow::Result<Answer> {
+async fn wait_for(
+    dns: SocketAddr,
+    s: &Service,
+    limit: Duration,
+    pred: impl Fn(&Answer) -> bool,
+) -> anyhow::Result<Answer> {
     let deadline = Instant::now() + limit;
     loop {
         if let Ok(a) = lookup(dns, s.record.as_str(), s.rtype.as_str()).await {
@@ -53,7 +58,10 @@ async fn wait_for(dns: SocketAddr, s: &Service, limit: Duration, pred: impl Fn(&
             }
         }
         if Instant::now() > deadline {
-            bail!("gave up after {}s waiting for the DNS answer to change", limit.as_secs());
+            bail!(
+                "gave up after {}s waiting for the DNS answer to change",
+                limit.as_secs()
+            );
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -67,44 +75,119 @@ pub async fn demo(path: &Path) -> anyhow::Result<u8> {
     config.controller.state = scratch.join("state.db");
     config.controller.admin_token = None;
     config.controller.admin_listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    let service = config.services.values().next().cloned().ok_or_else(|| anyhow!("no service"))?;
+    let service = config
+        .services
+        .values()
+        .next()
+        .cloned()
+        .ok_or_else(|| anyhow!("no service"))?;
     if service.targets.len() < 2 {
         bail!("the demo needs a service with a primary and a backup target");
     }
     let addr_of = |i: usize| -> anyhow::Result<SocketAddr> {
-        service.targets[i].checks.first().and_then(|c| check_addr(&c.spec)).ok_or_else(|| anyhow!("target `{}` needs an http or tcp check with an IP:port", service.targets[i].name))
+        service.targets[i]
+            .checks
+            .first()
+            .and_then(|c| check_addr(&c.spec))
+            .ok_or_else(|| {
+                anyhow!(
+                    "target `{}` needs an http or tcp check with an IP:port",
+                    service.targets[i].name
+                )
+            })
     };
     let (primary_addr, backup_addr) = (addr_of(0)?, addr_of(1)?);
     let primary_values = service.targets[0].values.clone();
     let backup_values = service.targets[1].values.clone();
-    println!("dnsfailback demo: service `{}` ({} {}), primary {} -> backup {}", service.name, service.record, service.rtype, primary_values.join(","), backup_values.join(","));
-    let mut primary = Some(Backend::start(primary_addr).await.map_err(|e| anyhow!("cannot start the primary backend on {primary_addr}: {e}"))?);
-    let _backup = Backend::start(backup_addr).await.map_err(|e| anyhow!("cannot start the backup backend on {backup_addr}: {e}"))?;
+    println!(
+        "dnsfailback demo: service `{}` ({} {}), primary {} -> backup {}",
+        service.name,
+        service.record,
+        service.rtype,
+        primary_values.join(","),
+        backup_values.join(",")
+    );
+    let mut primary = Some(
+        Backend::start(primary_addr)
+            .await
+            .map_err(|e| anyhow!("cannot start the primary backend on {primary_addr}: {e}"))?,
+    );
+    let _backup = Backend::start(backup_addr)
+        .await
+        .map_err(|e| anyhow!("cannot start the backup backend on {backup_addr}: {e}"))?;
     let running = super::start(config).await?;
     let Some((_, dns)) = running.dns_addrs.first().cloned() else {
         bail!("the demo needs an embedded DNS provider");
     };
-    println!("embedded DNS on {dns}: try `dig @{} -p {} {} {}` in another terminal", dns.ip(), dns.port(), service.record, service.rtype);
-    let mut tl = Timeline { t0: Instant::now(), rows: Vec::new() };
+    println!(
+        "embedded DNS on {dns}: try `dig @{} -p {} {} {}` in another terminal",
+        dns.ip(),
+        dns.port(),
+        service.record,
+        service.rtype
+    );
+    let mut tl = Timeline {
+        t0: Instant::now(),
+        rows: Vec::new(),
+    };
     let result = async {
-        let a = wait_for(dns, &service, Duration::from_secs(20), |a| a.values == primary_values).await?;
-        tl.mark(format!("DNS answers the primary {} (ttl {})", a.values.join(","), a.ttl.unwrap_or(0)));
+        let a = wait_for(dns, &service, Duration::from_secs(20), |a| {
+            a.values == primary_values
+        })
+        .await?;
+        tl.mark(format!(
+            "DNS answers the primary {} (ttl {})",
+            a.values.join(","),
+            a.ttl.unwrap_or(0)
+        ));
         tokio::time::sleep(Duration::from_secs(2)).await;
         primary = None;
         let stopped = tl.mark(format!("primary backend on {primary_addr} stopped"));
-        let a = wait_for(dns, &service, Duration::from_secs(20), |a| a.values == backup_values).await?;
-        let moved = tl.mark(format!("DNS answers the backup {} (ttl {})", a.values.join(","), a.ttl.unwrap_or(0)));
-        println!("          failover took {:.2}s", (moved - stopped).as_secs_f64());
+        let a = wait_for(dns, &service, Duration::from_secs(20), |a| {
+            a.values == backup_values
+        })
+        .await?;
+        let moved = tl.mark(format!(
+            "DNS answers the backup {} (ttl {})",
+            a.values.join(","),
+            a.ttl.unwrap_or(0)
+        ));
+        println!(
+            "          failover took {:.2}s",
+            (moved - stopped).as_secs_f64()
+        );
         tokio::time::sleep(Duration::from_secs(3)).await;
         primary = Some(Backend::start(primary_addr).await?);
         let restarted = tl.mark(format!("primary backend on {primary_addr} restarted"));
-        let a = wait_for(dns, &service, Duration::from_secs(60), |a| a.values == primary_values).await?;
-        let back = tl.mark(format!("DNS answers the primary again {} (ttl {})", a.values.join(","), a.ttl.unwrap_or(0)));
-        println!("          failback took {:.2}s (stable time {}s)", (back - restarted).as_secs_f64(), service.stable_for.as_secs());
-        let original = running.board.read().ok().and_then(|b| b.get(&service.name).and_then(|s| s.original_ttl)).unwrap_or(service.ttl);
-        let a = wait_for(dns, &service, Duration::from_secs(60), |a| a.values == primary_values && a.ttl == Some(original)).await?;
+        let a = wait_for(dns, &service, Duration::from_secs(60), |a| {
+            a.values == primary_values
+        })
+        .await?;
+        let back = tl.mark(format!(
+            "DNS answers the primary again {} (ttl {})",
+            a.values.join(","),
+            a.ttl.unwrap_or(0)
+        ));
+        println!(
+            "          failback took {:.2}s (stable time {}s)",
+            (back - restarted).as_secs_f64(),
+            service.stable_for.as_secs()
+        );
+        let original = running
+            .board
+            .read()
+            .ok()
+            .and_then(|b| b.get(&service.name).and_then(|s| s.original_ttl))
+            .unwrap_or(service.ttl);
+        let a = wait_for(dns, &service, Duration::from_secs(60), |a| {
+            a.values == primary_values && a.ttl == Some(original)
+        })
+        .await?;
         let restored = tl.mark(format!("original TTL {} restored", a.ttl.unwrap_or(0)));
-        println!("          TTL restored {:.2}s after the failback", (restored - back).as_secs_f64());
+        println!(
+            "          TTL restored {:.2}s after the failback",
+            (restored - back).as_secs_f64()
+        );
         anyhow::Ok(())
     }
     .await;

@@ -28,9 +28,16 @@ pub async fn lookup(server: SocketAddr, name: &str, rtype: &str) -> Result<Answe
     let bg = tokio::spawn(async move {
         let _ = bg.await;
     });
-    let resp = tokio::time::timeout(Duration::from_secs(3), client.query(name, DNSClass::IN, rtype)).await;
+    let resp = tokio::time::timeout(
+        Duration::from_secs(3),
+        client.query(name, DNSClass::IN, rtype),
+    )
+    .await;
     bg.abort();
-    let msg = resp.map_err(|_| "DNS query timed out".to_string())?.map_err(|e| e.to_string())?.into_message();
+    let msg = resp
+        .map_err(|_| "DNS query timed out".to_string())?
+        .map_err(|e| e.to_string())?
+        .into_message();
     let mut values: Vec<String> = msg
         .answers
         .iter()

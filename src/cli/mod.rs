@@ -6,8 +6,8 @@
 
 pub mod backend;
 mod client;
-pub mod dig;
 mod demo;
+pub mod dig;
 mod plan;
 mod run;
 mod status;
@@ -23,7 +23,13 @@ pub use run::{start, Running};
 #[command(name = "dnsfailback", version, about)]
 pub struct Cli {
     /// Configuration file.
-    #[arg(short, long, global = true, env = "DNSFAILBACK_CONFIG", default_value = "dnsfailback.toml")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "DNSFAILBACK_CONFIG",
+        default_value = "dnsfailback.toml"
+    )]
     pub config: PathBuf,
     /// Admin API address of the running controller, when it differs from the configuration's
     /// `controller.admin_listen` (for `status`, `history` and the operator commands).
@@ -89,8 +95,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Run => run::run(&cli.config).await,
         Command::Validate => Ok(validate(&cli.config)),
         Command::Plan { json } => plan::plan(&cli.config, json).await,
-        Command::Status { service, json } => status::status(&cli.config, cli.admin, service.as_deref(), json).await,
-        Command::History { service, json } => status::history(&cli.config, cli.admin, &service, json).await,
+        Command::Status { service, json } => {
+            status::status(&cli.config, cli.admin, service.as_deref(), json).await
+        }
+        Command::History { service, json } => {
+            status::history(&cli.config, cli.admin, &service, json).await
+        }
         Command::Demo => demo::demo(&cli.config).await,
     }
 }
@@ -106,7 +116,11 @@ fn validate(path: &std::path::Path) -> u8 {
                 path.display(),
                 config.services.len(),
                 config.providers.len(),
-                if warnings.is_empty() { String::new() } else { format!(", {} warning(s)", warnings.len()) }
+                if warnings.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} warning(s)", warnings.len())
+                }
             );
             0
         }
@@ -116,4 +130,3 @@ fn validate(path: &std::path::Path) -> u8 {
         }
     }
 }
-

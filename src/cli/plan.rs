@@ -33,11 +33,16 @@ pub async fn plan(path: &Path, json: bool) -> anyhow::Result<u8> {
     for s in config.services.values() {
         for t in &s.targets {
             for (i, c) in t.checks.iter().enumerate() {
-                let prober = Prober::new(&c.spec).map_err(|e| anyhow!("{}/{}: {e}", s.name, t.name))?;
+                let prober =
+                    Prober::new(&c.spec).map_err(|e| anyhow!("{}/{}: {e}", s.name, t.name))?;
                 let outcome = prober.probe().await;
                 // One probe stands in for the whole threshold in a dry run.
                 for _ in 0..c.rise.max(c.fall) {
-                    health.observe(&ProbeResult { check: check_id(&s.name, &t.name, i), outcome: outcome.clone(), at: tokio::time::Instant::now() });
+                    health.observe(&ProbeResult {
+                        check: check_id(&s.name, &t.name, i),
+                        outcome: outcome.clone(),
+                        at: tokio::time::Instant::now(),
+                    });
                 }
             }
         }
@@ -45,22 +50,40 @@ pub async fn plan(path: &Path, json: bool) -> anyhow::Result<u8> {
     let mut plans = Vec::new();
     let mut invalid = false;
     for s in config.services.values() {
-        let provider = built.providers.get(&s.provider).ok_or_else(|| anyhow!("no provider {}", s.provider))?;
+        let provider = built
+            .providers
+            .get(&s.provider)
+            .ok_or_else(|| anyhow!("no provider {}", s.provider))?;
         let state = match &store {
             Some(st) => st.service_state(&s.name)?.unwrap_or_default(),
             None => Default::default(),
         };
         let h = health.service(&s.name);
         let now = clock.now_ms();
-        let primary_up = h.first().map(|t| t.state == crate::health::State::Up).unwrap_or(false);
-        let obs = Observed { health: &h, primary_up_since_ms: primary_up.then_some(0), now_ms: now };
+        let primary_up = h
+            .first()
+            .map(|t| t.state == crate::health::State::Up)
+            .unwrap_or(false);
+        let obs = Observed {
+            health: &h,
+            primary_up_since_ms: primary_up.then_some(0),
+            now_ms: now,
+        };
         let decision = decide(s, &state, &obs);
         let observed = provider
             .read(&s.zone, &s.record, s.rtype)
             .await
             .map_err(|e| anyhow!("service {}: cannot read current records: {e}", s.name))?;
-        let want = decision.desired.as_ref().map(|d| desired_sets(s, d)).unwrap_or_else(|| observed.clone());
-        let p = Plan::new(&s.name, diff(&s.zone, &observed, &want), &provider.capabilities());
+        let want = decision
+            .desired
+            .as_ref()
+            .map(|d| desired_sets(s, d))
+            .unwrap_or_else(|| observed.clone());
+        let p = Plan::new(
+            &s.name,
+            diff(&s.zone, &observed, &want),
+            &provider.capabilities(),
+        );
         invalid |= !p.is_valid();
         if !json {
             println!("{}", p.to_string().trim_end());

@@ -45,20 +45,37 @@ impl Running {
 /// Starts the controller for a loaded configuration.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&config.controller.state).with_context(|| "cannot open the state store".to_string())?,
+        SqliteStore::open(&config.controller.state)
+            .with_context(|| "cannot open the state store".to_string())?,
     );
     let built = crate::providers::build(&config).map_err(|e| anyhow!(e))?;
     let mut dns_addrs = Vec::new();
     for e in &built.embedded {
         let addr = e.start().await.map_err(|e| anyhow!(e.to_string()))?;
-        dns_addrs.push((dnsfailback_provider::Provider::name(e.as_ref()).to_string(), addr));
+        dns_addrs.push((
+            dnsfailback_provider::Provider::name(e.as_ref()).to_string(),
+            addr,
+        ));
     }
-    let token = api::load_or_create_token(config.controller.admin_token.as_ref(), &config.controller.token_file())
-        .map_err(|e| anyhow!(e))?;
-    let controller = Controller::new(config.clone(), built.providers, store.clone(), Arc::new(SingleNode), Clock::system())?;
+    let token = api::load_or_create_token(
+        config.controller.admin_token.as_ref(),
+        &config.controller.token_file(),
+    )
+    .map_err(|e| anyhow!(e))?;
+    let controller = Controller::new(
+        config.clone(),
+        built.providers,
+        store.clone(),
+        Arc::new(SingleNode),
+        Clock::system(),
+    )?;
     let board = controller.board();
     let (shutdown, shutdown_rx) = watch::channel(false);
-    let api_state = ApiState { board: board.clone(), store, token: Arc::new(token) };
+    let api_state = ApiState {
+        board: board.clone(),
+        store,
+        token: Arc::new(token),
+    };
     let admin_listen = config.controller.admin_listen;
     let listener = tokio::net::TcpListener::bind(admin_listen)
         .await
@@ -71,13 +88,25 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .values()
         .flat_map(|s| {
             s.targets.iter().flat_map(move |t| {
-                t.checks.iter().enumerate().map(move |(i, c)| (check_id(&s.name, &t.name, i), c.spec.clone()))
+                t.checks
+                    .iter()
+                    .enumerate()
+                    .map(move |(i, c)| (check_id(&s.name, &t.name, i), c.spec.clone()))
             })
         })
         .collect();
     let runner = Runner::spawn(checks, tx);
-    let controller = tokio::spawn(controller.run(rx, shutdown_rx));
-    Ok(Running { admin_addr, dns_addrs, board, shutdown, controller, api, _runner: runner, embedded: built.embedded })
+    let controller = tokio::spawn(controller.run(rx, commands_rx, shutdown_rx));
+    Ok(Running {
+        admin_addr,
+        dns_addrs,
+        board,
+        shutdown,
+        controller,
+        api,
+        _runner: runner,
+        embedded: built.embedded,
+    })
 }
 
 /// Loads the configuration, starts, and waits for SIGINT or SIGTERM.

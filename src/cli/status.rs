@@ -8,7 +8,12 @@ use crate::reconcile::ServiceStatus;
 use crate::state::AuditEntry;
 
 /// Prints the status of every service, or one.
-pub async fn status(config: &Path, admin: Option<SocketAddr>, service: Option<&str>, json: bool) -> anyhow::Result<u8> {
+pub async fn status(
+    config: &Path,
+    admin: Option<SocketAddr>,
+    service: Option<&str>,
+    json: bool,
+) -> anyhow::Result<u8> {
     let client = AdminClient::from_config(config, admin)?;
     let list: Vec<ServiceStatus> = match service {
         Some(s) => vec![client.get(&format!("/v1/status/{s}")).await?],
@@ -34,17 +39,31 @@ pub fn render(s: &ServiceStatus) -> String {
         s.provider,
         s.phase.label()
     );
-    let ttl = s.published.as_ref().map(|p| p.ttl().to_string()).unwrap_or_else(|| "-".into());
+    let ttl = s
+        .published
+        .as_ref()
+        .map(|p| p.ttl().to_string())
+        .unwrap_or_else(|| "-".into());
     out.push_str(&format!(
         "  published: {}  ttl {ttl}  (original ttl {})\n",
-        if s.published_values.is_empty() { "-".to_string() } else { s.published_values.join(", ") },
-        s.original_ttl.map(|t| t.to_string()).unwrap_or_else(|| "not yet recorded".into())
+        if s.published_values.is_empty() {
+            "-".to_string()
+        } else {
+            s.published_values.join(", ")
+        },
+        s.original_ttl
+            .map(|t| t.to_string())
+            .unwrap_or_else(|| "not yet recorded".into())
     ));
     if let Some(at) = s.ttl_restore_at_ms {
         out.push_str(&format!("  ttl restore due at {} (unix ms)\n", at));
     }
     for t in &s.targets {
-        let why: Vec<String> = t.checks.iter().filter_map(|c| c.last_error.clone()).collect();
+        let why: Vec<String> = t
+            .checks
+            .iter()
+            .filter_map(|c| c.last_error.clone())
+            .collect();
         out.push_str(&format!(
             "  {:<12} prio {:<3} {:<20} {:<8} {}\n",
             t.target,
@@ -70,7 +89,12 @@ pub fn render(s: &ServiceStatus) -> String {
 }
 
 /// Prints the audit trail of a service, newest first.
-pub async fn history(config: &Path, admin: Option<SocketAddr>, service: &str, json: bool) -> anyhow::Result<u8> {
+pub async fn history(
+    config: &Path,
+    admin: Option<SocketAddr>,
+    service: &str,
+    json: bool,
+) -> anyhow::Result<u8> {
     let client = AdminClient::from_config(config, admin)?;
     let entries: Vec<AuditEntry> = client.get(&format!("/v1/history/{service}")).await?;
     if json {

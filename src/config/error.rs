@@ -27,7 +27,12 @@ pub struct Problem {
 
 impl Problem {
     /// An error at `path`.
-    pub fn error(line: Option<usize>, path: impl Into<String>, message: impl Into<String>, fix: impl Into<String>) -> Self {
+    pub fn error(
+        line: Option<usize>,
+        path: impl Into<String>,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Self {
         Problem {
             severity: Severity::Error,
             line,
@@ -38,7 +43,12 @@ impl Problem {
     }
 
     /// A warning at `path`.
-    pub fn warning(line: Option<usize>, path: impl Into<String>, message: impl Into<String>, fix: impl Into<String>) -> Self {
+    pub fn warning(
+        line: Option<usize>,
+        path: impl Into<String>,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Self {
         Problem {
             severity: Severity::Warning,
             ..Problem::error(line, path, message, fix)
@@ -60,7 +70,10 @@ impl Problem {
         } else {
             format!("{}: ", self.path)
         };
-        format!("{level}: {loc}: {path}{}\n  fix: {}", self.message, self.fix)
+        format!(
+            "{level}: {loc}: {path}{}\n  fix: {}",
+            self.message, self.fix
+        )
     }
 }
 
@@ -74,14 +87,20 @@ pub struct ConfigError {
 impl ConfigError {
     /// Only the problems that stop the controller.
     pub fn errors(&self) -> impl Iterator<Item = &Problem> {
-        self.problems.iter().filter(|p| p.severity == Severity::Error)
+        self.problems
+            .iter()
+            .filter(|p| p.severity == Severity::Error)
     }
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.errors().count();
-        writeln!(f, "{}: {n} error(s) in the configuration", self.file.display())?;
+        writeln!(
+            f,
+            "{}: {n} error(s) in the configuration",
+            self.file.display()
+        )?;
         for p in &self.problems {
             writeln!(f, "{}", p.render(&self.file))?;
         }
@@ -105,6 +124,10 @@ impl<'a> Lines<'a> {
     /// The line holding byte `offset`.
     pub fn line(&self, offset: usize) -> usize {
         let end = offset.min(self.text.len());
-        self.text.as_bytes()[..end].iter().filter(|b| **b == b'\n').count() + 1
+        self.text.as_bytes()[..end]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1
     }
 }

@@ -35,6 +35,31 @@ pub struct ControllerConfig {
     pub admin_token: Option<SecretSource>,
     /// How often the control loop re-evaluates every service.
     pub tick: Duration,
+    /// Named tokens with roles; when empty, the single `admin_token` has the operator role.
+    pub admin_tokens: Vec<AdminToken>,
+    /// Safety cap: at most this many automatic failovers across all services per window; more
+    /// is a sign of a wider problem (often the controller's own network), so they are held.
+    pub max_failovers: usize,
+    pub max_failovers_window: Duration,
+}
+
+/// What a token may do on the admin API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// status, plan, history.
+    ReadOnly,
+    /// Everything read-only may, plus failover, failback, hold, resume, abort, approve.
+    Operator,
+}
+
+/// `[[controller.admin_tokens]]`: one operator's (or tool's) token.
+#[derive(Debug, Clone)]
+pub struct AdminToken {
+    /// Who acts: written to the audit trail as the actor.
+    pub name: String,
+    pub role: Role,
+    pub token: SecretSource,
 }
 
 impl ControllerConfig {
@@ -118,6 +143,61 @@ pub struct Service {
     pub min_change_interval: Duration,
     /// Targets in preference order (lowest priority number first).
     pub targets: Vec<Target>,
+    /// How traffic returns to the primary after an outage.
+    pub canary: Canary,
+    /// Two-person approval for manual actions on this service.
+    pub approval: Option<Approval>,
+    /// Planned switches wait out the old TTL plus this margin after lowering it.
+    pub ttl_lead_margin: Duration,
+}
+
+/// Staged failback: the primary's share of traffic in steps, each gated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Canary {
+    /// Primary's traffic share in percent per step, ascending, ending at 100. `[100]` means
+    /// an immediate return.
+    pub steps: Vec<u32>,
+    /// How long each step is held (and its gates evaluated) before the next.
+    pub hold: Duration,
+    pub gates: Gates,
+    pub on_gate_failure: GateFailure,
+    /// Must pass before the first step (e.g. "replication lag below 5 s").
+    pub pre_hook: Option<Hook>,
+    /// Runs after each step is published (e.g. warm caches); failure is audited, not fatal.
+    pub post_step_hook: Option<Hook>,
+}
+
+/// Limits the primary must stay within during a canary step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gates {
+    /// Largest share of failed probes of the primary during the step (0.0-1.0).
+    pub max_error_rate: f64,
+    /// Largest p95 probe latency of the primary during the step.
+    pub max_latency: Option<Duration>,
+    /// The step's p95 latency may be at most this factor times the primary's own baseline.
+    pub baseline_factor: Option<f64>,
+}
+
+/// What a failing gate does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GateFailure {
+    /// Stay at the current step and alert; an operator resumes or aborts.
+    Freeze,
+    /// Send all traffic back to the backup and alert.
+    Rollback,
+}
+
+/// A command or HTTP check run around a failback, with a time limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hook {
+    Command { argv: Vec<String>, timeout: Duration },
+    Http { url: String, timeout: Duration },
+}
+
+/// Two-person rule: a second, different operator must approve within `timeout`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approval {
+    pub timeout: Duration,
 }
 
 impl Service {

@@ -29,6 +29,28 @@ pub struct RawController {
     pub admin_listen: Option<Spanned<String>>,
     pub admin_token: Option<Spanned<SecretSource>>,
     pub tick: Option<Spanned<String>>,
+    #[serde(default)]
+    pub admin_tokens: Vec<Spanned<RawAdminToken>>,
+    pub max_failovers: Option<Spanned<i64>>,
+    pub max_failovers_window: Option<Spanned<String>>,
+}
+
+/// `[[controller.admin_tokens]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdminToken {
+    pub name: Spanned<String>,
+    pub role: Spanned<String>,
+    pub token: Spanned<SecretSource>,
+}
+
+/// A hook table: `{ command = ["..."], timeout = "30s" }` or `{ url = "...", timeout = "5s" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHook {
+    pub command: Option<Vec<String>>,
+    pub url: Option<String>,
+    pub timeout: Option<String>,
 }
 
 /// `[services.NAME]`.
@@ -48,6 +70,17 @@ pub struct RawService {
     pub stable_for: Option<Spanned<String>>,
     pub restore_ttl_after: Option<Spanned<String>>,
     pub min_change_interval: Option<Spanned<String>>,
+    pub canary_steps: Option<Spanned<Vec<i64>>>,
+    pub step_hold: Option<Spanned<String>>,
+    pub gate_max_error_rate: Option<Spanned<f64>>,
+    pub gate_max_latency: Option<Spanned<String>>,
+    pub gate_baseline_factor: Option<Spanned<f64>>,
+    pub on_gate_failure: Option<Spanned<String>>,
+    pub pre_failback_hook: Option<Spanned<RawHook>>,
+    pub post_step_hook: Option<Spanned<RawHook>>,
+    pub approval: Option<Spanned<String>>,
+    pub approval_timeout: Option<Spanned<String>>,
+    pub ttl_lead_margin: Option<Spanned<String>>,
     #[serde(default)]
     pub targets: Vec<Spanned<RawTarget>>,
 }

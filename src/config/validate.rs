@@ -14,6 +14,7 @@ use toml::Spanned;
 use super::error::{ConfigError, Lines, Problem};
 use super::model::*;
 use super::raw::{RawConfig, RawController, RawService, RawTarget};
+use super::model::Role;
 use crate::probe::{duration_opt, CheckSpec};
 
 const DOCS: &str = "see docs/config.md";
@@ -27,21 +28,43 @@ impl Ctx<'_> {
     fn line<T>(&self, s: &Spanned<T>) -> Option<usize> {
         Some(self.lines.line(s.span().start))
     }
-    fn err<T>(&mut self, at: &Spanned<T>, path: impl Into<String>, msg: impl Into<String>, fix: impl Into<String>) {
+    fn err<T>(
+        &mut self,
+        at: &Spanned<T>,
+        path: impl Into<String>,
+        msg: impl Into<String>,
+        fix: impl Into<String>,
+    ) {
         let line = self.line(at);
         self.problems.push(Problem::error(line, path, msg, fix));
     }
-    fn warn<T>(&mut self, at: &Spanned<T>, path: impl Into<String>, msg: impl Into<String>, fix: impl Into<String>) {
+    fn warn<T>(
+        &mut self,
+        at: &Spanned<T>,
+        path: impl Into<String>,
+        msg: impl Into<String>,
+        fix: impl Into<String>,
+    ) {
         let line = self.line(at);
         self.problems.push(Problem::warning(line, path, msg, fix));
     }
-    fn duration(&mut self, v: &Option<Spanned<String>>, path: String, default: Duration) -> Duration {
+    fn duration(
+        &mut self,
+        v: &Option<Spanned<String>>,
+        path: String,
+        default: Duration,
+    ) -> Duration {
         match v {
             None => default,
             Some(s) => match duration_opt::parse(s.get_ref()) {
                 Ok(d) => d,
                 Err(e) => {
-                    self.err(s, path, e, "write a duration such as \"500ms\", \"30s\", \"5m\" or \"1h\"");
+                    self.err(
+                        s,
+                        path,
+                        e,
+                        "write a duration such as \"500ms\", \"30s\", \"5m\" or \"1h\"",
+                    );
                     default
                 }
             },
@@ -116,6 +139,9 @@ fn controller(ctx: &mut Ctx, raw: Option<&Spanned<RawController>>) -> Controller
         admin_listen: SocketAddr::from(([127, 0, 0, 1], 8053)),
         admin_token: None,
         tick: Duration::from_millis(500),
+        admin_tokens: Vec::new(),
+        max_failovers: 5,
+        max_failovers_window: Duration::from_secs(600),
     };
     let Some(raw) = raw else { return c };
     let raw = raw.get_ref();
@@ -130,7 +156,12 @@ fn controller(ctx: &mut Ctx, raw: Option<&Spanned<RawController>>) -> Controller
                 }
                 c.admin_listen = addr;
             }
-            Err(_) => ctx.err(a, "controller.admin_listen", format!("`{}` is not an IP:port address", a.get_ref()), "write it like \"127.0.0.1:8053\""),
+            Err(_) => ctx.err(
+                a,
+                "controller.admin_listen",
+                format!("`{}` is not an IP:port address", a.get_ref()),
+                "write it like \"127.0.0.1:8053\"",
+            ),
         }
     }
     c.admin_token = raw.admin_token.as_ref().map(|t| t.get_ref().clone());
@@ -141,10 +172,114 @@ fn controller(ctx: &mut Ctx, raw: Option<&Spanned<RawController>>) -> Controller
         }
     }
     c.tick = ctx.duration(&raw.tick, "controller.tick".into(), c.tick);
+    let mut names = BTreeSet::new();
+    for (i, t) in raw.admin_tokens.iter().enumerate() {
+        let t = t.get_ref();
+        let path = format!("controller.admin_tokens[{i}]");
+        let role = match t.role.get_ref().as_str() {
+            "operator" => Role::Operator,
+            "read-only" => Role::ReadOnly,
+            other => {
+                ctx.err(&t.role, format!("{path}.role"), format!("unknown role `{other}`"), "use \"operator\" or \"read-only\"");
+                continue;
+            }
+        };
+        if !names.insert(t.name.get_ref().clone()) {
+            ctx.err(&t.name, format!("{path}.name"), format!("duplicate token name `{}`", t.name.get_ref()), "give each token its own name; it is the actor in the audit trail");
+        }
+        let src = t.token.get_ref();
+        if src.env.is_some() == src.file.is_some() {
+            ctx.err(&t.token, format!("{path}.token"), "give exactly one of `env` or `file`", "write token = { env = \"VAR\" } or { file = \"/path\" }");
+        }
+        c.admin_tokens.push(AdminToken { name: t.name.get_ref().clone(), role, token: src.clone() });
+    }
+    if let Some(m) = &raw.max_failovers {
+        match usize::try_from(*m.get_ref()) {
+            Ok(n) if n >= 1 => c.max_failovers = n,
+            _ => ctx.err(m, "controller.max_failovers", "max_failovers must be at least 1", "set how many automatic failovers may happen per window (default 5)"),
+        }
+    }
+    c.max_failovers_window = ctx.duration(&raw.max_failovers_window, "controller.max_failovers_window".into(), c.max_failovers_window);
     c
 }
 
-fn providers(ctx: &mut Ctx, raw: &BTreeMap<String, Spanned<toml::Table>>) -> BTreeMap<String, ProviderConfig> {
+fn hook(ctx: &mut Ctx, raw: &Option<Spanned<super::raw::RawHook>>, path: String) -> Option<Hook> {
+    let h = raw.as_ref()?;
+    let r = h.get_ref();
+    let timeout = match &r.timeout {
+        None => Duration::from_secs(30),
+        Some(t) => match duration_opt::parse(t) {
+            Ok(d) => d,
+            Err(e) => {
+                ctx.err(h, format!("{path}.timeout"), e, "write a duration such as \"30s\"");
+                return None;
+            }
+        },
+    };
+    match (&r.command, &r.url) {
+        (Some(argv), None) if !argv.is_empty() => Some(Hook::Command { argv: argv.clone(), timeout }),
+        (None, Some(url)) if url.starts_with("http://") || url.starts_with("https://") => Some(Hook::Http { url: url.clone(), timeout }),
+        _ => {
+            ctx.err(h, path, "a hook needs exactly one of `command` (a non-empty list) or `url` (http/https)", "write { command = [\"/usr/local/bin/check-replication\"], timeout = \"30s\" } or { url = \"https://...\" }");
+            None
+        }
+    }
+}
+
+fn canary(ctx: &mut Ctx, p: &str, raw: &RawService) -> Canary {
+    let mut steps = vec![5, 25, 50, 100];
+    if let Some(st) = &raw.canary_steps {
+        let v: Vec<i64> = st.get_ref().clone();
+        let ascending = v.windows(2).all(|w| w[0] < w[1]);
+        if v.is_empty() || !ascending || v.iter().any(|x| !(1..=100).contains(x)) || v.last() != Some(&100) {
+            ctx.err(st, format!("{p}.canary_steps"), format!("{v:?} is not an ascending list of percentages ending at 100"), "write e.g. [5, 25, 50, 100]; [100] returns all traffic at once");
+        } else {
+            steps = v.into_iter().filter_map(|x| u32::try_from(x).ok()).collect();
+        }
+    }
+    let hold = ctx.duration(&raw.step_hold, format!("{p}.step_hold"), Duration::from_secs(120));
+    let mut gates = Gates { max_error_rate: 0.05, max_latency: None, baseline_factor: Some(2.0) };
+    if let Some(e) = &raw.gate_max_error_rate {
+        if (0.0..=1.0).contains(e.get_ref()) {
+            gates.max_error_rate = *e.get_ref();
+        } else {
+            ctx.err(e, format!("{p}.gate_max_error_rate"), "must be a fraction from 0.0 to 1.0", "write e.g. 0.01 for 1 % failed probes");
+        }
+    }
+    if raw.gate_max_latency.is_some() {
+        gates.max_latency = Some(ctx.duration(&raw.gate_max_latency, format!("{p}.gate_max_latency"), Duration::from_secs(1)));
+    }
+    if let Some(f) = &raw.gate_baseline_factor {
+        if *f.get_ref() >= 1.0 {
+            gates.baseline_factor = Some(*f.get_ref());
+        } else {
+            ctx.err(f, format!("{p}.gate_baseline_factor"), "must be at least 1.0", "write e.g. 2.0: the step's latency may be at most twice the primary's normal");
+        }
+    }
+    let on_gate_failure = match raw.on_gate_failure.as_ref().map(|s| s.get_ref().as_str()) {
+        None | Some("freeze") => GateFailure::Freeze,
+        Some("rollback") => GateFailure::Rollback,
+        Some(other) => {
+            if let Some(s) = &raw.on_gate_failure {
+                ctx.err(s, format!("{p}.on_gate_failure"), format!("unknown value `{other}`"), "use freeze (default) or rollback");
+            }
+            GateFailure::Freeze
+        }
+    };
+    Canary {
+        steps,
+        hold,
+        gates,
+        on_gate_failure,
+        pre_hook: hook(ctx, &raw.pre_failback_hook, format!("{p}.pre_failback_hook")),
+        post_step_hook: hook(ctx, &raw.post_step_hook, format!("{p}.post_step_hook")),
+    }
+}
+
+fn providers(
+    ctx: &mut Ctx,
+    raw: &BTreeMap<String, Spanned<toml::Table>>,
+) -> BTreeMap<String, ProviderConfig> {
     let mut out = BTreeMap::new();
     for (name, table) in raw {
         let path = format!("providers.{name}");
@@ -152,60 +287,127 @@ fn providers(ctx: &mut Ctx, raw: &BTreeMap<String, Spanned<toml::Table>>) -> BTr
         let kind = match settings.remove("kind") {
             Some(toml::Value::String(k)) => k,
             Some(_) => {
-                ctx.err(table, format!("{path}.kind"), "`kind` must be a string", "write kind = \"embedded\" (or route53, cloudflare, rfc2136)");
+                ctx.err(
+                    table,
+                    format!("{path}.kind"),
+                    "`kind` must be a string",
+                    "write kind = \"embedded\" (or route53, cloudflare, rfc2136)",
+                );
                 continue;
             }
             None => {
-                ctx.err(table, format!("{path}.kind"), "missing `kind`", "add kind = \"embedded\" (or route53, cloudflare, rfc2136)");
+                ctx.err(
+                    table,
+                    format!("{path}.kind"),
+                    "missing `kind`",
+                    "add kind = \"embedded\" (or route53, cloudflare, rfc2136)",
+                );
                 continue;
             }
         };
         let Some((_, kind)) = ProviderKind::ALL.iter().find(|(n, _)| *n == kind) else {
-            ctx.err(table, format!("{path}.kind"), format!("unknown provider kind `{kind}`"), "use one of embedded, route53, cloudflare, rfc2136");
+            ctx.err(
+                table,
+                format!("{path}.kind"),
+                format!("unknown provider kind `{kind}`"),
+                "use one of embedded, route53, cloudflare, rfc2136",
+            );
             continue;
         };
         if let Err(e) = crate::providers::check_settings(*kind, name, &settings) {
-            ctx.err(table, path.clone(), e, format!("correct the provider settings; see docs/providers/{}.md", kind_name(*kind)));
+            ctx.err(
+                table,
+                path.clone(),
+                e,
+                format!(
+                    "correct the provider settings; see docs/providers/{}.md",
+                    kind_name(*kind)
+                ),
+            );
         }
-        out.insert(name.clone(), ProviderConfig { name: name.clone(), kind: *kind, settings });
+        out.insert(
+            name.clone(),
+            ProviderConfig {
+                name: name.clone(),
+                kind: *kind,
+                settings,
+            },
+        );
     }
     out
 }
 
 /// The `kind` string of a provider kind.
 pub fn kind_name(kind: ProviderKind) -> &'static str {
-    ProviderKind::ALL.iter().find(|(_, k)| *k == kind).map(|(n, _)| *n).unwrap_or("?")
+    ProviderKind::ALL
+        .iter()
+        .find(|(_, k)| *k == kind)
+        .map(|(n, _)| *n)
+        .unwrap_or("?")
 }
 
-fn service(ctx: &mut Ctx, name: &str, rs: &Spanned<RawService>, providers: &BTreeMap<String, ProviderConfig>) -> Option<Service> {
+fn service(
+    ctx: &mut Ctx,
+    name: &str,
+    rs: &Spanned<RawService>,
+    providers: &BTreeMap<String, ProviderConfig>,
+) -> Option<Service> {
     let p = format!("services.{name}");
     let raw = rs.get_ref();
     let mut ok = true;
     if !providers.contains_key(raw.provider.get_ref()) {
         let known: Vec<&String> = providers.keys().collect();
-        ctx.err(&raw.provider, format!("{p}.provider"), format!("no provider named `{}`", raw.provider.get_ref()), format!("define [providers.{}] or use one of {known:?}", raw.provider.get_ref()));
+        ctx.err(
+            &raw.provider,
+            format!("{p}.provider"),
+            format!("no provider named `{}`", raw.provider.get_ref()),
+            format!(
+                "define [providers.{}] or use one of {known:?}",
+                raw.provider.get_ref()
+            ),
+        );
         ok = false;
     }
     let zone = fqdn(ctx, &raw.zone, format!("{p}.zone"));
     let record = fqdn(ctx, &raw.name, format!("{p}.name"));
     if let (Some(z), Some(r)) = (&zone, &record) {
         if !r.is_in_zone(z) {
-            ctx.err(&raw.name, format!("{p}.name"), format!("{r} is not inside zone {z}"), "use a name that ends with the zone, or correct the zone");
+            ctx.err(
+                &raw.name,
+                format!("{p}.name"),
+                format!("{r} is not inside zone {z}"),
+                "use a name that ends with the zone, or correct the zone",
+            );
             ok = false;
         }
     }
     let rtype = match raw.rtype.get_ref().parse::<RecordType>() {
         Ok(t) => Some(t),
         Err(e) => {
-            ctx.err(&raw.rtype, format!("{p}.type"), e, "use A, AAAA, CNAME, MX, SRV or TXT");
+            ctx.err(
+                &raw.rtype,
+                format!("{p}.type"),
+                e,
+                "use A, AAAA, CNAME, MX, SRV or TXT",
+            );
             None
         }
     };
     let ttl = ttl_value(ctx, &raw.ttl, format!("{p}.ttl"), 300);
-    let failover_ttl = ttl_value(ctx, &raw.failover_ttl, format!("{p}.failover_ttl"), 30.min(ttl));
+    let failover_ttl = ttl_value(
+        ctx,
+        &raw.failover_ttl,
+        format!("{p}.failover_ttl"),
+        30.min(ttl),
+    );
     if failover_ttl > ttl {
         if let Some(f) = &raw.failover_ttl {
-            ctx.err(f, format!("{p}.failover_ttl"), format!("failover_ttl {failover_ttl} is higher than ttl {ttl}"), "the failover TTL should be short (30-60 s) so traffic can come back quickly");
+            ctx.err(
+                f,
+                format!("{p}.failover_ttl"),
+                format!("failover_ttl {failover_ttl} is higher than ttl {ttl}"),
+                "the failover TTL should be short (30-60 s) so traffic can come back quickly",
+            );
         }
     }
     let targets = targets(ctx, &p, rs, rtype);
@@ -213,26 +415,48 @@ fn service(ctx: &mut Ctx, name: &str, rs: &Spanned<RawService>, providers: &BTre
         None | Some("keep-last") => AllDownPolicy::KeepLast,
         Some("publish-all") => AllDownPolicy::PublishAll,
         Some("sorry") => match &raw.sorry_target {
-            Some(t) if targets.iter().any(|x| &x.name == t.get_ref()) => AllDownPolicy::Sorry(t.get_ref().clone()),
+            Some(t) if targets.iter().any(|x| &x.name == t.get_ref()) => {
+                AllDownPolicy::Sorry(t.get_ref().clone())
+            }
             Some(t) => {
-                ctx.err(t, format!("{p}.sorry_target"), format!("no target named `{}`", t.get_ref()), "name one of this service's targets");
+                ctx.err(
+                    t,
+                    format!("{p}.sorry_target"),
+                    format!("no target named `{}`", t.get_ref()),
+                    "name one of this service's targets",
+                );
                 AllDownPolicy::KeepLast
             }
             None => {
-                ctx.err(rs, format!("{p}.sorry_target"), "all_down = \"sorry\" needs a sorry_target", "add sorry_target = \"NAME\" naming one of the targets");
+                ctx.err(
+                    rs,
+                    format!("{p}.sorry_target"),
+                    "all_down = \"sorry\" needs a sorry_target",
+                    "add sorry_target = \"NAME\" naming one of the targets",
+                );
                 AllDownPolicy::KeepLast
             }
         },
         Some(other) => {
             if let Some(a) = &raw.all_down {
-                ctx.err(a, format!("{p}.all_down"), format!("unknown all-down policy `{other}`"), "use keep-last (default), publish-all or sorry");
+                ctx.err(
+                    a,
+                    format!("{p}.all_down"),
+                    format!("unknown all-down policy `{other}`"),
+                    "use keep-last (default), publish-all or sorry",
+                );
             }
             AllDownPolicy::KeepLast
         }
     };
     if raw.sorry_target.is_some() && !matches!(all_down, AllDownPolicy::Sorry(_)) {
         if let Some(t) = &raw.sorry_target {
-            ctx.warn(t, format!("{p}.sorry_target"), "sorry_target is ignored unless all_down = \"sorry\"", "set all_down = \"sorry\" or remove sorry_target");
+            ctx.warn(
+                t,
+                format!("{p}.sorry_target"),
+                "sorry_target is ignored unless all_down = \"sorry\"",
+                "set all_down = \"sorry\" or remove sorry_target",
+            );
         }
     }
     let failback = match raw.failback.as_ref().map(|s| s.get_ref().as_str()) {
@@ -240,17 +464,51 @@ fn service(ctx: &mut Ctx, name: &str, rs: &Spanned<RawService>, providers: &BTre
         Some("manual") => FailbackMode::Manual,
         Some(other) => {
             if let Some(f) = &raw.failback {
-                ctx.err(f, format!("{p}.failback"), format!("unknown failback mode `{other}`"), "use auto (default) or manual");
+                ctx.err(
+                    f,
+                    format!("{p}.failback"),
+                    format!("unknown failback mode `{other}`"),
+                    "use auto (default) or manual",
+                );
             }
             FailbackMode::Auto
         }
     };
-    let stable_for = ctx.duration(&raw.stable_for, format!("{p}.stable_for"), Duration::from_secs(60));
-    let restore_ttl_after = ctx.duration(&raw.restore_ttl_after, format!("{p}.restore_ttl_after"), Duration::from_secs(600));
-    let min_change_interval = ctx.duration(&raw.min_change_interval, format!("{p}.min_change_interval"), Duration::from_secs(0));
+    let stable_for = ctx.duration(
+        &raw.stable_for,
+        format!("{p}.stable_for"),
+        Duration::from_secs(60),
+    );
+    let restore_ttl_after = ctx.duration(
+        &raw.restore_ttl_after,
+        format!("{p}.restore_ttl_after"),
+        Duration::from_secs(600),
+    );
+    let min_change_interval = ctx.duration(
+        &raw.min_change_interval,
+        format!("{p}.min_change_interval"),
+        Duration::from_secs(0),
+    );
     if raw.targets.len() == 1 {
-        ctx.warn(rs, format!("{p}.targets"), "only one target: there is nowhere to fail over to", "add a backup target with a higher priority number");
+        ctx.warn(
+            rs,
+            format!("{p}.targets"),
+            "only one target: there is nowhere to fail over to",
+            "add a backup target with a higher priority number",
+        );
     }
+    let canary = canary(ctx, &p, raw);
+    let approval = match raw.approval.as_ref().map(|s| s.get_ref().as_str()) {
+        None | Some("none") => None,
+        Some("two-person") => Some(Approval { timeout: ctx.duration(&raw.approval_timeout, format!("{p}.approval_timeout"), Duration::from_secs(900)) }),
+        Some(other) => {
+            if let Some(a) = &raw.approval {
+                ctx.err(a, format!("{p}.approval"), format!("unknown approval mode `{other}`"), "use none (default) or two-person");
+            }
+            None
+        }
+    };
+    let ttl_lead_margin = ctx.duration(&raw.ttl_lead_margin, format!("{p}.ttl_lead_margin"), Duration::from_secs(10));
     if !ok || targets.is_empty() {
         return None;
     }
@@ -268,6 +526,9 @@ fn service(ctx: &mut Ctx, name: &str, rs: &Spanned<RawService>, providers: &BTre
         restore_ttl_after,
         min_change_interval,
         targets,
+        canary,
+        approval,
+        ttl_lead_margin,
     })
 }
 
@@ -275,7 +536,12 @@ fn fqdn(ctx: &mut Ctx, v: &Spanned<String>, path: String) -> Option<Fqdn> {
     match Fqdn::new(v.get_ref()) {
         Ok(f) => Some(f),
         Err(e) => {
-            ctx.err(v, path, e, "write a domain name such as \"shop.example.com\"");
+            ctx.err(
+                v,
+                path,
+                e,
+                "write a domain name such as \"shop.example.com\"",
+            );
             None
         }
     }
@@ -287,17 +553,32 @@ fn ttl_value(ctx: &mut Ctx, v: &Option<Spanned<i64>>, path: String, default: u32
         Some(s) => match u32::try_from(*s.get_ref()) {
             Ok(t) if (1..=2_147_483_647).contains(&t) => t,
             _ => {
-                ctx.err(s, path, format!("TTL {} is out of range", s.get_ref()), "use a number of seconds from 1 to 2147483647 (RFC 2181)");
+                ctx.err(
+                    s,
+                    path,
+                    format!("TTL {} is out of range", s.get_ref()),
+                    "use a number of seconds from 1 to 2147483647 (RFC 2181)",
+                );
                 default
             }
         },
     }
 }
 
-fn targets(ctx: &mut Ctx, p: &str, rs: &Spanned<RawService>, rtype: Option<RecordType>) -> Vec<Target> {
+fn targets(
+    ctx: &mut Ctx,
+    p: &str,
+    rs: &Spanned<RawService>,
+    rtype: Option<RecordType>,
+) -> Vec<Target> {
     let raw = rs.get_ref();
     if raw.targets.is_empty() {
-        ctx.err(rs, format!("{p}.targets"), "a service needs at least one target", "add [[services.NAME.targets]] tables with name, address and priority");
+        ctx.err(
+            rs,
+            format!("{p}.targets"),
+            "a service needs at least one target",
+            "add [[services.NAME.targets]] tables with name, address and priority",
+        );
         return Vec::new();
     }
     let mut out = Vec::new();
@@ -307,10 +588,20 @@ fn targets(ctx: &mut Ctx, p: &str, rs: &Spanned<RawService>, rtype: Option<Recor
         let tp = format!("{p}.targets[{i}]");
         if let Some(t) = target(ctx, &tp, rt, rtype) {
             if !names.insert(t.name.clone()) {
-                ctx.err(&rt.get_ref().name, format!("{tp}.name"), format!("duplicate target name `{}`", t.name), "give each target of a service its own name");
+                ctx.err(
+                    &rt.get_ref().name,
+                    format!("{tp}.name"),
+                    format!("duplicate target name `{}`", t.name),
+                    "give each target of a service its own name",
+                );
             }
             if let Some(other) = prios.insert(*rt.get_ref().priority.get_ref(), t.name.clone()) {
-                ctx.err(&rt.get_ref().priority, format!("{tp}.priority"), format!("priority {} is also used by target `{other}`", t.priority), "give each target a distinct priority; the lowest number is the primary");
+                ctx.err(
+                    &rt.get_ref().priority,
+                    format!("{tp}.priority"),
+                    format!("priority {} is also used by target `{other}`", t.priority),
+                    "give each target a distinct priority; the lowest number is the primary",
+                );
             }
             out.push(t);
         }
@@ -319,19 +610,38 @@ fn targets(ctx: &mut Ctx, p: &str, rs: &Spanned<RawService>, rtype: Option<Recor
     out
 }
 
-fn target(ctx: &mut Ctx, tp: &str, rt: &Spanned<RawTarget>, rtype: Option<RecordType>) -> Option<Target> {
+fn target(
+    ctx: &mut Ctx,
+    tp: &str,
+    rt: &Spanned<RawTarget>,
+    rtype: Option<RecordType>,
+) -> Option<Target> {
     let raw = rt.get_ref();
     let mut ok = true;
     let values: Vec<(String, Option<usize>)> = match (&raw.address, &raw.addresses) {
         (Some(a), None) => vec![(a.get_ref().clone(), ctx.line(a))],
-        (None, Some(list)) => list.get_ref().iter().map(|v| (v.clone(), ctx.line(list))).collect(),
+        (None, Some(list)) => list
+            .get_ref()
+            .iter()
+            .map(|v| (v.clone(), ctx.line(list)))
+            .collect(),
         (Some(_), Some(_)) | (None, None) => {
-            ctx.err(rt, format!("{tp}.address"), "give exactly one of `address` or `addresses`", "write address = \"192.0.2.10\" (or addresses = [\"...\", \"...\"])");
+            ctx.err(
+                rt,
+                format!("{tp}.address"),
+                "give exactly one of `address` or `addresses`",
+                "write address = \"192.0.2.10\" (or addresses = [\"...\", \"...\"])",
+            );
             return None;
         }
     };
     if values.is_empty() {
-        ctx.err(rt, format!("{tp}.addresses"), "the address list is empty", "list at least one value");
+        ctx.err(
+            rt,
+            format!("{tp}.addresses"),
+            "the address list is empty",
+            "list at least one value",
+        );
         ok = false;
     }
     let mut norm = Vec::new();
@@ -340,20 +650,35 @@ fn target(ctx: &mut Ctx, tp: &str, rt: &Spanned<RawTarget>, rtype: Option<Record
             match t.normalize_value(v) {
                 Ok(n) => norm.push(n),
                 Err(e) => {
-                    ctx.problems.push(Problem::error(*line, format!("{tp}.address"), e, format!("write a value valid for a {t} record")));
+                    ctx.problems.push(Problem::error(
+                        *line,
+                        format!("{tp}.address"),
+                        e,
+                        format!("write a value valid for a {t} record"),
+                    ));
                     ok = false;
                 }
             }
         }
         if t == RecordType::Cname && values.len() > 1 {
-            ctx.err(rt, format!("{tp}.addresses"), "a CNAME can have only one value", "give one host name");
+            ctx.err(
+                rt,
+                format!("{tp}.addresses"),
+                "a CNAME can have only one value",
+                "give one host name",
+            );
             ok = false;
         }
     }
     let priority = match u32::try_from(*raw.priority.get_ref()) {
         Ok(p) => p,
         Err(_) => {
-            ctx.err(&raw.priority, format!("{tp}.priority"), "priority must be a number >= 0", "use 1 for the primary, 2 for the first backup, ...");
+            ctx.err(
+                &raw.priority,
+                format!("{tp}.priority"),
+                "priority must be a number >= 0",
+                "use 1 for the primary, 2 for the first backup, ...",
+            );
             ok = false;
             0
         }
@@ -375,7 +700,16 @@ fn target(ctx: &mut Ctx, tp: &str, rt: &Spanned<RawTarget>, rtype: Option<Record
         Some(q) => match usize::try_from(*q.get_ref()) {
             Ok(n) if n >= 1 && n <= raw.checks.len() => n,
             _ => {
-                ctx.err(q, format!("{tp}.fail_quorum"), format!("fail_quorum {} is not between 1 and the number of checks ({})", q.get_ref(), raw.checks.len()), "set how many checks must fail for the target to count as down");
+                ctx.err(
+                    q,
+                    format!("{tp}.fail_quorum"),
+                    format!(
+                        "fail_quorum {} is not between 1 and the number of checks ({})",
+                        q.get_ref(),
+                        raw.checks.len()
+                    ),
+                    "set how many checks must fail for the target to count as down",
+                );
                 ok = false;
                 1
             }
@@ -400,7 +734,12 @@ fn check(ctx: &mut Ctx, cp: &str, ct: &Spanned<toml::Table>) -> Option<Check> {
             None => Some(default),
             Some(toml::Value::Integer(n)) if (1..=100).contains(&n) => u32::try_from(n).ok(),
             Some(v) => {
-                ctx.err(ct, format!("{cp}.{key}"), format!("`{key}` = {v} is not a whole number from 1 to 100"), format!("set {key} to how many consecutive results change the state (e.g. 3)"));
+                ctx.err(
+                    ct,
+                    format!("{cp}.{key}"),
+                    format!("`{key}` = {v} is not a whole number from 1 to 100"),
+                    format!("set {key} to how many consecutive results change the state (e.g. 3)"),
+                );
                 None
             }
         }
@@ -412,12 +751,22 @@ fn check(ctx: &mut Ctx, cp: &str, ct: &Spanned<toml::Table>) -> Option<Check> {
         (Ok(spec), Some(rise), Some(fall)) => match spec.validate() {
             Ok(()) => Some(Check { spec, rise, fall }),
             Err(e) => {
-                ctx.err(ct, cp.to_string(), e, "correct the check; see docs/config.md for the keys each check kind takes");
+                ctx.err(
+                    ct,
+                    cp.to_string(),
+                    e,
+                    "correct the check; see docs/config.md for the keys each check kind takes",
+                );
                 None
             }
         },
         (Err(e), _, _) => {
-            ctx.err(ct, cp.to_string(), e.message().to_string(), "see docs/config.md for the keys each check kind takes");
+            ctx.err(
+                ct,
+                cp.to_string(),
+                e.message().to_string(),
+                "see docs/config.md for the keys each check kind takes",
+            );
             None
         }
         _ => None,

@@ -171,7 +171,10 @@ impl Baseline {
     ) -> Result<Self, BaselineConfigError> {
         let mut b = Baseline::new(config)?;
         let fits = snapshot.slots.len() == b.config.slots
-            && snapshot.slots.iter().all(|s| s.counts.len() == BUCKETS);
+            && snapshot
+                .slots
+                .iter()
+                .all(|s| s.counts.is_empty() || s.counts.len() == BUCKETS);
         let sane = [
             snapshot.latency_sum,
             snapshot.latency_weight,

@@ -4,10 +4,10 @@
 //! owns the thresholds (see [`threshold`]) and the quorum over a target's checks; policy only
 //! ever sees a target as up, down or unknown, with the evidence that made it so.
 
-pub mod threshold;
 pub mod baseline;
 pub mod flap;
 pub mod partition;
+pub mod threshold;
 pub mod vantage;
 pub mod window;
 

@@ -73,7 +73,11 @@ mod tests {
         assert_eq!(t.observe(true), State::Up);
         assert_eq!(t.observe(false), State::Up);
         assert_eq!(t.observe(false), State::Up);
-        assert_eq!(t.observe(true), State::Up, "a success resets the failure count");
+        assert_eq!(
+            t.observe(true),
+            State::Up,
+            "a success resets the failure count"
+        );
         t.observe(false);
         t.observe(false);
         assert_eq!(t.observe(false), State::Down);

@@ -16,7 +16,11 @@ pub fn desired_sets(service: &Service, publication: &Publication) -> Vec<RecordS
             service.primary().values.clone()
         }
         Publication::All { .. } => {
-            let mut v: Vec<String> = service.targets.iter().flat_map(|t| t.values.clone()).collect();
+            let mut v: Vec<String> = service
+                .targets
+                .iter()
+                .flat_map(|t| t.values.clone())
+                .collect();
             v.sort();
             v.dedup();
             v
@@ -36,7 +40,11 @@ pub fn desired_sets(service: &Service, publication: &Publication) -> Vec<RecordS
 /// The changes that turn `observed` into `desired` for one name and type: creates for missing
 /// sets, updates (old beside new, provider attributes kept) for different ones, deletes for
 /// sets under the managed name/type that the publication no longer has.
-pub fn diff(zone: &dnsfailback_provider::Fqdn, observed: &[RecordSet], desired: &[RecordSet]) -> ChangeSet {
+pub fn diff(
+    zone: &dnsfailback_provider::Fqdn,
+    observed: &[RecordSet],
+    desired: &[RecordSet],
+) -> ChangeSet {
     let mut cs = ChangeSet::new(zone.clone());
     for want in desired {
         match observed.iter().find(|o| o.key() == want.key()) {
@@ -45,7 +53,10 @@ pub fn diff(zone: &dnsfailback_provider::Fqdn, observed: &[RecordSet], desired: 
             Some(have) => {
                 let mut new = want.clone();
                 new.meta = have.meta.clone();
-                cs.changes.push(Change::Update { old: have.clone(), new });
+                cs.changes.push(Change::Update {
+                    old: have.clone(),
+                    new,
+                });
             }
         }
     }
@@ -74,18 +85,32 @@ mod tests {
     }
 
     fn set(ttl: u32, v: &[&str]) -> RecordSet {
-        RecordSet::new(fq("shop.example.test"), RecordType::A, ttl, v.iter().map(|s| s.to_string()).collect())
+        RecordSet::new(
+            fq("shop.example.test"),
+            RecordType::A,
+            ttl,
+            v.iter().map(|s| s.to_string()).collect(),
+        )
     }
 
     #[test]
     fn missing_set_is_created() {
         let cs = diff(&fq("example.test"), &[], &[set(300, &["192.0.2.1"])]);
-        assert_eq!(cs.changes, vec![Change::Create { new: set(300, &["192.0.2.1"]) }]);
+        assert_eq!(
+            cs.changes,
+            vec![Change::Create {
+                new: set(300, &["192.0.2.1"])
+            }]
+        );
     }
 
     #[test]
     fn equal_sets_plan_nothing_whatever_the_order() {
-        let cs = diff(&fq("example.test"), &[set(300, &["192.0.2.2", "192.0.2.1"])], &[set(300, &["192.0.2.1", "192.0.2.2"])]);
+        let cs = diff(
+            &fq("example.test"),
+            &[set(300, &["192.0.2.2", "192.0.2.1"])],
+            &[set(300, &["192.0.2.1", "192.0.2.2"])],
+        );
         assert!(cs.is_empty());
     }
 
@@ -93,7 +118,11 @@ mod tests {
     fn ttl_or_value_change_is_an_update_that_keeps_provider_meta() {
         let mut old = set(300, &["192.0.2.1"]);
         old.meta.insert("proxied".into(), "true".into());
-        let cs = diff(&fq("example.test"), std::slice::from_ref(&old), &[set(30, &["198.51.100.2"])]);
+        let cs = diff(
+            &fq("example.test"),
+            std::slice::from_ref(&old),
+            &[set(30, &["198.51.100.2"])],
+        );
         let mut new = set(30, &["198.51.100.2"]);
         new.meta.insert("proxied".into(), "true".into());
         assert_eq!(cs.changes, vec![Change::Update { old, new }]);
@@ -101,8 +130,27 @@ mod tests {
 
     #[test]
     fn unwanted_weighted_members_are_deleted_first() {
-        let w = RecordSet::weighted(fq("shop.example.test"), RecordType::A, 30, vec!["192.0.2.1".into()], "primary", 5);
-        let cs = diff(&fq("example.test"), std::slice::from_ref(&w), &[set(30, &["192.0.2.1"])]);
-        assert_eq!(cs.changes, vec![Change::Delete { old: w }, Change::Create { new: set(30, &["192.0.2.1"]) }]);
+        let w = RecordSet::weighted(
+            fq("shop.example.test"),
+            RecordType::A,
+            30,
+            vec!["192.0.2.1".into()],
+            "primary",
+            5,
+        );
+        let cs = diff(
+            &fq("example.test"),
+            std::slice::from_ref(&w),
+            &[set(30, &["192.0.2.1"])],
+        );
+        assert_eq!(
+            cs.changes,
+            vec![
+                Change::Delete { old: w },
+                Change::Create {
+                    new: set(30, &["192.0.2.1"])
+                }
+            ]
+        );
     }
 }

@@ -110,17 +110,30 @@ pub fn decide(service: &Service, state: &ServiceState, obs: &Observed) -> Decisi
             );
             let desired = match &service.all_down {
                 AllDownPolicy::KeepLast => state.published.clone(),
-                AllDownPolicy::PublishAll => Some(Publication::All { ttl: service.failover_ttl }),
+                AllDownPolicy::PublishAll => Some(Publication::All {
+                    ttl: service.failover_ttl,
+                }),
                 AllDownPolicy::Sorry(t) => Some(Publication::Target {
                     target: t.clone(),
                     ttl: service.failover_ttl,
                 }),
             };
-            return finish(service, state, next, desired, "every target is down".into(), Some(alert), now);
+            return finish(
+                service,
+                state,
+                next,
+                desired,
+                "every target is down".into(),
+                Some(alert),
+                now,
+            );
         }
         Choice::Target(chosen) if chosen == primary => match &state.phase {
             Phase::Normal => (
-                Some(Publication::Target { target: primary.into(), ttl: original_ttl }),
+                Some(Publication::Target {
+                    target: primary.into(),
+                    ttl: original_ttl,
+                }),
                 "primary healthy".to_string(),
             ),
             Phase::Restoring { since_ms } => {
@@ -132,13 +145,19 @@ pub fn decide(service: &Service, state: &ServiceState, obs: &Observed) -> Decisi
                     )
                 } else {
                     (
-                        Some(Publication::Target { target: primary.into(), ttl: service.failover_ttl }),
+                        Some(Publication::Target {
+                            target: primary.into(),
+                            ttl: service.failover_ttl,
+                        }),
                         "primary back; failover TTL kept until the restore time".to_string(),
                     )
                 }
             }
             Phase::FailedOver { .. } | Phase::AllDown { .. } => {
-                let up_for = obs.primary_up_since_ms.map(|s| now.saturating_sub(s)).unwrap_or(0);
+                let up_for = obs
+                    .primary_up_since_ms
+                    .map(|s| now.saturating_sub(s))
+                    .unwrap_or(0);
                 if service.failback == FailbackMode::Manual {
                     return keep(format!(
                         "primary `{primary}` is healthy; failback is manual: waiting for `dnsfailback failback {}`",
@@ -154,8 +173,14 @@ pub fn decide(service: &Service, state: &ServiceState, obs: &Observed) -> Decisi
                 }
                 next.phase = Phase::Restoring { since_ms: now };
                 (
-                    Some(Publication::Target { target: primary.into(), ttl: service.failover_ttl }),
-                    format!("failback: primary `{primary}` healthy for {}s", up_for / 1000),
+                    Some(Publication::Target {
+                        target: primary.into(),
+                        ttl: service.failover_ttl,
+                    }),
+                    format!(
+                        "failback: primary `{primary}` healthy for {}s",
+                        up_for / 1000
+                    ),
                 )
             }
         },
@@ -164,14 +189,20 @@ pub fn decide(service: &Service, state: &ServiceState, obs: &Observed) -> Decisi
                 Phase::FailedOver { target, since_ms } if target == chosen => *since_ms,
                 _ => now,
             };
-            next.phase = Phase::FailedOver { target: chosen.to_string(), since_ms };
+            next.phase = Phase::FailedOver {
+                target: chosen.to_string(),
+                since_ms,
+            };
             let why = match active {
                 Some(a) if a == chosen => format!("failed over to `{chosen}`"),
                 Some(a) => format!("failover: `{a}` is down; moving traffic to `{chosen}`"),
                 None => format!("failover to `{chosen}`"),
             };
             (
-                Some(Publication::Target { target: chosen.to_string(), ttl: service.failover_ttl }),
+                Some(Publication::Target {
+                    target: chosen.to_string(),
+                    ttl: service.failover_ttl,
+                }),
                 why,
             )
         }

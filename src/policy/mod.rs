@@ -9,6 +9,7 @@
 //! `Restoring` (primary again, failover TTL kept until the primary proved stable) -> `Normal`
 //! (original TTL restored). `AllDown` applies the service's all-down policy and alerts.
 
+pub mod command;
 mod decide;
 
 use serde::{Deserialize, Serialize};

@@ -4,6 +4,15 @@
 //! with a reason, and the latency. It never decides health: turning outcomes into up/down with
 //! thresholds, windows and quorum is `health`'s job. The [`Runner`] schedules every check of
 //! every target on one tokio runtime and streams [`ProbeResult`]s to the controller.
+//!
+//! Layout:
+//! - `mod.rs`: the types the controller sees ([`CheckSpec`], [`Outcome`], [`FailureReason`], ...).
+//! - `spec.rs`: defaults, validation and [`Prober`], which runs one probe of any kind.
+//! - `runner.rs`: the scheduler ([`Runner`]): jitter, no drift, recheck, concurrency bound.
+//! - `http.rs`, `tcp.rs`, `udp.rs`, `icmp.rs`, `dns.rs`: one protocol each; `cert.rs` reads
+//!   certificate expiry.
+//!
+//! Benchmark: `benches/probe_bench.rs`, results in `docs/benchmarks.md`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

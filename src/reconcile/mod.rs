@@ -22,6 +22,7 @@ use crate::config::{Config, Service};
 use crate::health::{HealthBook, State};
 use crate::plan::{desired_sets, diff, Plan};
 use crate::policy::{decide, Observed, Phase, Publication, ServiceState};
+use crate::policy::command::OperatorCommand;
 use crate::probe::ProbeResult;
 use crate::state::{AuditEntry, Intent, IntentOutcome, Leadership, Store};
 pub use clock::Clock;
@@ -114,6 +115,7 @@ impl Controller {
     pub async fn run(
         mut self,
         mut results: mpsc::Receiver<ProbeResult>,
+        mut commands: mpsc::Receiver<OperatorCommand>,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) {
         self.recover_open_intents().await;
@@ -125,10 +127,19 @@ impl Controller {
                     Some(r) => self.observe(&r),
                     None => return,
                 },
+                Some(c) = commands.recv() => {
+                    let answer = self.command(&c.service, c.op.clone(), &c.actor).await;
+                    let _ = c.reply.send(answer);
+                }
                 _ = tick.tick() => self.tick().await,
                 _ = shutdown.changed() => return,
             }
         }
+    }
+
+    /// Applies an operator command to a service's state; the next tick acts on it.
+    pub async fn command(&mut self, service: &str, op: crate::policy::command::Operation, actor: &str) -> Result<String, String> {
+        Err(format!("`{}` on `{service}` by {actor}: not implemented yet", op.verb()))
     }
 
     /// One reconcile pass over every service.
@@ -180,13 +191,20 @@ impl Controller {
         };
         let decision = decide(&service, &rt.state, &obs);
         if decision.alert.is_some() && decision.alert != rt.last_alert {
-            tracing::error!(service = name, "{}", decision.alert.clone().unwrap_or_default());
+            tracing::error!(
+                service = name,
+                "{}",
+                decision.alert.clone().unwrap_or_default()
+            );
             self.audit(name, "all_down", &decision.reason, &health, None);
         }
         if let Some(rt) = self.runtime.get_mut(name) {
             rt.last_alert = decision.alert.clone();
         }
-        let published = self.runtime.get(name).and_then(|r| r.state.published.clone());
+        let published = self
+            .runtime
+            .get(name)
+            .and_then(|r| r.state.published.clone());
         let verify_due = self
             .runtime
             .get(name)
@@ -194,7 +212,8 @@ impl Controller {
             .is_none_or(|t| now.saturating_sub(t) >= VERIFY_EVERY.as_millis() as u64);
         let result = match &decision.desired {
             Some(desired) if Some(desired) != published.as_ref() || verify_due => {
-                self.converge(&service, provider.as_ref(), desired, &decision, &health).await
+                self.converge(&service, provider.as_ref(), desired, &decision, &health)
+                    .await
             }
             _ => self.save_state(name, decision.state.clone()),
         };
@@ -217,7 +236,11 @@ impl Controller {
     }
 
     /// Records the original TTL durably before the controller could ever lower it.
-    async fn ensure_original_ttl(&mut self, service: &Service, provider: &dyn Provider) -> Result<(), String> {
+    async fn ensure_original_ttl(
+        &mut self,
+        service: &Service,
+        provider: &dyn Provider,
+    ) -> Result<(), String> {
         let Some(rt) = self.runtime.get(&service.name) else {
             return Ok(());
         };
@@ -249,7 +272,12 @@ impl Controller {
             .map_err(|e| e.to_string())?;
         let old = std::mem::replace(&mut rt.state, state);
         if phase_changed {
-            tracing::info!(service = name, "phase {} -> {}", old.phase.label(), rt.state.phase.label());
+            tracing::info!(
+                service = name,
+                "phase {} -> {}",
+                old.phase.label(),
+                rt.state.phase.label()
+            );
         }
         Ok(())
     }
@@ -269,7 +297,11 @@ impl Controller {
             .await
             .map_err(|e| format!("cannot read current records: {e}"))?;
         let want = desired_sets(service, desired);
-        let plan = Plan::new(&service.name, diff(&service.zone, &observed, &want), &provider.capabilities());
+        let plan = Plan::new(
+            &service.name,
+            diff(&service.zone, &observed, &want),
+            &provider.capabilities(),
+        );
         if let Some(rt) = self.runtime.get_mut(&service.name) {
             rt.last_verify_ms = Some(now);
         }
@@ -279,14 +311,30 @@ impl Controller {
             return self.save_state(&service.name, next);
         }
         if !plan.is_valid() {
-            self.audit(&service.name, "plan_invalid", &plan.problems.join("; "), health, Some(&plan));
-            return Err(format!("plan not applied, it is invalid: {}", plan.problems.join("; ")));
+            self.audit(
+                &service.name,
+                "plan_invalid",
+                &plan.problems.join("; "),
+                health,
+                Some(&plan),
+            );
+            return Err(format!(
+                "plan not applied, it is invalid: {}",
+                plan.problems.join("; ")
+            ));
         }
         if !self.leadership.is_leader() {
             return Err("not the leader: changes are left to the lease holder".into());
         }
-        let drift = Some(desired) == self.runtime.get(&service.name).and_then(|r| r.state.published.as_ref());
-        let moves_traffic = self.runtime.get(&service.name).is_some_and(|r| r.state.phase != next.phase);
+        let drift = Some(desired)
+            == self
+                .runtime
+                .get(&service.name)
+                .and_then(|r| r.state.published.as_ref());
+        let moves_traffic = self
+            .runtime
+            .get(&service.name)
+            .is_some_and(|r| r.state.phase != next.phase);
         if moves_traffic {
             // Only traffic moves count for min_change_interval; a first publish or a drift
             // correction must not delay the next failover.
@@ -297,11 +345,18 @@ impl Controller {
             service: service.name.clone(),
             created_ms: now,
             fencing_token: self.leadership.fencing_token(),
-            reason: if drift { format!("drift corrected: {}", decision.reason) } else { decision.reason.clone() },
+            reason: if drift {
+                format!("drift corrected: {}", decision.reason)
+            } else {
+                decision.reason.clone()
+            },
             changes: plan.changes.clone(),
             next_state: next,
         };
-        let id = self.store.begin_intent(&intent).map_err(|e| e.to_string())?;
+        let id = self
+            .store
+            .begin_intent(&intent)
+            .map_err(|e| e.to_string())?;
         failpoint("after-intent").await;
         self.execute(service, provider, &intent, id, health).await
     }
@@ -315,27 +370,52 @@ impl Controller {
         id: i64,
         health: &[crate::health::TargetHealth],
     ) -> Result<(), String> {
-        let plan = Plan { service: service.name.clone(), changes: intent.changes.clone(), problems: Vec::new() };
+        let plan = Plan {
+            service: service.name.clone(),
+            changes: intent.changes.clone(),
+            problems: Vec::new(),
+        };
         if let Err(e) = provider.apply(&intent.changes).await {
             let msg = format!("apply failed: {e}");
-            self.store.finish_intent(id, IntentOutcome::Failed, Some(&msg)).map_err(|e| e.to_string())?;
+            self.store
+                .finish_intent(id, IntentOutcome::Failed, Some(&msg))
+                .map_err(|e| e.to_string())?;
             self.audit(&service.name, "apply_failed", &msg, health, Some(&plan));
             return Err(msg);
         }
-        let want: Vec<RecordSet> = intent.changes.changes.iter().filter_map(|c| c.after().cloned()).collect();
+        let want: Vec<RecordSet> = intent
+            .changes
+            .changes
+            .iter()
+            .filter_map(|c| c.after().cloned())
+            .collect();
         if let Err(msg) = verify::read_back(provider, service, &want).await {
-            self.store.finish_intent(id, IntentOutcome::Failed, Some(&msg)).map_err(|e| e.to_string())?;
+            self.store
+                .finish_intent(id, IntentOutcome::Failed, Some(&msg))
+                .map_err(|e| e.to_string())?;
             self.audit(&service.name, "verify_failed", &msg, health, Some(&plan));
             return Err(msg);
         }
-        self.store.finish_intent(id, IntentOutcome::Applied, None).map_err(|e| e.to_string())?;
-        let action = action_for(&intent.next_state.phase, self.runtime.get(&service.name).map(|r| &r.state.phase));
+        self.store
+            .finish_intent(id, IntentOutcome::Applied, None)
+            .map_err(|e| e.to_string())?;
+        let action = action_for(
+            &intent.next_state.phase,
+            self.runtime.get(&service.name).map(|r| &r.state.phase),
+        );
         tracing::info!(service = %service.name, action, "{}", intent.reason);
         self.audit(&service.name, action, &intent.reason, health, Some(&plan));
         self.save_state(&service.name, intent.next_state.clone())
     }
 
-    fn audit(&self, service: &str, action: &str, reason: &str, health: &[crate::health::TargetHealth], plan: Option<&Plan>) {
+    fn audit(
+        &self,
+        service: &str,
+        action: &str,
+        reason: &str,
+        health: &[crate::health::TargetHealth],
+        plan: Option<&Plan>,
+    ) {
         let entry = AuditEntry {
             at_ms: self.clock.now_ms(),
             service: service.to_string(),
@@ -350,7 +430,12 @@ impl Controller {
         }
     }
 
-    fn publish_status(&self, service: &Service, health: &[crate::health::TargetHealth], decision: Option<&crate::policy::Decision>) {
+    fn publish_status(
+        &self,
+        service: &Service,
+        health: &[crate::health::TargetHealth],
+        decision: Option<&crate::policy::Decision>,
+    ) {
         let Some(rt) = self.runtime.get(&service.name) else {
             return;
         };
@@ -358,10 +443,17 @@ impl Controller {
             .state
             .published
             .as_ref()
-            .map(|p| desired_sets(service, p).into_iter().flat_map(|s| s.values).collect())
+            .map(|p| {
+                desired_sets(service, p)
+                    .into_iter()
+                    .flat_map(|s| s.values)
+                    .collect()
+            })
             .unwrap_or_default();
         let ttl_restore_at_ms = match rt.state.phase {
-            Phase::Restoring { since_ms } => Some(since_ms + service.restore_ttl_after.as_millis() as u64),
+            Phase::Restoring { since_ms } => {
+                Some(since_ms + service.restore_ttl_after.as_millis() as u64)
+            }
             _ => None,
         };
         let targets = service
@@ -396,7 +488,9 @@ fn action_for(next: &Phase, current: Option<&Phase>) -> &'static str {
     match (current, next) {
         (Some(Phase::Restoring { .. }), Phase::Normal) => "ttl_restore",
         (_, Phase::FailedOver { .. }) => "failover",
-        (Some(Phase::FailedOver { .. } | Phase::AllDown { .. }), Phase::Restoring { .. }) => "failback",
+        (Some(Phase::FailedOver { .. } | Phase::AllDown { .. }), Phase::Restoring { .. }) => {
+            "failback"
+        }
         (_, Phase::AllDown { .. }) => "all_down",
         _ => "publish",
     }

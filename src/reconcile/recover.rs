@@ -25,13 +25,20 @@ impl Controller {
         };
         for intent in intents {
             let Some(service) = self.config.services.get(&intent.service).cloned() else {
-                let _ = self.store.finish_intent(intent.id, IntentOutcome::Abandoned, Some("service no longer configured"));
+                let _ = self.store.finish_intent(
+                    intent.id,
+                    IntentOutcome::Abandoned,
+                    Some("service no longer configured"),
+                );
                 continue;
             };
             let Some(provider) = self.provider(&service) else {
                 continue;
             };
-            let observed = match provider.read(&service.zone, &service.record, service.rtype).await {
+            let observed = match provider
+                .read(&service.zone, &service.record, service.rtype)
+                .await
+            {
                 Ok(o) => o,
                 Err(e) => {
                     tracing::error!(service = %service.name, "cannot resolve intent {}: {e}; retrying on next start", intent.id);
@@ -49,20 +56,45 @@ impl Controller {
             let health = self.health.service(&service.name);
             if applied {
                 tracing::info!(service = %service.name, "intent {} was applied before the restart", intent.id);
-                let _ = self.store.finish_intent(intent.id, IntentOutcome::Applied, None);
-                self.audit(&service.name, "resume", &format!("intent {} found applied after restart: {}", intent.id, intent.reason), &health, None);
+                let _ = self
+                    .store
+                    .finish_intent(intent.id, IntentOutcome::Applied, None);
+                self.audit(
+                    &service.name,
+                    "resume",
+                    &format!(
+                        "intent {} found applied after restart: {}",
+                        intent.id, intent.reason
+                    ),
+                    &health,
+                    None,
+                );
                 if let Err(e) = self.save_state(&service.name, intent.next_state.clone()) {
                     tracing::error!("{e}");
                 }
             } else if untouched {
                 tracing::info!(service = %service.name, "resuming intent {} after restart", intent.id);
-                self.audit(&service.name, "resume", &format!("re-applying intent {} after restart: {}", intent.id, intent.reason), &health, None);
-                if let Err(e) = self.execute(&service, provider.as_ref(), &intent, intent.id, &health).await {
+                self.audit(
+                    &service.name,
+                    "resume",
+                    &format!(
+                        "re-applying intent {} after restart: {}",
+                        intent.id, intent.reason
+                    ),
+                    &health,
+                    None,
+                );
+                if let Err(e) = self
+                    .execute(&service, provider.as_ref(), &intent, intent.id, &health)
+                    .await
+                {
                     tracing::error!(service = %service.name, "{e}");
                 }
             } else {
                 let msg = "the zone changed since the intent was written; re-planning";
-                let _ = self.store.finish_intent(intent.id, IntentOutcome::Abandoned, Some(msg));
+                let _ = self
+                    .store
+                    .finish_intent(intent.id, IntentOutcome::Abandoned, Some(msg));
                 self.audit(&service.name, "abandon", msg, &health, None);
             }
         }

@@ -7,7 +7,11 @@ use dnsfailback_provider::{Provider, RecordSet};
 use crate::config::Service;
 
 /// Reads the service's records and checks each planned set is there with the same answer.
-pub async fn read_back(provider: &dyn Provider, service: &Service, want: &[RecordSet]) -> Result<(), String> {
+pub async fn read_back(
+    provider: &dyn Provider,
+    service: &Service,
+    want: &[RecordSet],
+) -> Result<(), String> {
     let got = provider
         .read(&service.zone, &service.record, service.rtype)
         .await
@@ -16,7 +20,10 @@ pub async fn read_back(provider: &dyn Provider, service: &Service, want: &[Recor
         if !got.iter().any(|g| g.same_answer(w)) {
             return Err(format!(
                 "read-back mismatch: planned {w}, provider serves [{}]",
-                got.iter().map(|g| g.to_string()).collect::<Vec<_>>().join("; ")
+                got.iter()
+                    .map(|g| g.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; ")
             ));
         }
     }

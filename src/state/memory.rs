@@ -49,7 +49,12 @@ impl Store for MemoryStore {
         inner.intents.insert(id, (i, None));
         Ok(id)
     }
-    fn finish_intent(&self, id: i64, outcome: IntentOutcome, _error: Option<&str>) -> Result<(), StoreError> {
+    fn finish_intent(
+        &self,
+        id: i64,
+        outcome: IntentOutcome,
+        _error: Option<&str>,
+    ) -> Result<(), StoreError> {
         match self.lock().intents.get_mut(&id) {
             Some(entry) => {
                 entry.1 = Some(outcome);
@@ -59,13 +64,27 @@ impl Store for MemoryStore {
         }
     }
     fn open_intents(&self) -> Result<Vec<Intent>, StoreError> {
-        Ok(self.lock().intents.values().filter(|(_, o)| o.is_none()).map(|(i, _)| i.clone()).collect())
+        Ok(self
+            .lock()
+            .intents
+            .values()
+            .filter(|(_, o)| o.is_none())
+            .map(|(i, _)| i.clone())
+            .collect())
     }
     fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
         self.lock().audit.push(entry.clone());
         Ok(())
     }
     fn history(&self, service: &str, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
-        Ok(self.lock().audit.iter().rev().filter(|e| e.service == service).take(limit).cloned().collect())
+        Ok(self
+            .lock()
+            .audit
+            .iter()
+            .rev()
+            .filter(|e| e.service == service)
+            .take(limit)
+            .cloned()
+            .collect())
     }
 }

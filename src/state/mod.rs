@@ -92,7 +92,12 @@ pub trait Store: Send + Sync {
     /// Journals an intent; returns its id.
     fn begin_intent(&self, intent: &Intent) -> Result<i64, StoreError>;
     /// Closes an intent.
-    fn finish_intent(&self, id: i64, outcome: IntentOutcome, error: Option<&str>) -> Result<(), StoreError>;
+    fn finish_intent(
+        &self,
+        id: i64,
+        outcome: IntentOutcome,
+        error: Option<&str>,
+    ) -> Result<(), StoreError>;
     /// Intents written but never closed (the controller died in between).
     fn open_intents(&self) -> Result<Vec<Intent>, StoreError>;
     /// Appends to the audit trail.

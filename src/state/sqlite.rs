@@ -46,13 +46,20 @@ impl SqliteStore {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| err(&format!("cannot create {}", dir.display()), e))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| err(&format!("cannot create {}", dir.display()), e))?;
         }
-        let conn = Connection::open(path).map_err(|e| err(&format!("cannot open {}", path.display()), e))?;
-        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;")
-            .map_err(|e| err("cannot configure sqlite", e))?;
-        conn.execute_batch(SCHEMA).map_err(|e| err("cannot create schema", e))?;
-        Ok(SqliteStore { conn: Mutex::new(conn) })
+        let conn = Connection::open(path)
+            .map_err(|e| err(&format!("cannot open {}", path.display()), e))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;",
+        )
+        .map_err(|e| err("cannot configure sqlite", e))?;
+        conn.execute_batch(SCHEMA)
+            .map_err(|e| err("cannot create schema", e))?;
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+        })
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -72,7 +79,11 @@ impl Store for SqliteStore {
     fn service_state(&self, service: &str) -> Result<Option<ServiceState>, StoreError> {
         let row: Option<(String, Option<u32>)> = self
             .conn()
-            .query_row("SELECT state, original_ttl FROM service_state WHERE service = ?1", params![service], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row(
+                "SELECT state, original_ttl FROM service_state WHERE service = ?1",
+                params![service],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()
             .map_err(|e| err("read service state", e))?;
         row.map(|(s, ttl)| {
@@ -109,10 +120,18 @@ impl Store for SqliteStore {
         Ok(conn.last_insert_rowid())
     }
 
-    fn finish_intent(&self, id: i64, outcome: IntentOutcome, error: Option<&str>) -> Result<(), StoreError> {
+    fn finish_intent(
+        &self,
+        id: i64,
+        outcome: IntentOutcome,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
         let n = self
             .conn()
-            .execute("UPDATE intents SET outcome = ?2, error = ?3 WHERE id = ?1", params![id, outcome.as_str(), error])
+            .execute(
+                "UPDATE intents SET outcome = ?2, error = ?3 WHERE id = ?1",
+                params![id, outcome.as_str(), error],
+            )
             .map_err(|e| err("close intent", e))?;
         if n == 1 {
             Ok(())

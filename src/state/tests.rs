@@ -1,6 +1,6 @@
 use super::*;
 use crate::policy::{Phase, ServiceState};
-use dnsfailback_provider::{Fqdn, RecordSet, RecordType, Change};
+use dnsfailback_provider::{Change, Fqdn, RecordSet, RecordType};
 
 fn intent() -> Intent {
     let zone = Fqdn::new("example.test").unwrap_or_else(|e| panic!("{e}"));
@@ -13,27 +13,43 @@ fn intent() -> Intent {
         created_ms: 1,
         fencing_token: 1,
         reason: "failover".into(),
-        changes: ChangeSet { zone, changes: vec![Change::Update { old, new }] },
+        changes: ChangeSet {
+            zone,
+            changes: vec![Change::Update { old, new }],
+        },
         next_state: ServiceState::default(),
     }
 }
 
 fn exercise(store: &dyn Store) -> Result<(), StoreError> {
     assert_eq!(store.service_state("shop")?, None);
-    let mut st = ServiceState { original_ttl: Some(3600), ..ServiceState::default() };
+    let mut st = ServiceState {
+        original_ttl: Some(3600),
+        ..ServiceState::default()
+    };
     store.save_service_state("shop", &st)?;
-    st.phase = Phase::FailedOver { target: "backup".into(), since_ms: 5 };
+    st.phase = Phase::FailedOver {
+        target: "backup".into(),
+        since_ms: 5,
+    };
     st.original_ttl = Some(30);
     store.save_service_state("shop", &st)?;
     let back = store.service_state("shop")?.unwrap_or_default();
     assert_eq!(back.phase, st.phase);
-    assert_eq!(back.original_ttl, Some(3600), "the original TTL is write-once");
+    assert_eq!(
+        back.original_ttl,
+        Some(3600),
+        "the original TTL is write-once"
+    );
 
     let id = store.begin_intent(&intent())?;
     let open = store.open_intents()?;
     assert_eq!(open.len(), 1);
     assert_eq!(open[0].id, id);
-    assert_eq!(open[0].changes.changes[0].before().map(|s| s.ttl), Some(3600));
+    assert_eq!(
+        open[0].changes.changes[0].before().map(|s| s.ttl),
+        Some(3600)
+    );
     store.finish_intent(id, IntentOutcome::Applied, None)?;
     assert!(store.open_intents()?.is_empty());
 
@@ -49,7 +65,10 @@ fn exercise(store: &dyn Store) -> Result<(), StoreError> {
         })?;
     }
     let h = store.history("shop", 2)?;
-    assert_eq!(h.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), vec!["a2", "a1"]);
+    assert_eq!(
+        h.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+        vec!["a2", "a1"]
+    );
     Ok(())
 }
 
@@ -69,8 +88,15 @@ fn sqlite_store_survives_reopen() -> Result<(), StoreError> {
         store.begin_intent(&intent())?;
     }
     let store = SqliteStore::open(&path)?;
-    assert_eq!(store.open_intents()?.len(), 1, "an open intent survives a restart");
-    assert_eq!(store.service_state("shop")?.and_then(|s| s.original_ttl), Some(3600));
+    assert_eq!(
+        store.open_intents()?.len(),
+        1,
+        "an open intent survives a restart"
+    );
+    assert_eq!(
+        store.service_state("shop")?.and_then(|s| s.original_ttl),
+        Some(3600)
+    );
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
