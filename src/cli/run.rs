@@ -71,10 +71,12 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     )?;
     let board = controller.board();
     let (shutdown, shutdown_rx) = watch::channel(false);
+    let (commands, commands_rx) = mpsc::channel(64);
     let api_state = ApiState {
         board: board.clone(),
         store,
         token: Arc::new(token),
+        commands,
     };
     let admin_listen = config.controller.admin_listen;
     let listener = tokio::net::TcpListener::bind(admin_listen)
