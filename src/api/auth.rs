@@ -1,48 +1,217 @@
-//! Bearer-token authentication for the admin API, and the token's zero-setup default.
+//! Who is calling the admin API, and what they may do: named bearer tokens with roles.
+//!
+//! Beside the flow (operator -> api -> policy): every `/v1` request passes [`require_token`]
+//! first. It finds the caller's token in the [`TokenTable`] by constant-time comparison,
+//! attaches a [`Caller`] (name and role) to the request for the handlers (the name becomes the
+//! actor in the audit trail), and refuses read-only tokens on anything but GET/HEAD.
+//! Refusals (401/403) are logged with the path and, when known, the token's name, never
+//! the token itself.
 
 use std::path::Path;
 
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use dnsfailback_provider::{Secret, SecretSource};
+
+use crate::config::ControllerConfig;
+pub use crate::config::Role;
 
 use super::ApiState;
 
 /// Marker for documentation: every `/v1` route requires `Authorization: Bearer <token>`.
 pub struct BearerAuth;
 
+/// One loaded token: the name is who acts (audit actor), the role what they may do.
+#[derive(Clone)]
+pub struct ApiToken {
+    /// Who acts; written to the audit trail, shown in logs instead of the secret.
+    pub name: String,
+    /// Read-only callers may GET; operators may also POST commands and approvals.
+    pub role: Role,
+    /// The bearer value; only compared, never logged or returned.
+    pub secret: Secret,
+}
+
+impl std::fmt::Debug for ApiToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiToken")
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The authenticated caller, attached to each request by [`require_token`] so handlers know
+/// the actor without seeing the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The token's name (the actor).
+    pub name: String,
+    /// The token's role.
+    pub role: Role,
+}
+
+/// Every token the API accepts. Built once at start-up; names and secrets are distinct so a
+/// presented token identifies exactly one actor.
+#[derive(Debug, Clone)]
+pub struct TokenTable {
+    tokens: Vec<ApiToken>,
+}
+
+impl TokenTable {
+    /// Checks the table: at least one token, distinct names, distinct values (two names
+    /// sharing a value would make the audit actor ambiguous). Errors name tokens, not values.
+    pub fn new(tokens: Vec<ApiToken>) -> Result<TokenTable, String> {
+        if tokens.is_empty() {
+            return Err("the admin API needs at least one token".into());
+        }
+        for (i, a) in tokens.iter().enumerate() {
+            for b in &tokens[..i] {
+                if a.name == b.name {
+                    return Err(format!("two admin tokens are named `{}`", a.name));
+                }
+                if same(a.secret.expose().as_bytes(), b.secret.expose().as_bytes()) {
+                    return Err(format!(
+                        "admin tokens `{}` and `{}` have the same value; give each operator their own token",
+                        b.name, a.name
+                    ));
+                }
+            }
+        }
+        Ok(TokenTable { tokens })
+    }
+
+    /// The zero-setup case: one token named `admin` with the operator role.
+    pub fn single_admin(secret: Secret) -> TokenTable {
+        TokenTable {
+            tokens: vec![ApiToken {
+                name: "admin".into(),
+                role: Role::Operator,
+                secret,
+            }],
+        }
+    }
+
+    /// The token whose value is `given`. Compares against every token in constant time per
+    /// token, so timings reveal neither the value nor which token matched.
+    pub fn identify(&self, given: &str) -> Option<&ApiToken> {
+        let mut found = None;
+        for t in &self.tokens {
+            if same(given.as_bytes(), t.secret.expose().as_bytes()) && found.is_none() {
+                found = Some(t);
+            }
+        }
+        found
+    }
+
+    /// Names and roles, for the start-up log line (never values).
+    pub fn describe(&self) -> String {
+        self.tokens
+            .iter()
+            .map(|t| format!("{} ({})", t.name, role_label(t.role)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// How a role is written in the configuration and in messages.
+pub fn role_label(role: Role) -> &'static str {
+    match role {
+        Role::ReadOnly => "read-only",
+        Role::Operator => "operator",
+    }
+}
+
 /// Compares in constant time, so the token cannot be guessed byte by byte from timings.
 fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-pub(super) async fn require_token(State(s): State<ApiState>, req: Request, next: Next) -> Response {
+fn refuse(status: StatusCode, msg: String) -> Response {
+    (status, axum::Json(serde_json::json!({ "error": msg }))).into_response()
+}
+
+/// Authenticates, attaches the [`Caller`], and enforces the role: read-only tokens may only
+/// read (GET/HEAD).
+pub(super) async fn require_token(
+    State(s): State<ApiState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let path = req.uri().path().to_string();
     let given = req
         .headers()
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match given {
-        Some(t) if same(t.trim().as_bytes(), s.token.expose().as_bytes()) => next.run(req).await,
-        Some(_) => {
-            tracing::warn!(path = %req.uri().path(), "admin API: refused request with a wrong bearer token");
-            (
-                StatusCode::UNAUTHORIZED,
-                axum::Json(serde_json::json!({"error": "wrong bearer token"})),
-            )
-                .into_response()
-        }
-        None => {
-            tracing::warn!(path = %req.uri().path(), "admin API: refused request without a bearer token");
-            (
-                StatusCode::UNAUTHORIZED,
-                axum::Json(serde_json::json!({"error": "missing `Authorization: Bearer <token>`"})),
-            )
-                .into_response()
-        }
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let Some(given) = given else {
+        tracing::warn!(path = %path, "admin API: refused request without a bearer token");
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "missing `Authorization: Bearer <token>`".into(),
+        );
+    };
+    let Some(token) = s.tokens.identify(given) else {
+        tracing::warn!(path = %path, "admin API: refused request with a wrong bearer token");
+        return refuse(StatusCode::UNAUTHORIZED, "wrong bearer token".into());
+    };
+    let reads = matches!(*req.method(), Method::GET | Method::HEAD);
+    if !reads && token.role != Role::Operator {
+        tracing::warn!(
+            path = %path,
+            token = %token.name,
+            "admin API: refused {} by read-only token `{}`",
+            req.method(),
+            token.name
+        );
+        return refuse(
+            StatusCode::FORBIDDEN,
+            format!(
+                "forbidden: token `{}` is read-only; {} {path} needs an operator token",
+                token.name,
+                req.method()
+            ),
+        );
     }
+    req.extensions_mut().insert(Caller {
+        name: token.name.clone(),
+        role: token.role,
+    });
+    next.run(req).await
+}
+
+/// Loads every token the API accepts. With `controller.admin_tokens` set, each named token is
+/// read from its source (an error names the token, never a value); otherwise the single
+/// `admin_token` (or the generated one) is an operator token named `admin`.
+pub fn load_tokens(c: &ControllerConfig) -> Result<TokenTable, String> {
+    if c.admin_tokens.is_empty() {
+        return load_or_create_token(c.admin_token.as_ref(), &c.token_file())
+            .map(TokenTable::single_admin);
+    }
+    if c.admin_token.is_some() {
+        tracing::warn!(
+            "controller.admin_token is ignored because controller.admin_tokens is set; \
+             give that token a name and role in admin_tokens to keep using it"
+        );
+    }
+    let mut tokens = Vec::with_capacity(c.admin_tokens.len());
+    for t in &c.admin_tokens {
+        let secret = t.token.load().map_err(|e| {
+            format!(
+                "controller.admin_tokens: cannot load the token named `{}`: {e}",
+                t.name
+            )
+        })?;
+        tokens.push(ApiToken {
+            name: t.name.clone(),
+            role: t.role,
+            secret,
+        });
+    }
+    TokenTable::new(tokens).map_err(|e| format!("controller.admin_tokens: {e}"))
 }
 
 /// The admin token: from the configured source, else from `token_file`, created there with
@@ -92,4 +261,96 @@ fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
         .open(path)?;
     f.write_all(content.as_bytes())?;
     f.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tok(name: &str, role: Role, secret: &str) -> ApiToken {
+        ApiToken {
+            name: name.into(),
+            role,
+            secret: Secret::new(secret),
+        }
+    }
+
+    #[test]
+    fn identifies_each_token_by_value() {
+        let t = TokenTable::new(vec![
+            tok("alice", Role::Operator, "secret-a"),
+            tok("viewer", Role::ReadOnly, "secret-v"),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            t.identify("secret-a").map(|x| x.name.as_str()),
+            Some("alice")
+        );
+        assert_eq!(t.identify("secret-v").map(|x| x.role), Some(Role::ReadOnly));
+        assert!(t.identify("secret-").is_none());
+        assert!(t.identify("").is_none());
+        let d = t.describe();
+        assert!(
+            d.contains("viewer (read-only)") && !d.contains("secret"),
+            "{d}"
+        );
+    }
+
+    #[test]
+    fn shared_values_and_names_are_refused_without_the_value() {
+        let e = TokenTable::new(vec![
+            tok("alice", Role::Operator, "same-value"),
+            tok("bob", Role::Operator, "same-value"),
+        ])
+        .err()
+        .unwrap_or_default();
+        assert!(
+            e.contains("`alice` and `bob`") && !e.contains("same-value"),
+            "{e}"
+        );
+        let e = TokenTable::new(vec![
+            tok("alice", Role::Operator, "a"),
+            tok("alice", Role::ReadOnly, "b"),
+        ])
+        .err()
+        .unwrap_or_default();
+        assert!(e.contains("named `alice`"), "{e}");
+        assert!(TokenTable::new(Vec::new()).is_err());
+    }
+
+    #[test]
+    fn load_error_names_the_token_not_the_value() {
+        let text = r#"
+[controller]
+state = "/nonexistent/state.db"
+[[controller.admin_tokens]]
+name = "carol"
+role = "operator"
+token = { env = "DNSFAILBACK_UNIT_SURELY_UNSET_7731" }
+
+[providers.local]
+kind = "embedded"
+listen = "127.0.0.1:0"
+
+[services.shop]
+provider = "local"
+zone = "example.test"
+name = "shop.example.test"
+type = "A"
+[[services.shop.targets]]
+name = "primary"
+address = "127.0.0.11"
+priority = 1
+[[services.shop.targets.checks]]
+kind = "tcp"
+address = "127.0.0.1:9"
+"#;
+        let (config, _) = crate::config::validate::parse(Path::new("unit.toml"), text)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let e = load_tokens(&config.controller).err().unwrap_or_default();
+        assert!(
+            e.contains("`carol`") && e.contains("DNSFAILBACK_UNIT_SURELY_UNSET_7731"),
+            "{e}"
+        );
+    }
 }

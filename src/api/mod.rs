@@ -1,33 +1,82 @@
 //! Admin API: how the CLI (and an operator's tooling) talks to the running controller.
 //!
 //! Beside the flow rather than in it: it reads the status board that `reconcile` refreshes and
-//! the audit trail in `state`. Bound to loopback by default; every request needs the bearer
-//! token; refused requests are logged without the token.
+//! the audit trail in `state`, and is where operators enter it (operator -> api -> policy):
+//! [`operator`] turns `POST /v1/services/{service}/{verb}` into an
+//! [`OperatorCommand`](crate::policy::command::OperatorCommand) for the control loop, through
+//! a second operator's approval ([`approvals`]) where the service requires one. Bound to
+//! loopback by default; every request needs a bearer token ([`auth`]): read-only tokens may
+//! GET, operator tokens may also POST; refused requests are logged without the token.
+//!
+//! Routes: `GET /healthz`; `GET /v1/status`, `/v1/status/{service}`, `/v1/history/{service}`,
+//! `/v1/approvals`; `POST /v1/services/{service}/failover|failback|hold|resume|abort`,
+//! `/v1/approvals/{id}/approve`.
 
+pub mod approvals;
 mod auth;
+mod operator;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
-use dnsfailback_provider::Secret;
 
 use crate::reconcile::StatusBoard;
 use crate::state::Store;
 
-pub use auth::{load_or_create_token, BearerAuth};
+pub use approvals::{Approvals, PendingApproval};
+pub use auth::{
+    load_or_create_token, load_tokens, role_label, ApiToken, BearerAuth, Caller, TokenTable,
+};
+pub use operator::check_steps;
+
+/// How long a handler waits for the control loop to answer a command by default.
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the handlers share.
 #[derive(Clone)]
 pub struct ApiState {
+    /// Per-service status, refreshed by the control loop; read by `status`.
     pub board: StatusBoard,
+    /// The audit trail: read by `history`, written for approval requests, approvals, expiries.
     pub store: Arc<dyn Store>,
-    pub token: Arc<Secret>,
+    /// Every accepted token with its name (the actor) and role.
+    pub tokens: Arc<TokenTable>,
     /// Where accepted operator commands go (the control loop).
     pub commands: tokio::sync::mpsc::Sender<crate::policy::command::OperatorCommand>,
+    /// Every configured service -> its two-person approval timeout (`None`: no approval
+    /// needed). Also the list of known services while the status board is still empty.
+    pub approval: Arc<BTreeMap<String, Option<Duration>>>,
+    /// Commands waiting for a second operator (in memory; a restart drops them).
+    pub approvals: Approvals,
+    /// How long to wait for the control loop's answer before answering 504.
+    pub reply_timeout: Duration,
+}
+
+impl ApiState {
+    /// The state for a controller: no pending approvals, the default reply timeout.
+    pub fn new(
+        board: StatusBoard,
+        store: Arc<dyn Store>,
+        tokens: TokenTable,
+        commands: tokio::sync::mpsc::Sender<crate::policy::command::OperatorCommand>,
+        approval: BTreeMap<String, Option<Duration>>,
+    ) -> ApiState {
+        ApiState {
+            board,
+            store,
+            tokens: Arc::new(tokens),
+            commands,
+            approval: Arc::new(approval),
+            approvals: Approvals::default(),
+            reply_timeout: REPLY_TIMEOUT,
+        }
+    }
 }
 
 fn error(status: StatusCode, msg: impl Into<String>) -> Response {
@@ -71,6 +120,13 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/status", get(status_all))
         .route("/v1/status/{service}", get(status_one))
         .route("/v1/history/{service}", get(history))
+        .route("/v1/services/{service}/failover", post(operator::failover))
+        .route("/v1/services/{service}/failback", post(operator::failback))
+        .route("/v1/services/{service}/hold", post(operator::hold))
+        .route("/v1/services/{service}/resume", post(operator::resume))
+        .route("/v1/services/{service}/abort", post(operator::abort))
+        .route("/v1/approvals", get(operator::list_approvals))
+        .route("/v1/approvals/{id}/approve", post(operator::approve))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,
@@ -82,6 +138,7 @@ pub fn router(state: ApiState) -> Router {
 }
 
 /// Serves on an already bound listener until `shutdown` fires. Logs `admin API listening on ADDR`.
+/// Also expires unapproved requests (and audits it) about once a second.
 pub fn serve_listener(
     listener: tokio::net::TcpListener,
     state: ApiState,
@@ -90,13 +147,32 @@ pub fn serve_listener(
     if let Ok(local) = listener.local_addr() {
         tracing::info!("admin API listening on {local}");
     }
+    tracing::info!("admin API tokens: {}", state.tokens.describe());
+    let sweeper = {
+        let state = state.clone();
+        let mut shutdown = shutdown.clone();
+        async move {
+            let mut every = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = every.tick() => operator::expire(&state, operator::now_ms()),
+                    _ = shutdown.changed() => return,
+                }
+            }
+        }
+    };
     let app = router(state);
     tokio::spawn(async move {
+        let sweeper = tokio::spawn(sweeper);
         let server = axum::serve(listener, app).with_graceful_shutdown(async move {
             let _ = shutdown.changed().await;
         });
         if let Err(e) = server.await {
             tracing::error!("admin API stopped: {e}");
         }
+        sweeper.abort();
     })
 }
+
+#[cfg(test)]
+mod tests;

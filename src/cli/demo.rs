@@ -16,6 +16,7 @@ use tokio::time::Instant;
 use super::backend::Backend;
 use super::dig::{lookup, Answer};
 use crate::config::Service;
+use crate::policy::Publication;
 use crate::probe::CheckSpec;
 
 fn check_addr(spec: &CheckSpec) -> Option<SocketAddr> {
@@ -159,19 +160,55 @@ pub async fn demo(path: &Path) -> anyhow::Result<u8> {
         tokio::time::sleep(Duration::from_secs(3)).await;
         primary = Some(Backend::start(primary_addr).await?);
         let restarted = tl.mark(format!("primary backend on {primary_addr} restarted"));
-        let a = wait_for(dns, &service, Duration::from_secs(60), |a| {
-            a.values == primary_values
-        })
-        .await?;
-        let back = tl.mark(format!(
-            "DNS answers the primary again {} (ttl {})",
-            a.values.join(","),
-            a.ttl.unwrap_or(0)
-        ));
+        // The canary: whenever the controller publishes a new split, measure it with 100 real
+        // queries (each weighted answer is drawn independently, so the share is approximate).
+        let mut last = None;
+        let back = loop {
+            let published = running
+                .board
+                .read()
+                .ok()
+                .and_then(|b| b.get(&service.name).and_then(|s| s.published.clone()));
+            if published != last {
+                let mut primary_answers = 0;
+                let mut ttl = None;
+                for _ in 0..100 {
+                    if let Ok(a) =
+                        lookup(dns, service.record.as_str(), service.rtype.as_str()).await
+                    {
+                        primary_answers += usize::from(a.values == primary_values);
+                        ttl = a.ttl;
+                    }
+                }
+                let what = match &published {
+                    Some(Publication::Split { primary_share, .. }) => {
+                        format!("canary step: primary weight {primary_share} %")
+                    }
+                    Some(Publication::Target { target, .. }) => {
+                        format!("all traffic on `{target}`")
+                    }
+                    other => format!("{other:?}"),
+                };
+                let at = tl.mark(format!(
+                    "{what}: {primary_answers} of 100 answers were the primary (ttl {})",
+                    ttl.unwrap_or(0)
+                ));
+                last = published;
+                if primary_answers == 100 {
+                    break at;
+                }
+            }
+            if tl.t0.elapsed() > Duration::from_secs(120) {
+                bail!("the failback did not complete within two minutes");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
         println!(
-            "          failback took {:.2}s (stable time {}s)",
+            "          failback took {:.2}s (stable time {}s, then steps {:?} held {}s each)",
             (back - restarted).as_secs_f64(),
-            service.stable_for.as_secs()
+            service.stable_for.as_secs(),
+            service.canary.steps,
+            service.canary.hold.as_secs()
         );
         let original = running
             .board

@@ -3,11 +3,14 @@
 //! `run` starts the whole flow (probe -> health -> policy -> plan -> provider -> verify);
 //! `validate` and `plan` stop before the provider is changed; `status` and `history` ask the
 //! running service through the admin API; `demo` shows a failover and failback locally.
+//! `failover`, `failback`, `hold`, `resume`, `abort`, `approvals` and `approve` let an operator
+//! steer the running controller (operator -> admin API -> policy), see [`operate`].
 
 pub mod backend;
 mod client;
 mod demo;
 pub mod dig;
+mod operate;
 mod plan;
 mod run;
 mod status;
@@ -16,6 +19,9 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate::policy::command::Operation;
+
+pub use operate::{Steps, TokenArgs, EXIT_PENDING};
 pub use run::{start, Running};
 
 /// DNS failover and staged failback controller.
@@ -72,6 +78,64 @@ pub enum Command {
     /// Start local backends, the embedded DNS and the controller; stop and restart the
     /// primary and print a timeline of the failover and failback.
     Demo,
+    /// Planned failover: lower the TTL, wait out the old one, then move traffic to a backup.
+    /// Exit 0 accepted, 3 waiting for a second operator, 1 refused.
+    Failover {
+        service: String,
+        /// The target to move to (default: the best healthy backup).
+        #[arg(long)]
+        to: Option<String>,
+        #[command(flatten)]
+        token: TokenArgs,
+    },
+    /// Start the return to the primary now, optionally with other canary steps or hold time.
+    /// Exit 0 accepted, 3 waiting for a second operator, 1 refused.
+    Failback {
+        service: String,
+        /// The primary's traffic share per step, e.g. 10,50,100.
+        #[arg(long, value_parser = operate::parse_steps)]
+        steps: Option<Steps>,
+        /// How long each step is held, e.g. 2m.
+        #[arg(long, value_parser = operate::parse_hold)]
+        hold: Option<std::time::Duration>,
+        /// Skip the stable time and the canary: all traffic at once.
+        #[arg(long)]
+        now: bool,
+        #[command(flatten)]
+        token: TokenArgs,
+    },
+    /// Freeze the service where it is: no automatic change until `resume`.
+    Hold {
+        service: String,
+        #[command(flatten)]
+        token: TokenArgs,
+    },
+    /// Undo `hold` (or a frozen canary): the state machine continues.
+    Resume {
+        service: String,
+        #[command(flatten)]
+        token: TokenArgs,
+    },
+    /// Return to the last stable state and stop the operation in progress.
+    Abort {
+        service: String,
+        #[command(flatten)]
+        token: TokenArgs,
+    },
+    /// List commands waiting for a second operator's approval.
+    Approvals {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        token: TokenArgs,
+    },
+    /// Approve another operator's pending command (two-person rule); it is then sent.
+    Approve {
+        /// The id printed by the requesting command.
+        id: String,
+        #[command(flatten)]
+        token: TokenArgs,
+    },
 }
 
 /// Logging to stderr; `RUST_LOG` wins over `-v`.
@@ -102,6 +166,39 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             status::history(&cli.config, cli.admin, &service, json).await
         }
         Command::Demo => demo::demo(&cli.config).await,
+        Command::Failover { service, to, token } => {
+            let op = Operation::Failover { to };
+            operate::operate(&cli.config, cli.admin, &token, &service, op).await
+        }
+        Command::Failback {
+            service,
+            steps,
+            hold,
+            now,
+            token,
+        } => {
+            let op = Operation::Failback {
+                steps: steps.map(|s| s.0),
+                hold,
+                now,
+            };
+            operate::operate(&cli.config, cli.admin, &token, &service, op).await
+        }
+        Command::Hold { service, token } => {
+            operate::operate(&cli.config, cli.admin, &token, &service, Operation::Hold).await
+        }
+        Command::Resume { service, token } => {
+            operate::operate(&cli.config, cli.admin, &token, &service, Operation::Resume).await
+        }
+        Command::Abort { service, token } => {
+            operate::operate(&cli.config, cli.admin, &token, &service, Operation::Abort).await
+        }
+        Command::Approvals { json, token } => {
+            operate::approvals(&cli.config, cli.admin, &token, json).await
+        }
+        Command::Approve { id, token } => {
+            operate::approve(&cli.config, cli.admin, &token, &id).await
+        }
     }
 }
 

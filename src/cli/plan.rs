@@ -38,11 +38,14 @@ pub async fn plan(path: &Path, json: bool) -> anyhow::Result<u8> {
                 let outcome = prober.probe().await;
                 // One probe stands in for the whole threshold in a dry run.
                 for _ in 0..c.rise.max(c.fall) {
-                    health.observe(&ProbeResult {
-                        check: check_id(&s.name, &t.name, i),
-                        outcome: outcome.clone(),
-                        at: tokio::time::Instant::now(),
-                    });
+                    health.observe(
+                        &ProbeResult {
+                            check: check_id(&s.name, &t.name, i),
+                            outcome: outcome.clone(),
+                            at: tokio::time::Instant::now(),
+                        },
+                        clock.now_ms(),
+                    );
                 }
             }
         }
@@ -68,6 +71,8 @@ pub async fn plan(path: &Path, json: bool) -> anyhow::Result<u8> {
             health: &h,
             primary_up_since_ms: primary_up.then_some(0),
             now_ms: now,
+            step_stats: health.stats_since(&s.name, &s.primary().name, 0),
+            baseline_p95_ms: None,
         };
         let decision = decide(s, &state, &obs);
         let observed = provider
@@ -77,7 +82,7 @@ pub async fn plan(path: &Path, json: bool) -> anyhow::Result<u8> {
         let want = decision
             .desired
             .as_ref()
-            .map(|d| desired_sets(s, d))
+            .map(|d| desired_sets(s, d, provider.capabilities().weighted))
             .unwrap_or_else(|| observed.clone());
         let p = Plan::new(
             &s.name,

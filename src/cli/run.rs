@@ -57,11 +57,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             addr,
         ));
     }
-    let token = api::load_or_create_token(
-        config.controller.admin_token.as_ref(),
-        &config.controller.token_file(),
-    )
-    .map_err(|e| anyhow!(e))?;
+    // Named tokens (or the single/generated `admin` token); a token that cannot be loaded
+    // stops start-up with its name, never its value.
+    let tokens = api::load_tokens(&config.controller).map_err(|e| anyhow!(e))?;
     let controller = Controller::new(
         config.clone(),
         built.providers,
@@ -72,12 +70,12 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let board = controller.board();
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (commands, commands_rx) = mpsc::channel(64);
-    let api_state = ApiState {
-        board: board.clone(),
-        store,
-        token: Arc::new(token),
-        commands,
-    };
+    let approval = config
+        .services
+        .values()
+        .map(|s| (s.name.clone(), s.approval.as_ref().map(|a| a.timeout)))
+        .collect();
+    let api_state = ApiState::new(board.clone(), store, tokens, commands, approval);
     let admin_listen = config.controller.admin_listen;
     let listener = tokio::net::TcpListener::bind(admin_listen)
         .await

@@ -190,8 +190,14 @@ pub enum GateFailure {
 /// A command or HTTP check run around a failback, with a time limit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Hook {
-    Command { argv: Vec<String>, timeout: Duration },
-    Http { url: String, timeout: Duration },
+    Command {
+        argv: Vec<String>,
+        timeout: Duration,
+    },
+    Http {
+        url: String,
+        timeout: Duration,
+    },
 }
 
 /// Two-person rule: a second, different operator must approve within `timeout`.

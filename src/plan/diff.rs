@@ -5,8 +5,60 @@ use dnsfailback_provider::{Change, ChangeSet, RecordSet};
 use crate::config::Service;
 use crate::policy::Publication;
 
-/// The record sets that express `publication` for `service`.
-pub fn desired_sets(service: &Service, publication: &Publication) -> Vec<RecordSet> {
+fn values_of(service: &Service, target: &str) -> Vec<String> {
+    service
+        .target(target)
+        .map(|t| t.values.clone())
+        .unwrap_or_default()
+}
+
+/// The record sets that express `publication` for `service`. A split becomes two weighted
+/// sets (set identifier = target name) where the provider has weights; elsewhere both
+/// targets' values share one plain set, the closest split round-robin can give (about even),
+/// which [`split_note`] declares.
+pub fn desired_sets(
+    service: &Service,
+    publication: &Publication,
+    weighted: bool,
+) -> Vec<RecordSet> {
+    if let Publication::Split {
+        primary,
+        backup,
+        primary_share,
+        ttl,
+    } = publication
+    {
+        if weighted {
+            return vec![
+                RecordSet::weighted(
+                    service.record.clone(),
+                    service.rtype,
+                    *ttl,
+                    values_of(service, primary),
+                    primary.clone(),
+                    *primary_share,
+                ),
+                RecordSet::weighted(
+                    service.record.clone(),
+                    service.rtype,
+                    *ttl,
+                    values_of(service, backup),
+                    backup.clone(),
+                    100 - primary_share,
+                ),
+            ];
+        }
+        let mut v = values_of(service, primary);
+        v.extend(values_of(service, backup));
+        v.sort();
+        v.dedup();
+        return vec![RecordSet::new(
+            service.record.clone(),
+            service.rtype,
+            *ttl,
+            v,
+        )];
+    }
     let values: Vec<String> = match publication {
         Publication::Target { target, .. } => service
             .target(target)
@@ -15,7 +67,7 @@ pub fn desired_sets(service: &Service, publication: &Publication) -> Vec<RecordS
         Publication::All { .. } if service.rtype == dnsfailback_provider::RecordType::Cname => {
             service.primary().values.clone()
         }
-        Publication::All { .. } => {
+        Publication::All { .. } | Publication::Split { .. } => {
             let mut v: Vec<String> = service
                 .targets
                 .iter()
@@ -35,6 +87,16 @@ pub fn desired_sets(service: &Service, publication: &Publication) -> Vec<RecordS
         publication.ttl(),
         values,
     )]
+}
+
+/// How a split is really expressed on a provider, when that differs from what was asked.
+pub fn split_note(publication: &Publication, weighted: bool) -> Option<String> {
+    match publication {
+        Publication::Split { primary_share, .. } if !weighted => Some(format!(
+            "requested {primary_share} % for the primary; this provider has no weights, so both targets are published together (about 50 % each by round robin)"
+        )),
+        _ => None,
+    }
 }
 
 /// The changes that turn `observed` into `desired` for one name and type: creates for missing

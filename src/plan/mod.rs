@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use dnsfailback_provider::{Capabilities, ChangeSet};
 
-pub use diff::{desired_sets, diff};
+pub use diff::{desired_sets, diff, split_note};
 
 /// The changes one service needs, and whether they may be applied.
 #[derive(Debug, Clone, Serialize)]

@@ -53,7 +53,7 @@ impl Operation {
 pub struct OperatorCommand {
     pub service: String,
     pub op: Operation,
-    /// Operator name (from the token), or "name+approver" after a two-person approval.
+    /// Operator name (from the token), or "alice approved by bob" after a two-person approval.
     pub actor: String,
     /// `Ok(message)` when accepted, `Err(reason)` when refused (unknown target, wrong phase).
     pub reply: oneshot::Sender<Result<String, String>>,

@@ -1,23 +1,41 @@
 //! The failover/failback decision: one pure step of the per-service state machine.
 //!
 //! Part of `policy` (probe -> health -> **policy** -> plan). Rules, in order:
-//! 1. Walk targets by priority: the first `Up` target wins; an `Unknown` target that is not the
+//! 1. A held service (operator `hold`, frozen gate, abort) changes nothing, except that a
+//!    frozen canary whose primary went down moves all traffic back to the backup.
+//! 2. Walk targets by priority: the first `Up` target wins; an `Unknown` target that is not the
 //!    active one holds everything (never fail over, or back, on missing evidence).
-//! 2. A backup wins -> fail over at once, with the failover TTL.
-//! 3. The primary wins while failed over -> return only after it was up for `stable_for`
-//!    (automatic mode) or never (manual mode), keeping the failover TTL (`Restoring`).
-//! 4. `restore_ttl_after` in `Restoring` -> publish the original TTL (`Normal`).
-//! 5. Nothing is up -> the all-down policy, with an alert; records are never withdrawn.
-//! 6. A change sooner than `min_change_interval` after the last one is held back.
+//! 3. A backup wins -> fail over at once, with the failover TTL ("fail fast").
+//! 4. The primary wins while failed over -> after `stable_for` of continuous health (automatic
+//!    mode; never for manual mode or an operator's failover), start the canary: the primary's
+//!    share rises step by step, each step held for `step_hold` and gated on the primary's error
+//!    rate and latency against limits and its own baseline ("come back slow"). A failing gate
+//!    freezes or rolls back, as configured.
+//! 5. After the last step (`Restoring`), `restore_ttl_after` -> the original TTL (`Normal`).
+//! 6. A planned switch (`Lowering`) publishes the failover TTL first and switches only after
+//!    the old TTL plus a margin has passed since the lowered TTL was verified.
+//! 7. Nothing is up -> the all-down policy, with an alert; records are never withdrawn.
+//! 8. A traffic move sooner than `min_change_interval` after the last one is held back.
 
 use serde::Serialize;
 
-use super::{Phase, Publication, ServiceState};
-use crate::config::{AllDownPolicy, FailbackMode, Service};
+use super::canary::{evaluate, plan_for, GateVerdict, StepStats};
+use super::{Hold, Phase, Publication, ServiceState};
+use crate::config::{AllDownPolicy, FailbackMode, GateFailure, Service};
 use crate::health::{State, TargetHealth};
 
+/// A side effect the control loop must run with this decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HookPoint {
+    /// Must pass before the first canary step is published.
+    PreFailback,
+    /// Runs after a canary step is published.
+    PostStep,
+}
+
 /// The outcome of one decision step.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Decision {
     /// The state to persist (before any change is applied).
     pub state: ServiceState,
@@ -25,10 +43,12 @@ pub struct Decision {
     pub desired: Option<Publication>,
     /// Why, in words for the audit trail and status.
     pub reason: String,
-    /// A loud condition an operator must see (all targets down).
+    /// A loud condition an operator must see (all targets down, frozen canary).
     pub alert: Option<String>,
     /// A change that is due but held back by a safety rule, and which rule.
     pub held: Option<String>,
+    /// A hook to run before (pre-failback) or after (post-step) this decision's change.
+    pub hook: Option<HookPoint>,
 }
 
 /// What the controller observed for the service beyond its persisted state.
@@ -38,6 +58,10 @@ pub struct Observed<'a> {
     /// Since when (unix ms) the primary has been continuously up, if it is up.
     pub primary_up_since_ms: Option<u64>,
     pub now_ms: u64,
+    /// The primary's probe results since the current canary step began.
+    pub step_stats: StepStats,
+    /// The primary's normal p95 probe latency, learnt before the outage.
+    pub baseline_p95_ms: Option<u64>,
 }
 
 enum Choice<'a> {
@@ -56,7 +80,9 @@ fn state_of(health: &[TargetHealth], target: &str) -> State {
 
 fn active_target<'a>(service: &'a Service, state: &'a ServiceState) -> Option<&'a str> {
     match &state.phase {
-        Phase::Normal | Phase::Restoring { .. } => Some(service.primary().name.as_str()),
+        Phase::Normal | Phase::Restoring { .. } | Phase::Canary { .. } | Phase::Lowering { .. } => {
+            Some(service.primary().name.as_str())
+        }
         Phase::FailedOver { target, .. } => Some(target.as_str()),
         Phase::AllDown { .. } => match &state.published {
             Some(Publication::Target { target, .. }) => Some(target.as_str()),
@@ -82,32 +108,162 @@ fn choose<'a>(service: &'a Service, health: &[TargetHealth], active: Option<&str
     Choice::AllDown
 }
 
+fn ms(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+struct Step<'a> {
+    service: &'a Service,
+    state: &'a ServiceState,
+    obs: &'a Observed<'a>,
+    next: ServiceState,
+    alert: Option<String>,
+    hook: Option<HookPoint>,
+}
+
+impl Step<'_> {
+    fn keep(self, reason: String) -> Decision {
+        Decision {
+            state: self.state.clone(),
+            desired: self.state.published.clone(),
+            reason,
+            alert: self.alert,
+            held: None,
+            hook: None,
+        }
+    }
+
+    fn go(self, desired: Option<Publication>, reason: String) -> Decision {
+        let Step {
+            service,
+            state,
+            obs,
+            next,
+            alert,
+            hook,
+        } = self;
+        let now = obs.now_ms;
+        let moves_traffic =
+            desired.is_some() && desired != state.published && next.phase != state.phase;
+        if moves_traffic {
+            if let Some(last) = state.last_change_ms {
+                let wait = ms(service.min_change_interval);
+                let since = now.saturating_sub(last);
+                if since < wait {
+                    return Decision {
+                        state: state.clone(),
+                        desired: state.published.clone(),
+                        reason,
+                        alert,
+                        held: Some(format!(
+                            "min_change_interval: last change {}s ago, next allowed in {}s",
+                            since / 1000,
+                            (wait - since).div_ceil(1000)
+                        )),
+                        hook: None,
+                    };
+                }
+            }
+        }
+        Decision {
+            state: next,
+            desired,
+            reason,
+            alert,
+            held: None,
+            hook,
+        }
+    }
+}
+
+fn split(service: &Service, backup: &str, share: u32) -> Publication {
+    if share >= 100 {
+        Publication::Target {
+            target: service.primary().name.clone(),
+            ttl: service.failover_ttl,
+        }
+    } else {
+        Publication::Split {
+            primary: service.primary().name.clone(),
+            backup: backup.to_string(),
+            primary_share: share,
+            ttl: service.failover_ttl,
+        }
+    }
+}
+
+/// What a phase publishes when nothing moves it on (used while held).
+fn phase_publication(
+    service: &Service,
+    state: &ServiceState,
+    original_ttl: u32,
+) -> Option<Publication> {
+    let primary = service.primary().name.clone();
+    match &state.phase {
+        Phase::Normal => Some(Publication::Target {
+            target: primary,
+            ttl: original_ttl,
+        }),
+        Phase::Restoring { .. } | Phase::Lowering { .. } => Some(Publication::Target {
+            target: primary,
+            ttl: service.failover_ttl,
+        }),
+        Phase::FailedOver { target, .. } => Some(Publication::Target {
+            target: target.clone(),
+            ttl: service.failover_ttl,
+        }),
+        Phase::Canary { backup, step, .. } => {
+            let (steps, _) = plan_for(service, state);
+            Some(split(
+                service,
+                backup,
+                steps.get(*step).copied().unwrap_or(100),
+            ))
+        }
+        Phase::AllDown { .. } => None,
+    }
+}
+
 /// One step of the state machine. See the module docs for the rules.
 pub fn decide(service: &Service, state: &ServiceState, obs: &Observed) -> Decision {
     let now = obs.now_ms;
     let original_ttl = state.original_ttl.unwrap_or(service.ttl);
     let primary = service.primary().name.as_str();
     let active = active_target(service, state);
-    let keep = |reason: String| Decision {
-        state: state.clone(),
-        desired: state.published.clone(),
-        reason,
+    let mut s = Step {
+        service,
+        state,
+        obs,
+        next: state.clone(),
         alert: None,
-        held: None,
+        hook: None,
     };
-    let mut next = state.clone();
-    let (desired, reason) = match choose(service, obs.health, active) {
-        Choice::Hold(why) => return keep(why),
+
+    if let Some(hold) = &state.hold {
+        let frozen_canary_lost_primary = matches!(state.phase, Phase::Canary { .. })
+            && state_of(obs.health, primary) == State::Down;
+        if !frozen_canary_lost_primary {
+            s.alert = (hold.by == "gate").then(|| format!("canary frozen: {}", hold.reason));
+            // Frozen in its phase: the records follow the phase (an abort moved it), no
+            // automatic transition happens.
+            let desired =
+                phase_publication(service, state, original_ttl).or_else(|| state.published.clone());
+            return s.go(desired, format!("held by {}: {}", hold.by, hold.reason));
+        }
+    }
+
+    let chosen = match choose(service, obs.health, active) {
+        Choice::Hold(why) => return s.keep(why),
         Choice::AllDown => {
             let since_ms = match state.phase {
                 Phase::AllDown { since_ms } => since_ms,
                 _ => now,
             };
-            next.phase = Phase::AllDown { since_ms };
-            let alert = format!(
+            s.next.phase = Phase::AllDown { since_ms };
+            s.alert = Some(format!(
                 "ALL TARGETS DOWN for service `{}`: applying all-down policy {:?}",
                 service.name, service.all_down
-            );
+            ));
             let desired = match &service.all_down {
                 AllDownPolicy::KeepLast => state.published.clone(),
                 AllDownPolicy::PublishAll => Some(Publication::All {
@@ -118,138 +274,282 @@ pub fn decide(service: &Service, state: &ServiceState, obs: &Observed) -> Decisi
                     ttl: service.failover_ttl,
                 }),
             };
-            return finish(
-                service,
-                state,
-                next,
-                desired,
-                "every target is down".into(),
-                Some(alert),
-                now,
-            );
+            return s.go(desired, "every target is down".into());
         }
-        Choice::Target(chosen) if chosen == primary => match &state.phase {
-            Phase::Normal => (
-                Some(Publication::Target {
-                    target: primary.into(),
-                    ttl: original_ttl,
-                }),
-                "primary healthy".to_string(),
+        Choice::Target(c) => c,
+    };
+
+    if chosen != primary {
+        // A backup wins: fail over (or stay), whatever was in progress.
+        let (since_ms, manual) = match &state.phase {
+            Phase::FailedOver {
+                target,
+                since_ms,
+                manual,
+            } if target == chosen => (*since_ms, *manual),
+            _ => (now, false),
+        };
+        s.next.phase = Phase::FailedOver {
+            target: chosen.to_string(),
+            since_ms,
+            manual,
+        };
+        s.next.canary_override = None;
+        let why = match (&state.phase, active) {
+            (Phase::Canary { .. }, _) => format!(
+                "primary `{primary}` went down during the canary; all traffic back to `{chosen}`"
             ),
-            Phase::Restoring { since_ms } => {
-                if now.saturating_sub(*since_ms) >= ms(service.restore_ttl_after) {
-                    next.phase = Phase::Normal;
-                    (
-                        Some(Publication::Target { target: primary.into(), ttl: original_ttl }),
-                        format!("primary stable since the return; restoring original TTL {original_ttl}"),
-                    )
-                } else {
-                    (
-                        Some(Publication::Target {
-                            target: primary.into(),
-                            ttl: service.failover_ttl,
-                        }),
-                        "primary back; failover TTL kept until the restore time".to_string(),
-                    )
-                }
-            }
-            Phase::FailedOver { .. } | Phase::AllDown { .. } => {
-                let up_for = obs
-                    .primary_up_since_ms
-                    .map(|s| now.saturating_sub(s))
-                    .unwrap_or(0);
-                if service.failback == FailbackMode::Manual {
-                    return keep(format!(
-                        "primary `{primary}` is healthy; failback is manual: waiting for `dnsfailback failback {}`",
-                        service.name
-                    ));
-                }
-                if up_for < ms(service.stable_for) {
-                    return keep(format!(
-                        "failback pending: primary `{primary}` healthy for {}s of the {}s stable time",
-                        up_for / 1000,
-                        service.stable_for.as_secs()
-                    ));
-                }
-                next.phase = Phase::Restoring { since_ms: now };
-                (
-                    Some(Publication::Target {
-                        target: primary.into(),
-                        ttl: service.failover_ttl,
-                    }),
-                    format!(
-                        "failback: primary `{primary}` healthy for {}s",
-                        up_for / 1000
-                    ),
+            (_, Some(a)) if a == chosen => format!("failed over to `{chosen}`"),
+            (_, Some(a)) => format!("failover: `{a}` is down; moving traffic to `{chosen}`"),
+            (_, None) => format!("failover to `{chosen}`"),
+        };
+        return s.go(
+            Some(Publication::Target {
+                target: chosen.to_string(),
+                ttl: service.failover_ttl,
+            }),
+            why,
+        );
+    }
+
+    // The primary is the best target.
+    match &state.phase {
+        Phase::Normal => s.go(
+            Some(Publication::Target { target: primary.into(), ttl: original_ttl }),
+            "primary healthy".into(),
+        ),
+        Phase::Restoring { since_ms } => {
+            if now.saturating_sub(*since_ms) >= ms(service.restore_ttl_after) {
+                s.next.phase = Phase::Normal;
+                s.go(
+                    Some(Publication::Target { target: primary.into(), ttl: original_ttl }),
+                    format!("primary stable since the return; restoring original TTL {original_ttl}"),
+                )
+            } else {
+                s.go(
+                    Some(Publication::Target { target: primary.into(), ttl: service.failover_ttl }),
+                    "all traffic on the primary; failover TTL kept until the restore time".into(),
                 )
             }
-        },
-        Choice::Target(chosen) => {
-            let since_ms = match &state.phase {
-                Phase::FailedOver { target, since_ms } if target == chosen => *since_ms,
-                _ => now,
-            };
-            next.phase = Phase::FailedOver {
-                target: chosen.to_string(),
-                since_ms,
-            };
-            let why = match active {
-                Some(a) if a == chosen => format!("failed over to `{chosen}`"),
-                Some(a) => format!("failover: `{a}` is down; moving traffic to `{chosen}`"),
-                None => format!("failover to `{chosen}`"),
-            };
-            (
-                Some(Publication::Target {
-                    target: chosen.to_string(),
-                    ttl: service.failover_ttl,
-                }),
-                why,
+        }
+        Phase::Lowering { to, old_ttl, lowered_at_ms } => {
+            let lowered = Some(Publication::Target { target: primary.into(), ttl: service.failover_ttl });
+            match lowered_at_ms {
+                None => s.go(lowered, format!("planned switch to `{to}`: lowering the TTL to {} first", service.failover_ttl)),
+                Some(at) => {
+                    let due = at + u64::from(*old_ttl) * 1000 + ms(service.ttl_lead_margin);
+                    if now < due {
+                        return s.go(lowered, format!(
+                            "planned switch to `{to}`: waiting {}s for the old TTL of {old_ttl}s to expire everywhere",
+                            (due - now).div_ceil(1000)
+                        ));
+                    }
+                    if state_of(obs.health, to) == State::Down {
+                        return s.keep(format!("planned switch to `{to}` waits: `{to}` is down"));
+                    }
+                    s.next.phase = Phase::FailedOver { target: to.clone(), since_ms: now, manual: true };
+                    s.go(
+                        Some(Publication::Target { target: to.clone(), ttl: service.failover_ttl }),
+                        format!("planned switch: old TTL expired; traffic to `{to}`"),
+                    )
+                }
+            }
+        }
+        Phase::FailedOver { target, .. } if state.failback_requested.is_some() => {
+            let by = state.failback_requested.clone().unwrap_or_default();
+            let backup = target.clone();
+            s.next.failback_requested = None;
+            start_failback(s, &backup, format!("requested by {by}"))
+        }
+        Phase::FailedOver { manual: true, .. } => s.keep(format!(
+            "manual failover in force; primary `{primary}` is healthy: `dnsfailback failback {}` brings traffic back",
+            service.name
+        )),
+        Phase::FailedOver { target, .. } => {
+            let backup = target.clone();
+            if service.failback == FailbackMode::Manual {
+                return s.keep(format!(
+                    "primary `{primary}` is healthy; failback is manual: waiting for `dnsfailback failback {}`",
+                    service.name
+                ));
+            }
+            let up_for = obs.primary_up_since_ms.map(|t| now.saturating_sub(t)).unwrap_or(0);
+            if up_for < ms(service.stable_for) {
+                return s.keep(format!(
+                    "failback pending: primary `{primary}` healthy for {}s of the {}s stable time",
+                    up_for / 1000,
+                    service.stable_for.as_secs()
+                ));
+            }
+            start_failback(s, &backup, format!("primary `{primary}` healthy for {}s", up_for / 1000))
+        }
+        Phase::AllDown { .. } => {
+            // Coming back from all-down: whatever was kept published, the primary is the only
+            // known-good target, so it takes all traffic at once.
+            s.next.phase = Phase::Restoring { since_ms: now };
+            s.go(
+                Some(Publication::Target { target: primary.into(), ttl: service.failover_ttl }),
+                format!("primary `{primary}` is back after all targets were down"),
             )
         }
-    };
-    finish(service, state, next, desired, reason, None, now)
+        Phase::Canary { backup, step, since_ms } => canary_step(s, backup.clone(), *step, *since_ms),
+    }
 }
 
-fn finish(
-    service: &Service,
-    state: &ServiceState,
-    mut next: ServiceState,
-    desired: Option<Publication>,
-    reason: String,
-    alert: Option<String>,
-    now: u64,
-) -> Decision {
-    let changes = desired.is_some() && desired != state.published;
-    if changes {
-        if let Some(last) = state.last_change_ms {
-            let wait = ms(service.min_change_interval);
-            if now.saturating_sub(last) < wait {
-                return Decision {
-                    state: state.clone(),
-                    desired: state.published.clone(),
-                    reason,
-                    alert,
-                    held: Some(format!(
-                        "min_change_interval: last change {}s ago, next allowed in {}s",
-                        now.saturating_sub(last) / 1000,
-                        (wait - now.saturating_sub(last)).div_ceil(1000)
-                    )),
-                };
+/// Enters the first canary step (or returns at once when the steps are `[100]`).
+fn start_failback(mut s: Step<'_>, backup: &str, why: String) -> Decision {
+    let now = s.obs.now_ms;
+    let service = s.service;
+    let (steps, _) = plan_for(service, s.state);
+    let first = steps.first().copied().unwrap_or(100);
+    if first >= 100 {
+        s.next.phase = Phase::Restoring { since_ms: now };
+        s.next.canary_override = None;
+        s.hook = service
+            .canary
+            .pre_hook
+            .as_ref()
+            .map(|_| HookPoint::PreFailback);
+        let d = split(service, backup, 100);
+        return s.go(Some(d), format!("failback: {why}; all traffic at once"));
+    }
+    s.next.phase = Phase::Canary {
+        backup: backup.to_string(),
+        step: 0,
+        since_ms: now,
+    };
+    s.hook = service
+        .canary
+        .pre_hook
+        .as_ref()
+        .map(|_| HookPoint::PreFailback);
+    let d = split(service, backup, first);
+    s.go(
+        Some(d),
+        format!(
+            "failback: {why}; canary step 1 of {}: primary gets {first} %",
+            steps.len()
+        ),
+    )
+}
+
+fn canary_step(mut s: Step<'_>, backup: String, step: usize, since_ms: u64) -> Decision {
+    let now = s.obs.now_ms;
+    let service = s.service;
+    let (steps, hold) = plan_for(service, s.state);
+    let share = steps.get(step).copied().unwrap_or(100);
+    let current = split(service, &backup, share);
+    if state_of(s.obs.health, &backup) == State::Down {
+        s.next.phase = Phase::Restoring { since_ms: now };
+        s.next.canary_override = None;
+        return s.go(
+            Some(split(service, &backup, 100)),
+            format!(
+                "backup `{backup}` went down during the canary; all traffic to the healthy primary"
+            ),
+        );
+    }
+    match evaluate(
+        &service.canary.gates,
+        &s.obs.step_stats,
+        s.obs.baseline_p95_ms,
+    ) {
+        GateVerdict::Fail(msg) => {
+            let where_ = format!("canary step {} of {} ({share} %)", step + 1, steps.len());
+            match service.canary.on_gate_failure {
+                GateFailure::Freeze => {
+                    s.next.hold = Some(Hold {
+                        by: "gate".into(),
+                        reason: format!("{where_}: {msg}"),
+                        since_ms: now,
+                    });
+                    s.alert = Some(format!("canary frozen at {where_}: {msg}"));
+                    s.go(
+                        Some(current),
+                        format!("gate failed at {where_}: {msg}; frozen"),
+                    )
+                }
+                GateFailure::Rollback => {
+                    s.next.phase = Phase::FailedOver {
+                        target: backup.clone(),
+                        since_ms: now,
+                        manual: false,
+                    };
+                    s.next.canary_override = None;
+                    s.next.hold = Some(Hold {
+                        by: "gate".into(),
+                        reason: format!("rolled back at {where_}: {msg}; `resume` allows automatic failback again"),
+                        since_ms: now,
+                    });
+                    s.alert = Some(format!("canary rolled back at {where_}: {msg}"));
+                    s.go(
+                        Some(Publication::Target {
+                            target: backup,
+                            ttl: service.failover_ttl,
+                        }),
+                        format!("gate failed at {where_}: {msg}; rolled back"),
+                    )
+                }
+            }
+        }
+        verdict => {
+            let held_for = now.saturating_sub(since_ms);
+            if held_for < ms(hold) {
+                return s.go(
+                    Some(current),
+                    format!(
+                        "canary step {} of {}: primary at {share} %, next step in {}s",
+                        step + 1,
+                        steps.len(),
+                        (ms(hold) - held_for).div_ceil(1000)
+                    ),
+                );
+            }
+            if verdict == GateVerdict::Pending {
+                return s.go(
+                    Some(current),
+                    format!(
+                        "canary step {} of {}: waiting for enough probe samples",
+                        step + 1,
+                        steps.len()
+                    ),
+                );
+            }
+            match steps.get(step + 1) {
+                Some(&next_share) if next_share < 100 => {
+                    s.next.phase = Phase::Canary {
+                        backup: backup.clone(),
+                        step: step + 1,
+                        since_ms: now,
+                    };
+                    s.hook = service
+                        .canary
+                        .post_step_hook
+                        .as_ref()
+                        .map(|_| HookPoint::PostStep);
+                    s.go(
+                        Some(split(service, &backup, next_share)),
+                        format!(
+                            "canary step {} of {}: gates passed; primary gets {next_share} %",
+                            step + 2,
+                            steps.len()
+                        ),
+                    )
+                }
+                _ => {
+                    s.next.phase = Phase::Restoring { since_ms: now };
+                    s.next.canary_override = None;
+                    s.hook = service
+                        .canary
+                        .post_step_hook
+                        .as_ref()
+                        .map(|_| HookPoint::PostStep);
+                    s.go(
+                        Some(split(service, &backup, 100)),
+                        "canary complete: all traffic on the primary".into(),
+                    )
+                }
             }
         }
     }
-    if next.phase == state.phase && !changes {
-        next = state.clone();
-    }
-    Decision {
-        state: next,
-        desired,
-        reason,
-        alert,
-        held: None,
-    }
-}
-
-fn ms(d: std::time::Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

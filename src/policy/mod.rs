@@ -6,15 +6,19 @@
 //! reads or writes DNS; `reconcile` does, after `plan` has turned the publication into changes.
 //!
 //! Phases: `Normal` (primary, original TTL) -> `FailedOver` (backup, failover TTL) ->
-//! `Restoring` (primary again, failover TTL kept until the primary proved stable) -> `Normal`
-//! (original TTL restored). `AllDown` applies the service's all-down policy and alerts.
+//! `Canary` (primary's share raised step by step, each step gated) -> `Restoring` (all traffic
+//! on the primary, failover TTL kept) -> `Normal` (original TTL restored). `AllDown` applies the
+//! service's all-down policy and alerts. `Lowering` is a planned switch waiting out the old TTL.
+//! A `hold` (operator, or a failed gate) freezes any phase until `resume`.
 
+pub mod canary;
 pub mod command;
 mod decide;
+pub mod operate;
 
 use serde::{Deserialize, Serialize};
 
-pub use decide::{decide, Decision, Observed};
+pub use decide::{decide, Decision, HookPoint, Observed};
 
 /// Where a service is in its failover/failback cycle. Persisted before every change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,8 +26,27 @@ pub use decide::{decide, Decision, Observed};
 pub enum Phase {
     /// Traffic on the primary with the original TTL.
     Normal,
-    /// Traffic on a backup target, failover TTL published.
-    FailedOver { target: String, since_ms: u64 },
+    /// Traffic on a backup target, failover TTL published. `manual` failovers (an operator's)
+    /// never fail back by themselves.
+    FailedOver {
+        target: String,
+        since_ms: u64,
+        #[serde(default)]
+        manual: bool,
+    },
+    /// Staged failback: the primary gets `steps[step]` percent, `backup` the rest.
+    Canary {
+        backup: String,
+        step: usize,
+        since_ms: u64,
+    },
+    /// Planned switch to `to`: the TTL was lowered; the switch waits until the old TTL has
+    /// expired everywhere (`lowered_at_ms` + old TTL + margin).
+    Lowering {
+        to: String,
+        old_ttl: u32,
+        lowered_at_ms: Option<u64>,
+    },
     /// Traffic back on the primary; the failover TTL stays until `restore_ttl_after` passed.
     Restoring { since_ms: u64 },
     /// Every target looks down; the all-down policy decides what stays published.
@@ -36,6 +59,8 @@ impl Phase {
         match self {
             Phase::Normal => "normal",
             Phase::FailedOver { .. } => "failed_over",
+            Phase::Canary { .. } => "canary",
+            Phase::Lowering { .. } => "lowering_ttl",
             Phase::Restoring { .. } => "restoring_ttl",
             Phase::AllDown { .. } => "all_down",
         }
@@ -50,13 +75,22 @@ pub enum Publication {
     Target { target: String, ttl: u32 },
     /// Every target's values together (all-down policy `publish-all`).
     All { ttl: u32 },
+    /// Traffic split between the primary and a backup (canary failback), in percent.
+    Split {
+        primary: String,
+        backup: String,
+        primary_share: u32,
+        ttl: u32,
+    },
 }
 
 impl Publication {
     /// The TTL to publish.
     pub fn ttl(&self) -> u32 {
         match self {
-            Publication::Target { ttl, .. } | Publication::All { ttl } => *ttl,
+            Publication::Target { ttl, .. }
+            | Publication::All { ttl }
+            | Publication::Split { ttl, .. } => *ttl,
         }
     }
 }
@@ -72,6 +106,30 @@ pub struct ServiceState {
     pub published: Option<Publication>,
     /// When the last change was applied (unix ms), for the minimum interval between changes.
     pub last_change_ms: Option<u64>,
+    /// Set while the service is frozen (operator `hold`, a failed gate, an abort).
+    #[serde(default)]
+    pub hold: Option<Hold>,
+    /// Canary steps/hold given with an operator's `failback`, overriding the configuration.
+    #[serde(default)]
+    pub canary_override: Option<CanaryOverride>,
+    /// An operator asked for failback (name); starts it without waiting for `stable_for`.
+    #[serde(default)]
+    pub failback_requested: Option<String>,
+}
+
+/// Why and by whom a service is frozen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    pub by: String,
+    pub reason: String,
+    pub since_ms: u64,
+}
+
+/// An operator's steps and hold time for one failback.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CanaryOverride {
+    pub steps: Vec<u32>,
+    pub hold_ms: Option<u64>,
 }
 
 impl Default for ServiceState {
@@ -81,6 +139,9 @@ impl Default for ServiceState {
             original_ttl: None,
             published: None,
             last_change_ms: None,
+            hold: None,
+            canary_override: None,
+            failback_requested: None,
         }
     }
 }

@@ -3,7 +3,8 @@
 //! Flow: runner -> **dns** -> [`Outcome`](super::Outcome) -> health. Used to check that an
 //! authoritative server or resolver answers (and, with `expect_answer`, answers what we
 //! expect). Replies with another id are ignored (late replies to an earlier probe); a reply with
-//! our id that does not parse is an [`FailureReason::UnexpectedReply`], never a panic.
+//! our id that does not parse is an [`FailureReason::UnexpectedReply`], never a panic. A
+//! truncated (TC) UDP reply is retried over TCP.
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{Name, RecordType};
@@ -120,12 +121,11 @@ impl DnsProbe {
             DnsTransport::Udp => self.udp(&wire, id).await?,
             DnsTransport::Tcp => self.tcp(&wire).await?,
         };
-        let msg = Message::from_vec(&reply).map_err(|e| {
-            FailureReason::UnexpectedReply(format!(
-                "malformed DNS reply ({e}): {}",
-                show_bytes(&reply)
-            ))
-        })?;
+        let mut msg = parse(&reply)?;
+        if msg.metadata.truncation && self.transport == DnsTransport::Udp && msg.metadata.id == id {
+            // truncated over UDP: ask again over TCP, as a resolver would
+            msg = parse(&self.tcp(&wire).await?)?;
+        }
         if msg.metadata.id != id || msg.metadata.message_type != MessageType::Response {
             return Err(FailureReason::UnexpectedReply(format!(
                 "reply id {} type {:?} to query id {id}",
@@ -192,6 +192,12 @@ impl DnsProbe {
         s.read_exact(&mut buf).await.map_err(|e| closed(&e))?;
         Ok(buf)
     }
+}
+
+fn parse(reply: &[u8]) -> Result<Message, FailureReason> {
+    Message::from_vec(reply).map_err(|e| {
+        FailureReason::UnexpectedReply(format!("malformed DNS reply ({e}): {}", show_bytes(reply)))
+    })
 }
 
 fn closed(e: &std::io::Error) -> FailureReason {
@@ -266,6 +272,14 @@ mod tests {
                 p.probe().await.result,
                 Err(FailureReason::Rcode("SERVFAIL".into())),
                 "{t:?}"
+            );
+            // tc.test is truncated over UDP and complete over TCP
+            let p =
+                Prober::new(&answer(spec(srv.to_string(), "tc.test.", t), "192.0.2.7")).unwrap();
+            assert_eq!(
+                p.probe().await.result,
+                Ok(()),
+                "{t:?}: TC falls back to TCP"
             );
             let p = Prober::new(&spec(srv.to_string(), "garbage.test", t)).unwrap();
             assert!(

@@ -492,6 +492,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn http_family_resolution() {
+        let srv = testutil::http_server(false).await;
+        let url = format!("http://localhost:{}/ok", srv.addr.port());
+        let v4 = toml_spec(&format!(
+            "kind = \"http\"\nurl = \"{url}\"\nfamily = \"ipv4\"\n"
+        ));
+        assert_eq!(Prober::new(&v4).unwrap().probe().await.result, Ok(()));
+        let v6 = toml_spec(&format!(
+            "kind = \"http\"\nurl = \"{url}\"\nfamily = \"ipv6\"\n"
+        ));
+        match Prober::new(&v6).unwrap().probe().await.result {
+            Err(FailureReason::Resolve(_)) | Err(FailureReason::Refused) => {}
+            other => panic!("ipv6 must be judged on its own, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
     async fn http_refused_and_timeout() {
         let dead = testutil::dead_tcp_port().await;
         let p = Prober::new(&spec(format!("http://{dead}/"))).unwrap();

@@ -215,8 +215,8 @@ mod tests {
         assert_eq!(o.result, Ok(()), "ICMPv6 echo to ::1 failed: {o:?}");
     }
 
-    #[tokio::test]
-    async fn ping_both_modes_when_root() {
+    #[test]
+    fn reply_parser_accepts_only_our_reply() {
         // Whatever mode `open` picks, the parser must accept the matching reply and reject others.
         let tok = [7u8; TOKEN_LEN];
         let mut reply = echo_request(true, 1, 2, &tok);

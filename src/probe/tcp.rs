@@ -135,6 +135,33 @@ mod tests {
         assert!(o.latency >= Duration::from_millis(500), "{o:?}");
     }
 
+    #[tokio::test]
+    async fn family_judges_a_and_aaaa_separately() {
+        // `localhost` has only an A record in this sandbox's /etc/hosts
+        let v4 = testutil::tcp_echo().await;
+        let name = format!("localhost:{}", v4.port());
+        let mut s = spec(name.clone(), None, None);
+        if let CheckSpec::Tcp { family, .. } = &mut s {
+            *family = Family::Ipv4;
+        }
+        assert_eq!(Prober::new(&s).unwrap().probe().await.result, Ok(()));
+        if let CheckSpec::Tcp { family, .. } = &mut s {
+            *family = Family::Ipv6;
+        }
+        match Prober::new(&s).unwrap().probe().await.result {
+            // no AAAA for localhost here; where ::1 is listed, nothing listens there: refused
+            Err(FailureReason::Resolve(_)) | Err(FailureReason::Refused) => {}
+            other => panic!("ipv6 must be judged on its own, got {other:?}"),
+        }
+        // an IPv6 literal target works
+        let l = tokio::net::TcpListener::bind("[::1]:0")
+            .await
+            .expect("::1 must exist");
+        let v6 = l.local_addr().unwrap();
+        let p = Prober::new(&spec(v6.to_string(), None, None)).unwrap();
+        assert_eq!(p.probe().await.result, Ok(()));
+    }
+
     #[test]
     fn bad_addresses_are_rejected() {
         assert!(Prober::new(&spec("no-port".into(), None, None)).is_err());

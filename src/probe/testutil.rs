@@ -254,7 +254,8 @@ async fn serve_conn<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, reqs: Arc<Mutex
 
 /// A DNS server on UDP and TCP (same port) built with hickory-proto:
 /// `ok.test.` A -> 192.0.2.1; `nx.test.` -> NXDOMAIN; `fail.test.` -> SERVFAIL;
-/// `garbage.test.` -> the right id followed by junk; anything else -> NOERROR, no answer.
+/// `garbage.test.` -> the right id followed by junk; `tc.test.` -> truncated over UDP, A
+/// 192.0.2.7 over TCP; anything else -> NOERROR, no answer.
 pub async fn dns_server() -> SocketAddr {
     let (udp, tcp) = loop {
         let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
@@ -267,7 +268,7 @@ pub async fn dns_server() -> SocketAddr {
     tokio::spawn(async move {
         let mut buf = [0u8; 4096];
         while let Ok((n, from)) = udp.recv_from(&mut buf).await {
-            if let Some(r) = dns_answer(&buf[..n]) {
+            if let Some(r) = dns_answer(&buf[..n], true) {
                 let _ = udp.send_to(&r, from).await;
             }
         }
@@ -287,7 +288,9 @@ async fn dns_tcp_conn(mut s: TcpStream) {
         if s.read_exact(&mut q).await.is_err() {
             return;
         }
-        let Some(r) = dns_answer(&q) else { return };
+        let Some(r) = dns_answer(&q, false) else {
+            return;
+        };
         let mut out = (r.len() as u16).to_be_bytes().to_vec();
         out.extend_from_slice(&r);
         if s.write_all(&out).await.is_err() {
@@ -296,7 +299,7 @@ async fn dns_tcp_conn(mut s: TcpStream) {
     }
 }
 
-fn dns_answer(q: &[u8]) -> Option<Vec<u8>> {
+fn dns_answer(q: &[u8], udp: bool) -> Option<Vec<u8>> {
     use hickory_proto::op::{Message, ResponseCode};
     use hickory_proto::rr::{rdata::A, RData, Record};
     let query = Message::from_vec(q).ok()?;
@@ -310,6 +313,15 @@ fn dns_answer(q: &[u8]) -> Option<Vec<u8>> {
                 query.queries[0].name().clone(),
                 60,
                 RData::A(A::new(192, 0, 2, 1)),
+            );
+            resp.answers.push(rec);
+        }
+        "tc.test." if udp => resp.metadata.truncation = true,
+        "tc.test." => {
+            let rec = Record::from_rdata(
+                query.queries[0].name().clone(),
+                60,
+                RData::A(A::new(192, 0, 2, 7)),
             );
             resp.answers.push(rec);
         }

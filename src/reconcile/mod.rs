@@ -7,6 +7,7 @@
 //! trail records who changed what and why. Only this module talks to providers and the store.
 
 pub mod clock;
+mod hooks;
 mod recover;
 pub mod status;
 mod verify;
@@ -21,8 +22,8 @@ use tokio::sync::mpsc;
 use crate::config::{Config, Service};
 use crate::health::{HealthBook, State};
 use crate::plan::{desired_sets, diff, Plan};
-use crate::policy::{decide, Observed, Phase, Publication, ServiceState};
 use crate::policy::command::OperatorCommand;
+use crate::policy::{decide, Observed, Phase, Publication, ServiceState};
 use crate::probe::ProbeResult;
 use crate::state::{AuditEntry, Intent, IntentOutcome, Leadership, Store};
 pub use clock::Clock;
@@ -34,8 +35,14 @@ const VERIFY_EVERY: Duration = Duration::from_secs(30);
 /// Shared, read-mostly view of every service, for the admin API.
 pub type StatusBoard = Arc<RwLock<BTreeMap<String, ServiceStatus>>>;
 
+/// Latency samples kept for a primary's baseline.
+const BASELINE_SAMPLES: usize = 3600;
+
 struct Runtime {
     state: ServiceState,
+    /// The primary's successful probe latencies while the service was normal (ms).
+    baseline: std::collections::VecDeque<u64>,
+    baseline_seen_ms: u64,
     primary_up_since_ms: Option<u64>,
     last_verify_ms: Option<u64>,
     last_error: Option<String>,
@@ -52,6 +59,8 @@ pub struct Controller {
     health: HealthBook,
     runtime: BTreeMap<String, Runtime>,
     board: StatusBoard,
+    /// Times of recent automatic failovers, for the `max_failovers` cap.
+    recent_failovers: Vec<u64>,
 }
 
 /// Test-only pause point: `DNSFAILBACK_FAILPOINT=after-intent` stops the controller right
@@ -81,6 +90,8 @@ impl Controller {
                 name.clone(),
                 Runtime {
                     state,
+                    baseline: Default::default(),
+                    baseline_seen_ms: 0,
                     primary_up_since_ms: None,
                     last_verify_ms: None,
                     last_error: None,
@@ -97,6 +108,7 @@ impl Controller {
             health,
             runtime,
             board: StatusBoard::default(),
+            recent_failovers: Vec::new(),
         })
     }
 
@@ -107,7 +119,7 @@ impl Controller {
 
     /// Feeds one probe result into health.
     pub fn observe(&mut self, result: &ProbeResult) {
-        self.health.observe(result);
+        self.health.observe(result, self.clock.now_ms());
     }
 
     /// Resolves intents left open by a crash, then runs forever: results in, a reconcile pass
@@ -137,11 +149,6 @@ impl Controller {
         }
     }
 
-    /// Applies an operator command to a service's state; the next tick acts on it.
-    pub async fn command(&mut self, service: &str, op: crate::policy::command::Operation, actor: &str) -> Result<String, String> {
-        Err(format!("`{}` on `{service}` by {actor}: not implemented yet", op.verb()))
-    }
-
     /// One reconcile pass over every service.
     pub async fn tick(&mut self) {
         let names: Vec<String> = self.config.services.keys().cloned().collect();
@@ -160,11 +167,13 @@ impl Controller {
         };
         let now = self.clock.now_ms();
         let health = self.health.service(name);
+        let primary = service.primary().name.clone();
         let primary_up = health
             .iter()
-            .find(|h| h.target == service.primary().name)
-            .map(|h| h.state == State::Up)
-            .unwrap_or(false);
+            .any(|h| h.target == primary && h.state == State::Up);
+        let Some(provider) = self.provider(&service) else {
+            return;
+        };
         let Some(rt) = self.runtime.get_mut(name) else {
             return;
         };
@@ -173,9 +182,19 @@ impl Controller {
             (true, None) => Some(now),
             (false, _) => None,
         };
-        let Some(provider) = self.provider(&service) else {
-            return;
-        };
+        // Learn the primary's normal latency only while all is well.
+        if rt.state.phase == Phase::Normal && primary_up {
+            let fresh = self
+                .health
+                .ok_latencies_since(name, &primary, rt.baseline_seen_ms + 1);
+            if let Some(rt) = self.runtime.get_mut(name) {
+                rt.baseline.extend(fresh);
+                while rt.baseline.len() > BASELINE_SAMPLES {
+                    rt.baseline.pop_front();
+                }
+                rt.baseline_seen_ms = now;
+            }
+        }
         if let Err(e) = self.ensure_original_ttl(&service, provider.as_ref()).await {
             self.set_error(name, e);
             self.publish_status(&service, &health, None);
@@ -184,34 +203,67 @@ impl Controller {
         let Some(rt) = self.runtime.get(name) else {
             return;
         };
+        let step_since = match rt.state.phase {
+            Phase::Canary { since_ms, .. } => since_ms,
+            _ => now,
+        };
         let obs = Observed {
             health: &health,
             primary_up_since_ms: rt.primary_up_since_ms,
             now_ms: now,
+            step_stats: self.health.stats_since(name, &primary, step_since),
+            baseline_p95_ms: crate::health::p95(rt.baseline.iter().copied().collect()),
         };
-        let decision = decide(&service, &rt.state, &obs);
+        let mut decision = decide(&service, &rt.state, &obs);
         if decision.alert.is_some() && decision.alert != rt.last_alert {
             tracing::error!(
                 service = name,
                 "{}",
                 decision.alert.clone().unwrap_or_default()
             );
-            self.audit(name, "all_down", &decision.reason, &health, None);
+            let action = if decision.state.phase.label() == "all_down" {
+                "all_down"
+            } else {
+                "alert"
+            };
+            self.audit(
+                name,
+                action,
+                decision.alert.as_deref().unwrap_or_default(),
+                &health,
+                None,
+            );
         }
         if let Some(rt) = self.runtime.get_mut(name) {
             rt.last_alert = decision.alert.clone();
         }
-        let published = self
+        let current = self
             .runtime
             .get(name)
-            .and_then(|r| r.state.published.clone());
+            .map(|r| r.state.clone())
+            .unwrap_or_default();
+        if let Some(why) = self.failover_cap(&current, &decision, now) {
+            decision.held = Some(why);
+            decision.desired = current.published.clone();
+            decision.state = current.clone();
+        }
+        if let Some(point) = decision
+            .hook
+            .filter(|_| decision.state.phase != current.phase)
+        {
+            if let Err(e) = self.run_hook(&service, point, &health).await {
+                decision.held = Some(e);
+                decision.desired = current.published.clone();
+                decision.state = current.clone();
+            }
+        }
         let verify_due = self
             .runtime
             .get(name)
             .and_then(|r| r.last_verify_ms)
             .is_none_or(|t| now.saturating_sub(t) >= VERIFY_EVERY.as_millis() as u64);
         let result = match &decision.desired {
-            Some(desired) if Some(desired) != published.as_ref() || verify_due => {
+            Some(desired) if Some(desired) != current.published.as_ref() || verify_due => {
                 self.converge(&service, provider.as_ref(), desired, &decision, &health)
                     .await
             }
@@ -219,6 +271,7 @@ impl Controller {
         };
         match result {
             Ok(()) => {
+                self.mark_lowered(name, now);
                 if let Some(rt) = self.runtime.get_mut(name) {
                     rt.last_error = None;
                 }
@@ -226,6 +279,99 @@ impl Controller {
             Err(e) => self.set_error(name, e),
         }
         self.publish_status(&service, &health, Some(&decision));
+    }
+
+    /// The safety cap on automatic failovers across all services: too many in the window is a
+    /// sign of a wider problem (often our own network), so further ones are held back.
+    fn failover_cap(
+        &mut self,
+        current: &ServiceState,
+        decision: &crate::policy::Decision,
+        now: u64,
+    ) -> Option<String> {
+        let automatic_failover = matches!(
+            current.phase,
+            Phase::Normal | Phase::Restoring { .. } | Phase::Canary { .. }
+        ) && matches!(
+            decision.state.phase,
+            Phase::FailedOver { manual: false, .. }
+        );
+        if !automatic_failover {
+            return None;
+        }
+        let window = self.config.controller.max_failovers_window.as_millis() as u64;
+        self.recent_failovers
+            .retain(|t| now.saturating_sub(*t) < window);
+        if self.recent_failovers.len() >= self.config.controller.max_failovers {
+            return Some(format!(
+                "max_failovers: {} automatic failovers in the last {}s across all services; holding this one (check the controller's own network)",
+                self.recent_failovers.len(),
+                window / 1000
+            ));
+        }
+        self.recent_failovers.push(now);
+        None
+    }
+
+    /// A planned switch measures the old TTL's expiry from the moment the lowered TTL was
+    /// verified at the provider.
+    fn mark_lowered(&mut self, name: &str, now: u64) {
+        let Some(rt) = self.runtime.get(name) else {
+            return;
+        };
+        if let Phase::Lowering {
+            to,
+            old_ttl,
+            lowered_at_ms: None,
+        } = &rt.state.phase
+        {
+            let mut st = rt.state.clone();
+            st.phase = Phase::Lowering {
+                to: to.clone(),
+                old_ttl: *old_ttl,
+                lowered_at_ms: Some(now),
+            };
+            if let Err(e) = self.save_state(name, st) {
+                self.set_error(name, e);
+            }
+        }
+    }
+
+    /// Applies an operator command to a service's state; the next tick acts on it.
+    pub async fn command(
+        &mut self,
+        service: &str,
+        op: crate::policy::command::Operation,
+        actor: &str,
+    ) -> Result<String, String> {
+        let Some(svc) = self.config.services.get(service).cloned() else {
+            return Err(format!("no service named `{service}`"));
+        };
+        let now = self.clock.now_ms();
+        let health = self.health.service(service);
+        let current = self
+            .runtime
+            .get(service)
+            .map(|r| r.state.clone())
+            .unwrap_or_default();
+        let (next, message) =
+            crate::policy::operate::apply(&svc, &current, &op, actor, now, &health)?;
+        self.save_state(service, next)?;
+        let entry = AuditEntry {
+            at_ms: now,
+            service: service.to_string(),
+            actor: actor.to_string(),
+            action: op.verb().to_string(),
+            reason: message.clone(),
+            evidence: serde_json::to_value(&health).unwrap_or_default(),
+            changes: None,
+        };
+        if let Err(e) = self.store.audit(&entry) {
+            tracing::error!("cannot write the audit trail: {e}");
+        }
+        tracing::info!(service, actor, "operator {}: {message}", op.verb());
+        self.reconcile(service).await;
+        Ok(message)
     }
 
     fn set_error(&mut self, name: &str, e: String) {
@@ -296,7 +442,8 @@ impl Controller {
             .read(&service.zone, &service.record, service.rtype)
             .await
             .map_err(|e| format!("cannot read current records: {e}"))?;
-        let want = desired_sets(service, desired);
+        let weighted = provider.capabilities().weighted;
+        let want = desired_sets(service, desired, weighted);
         let plan = Plan::new(
             &service.name,
             diff(&service.zone, &observed, &want),
@@ -444,7 +591,7 @@ impl Controller {
             .published
             .as_ref()
             .map(|p| {
-                desired_sets(service, p)
+                desired_sets(service, p, true)
                     .into_iter()
                     .flat_map(|s| s.values)
                     .collect()
@@ -487,10 +634,16 @@ impl Controller {
 fn action_for(next: &Phase, current: Option<&Phase>) -> &'static str {
     match (current, next) {
         (Some(Phase::Restoring { .. }), Phase::Normal) => "ttl_restore",
+        (Some(Phase::Lowering { .. }), Phase::Normal) => "abort",
+        (Some(Phase::Canary { .. }), Phase::FailedOver { .. }) => "rollback",
         (_, Phase::FailedOver { .. }) => "failover",
+        (Some(Phase::Canary { .. }), Phase::Canary { .. }) => "canary_step",
+        (_, Phase::Canary { .. }) => "failback",
+        (Some(Phase::Canary { .. }), Phase::Restoring { .. }) => "canary_complete",
         (Some(Phase::FailedOver { .. } | Phase::AllDown { .. }), Phase::Restoring { .. }) => {
             "failback"
         }
+        (_, Phase::Lowering { .. }) => "ttl_lower",
         (_, Phase::AllDown { .. }) => "all_down",
         _ => "publish",
     }

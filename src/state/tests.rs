@@ -31,6 +31,7 @@ fn exercise(store: &dyn Store) -> Result<(), StoreError> {
     st.phase = Phase::FailedOver {
         target: "backup".into(),
         since_ms: 5,
+        manual: false,
     };
     st.original_ttl = Some(30);
     store.save_service_state("shop", &st)?;

@@ -26,11 +26,19 @@ async fn wrong_or_missing_token_is_refused_and_not_logged() {
     let wrong = "wrong-token-0000000000";
     let r = get(Some(wrong)).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(r.status(), 401);
-    let r = get(Some(ADMIN_TOKEN)).await.unwrap_or_else(|e| panic!("{e}"));
+    let r = get(Some(ADMIN_TOKEN))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(r.status(), 200);
     let body = r.text().await.unwrap_or_default();
     assert!(!body.contains(ADMIN_TOKEN));
-    proc.wait_for("refused request with a wrong bearer token", Duration::from_secs(5));
+    proc.wait_for(
+        "refused request with a wrong bearer token",
+        Duration::from_secs(5),
+    );
     let log = proc.log();
-    assert!(!log.contains(wrong) && !log.contains(ADMIN_TOKEN), "a token leaked into the log:\n{log}");
+    assert!(
+        !log.contains(wrong) && !log.contains(ADMIN_TOKEN),
+        "a token leaked into the log:\n{log}"
+    );
 }

@@ -29,7 +29,11 @@ fn header(text: &str, key: &str) -> String {
 #[test]
 fn each_bad_config_is_rejected_with_its_message_and_line() {
     let files = fixtures();
-    assert!(files.len() >= 10, "expected at least 10 bad configs, found {}", files.len());
+    assert!(
+        files.len() >= 10,
+        "expected at least 10 bad configs, found {}",
+        files.len()
+    );
     let mut failures = Vec::new();
     for f in files {
         let text = std::fs::read_to_string(&f).unwrap_or_default();
@@ -38,14 +42,27 @@ fn each_bad_config_is_rejected_with_its_message_and_line() {
         match load(&f) {
             Ok(_) => failures.push(format!("{}: accepted", f.display())),
             Err(e) => {
-                let hit = e.problems.iter().find(|p| p.severity == Severity::Error && p.message.contains(&expect));
+                let hit = e
+                    .problems
+                    .iter()
+                    .find(|p| p.severity == Severity::Error && p.message.contains(&expect));
                 match hit {
-                    None => failures.push(format!("{}: no error contains `{expect}`; got:\n{e}", f.display())),
-                    Some(p) if p.line != Some(line) => failures.push(format!("{}: `{expect}` reported on line {:?}, expected {line}", f.display(), p.line)),
+                    None => failures.push(format!(
+                        "{}: no error contains `{expect}`; got:\n{e}",
+                        f.display()
+                    )),
+                    Some(p) if p.line != Some(line) => failures.push(format!(
+                        "{}: `{expect}` reported on line {:?}, expected {line}",
+                        f.display(),
+                        p.line
+                    )),
                     Some(p) => {
                         assert!(!p.fix.is_empty(), "{}: no fix given", f.display());
                         let rendered = e.to_string();
-                        assert!(rendered.contains(&format!("{}:{line}", f.display())), "rendered error names file and line: {rendered}");
+                        assert!(
+                            rendered.contains(&format!("{}:{line}", f.display())),
+                            "rendered error names file and line: {rendered}"
+                        );
                     }
                 }
             }
@@ -58,7 +75,10 @@ fn each_bad_config_is_rejected_with_its_message_and_line() {
 fn every_example_config_validates() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     let mut n = 0;
-    for e in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{e}")).filter_map(Result::ok) {
+    for e in std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .filter_map(Result::ok)
+    {
         let p = e.path();
         if p.extension().is_some_and(|x| x == "toml") {
             n += 1;
@@ -72,12 +92,16 @@ fn every_example_config_validates() {
 
 #[test]
 fn validate_and_plan_report_bad_input_with_exit_code_2_and_no_panic() {
-    let f = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bad/duplicate_priority.toml");
+    let f =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bad/duplicate_priority.toml");
     let f = f.to_string_lossy();
     for cmd in ["validate", "plan"] {
         let (code, _out, err) = cli(&[cmd, "-c", &f], &[]);
         assert_eq!(code, 2, "{cmd}: {err}");
-        assert!(err.contains("duplicate_priority.toml:23"), "{cmd} names file and line: {err}");
+        assert!(
+            err.contains("duplicate_priority.toml:23"),
+            "{cmd} names file and line: {err}"
+        );
         assert!(err.contains("fix:"), "{cmd} gives a fix: {err}");
         assert!(!err.contains("panicked"), "{err}");
     }

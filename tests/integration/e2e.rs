@@ -10,43 +10,78 @@ use crate::harness::{cli, config, wait_dns, Proc, Scratch, ADMIN_TOKEN};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn primary_dies_answer_moves_to_backup_and_comes_back_with_ttl_restored() {
     let dir = Scratch::new("e2e");
-    let mut primary = Some(Backend::start("127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}"))).await.unwrap_or_else(|e| panic!("{e}")));
-    let primary_addr = primary.as_ref().map(|p| p.addr()).unwrap_or_else(|| unreachable!());
-    let backup = Backend::start("127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}"))).await.unwrap_or_else(|e| panic!("{e}"));
+    let mut primary = Some(
+        Backend::start("127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")))
+            .await
+            .unwrap_or_else(|e| panic!("{e}")),
+    );
+    let primary_addr = primary
+        .as_ref()
+        .map(|p| p.addr())
+        .unwrap_or_else(|| unreachable!());
+    let backup = Backend::start("127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let cfg = dir.path("dnsfailback.toml");
-    std::fs::write(&cfg, config(&dir.0, primary_addr, backup.addr(), "")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&cfg, config(&dir.0, primary_addr, backup.addr(), ""))
+        .unwrap_or_else(|e| panic!("{e}"));
 
     let proc = Proc::start(&cfg, &[]);
     let dns = proc.dns_addr();
     let admin = proc.admin_addr().to_string();
 
-    let a = wait_dns(dns, Duration::from_secs(20), "the primary", |a| a.values == ["127.0.0.11"]).await;
+    let a = wait_dns(dns, Duration::from_secs(20), "the primary", |a| {
+        a.values == ["127.0.0.11"]
+    })
+    .await;
     assert_eq!(a.ttl, Some(300), "normal TTL while healthy");
 
     drop(primary.take()); // the primary backend dies
-    let a = wait_dns(dns, Duration::from_secs(10), "the backup", |a| a.values == ["127.0.0.12"]).await;
+    let a = wait_dns(dns, Duration::from_secs(10), "the backup", |a| {
+        a.values == ["127.0.0.12"]
+    })
+    .await;
     assert_eq!(a.ttl, Some(30), "failover TTL published with the switch");
 
     // status through the real CLI and admin API
     let cfg_s = cfg.to_string_lossy().to_string();
-    let (code, out, err) = cli(&["status", "-c", &cfg_s, "--admin", &admin], &[("DNSFAILBACK_TEST_ADMIN_TOKEN", ADMIN_TOKEN)]);
+    let (code, out, err) = cli(
+        &["status", "-c", &cfg_s, "--admin", &admin],
+        &[("DNSFAILBACK_TEST_ADMIN_TOKEN", ADMIN_TOKEN)],
+    );
     assert_eq!(code, 0, "status failed: {err}");
     assert!(out.contains("phase: failed_over"), "{out}");
     assert!(out.contains("primary") && out.contains("down"), "{out}");
 
-    primary = Some(Backend::start(primary_addr).await.unwrap_or_else(|e| panic!("{e}")));
-    let a = wait_dns(dns, Duration::from_secs(15), "the primary again", |a| a.values == ["127.0.0.11"]).await;
+    primary = Some(
+        Backend::start(primary_addr)
+            .await
+            .unwrap_or_else(|e| panic!("{e}")),
+    );
+    let a = wait_dns(dns, Duration::from_secs(15), "the primary again", |a| {
+        a.values == ["127.0.0.11"]
+    })
+    .await;
     assert_eq!(a.ttl, Some(30), "failover TTL kept until the restore time");
-    wait_dns(dns, Duration::from_secs(15), "the original TTL", |a| a.values == ["127.0.0.11"] && a.ttl == Some(300)).await;
+    wait_dns(dns, Duration::from_secs(15), "the original TTL", |a| {
+        a.values == ["127.0.0.11"] && a.ttl == Some(300)
+    })
+    .await;
 
-    let (code, out, err) = cli(&["history", "shop", "-c", &cfg_s, "--admin", &admin], &[("DNSFAILBACK_TEST_ADMIN_TOKEN", ADMIN_TOKEN)]);
+    let (code, out, err) = cli(
+        &["history", "shop", "-c", &cfg_s, "--admin", &admin],
+        &[("DNSFAILBACK_TEST_ADMIN_TOKEN", ADMIN_TOKEN)],
+    );
     assert_eq!(code, 0, "history failed: {err}");
-    for action in ["failover", "failback", "ttl_restore"] {
+    for action in ["failover", "failback", "canary_complete", "ttl_restore"] {
         assert!(out.contains(action), "audit trail lacks {action}:\n{out}");
     }
     // Secrets never leak into logs, status or audit output.
     for text in [proc.log(), out] {
-        assert!(!text.contains(ADMIN_TOKEN), "the admin token leaked:\n{text}");
+        assert!(
+            !text.contains(ADMIN_TOKEN),
+            "the admin token leaked:\n{text}"
+        );
     }
     drop(primary);
 }

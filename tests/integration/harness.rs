@@ -17,7 +17,8 @@ impl Scratch {
     pub fn new(tag: &str) -> Scratch {
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!("dnsfailback-it-{tag}-{}-{n}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("dnsfailback-it-{tag}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("scratch dir: {e}"));
         Scratch(dir)
@@ -56,6 +57,8 @@ ttl = 300
 failover_ttl = 30
 stable_for = "1s"
 restore_ttl_after = "2s"
+canary_steps = [50, 100]
+step_hold = "1s"
 {extra_service}
 
 [[services.shop.targets]]
@@ -99,12 +102,16 @@ impl Proc {
     pub fn start(config: &Path, env: &[(&str, &str)]) -> Proc {
         let mut cmd = Command::new(BIN);
         cmd.args(["run", "-c"]).arg(config);
-        cmd.env("DNSFAILBACK_TEST_ADMIN_TOKEN", ADMIN_TOKEN).env("RUST_LOG", "info,hickory_server=warn").env("NO_COLOR", "1");
+        cmd.env("DNSFAILBACK_TEST_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("RUST_LOG", "info,hickory_server=warn")
+            .env("NO_COLOR", "1");
         for (k, v) in env {
             cmd.env(k, v);
         }
         cmd.stdout(Stdio::null()).stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {BIN}: {e}"));
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {BIN}: {e}"));
         let log = Arc::new(Mutex::new(Vec::new()));
         if let Some(stderr) = child.stderr.take() {
             let log = log.clone();
@@ -133,21 +140,34 @@ impl Proc {
                     return line.split(needle).nth(1).unwrap_or("").trim().to_string();
                 }
             }
-            assert!(start.elapsed() < limit, "no log line with `{needle}` within {limit:?}; log:\n{}", self.log());
+            assert!(
+                start.elapsed() < limit,
+                "no log line with `{needle}` within {limit:?}; log:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
     /// The embedded DNS address, from its start-up line.
     pub fn dns_addr(&self) -> SocketAddr {
-        let s = self.wait_for("embedded DNS listening on udp+tcp ", Duration::from_secs(20));
-        s.split_whitespace().next().and_then(|a| a.parse().ok()).unwrap_or_else(|| panic!("bad DNS address line: {s}"))
+        let s = self.wait_for(
+            "embedded DNS listening on udp+tcp ",
+            Duration::from_secs(20),
+        );
+        s.split_whitespace()
+            .next()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("bad DNS address line: {s}"))
     }
 
     /// The admin API address, from its start-up line.
     pub fn admin_addr(&self) -> SocketAddr {
         let s = self.wait_for("admin API listening on ", Duration::from_secs(20));
-        s.split_whitespace().next().and_then(|a| a.parse().ok()).unwrap_or_else(|| panic!("bad admin address line: {s}"))
+        s.split_whitespace()
+            .next()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("bad admin address line: {s}"))
     }
 
     /// SIGKILL, as a crash would.
@@ -166,7 +186,10 @@ impl Drop for Proc {
     fn drop(&mut self) {
         self.kill();
         if std::thread::panicking() {
-            eprintln!("---- dnsfailback log ----\n{}\n-------------------------", self.log());
+            eprintln!(
+                "---- dnsfailback log ----\n{}\n-------------------------",
+                self.log()
+            );
         }
     }
 }
@@ -189,7 +212,12 @@ fn strip_ansi(s: &str) -> String {
 }
 
 /// Polls DNS until `pred` holds for the answer of shop.example.test A, or panics.
-pub async fn wait_dns(dns: SocketAddr, limit: Duration, what: &str, pred: impl Fn(&dnsfailback::cli::dig::Answer) -> bool) -> dnsfailback::cli::dig::Answer {
+pub async fn wait_dns(
+    dns: SocketAddr,
+    limit: Duration,
+    what: &str,
+    pred: impl Fn(&dnsfailback::cli::dig::Answer) -> bool,
+) -> dnsfailback::cli::dig::Answer {
     let start = tokio::time::Instant::now();
     let mut last = None;
     loop {
@@ -199,7 +227,10 @@ pub async fn wait_dns(dns: SocketAddr, limit: Duration, what: &str, pred: impl F
             }
             last = Some(a);
         }
-        assert!(start.elapsed() < limit, "DNS never showed {what} within {limit:?}; last answer {last:?}");
+        assert!(
+            start.elapsed() < limit,
+            "DNS never showed {what} within {limit:?}; last answer {last:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -211,7 +242,9 @@ pub fn cli(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {BIN}: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {BIN}: {e}"));
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),

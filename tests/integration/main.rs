@@ -5,5 +5,6 @@ mod api;
 mod config_fixtures;
 mod e2e;
 mod harness;
+mod operator;
 mod restart;
 mod scenario;

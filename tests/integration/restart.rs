@@ -11,16 +11,24 @@ use crate::harness::{config, wait_dns, Proc, Scratch, ADMIN_TOKEN};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_between_intent_and_apply_converges_after_restart() {
     let dir = Scratch::new("restart");
-    let primary = Backend::start("127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}"))).await.unwrap_or_else(|e| panic!("{e}"));
+    let primary = Backend::start("127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let primary_addr = primary.addr();
-    let backup = Backend::start("127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}"))).await.unwrap_or_else(|e| panic!("{e}"));
+    let backup = Backend::start("127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let cfg = dir.path("dnsfailback.toml");
-    std::fs::write(&cfg, config(&dir.0, primary_addr, backup.addr(), "")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&cfg, config(&dir.0, primary_addr, backup.addr(), ""))
+        .unwrap_or_else(|e| panic!("{e}"));
 
     // 1. Normal start: the primary is published with the normal TTL.
     let mut first = Proc::start(&cfg, &[]);
     let dns = first.dns_addr();
-    wait_dns(dns, Duration::from_secs(20), "the primary", |a| a.values == ["127.0.0.11"] && a.ttl == Some(300)).await;
+    wait_dns(dns, Duration::from_secs(20), "the primary", |a| {
+        a.values == ["127.0.0.11"] && a.ttl == Some(300)
+    })
+    .await;
     first.kill();
 
     // 2. The primary dies; the controller decides to fail over, journals the intent and is
@@ -35,7 +43,10 @@ async fn sigkill_between_intent_and_apply_converges_after_restart() {
     let third = Proc::start(&cfg, &[]);
     let dns = third.dns_addr();
     third.wait_for("resuming intent", Duration::from_secs(10));
-    let a = wait_dns(dns, Duration::from_secs(10), "the backup", |a| a.values == ["127.0.0.12"]).await;
+    let a = wait_dns(dns, Duration::from_secs(10), "the backup", |a| {
+        a.values == ["127.0.0.12"]
+    })
+    .await;
     assert_eq!(a.ttl, Some(30));
 
     let admin = third.admin_addr();
@@ -48,6 +59,9 @@ async fn sigkill_between_intent_and_apply_converges_after_restart() {
         .json()
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(body["original_ttl"], 300, "the original TTL survived two crashes: {body}");
+    assert_eq!(
+        body["original_ttl"], 300,
+        "the original TTL survived two crashes: {body}"
+    );
     assert_eq!(body["phase"]["phase"], "failed_over", "{body}");
 }

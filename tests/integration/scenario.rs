@@ -53,7 +53,12 @@ fn fq(s: &str) -> Fqdn {
 }
 
 fn a(ttl: u32, ip: &str) -> RecordSet {
-    RecordSet::new(fq("shop.example.test"), RecordType::A, ttl, vec![ip.to_string()])
+    RecordSet::new(
+        fq("shop.example.test"),
+        RecordType::A,
+        ttl,
+        vec![ip.to_string()],
+    )
 }
 
 struct Scene {
@@ -64,24 +69,45 @@ struct Scene {
 
 impl Scene {
     fn new(extra: &str) -> Scene {
-        let text = CONFIG.replace("restore_ttl_after = \"10m\"", &format!("restore_ttl_after = \"10m\"\n{extra}"));
-        let (config, _) = parse(std::path::Path::new("scenario.toml"), &text).unwrap_or_else(|e| panic!("{e}"));
+        let text = CONFIG.replace(
+            "restore_ttl_after = \"10m\"",
+            &format!("restore_ttl_after = \"10m\"\n{extra}"),
+        );
+        let (config, _) =
+            parse(std::path::Path::new("scenario.toml"), &text).unwrap_or_else(|e| panic!("{e}"));
         let provider = MemoryProvider::new("mem", &[fq("example.test")]);
         let mut providers: BTreeMap<String, Arc<dyn Provider>> = BTreeMap::new();
         providers.insert("mem".into(), Arc::new(provider.clone()));
         let store = Arc::new(MemoryStore::default());
-        let ctl = Controller::new(config, providers, store.clone(), Arc::new(SingleNode), Clock::starting_at(1_700_000_000_000))
-            .unwrap_or_else(|e| panic!("{e}"));
-        Scene { ctl, provider, store }
+        let ctl = Controller::new(
+            config,
+            providers,
+            store.clone(),
+            Arc::new(SingleNode),
+            Clock::starting_at(1_700_000_000_000),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        Scene {
+            ctl,
+            provider,
+            store,
+        }
     }
 
     /// One probe round (both targets), then a reconcile pass, then `step` of time.
     async fn round(&mut self, primary_ok: bool, backup_ok: bool, step: Duration) {
         for (target, ok) in [("primary", primary_ok), ("backup", backup_ok)] {
-            let result = if ok { Ok(()) } else { Err(FailureReason::Refused) };
+            let result = if ok {
+                Ok(())
+            } else {
+                Err(FailureReason::Refused)
+            };
             self.ctl.observe(&ProbeResult {
                 check: check_id("shop", target, 0),
-                outcome: Outcome { result, latency: Duration::from_millis(3) },
+                outcome: Outcome {
+                    result,
+                    latency: Duration::from_millis(3),
+                },
                 at: tokio::time::Instant::now(),
             });
         }
@@ -90,14 +116,46 @@ impl Scene {
     }
 
     fn applied(&self) -> Vec<Vec<Change>> {
-        self.provider.applied().into_iter().map(|cs: ChangeSet| cs.changes).collect()
+        self.provider
+            .applied()
+            .into_iter()
+            .map(|cs: ChangeSet| cs.changes)
+            .collect()
     }
 }
 
 const S: Duration = Duration::from_secs(1);
 
+fn w(ttl: u32, id: &str, ip: &str, weight: u32) -> RecordSet {
+    RecordSet::weighted(
+        fq("shop.example.test"),
+        RecordType::A,
+        ttl,
+        vec![ip.to_string()],
+        id,
+        weight,
+    )
+}
+
+impl Scene {
+    /// Healthy rounds until the provider sees a new change set; returns the seconds waited.
+    async fn until_change(&mut self, limit: u32) -> u32 {
+        let before = self.applied().len();
+        for secs in 0..limit {
+            self.round(true, true, S).await;
+            if self.applied().len() > before {
+                return secs;
+            }
+        }
+        panic!(
+            "no change within {limit}s; applied so far: {:?}",
+            self.applied()
+        );
+    }
+}
+
 #[tokio::test(start_paused = true)]
-async fn full_outage_failover_failback_and_ttl_restore_in_exact_order() {
+async fn full_outage_failover_canary_steps_and_ttl_restore_in_exact_order() {
     let mut s = Scene::new("");
     for _ in 0..3 {
         s.round(true, true, S).await;
@@ -105,13 +163,24 @@ async fn full_outage_failover_failback_and_ttl_restore_in_exact_order() {
     // One lost probe moves nothing.
     s.round(false, true, S).await;
     s.round(true, true, S).await;
-    assert_eq!(s.applied(), vec![vec![Change::Create { new: a(300, "192.0.2.10") }]]);
+    assert_eq!(
+        s.applied(),
+        vec![vec![Change::Create {
+            new: a(300, "192.0.2.10")
+        }]]
+    );
 
     // Two failures in a row: failover with the failover TTL, in the same change.
     s.round(false, true, S).await;
     s.round(false, true, S).await;
     assert_eq!(s.applied().len(), 2);
-    assert_eq!(s.applied()[1], vec![Change::Update { old: a(300, "192.0.2.10"), new: a(30, "198.51.100.20") }]);
+    assert_eq!(
+        s.applied()[1],
+        vec![Change::Update {
+            old: a(300, "192.0.2.10"),
+            new: a(30, "198.51.100.20")
+        }]
+    );
 
     // The primary comes back but goes down again during the stable time: nothing moves.
     for _ in 0..30 {
@@ -122,24 +191,342 @@ async fn full_outage_failover_failback_and_ttl_restore_in_exact_order() {
     for _ in 0..40 {
         s.round(true, true, S).await;
     }
-    assert_eq!(s.applied().len(), 2, "no failback before 60 s of continuous health");
+    assert_eq!(
+        s.applied().len(),
+        2,
+        "no failback before 60 s of continuous health"
+    );
 
-    // 60 s of continuous health since the flap: failback, failover TTL kept.
-    for _ in 0..25 {
+    // 60 s of continuous health (3 rounds to rise, then 60 s): canary step 1, 5 % primary.
+    let waited = s.until_change(100).await;
+    assert_eq!(
+        waited,
+        62 - 40,
+        "step 1 exactly stable_for after the primary rose"
+    );
+    assert_eq!(
+        s.applied()[2],
+        vec![
+            Change::Delete {
+                old: a(30, "198.51.100.20")
+            },
+            Change::Create {
+                new: w(30, "primary", "192.0.2.10", 5)
+            },
+            Change::Create {
+                new: w(30, "backup", "198.51.100.20", 95)
+            },
+        ]
+    );
+    // Each step is held 2 minutes, then the weights move.
+    for (share, prev) in [(25u32, 5u32), (50, 25)] {
+        let waited = s.until_change(200).await;
+        assert_eq!(waited, 119, "step hold is 120 s");
+        assert_eq!(
+            s.applied().last().cloned().unwrap_or_default(),
+            vec![
+                Change::Update {
+                    old: w(30, "primary", "192.0.2.10", prev),
+                    new: w(30, "primary", "192.0.2.10", share)
+                },
+                Change::Update {
+                    old: w(30, "backup", "198.51.100.20", 100 - prev),
+                    new: w(30, "backup", "198.51.100.20", 100 - share)
+                },
+            ]
+        );
+    }
+    // Last step: all traffic on the primary, failover TTL kept.
+    assert_eq!(s.until_change(200).await, 119);
+    assert_eq!(
+        s.applied().last().cloned().unwrap_or_default(),
+        vec![
+            Change::Delete {
+                old: w(30, "backup", "198.51.100.20", 50)
+            },
+            Change::Delete {
+                old: w(30, "primary", "192.0.2.10", 50)
+            },
+            Change::Create {
+                new: a(30, "192.0.2.10")
+            },
+        ]
+    );
+    // Ten minutes later the original TTL is restored.
+    assert_eq!(s.until_change(700).await, 599);
+    assert_eq!(
+        s.applied().last().cloned().unwrap_or_default(),
+        vec![Change::Update {
+            old: a(30, "192.0.2.10"),
+            new: a(300, "192.0.2.10")
+        }]
+    );
+
+    let actions: Vec<String> = s
+        .store
+        .history("shop", 50)
+        .unwrap_or_default()
+        .into_iter()
+        .rev()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "publish",
+            "failover",
+            "failback",
+            "canary_step",
+            "canary_step",
+            "canary_complete",
+            "ttl_restore"
+        ]
+    );
+}
+
+async fn into_canary_step_2(s: &mut Scene) {
+    for _ in 0..3 {
+        s.round(true, true, S).await;
+    }
+    s.round(false, true, S).await;
+    s.round(false, true, S).await;
+    s.until_change(100).await; // step 1
+    s.until_change(200).await; // step 2 (25 %)
+    for _ in 0..20 {
+        s.round(true, true, S).await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_gate_freezes_the_canary_and_nothing_else_moves() {
+    let mut s = Scene::new("");
+    into_canary_step_2(&mut s).await;
+    let before = s.applied().len();
+    // Two lost probes, not in a row: the primary never goes down (fall = 2), but 2 failures in
+    // 24 probes of this step are above the 5 % error-rate gate.
+    s.round(false, true, S).await;
+    s.round(true, true, S).await;
+    s.round(false, true, S).await;
+    for _ in 0..600 {
+        s.round(true, true, S).await;
+    }
+    assert_eq!(
+        s.applied().len(),
+        before,
+        "frozen: no step, no rollback, for ten minutes"
+    );
+    let st = s
+        .ctl
+        .board()
+        .read()
+        .ok()
+        .and_then(|b| b.get("shop").cloned())
+        .unwrap_or_else(|| panic!("no status"));
+    assert_eq!(st.phase.label(), "canary");
+    let alert = st.alert.unwrap_or_default();
+    assert!(
+        alert.contains("canary frozen")
+            && alert.contains("step 2 of 4 (25 %)")
+            && alert.contains("error rate"),
+        "{alert}"
+    );
+    // The operator resumes: the step's window restarts and the canary completes.
+    s.ctl
+        .command(
+            "shop",
+            dnsfailback::policy::command::Operation::Resume,
+            "alice",
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        s.until_change(200).await,
+        120,
+        "the step window restarts at the resume"
+    );
+    assert_eq!(s.applied().last().map(|c| c.len()), Some(2), "50 % step");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_gate_rolls_back_when_configured() {
+    let mut s = Scene::new("on_gate_failure = \"rollback\"");
+    into_canary_step_2(&mut s).await;
+    s.round(false, true, S).await;
+    s.round(true, true, S).await;
+    s.round(false, true, S).await;
+    assert_eq!(
+        s.applied().last().cloned().unwrap_or_default(),
+        vec![
+            Change::Delete {
+                old: w(30, "backup", "198.51.100.20", 75)
+            },
+            Change::Delete {
+                old: w(30, "primary", "192.0.2.10", 25)
+            },
+            Change::Create {
+                new: a(30, "198.51.100.20")
+            },
+        ]
+    );
+    let n = s.applied().len();
+    for _ in 0..300 {
+        s.round(true, true, S).await;
+    }
+    assert_eq!(
+        s.applied().len(),
+        n,
+        "after a rollback, automatic failback waits for the operator"
+    );
+    let actions: Vec<String> = s
+        .store
+        .history("shop", 3)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert!(actions.contains(&"rollback".to_string()), "{actions:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn planned_failover_lowers_the_ttl_and_waits_out_the_old_one() {
+    use dnsfailback::policy::command::Operation;
+    let mut s = Scene::new("");
+    for _ in 0..3 {
+        s.round(true, true, S).await;
+    }
+    let msg = s
+        .ctl
+        .command("shop", Operation::Failover { to: None }, "alice")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(msg.contains("to `backup`"), "{msg}");
+    assert_eq!(
+        s.applied().last().cloned().unwrap_or_default(),
+        vec![Change::Update {
+            old: a(300, "192.0.2.10"),
+            new: a(30, "192.0.2.10")
+        }],
+        "TTL lowered first, same target"
+    );
+    // The switch waits 300 s (old TTL) + 10 s margin from the lowering.
+    let waited = s.until_change(400).await;
+    assert_eq!(
+        waited, 310,
+        "switch exactly old TTL (300 s) + margin (10 s) after the lowering"
+    );
+    assert_eq!(
+        s.applied().last().cloned().unwrap_or_default(),
+        vec![Change::Update {
+            old: a(30, "192.0.2.10"),
+            new: a(30, "198.51.100.20")
+        }]
+    );
+    // A manual failover never fails back by itself...
+    for _ in 0..300 {
         s.round(true, true, S).await;
     }
     assert_eq!(s.applied().len(), 3);
-    assert_eq!(s.applied()[2], vec![Change::Update { old: a(30, "198.51.100.20"), new: a(30, "192.0.2.10") }]);
+    // ...until the operator says so; `--now` returns all traffic at once.
+    s.ctl
+        .command(
+            "shop",
+            Operation::Failback {
+                steps: None,
+                hold: None,
+                now: true,
+            },
+            "bob",
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        s.applied().last().cloned().unwrap_or_default(),
+        vec![Change::Update {
+            old: a(30, "198.51.100.20"),
+            new: a(30, "192.0.2.10")
+        }]
+    );
+    let actors: Vec<String> = s
+        .store
+        .history("shop", 10)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| e.actor)
+        .collect();
+    assert!(
+        actors.contains(&"alice".to_string()) && actors.contains(&"bob".to_string()),
+        "{actors:?}"
+    );
+}
 
-    // Ten minutes later the original TTL is restored.
-    for _ in 0..(10 * 60) {
+#[tokio::test(start_paused = true)]
+async fn hold_freezes_everything_and_abort_returns_to_the_backup() {
+    use dnsfailback::policy::command::Operation;
+    let mut s = Scene::new("");
+    for _ in 0..3 {
         s.round(true, true, S).await;
     }
-    assert_eq!(s.applied().len(), 4);
-    assert_eq!(s.applied()[3], vec![Change::Update { old: a(30, "192.0.2.10"), new: a(300, "192.0.2.10") }]);
-
-    let actions: Vec<String> = s.store.history("shop", 50).unwrap_or_default().into_iter().rev().map(|e| e.action).collect();
-    assert_eq!(actions, ["publish", "failover", "failback", "ttl_restore"]);
+    s.ctl
+        .command("shop", Operation::Hold, "alice")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        s.ctl
+            .command("shop", Operation::Hold, "alice")
+            .await
+            .is_err(),
+        "already held"
+    );
+    for _ in 0..5 {
+        s.round(false, true, S).await;
+    }
+    assert_eq!(s.applied().len(), 1, "held: no automatic failover");
+    s.ctl
+        .command("shop", Operation::Resume, "alice")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.applied().len(), 2, "resumed: failover at once");
+    assert!(
+        s.ctl
+            .command("shop", Operation::Abort, "alice")
+            .await
+            .is_err(),
+        "nothing to abort while failed over"
+    );
+    s.until_change(100).await; // canary step 1
+    s.ctl
+        .command("shop", Operation::Abort, "alice")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        s.applied().last().cloned().unwrap_or_default(),
+        vec![
+            Change::Delete {
+                old: w(30, "backup", "198.51.100.20", 95)
+            },
+            Change::Delete {
+                old: w(30, "primary", "192.0.2.10", 5)
+            },
+            Change::Create {
+                new: a(30, "198.51.100.20")
+            },
+        ]
+    );
+    let err = s
+        .ctl
+        .command(
+            "shop",
+            Operation::Failback {
+                steps: Some(vec![50, 20, 100]),
+                hold: None,
+                now: false,
+            },
+            "bob",
+        )
+        .await
+        .err()
+        .unwrap_or_default();
+    assert!(err.contains("ascending"), "{err}");
 }
 
 #[tokio::test(start_paused = true)]
@@ -151,9 +538,19 @@ async fn all_targets_down_keeps_the_last_good_answer_and_alerts() {
     for _ in 0..5 {
         s.round(false, false, S).await;
     }
-    assert_eq!(s.applied(), vec![vec![Change::Create { new: a(300, "192.0.2.10") }]], "records are never withdrawn");
+    assert_eq!(
+        s.applied(),
+        vec![vec![Change::Create {
+            new: a(300, "192.0.2.10")
+        }]],
+        "records are never withdrawn"
+    );
     let board = s.ctl.board();
-    let st = board.read().ok().and_then(|b| b.get("shop").cloned()).unwrap_or_else(|| panic!("no status"));
+    let st = board
+        .read()
+        .ok()
+        .and_then(|b| b.get("shop").cloned())
+        .unwrap_or_else(|| panic!("no status"));
     assert!(st.alert.unwrap_or_default().contains("ALL TARGETS DOWN"));
     assert_eq!(st.phase.label(), "all_down");
 }
@@ -167,7 +564,13 @@ async fn all_down_sorry_target_is_published() {
     for _ in 0..3 {
         s.round(false, false, S).await;
     }
-    assert_eq!(s.applied()[1], vec![Change::Update { old: a(300, "192.0.2.10"), new: a(30, "198.51.100.20") }]);
+    assert_eq!(
+        s.applied()[1],
+        vec![Change::Update {
+            old: a(300, "192.0.2.10"),
+            new: a(30, "198.51.100.20")
+        }]
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -183,27 +586,49 @@ async fn a_failed_apply_is_journaled_and_retried_until_it_converges() {
     }
     assert_eq!(s.applied().len(), 2, "converged after two failed attempts");
     assert_eq!(s.provider.apply_calls(), 4);
-    let actions: Vec<String> = s.store.history("shop", 50).unwrap_or_default().into_iter().map(|e| e.action).collect();
+    let actions: Vec<String> = s
+        .store
+        .history("shop", 50)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
     assert_eq!(actions.iter().filter(|a| *a == "apply_failed").count(), 2);
     assert!(s.store.open_intents().unwrap_or_default().is_empty());
 }
 
 #[tokio::test(start_paused = true)]
 async fn an_existing_records_ttl_is_the_original_that_gets_restored() {
-    let mut s = Scene::new("");
-    s.provider.external_put(&fq("example.test"), a(3600, "192.0.2.10"));
+    let mut s = Scene::new("canary_steps = [100]");
+    s.provider
+        .external_put(&fq("example.test"), a(3600, "192.0.2.10"));
     for _ in 0..3 {
         s.round(true, true, S).await;
     }
-    assert!(s.applied().is_empty(), "an existing correct record is adopted, not rewritten");
+    assert!(
+        s.applied().is_empty(),
+        "an existing correct record is adopted, not rewritten"
+    );
     for _ in 0..2 {
         s.round(false, true, S).await;
     }
-    assert_eq!(s.applied()[0], vec![Change::Update { old: a(3600, "192.0.2.10"), new: a(30, "198.51.100.20") }]);
+    assert_eq!(
+        s.applied()[0],
+        vec![Change::Update {
+            old: a(3600, "192.0.2.10"),
+            new: a(30, "198.51.100.20")
+        }]
+    );
     for _ in 0..(70 + 610) {
         s.round(true, true, S).await;
     }
-    assert_eq!(s.applied().last().cloned().unwrap_or_default(), vec![Change::Update { old: a(30, "192.0.2.10"), new: a(3600, "192.0.2.10") }]);
+    assert_eq!(
+        s.applied().last().cloned().unwrap_or_default(),
+        vec![Change::Update {
+            old: a(30, "192.0.2.10"),
+            new: a(3600, "192.0.2.10")
+        }]
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -221,6 +646,9 @@ async fn min_change_interval_holds_a_second_change_back() {
     }
     assert_eq!(s.applied().len(), 2, "held back by min_change_interval");
     let board = s.ctl.board();
-    let held = board.read().ok().and_then(|b| b.get("shop").and_then(|x| x.held.clone()));
+    let held = board
+        .read()
+        .ok()
+        .and_then(|b| b.get("shop").and_then(|x| x.held.clone()));
     assert!(held.unwrap_or_default().contains("min_change_interval"));
 }

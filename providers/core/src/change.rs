@@ -200,15 +200,29 @@ mod tests {
             ],
         };
         let problems = cs.validate(&caps).err().unwrap_or_default();
-        assert!(problems.iter().any(|p| p.contains("outside zone")), "{problems:?}");
+        assert!(
+            problems.iter().any(|p| p.contains("outside zone")),
+            "{problems:?}"
+        );
         assert!(problems.iter().any(|p| p.contains("below")), "{problems:?}");
-        assert!(problems.iter().any(|p| p.contains("not an IPv4")), "{problems:?}");
-        assert!(problems.iter().any(|p| p.contains("weighted")), "{problems:?}");
+        assert!(
+            problems.iter().any(|p| p.contains("not an IPv4")),
+            "{problems:?}"
+        );
+        assert!(
+            problems.iter().any(|p| p.contains("weighted")),
+            "{problems:?}"
+        );
     }
 
     #[test]
     fn duplicate_keys_are_rejected() {
-        let set = RecordSet::new(fq("a.example.test"), RecordType::A, 60, vec!["192.0.2.1".into()]);
+        let set = RecordSet::new(
+            fq("a.example.test"),
+            RecordType::A,
+            60,
+            vec!["192.0.2.1".into()],
+        );
         let cs = ChangeSet {
             zone: fq("example.test"),
             changes: vec![

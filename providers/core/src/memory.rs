@@ -157,31 +157,37 @@ impl Provider for MemoryProvider {
     ) -> Result<Vec<RecordSet>, ProviderError> {
         self.take_fault(false).await?;
         let inner = self.lock();
-        let z = inner.zones.get(zone).ok_or_else(|| self.unknown_zone(zone))?;
+        let z = inner
+            .zones
+            .get(zone)
+            .ok_or_else(|| self.unknown_zone(zone))?;
         Ok(z.get(name, rtype))
     }
 
     async fn read_zone(&self, zone: &Fqdn) -> Result<Vec<RecordSet>, ProviderError> {
         self.take_fault(false).await?;
         let inner = self.lock();
-        let z = inner.zones.get(zone).ok_or_else(|| self.unknown_zone(zone))?;
+        let z = inner
+            .zones
+            .get(zone)
+            .ok_or_else(|| self.unknown_zone(zone))?;
         Ok(z.all().cloned().collect())
     }
 
     async fn apply(&self, changes: &ChangeSet) -> Result<ApplyReceipt, ProviderError> {
         self.take_fault(true).await?;
         if let Err(problems) = changes.validate(&self.caps) {
-            return Err(ProviderError::new(&self.name, ErrorKind::Invalid, problems.join("; "))
-                .unchanged());
+            return Err(
+                ProviderError::new(&self.name, ErrorKind::Invalid, problems.join("; ")).unchanged(),
+            );
         }
         let mut inner = self.lock();
         let zone = inner
             .zones
             .get_mut(&changes.zone)
             .ok_or_else(|| self.unknown_zone(&changes.zone))?;
-        zone.apply_strict(changes).map_err(|msg| {
-            ProviderError::new(&self.name, ErrorKind::Conflict, msg).unchanged()
-        })?;
+        zone.apply_strict(changes)
+            .map_err(|msg| ProviderError::new(&self.name, ErrorKind::Conflict, msg).unchanged())?;
         inner.applied.push(changes.clone());
         Ok(ApplyReceipt::default())
     }

@@ -33,7 +33,9 @@ impl Fqdn {
         }
         let body = trimmed.strip_suffix('.').unwrap_or(trimmed);
         if body.len() > 253 {
-            return Err(format!("domain name `{name}` is longer than 253 characters"));
+            return Err(format!(
+                "domain name `{name}` is longer than 253 characters"
+            ));
         }
         for label in body.split('.') {
             if label.is_empty() {
@@ -310,7 +312,13 @@ fn sorted(values: &[String]) -> Vec<&String> {
 
 impl fmt::Display for RecordSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ttl={} [{}]", self.key(), self.ttl, self.values.join(", "))?;
+        write!(
+            f,
+            "{} ttl={} [{}]",
+            self.key(),
+            self.ttl,
+            self.values.join(", ")
+        )?;
         if let Some(w) = self.weight {
             write!(f, " weight={w}")?;
         }
@@ -368,8 +376,18 @@ mod tests {
     #[test]
     fn same_answer_ignores_value_order() -> Result<(), String> {
         let n = Fqdn::new("a.example")?;
-        let a = RecordSet::new(n.clone(), RecordType::A, 60, vec!["1.1.1.1".into(), "2.2.2.2".into()]);
-        let b = RecordSet::new(n, RecordType::A, 60, vec!["2.2.2.2".into(), "1.1.1.1".into()]);
+        let a = RecordSet::new(
+            n.clone(),
+            RecordType::A,
+            60,
+            vec!["1.1.1.1".into(), "2.2.2.2".into()],
+        );
+        let b = RecordSet::new(
+            n,
+            RecordType::A,
+            60,
+            vec!["2.2.2.2".into(), "1.1.1.1".into()],
+        );
         assert!(a.same_answer(&b));
         Ok(())
     }

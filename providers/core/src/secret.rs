@@ -90,7 +90,13 @@ mod tests {
 
     #[test]
     fn missing_source_explains_fix() {
-        let e = SecretSource { env: None, file: None }.load().err().unwrap_or_default();
+        let e = SecretSource {
+            env: None,
+            file: None,
+        }
+        .load()
+        .err()
+        .unwrap_or_default();
         assert!(e.contains("never written in the config"), "{e}");
     }
 }

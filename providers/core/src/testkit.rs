@@ -40,7 +40,12 @@ async fn read_one(
     Ok(sets)
 }
 
-async fn apply(p: &dyn Provider, zone: &Fqdn, changes: Vec<Change>, step: &str) -> Result<(), String> {
+async fn apply(
+    p: &dyn Provider,
+    zone: &Fqdn,
+    changes: Vec<Change>,
+    step: &str,
+) -> Result<(), String> {
     let cs = ChangeSet {
         zone: zone.clone(),
         changes,
@@ -77,52 +82,142 @@ pub async fn run_conformance(
     // 1. Reading a name that does not exist yields no sets, not an error.
     let step = "read_absent";
     if !read_one(p, zone, &www, step).await?.is_empty() {
-        return Err(fail(step, format!("{www} should not exist before the suite; clean the zone")));
+        return Err(fail(
+            step,
+            format!("{www} should not exist before the suite; clean the zone"),
+        ));
     }
     report.passed.push(step);
 
     // 2. Create a plain set and a sibling; read back exactly what was written.
     let step = "create";
     let v1 = RecordSet::new(www.clone(), RecordType::A, ttl, vec!["192.0.2.1".into()]);
-    let sib = RecordSet::new(sibling.clone(), RecordType::A, ttl, vec!["192.0.2.99".into()]);
-    apply(p, zone, vec![Change::Create { new: v1.clone() }, Change::Create { new: sib.clone() }], step).await?;
-    expect_same(step, &read_one(p, zone, &www, step).await?, std::slice::from_ref(&v1))?;
+    let sib = RecordSet::new(
+        sibling.clone(),
+        RecordType::A,
+        ttl,
+        vec!["192.0.2.99".into()],
+    );
+    apply(
+        p,
+        zone,
+        vec![
+            Change::Create { new: v1.clone() },
+            Change::Create { new: sib.clone() },
+        ],
+        step,
+    )
+    .await?;
+    expect_same(
+        step,
+        &read_one(p, zone, &www, step).await?,
+        std::slice::from_ref(&v1),
+    )?;
     report.passed.push(step);
 
     // 3. Creating it again is a conflict and changes nothing.
     let step = "create_existing_conflicts";
     let dup = RecordSet::new(www.clone(), RecordType::A, ttl, vec!["192.0.2.7".into()]);
-    match p.apply(&ChangeSet { zone: zone.clone(), changes: vec![Change::Create { new: dup }] }).await {
+    match p
+        .apply(&ChangeSet {
+            zone: zone.clone(),
+            changes: vec![Change::Create { new: dup }],
+        })
+        .await
+    {
         Err(e) if e.is_conflict() => {}
-        Err(e) => return Err(fail(step, format!("expected a conflict, got {:?}: {e}", e.kind))),
+        Err(e) => {
+            return Err(fail(
+                step,
+                format!("expected a conflict, got {:?}: {e}", e.kind),
+            ))
+        }
         Ok(_) => return Err(fail(step, "creating an existing set succeeded")),
     }
-    expect_same(step, &read_one(p, zone, &www, step).await?, std::slice::from_ref(&v1))?;
+    expect_same(
+        step,
+        &read_one(p, zone, &www, step).await?,
+        std::slice::from_ref(&v1),
+    )?;
     report.passed.push(step);
 
     // 4. Failover: update values and lower the TTL in one change.
     let step = "update_values_and_ttl";
     let low_ttl = caps.min_ttl.max(30).max(60);
-    let v2 = RecordSet::new(www.clone(), RecordType::A, low_ttl, vec!["198.51.100.2".into()]);
-    apply(p, zone, vec![Change::Update { old: v1.clone(), new: v2.clone() }], step).await?;
-    expect_same(step, &read_one(p, zone, &www, step).await?, std::slice::from_ref(&v2))?;
+    let v2 = RecordSet::new(
+        www.clone(),
+        RecordType::A,
+        low_ttl,
+        vec!["198.51.100.2".into()],
+    );
+    apply(
+        p,
+        zone,
+        vec![Change::Update {
+            old: v1.clone(),
+            new: v2.clone(),
+        }],
+        step,
+    )
+    .await?;
+    expect_same(
+        step,
+        &read_one(p, zone, &www, step).await?,
+        std::slice::from_ref(&v2),
+    )?;
     report.passed.push(step);
 
     // 5. An update whose `old` is stale (someone else changed the zone) is a conflict.
     let step = "stale_update_conflicts";
     let v3 = RecordSet::new(www.clone(), RecordType::A, ttl, vec!["203.0.113.3".into()]);
-    match p.apply(&ChangeSet { zone: zone.clone(), changes: vec![Change::Update { old: v1.clone(), new: v3 }] }).await {
+    match p
+        .apply(&ChangeSet {
+            zone: zone.clone(),
+            changes: vec![Change::Update {
+                old: v1.clone(),
+                new: v3,
+            }],
+        })
+        .await
+    {
         Err(e) if e.is_conflict() => {}
-        Err(e) => return Err(fail(step, format!("expected a conflict, got {:?}: {e}", e.kind))),
-        Ok(_) => return Err(fail(step, "an update with a stale `old` overwrote the zone")),
+        Err(e) => {
+            return Err(fail(
+                step,
+                format!("expected a conflict, got {:?}: {e}", e.kind),
+            ))
+        }
+        Ok(_) => {
+            return Err(fail(
+                step,
+                "an update with a stale `old` overwrote the zone",
+            ))
+        }
     }
-    expect_same(step, &read_one(p, zone, &www, step).await?, std::slice::from_ref(&v2))?;
+    expect_same(
+        step,
+        &read_one(p, zone, &www, step).await?,
+        std::slice::from_ref(&v2),
+    )?;
     report.passed.push(step);
 
     // 6. TTL restore: back to the original TTL and values.
     let step = "ttl_restore";
-    apply(p, zone, vec![Change::Update { old: v2.clone(), new: v1.clone() }], step).await?;
-    expect_same(step, &read_one(p, zone, &www, step).await?, std::slice::from_ref(&v1))?;
+    apply(
+        p,
+        zone,
+        vec![Change::Update {
+            old: v2.clone(),
+            new: v1.clone(),
+        }],
+        step,
+    )
+    .await?;
+    expect_same(
+        step,
+        &read_one(p, zone, &www, step).await?,
+        std::slice::from_ref(&v1),
+    )?;
     report.passed.push(step);
 
     // 7. Weighted sets: convert to two weighted members, shift weights, convert back.
@@ -131,34 +226,89 @@ pub async fn run_conformance(
         let w = |id: &str, ip: &str, weight: u32| {
             RecordSet::weighted(www.clone(), RecordType::A, ttl, vec![ip.into()], id, weight)
         };
-        let (pa, ba) = (w("primary", "192.0.2.1", 5), w("backup", "198.51.100.2", 95));
-        apply(p, zone, vec![
-            Change::Delete { old: v1.clone() },
-            Change::Create { new: pa.clone() },
-            Change::Create { new: ba.clone() },
-        ], step).await?;
-        expect_same(step, &read_one(p, zone, &www, step).await?, &[ba.clone(), pa.clone()])?;
-        let (pb, bb) = (w("primary", "192.0.2.1", 50), w("backup", "198.51.100.2", 50));
-        apply(p, zone, vec![
-            Change::Update { old: pa.clone(), new: pb.clone() },
-            Change::Update { old: ba.clone(), new: bb.clone() },
-        ], step).await?;
-        expect_same(step, &read_one(p, zone, &www, step).await?, &[bb.clone(), pb.clone()])?;
-        apply(p, zone, vec![
-            Change::Delete { old: pb },
-            Change::Delete { old: bb },
-            Change::Create { new: v1.clone() },
-        ], step).await?;
-        expect_same(step, &read_one(p, zone, &www, step).await?, std::slice::from_ref(&v1))?;
+        let (pa, ba) = (
+            w("primary", "192.0.2.1", 5),
+            w("backup", "198.51.100.2", 95),
+        );
+        apply(
+            p,
+            zone,
+            vec![
+                Change::Delete { old: v1.clone() },
+                Change::Create { new: pa.clone() },
+                Change::Create { new: ba.clone() },
+            ],
+            step,
+        )
+        .await?;
+        expect_same(
+            step,
+            &read_one(p, zone, &www, step).await?,
+            &[ba.clone(), pa.clone()],
+        )?;
+        let (pb, bb) = (
+            w("primary", "192.0.2.1", 50),
+            w("backup", "198.51.100.2", 50),
+        );
+        apply(
+            p,
+            zone,
+            vec![
+                Change::Update {
+                    old: pa.clone(),
+                    new: pb.clone(),
+                },
+                Change::Update {
+                    old: ba.clone(),
+                    new: bb.clone(),
+                },
+            ],
+            step,
+        )
+        .await?;
+        expect_same(
+            step,
+            &read_one(p, zone, &www, step).await?,
+            &[bb.clone(), pb.clone()],
+        )?;
+        apply(
+            p,
+            zone,
+            vec![
+                Change::Delete { old: pb },
+                Change::Delete { old: bb },
+                Change::Create { new: v1.clone() },
+            ],
+            step,
+        )
+        .await?;
+        expect_same(
+            step,
+            &read_one(p, zone, &www, step).await?,
+            std::slice::from_ref(&v1),
+        )?;
         report.passed.push(step);
     } else {
-        report.skipped.push((step, "capabilities().weighted is false"));
+        report
+            .skipped
+            .push((step, "capabilities().weighted is false"));
     }
 
     // 8. Cancellation: a dropped apply leaves the set either fully old or fully new.
     let step = "cancel_mid_apply";
-    let v4 = RecordSet::new(www.clone(), RecordType::A, ttl, vec!["192.0.2.4".into(), "192.0.2.5".into()]);
-    let cs = ChangeSet { zone: zone.clone(), changes: vec![Change::Update { old: v1.clone(), new: v4.clone() }] };
+    let v4 = RecordSet::new(
+        www.clone(),
+        RecordType::A,
+        ttl,
+        vec!["192.0.2.4".into(), "192.0.2.5".into()],
+    );
+    let cs = ChangeSet {
+        zone: zone.clone(),
+        changes: vec![Change::Update {
+            old: v1.clone(),
+            new: v4.clone(),
+        }],
+    };
     let _ = tokio::time::timeout(Duration::from_millis(1), p.apply(&cs)).await;
     let now = read_one(p, zone, &www, step).await?;
     let current = if expect_same(step, &now, std::slice::from_ref(&v1)).is_ok() {
@@ -175,7 +325,11 @@ pub async fn run_conformance(
     if !read_one(p, zone, &www, step).await?.is_empty() {
         return Err(fail(step, "set still present after delete"));
     }
-    expect_same(step, &read_one(p, zone, &sibling, step).await?, std::slice::from_ref(&sib))?;
+    expect_same(
+        step,
+        &read_one(p, zone, &sibling, step).await?,
+        std::slice::from_ref(&sib),
+    )?;
     apply(p, zone, vec![Change::Delete { old: sib }], step).await?;
     report.passed.push(step);
 
@@ -203,7 +357,10 @@ mod tests {
         let p = MemoryProvider::new("memory", std::slice::from_ref(&zone))
             .with_capabilities(Capabilities::default());
         let report = run_conformance(&p, &zone, "conf").await?;
-        assert_eq!(report.skipped, vec![("weighted", "capabilities().weighted is false")]);
+        assert_eq!(
+            report.skipped,
+            vec![("weighted", "capabilities().weighted is false")]
+        );
         Ok(())
     }
 }

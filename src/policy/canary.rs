@@ -1,0 +1,178 @@
+//! Canary gates: is the primary still healthy enough to take the next step of traffic?
+//!
+//! Part of `policy` (probe -> health -> **policy** -> plan). During each canary step the
+//! controller collects the primary's probe results since the step began ([`StepStats`]);
+//! [`evaluate`] compares them with the configured limits and with the primary's own baseline
+//! from before the outage. Pure, so every gate is unit-tested without a clock or a socket.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::ServiceState;
+use crate::config::{Gates, Service};
+
+/// Fewer samples than this in a step say nothing yet: a gate neither passes nor fails on them.
+pub const MIN_SAMPLES: u64 = 3;
+
+/// Baselines below this are compared as if they were this (see [`evaluate`]).
+pub const BASELINE_FLOOR_MS: u64 = 50;
+
+/// The primary's probe results since the current step began.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepStats {
+    pub samples: u64,
+    pub failures: u64,
+    pub p95_latency_ms: Option<u64>,
+}
+
+impl StepStats {
+    /// Failed share of the samples, 0.0 when there are none.
+    pub fn error_rate(&self) -> f64 {
+        if self.samples == 0 {
+            0.0
+        } else {
+            self.failures as f64 / self.samples as f64
+        }
+    }
+}
+
+/// What a gate found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GateVerdict {
+    Pass,
+    /// Not enough evidence yet.
+    Pending,
+    /// A limit was exceeded; the text says which and by how much.
+    Fail(String),
+}
+
+/// Checks one step's statistics against the gates and the baseline p95 latency.
+pub fn evaluate(gates: &Gates, stats: &StepStats, baseline_p95_ms: Option<u64>) -> GateVerdict {
+    if stats.samples < MIN_SAMPLES {
+        return GateVerdict::Pending;
+    }
+    let rate = stats.error_rate();
+    if rate > gates.max_error_rate {
+        return GateVerdict::Fail(format!(
+            "error rate {:.1} % over {} probes is above the gate of {:.1} %",
+            rate * 100.0,
+            stats.samples,
+            gates.max_error_rate * 100.0
+        ));
+    }
+    if let (Some(max), Some(p95)) = (gates.max_latency, stats.p95_latency_ms) {
+        if u128::from(p95) > max.as_millis() {
+            return GateVerdict::Fail(format!(
+                "p95 latency {p95} ms is above the gate of {} ms",
+                max.as_millis()
+            ));
+        }
+    }
+    if let (Some(factor), Some(base), Some(p95)) =
+        (gates.baseline_factor, baseline_p95_ms, stats.p95_latency_ms)
+    {
+        // A floor of 50 ms keeps a millisecond baseline (same rack, loopback) from failing on
+        // scheduling noise: doubling 1 ms is not a regression anyone should roll back for.
+        let limit = (base.max(BASELINE_FLOOR_MS) as f64 * factor).ceil() as u64;
+        if p95 > limit {
+            return GateVerdict::Fail(format!(
+                "p95 latency {p95} ms is more than {factor}x the primary's normal p95 of {base} ms"
+            ));
+        }
+    }
+    GateVerdict::Pass
+}
+
+/// The steps and per-step hold in force: an operator's override, else the configuration.
+pub fn plan_for(service: &Service, state: &ServiceState) -> (Vec<u32>, Duration) {
+    match &state.canary_override {
+        Some(o) => (
+            o.steps.clone(),
+            o.hold_ms
+                .map(Duration::from_millis)
+                .unwrap_or(service.canary.hold),
+        ),
+        None => (service.canary.steps.clone(), service.canary.hold),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gates() -> Gates {
+        Gates {
+            max_error_rate: 0.1,
+            max_latency: Some(Duration::from_millis(200)),
+            baseline_factor: Some(2.0),
+        }
+    }
+
+    #[test]
+    fn too_few_samples_is_pending() {
+        let s = StepStats {
+            samples: 2,
+            failures: 2,
+            p95_latency_ms: None,
+        };
+        assert_eq!(evaluate(&gates(), &s, None), GateVerdict::Pending);
+    }
+
+    #[test]
+    fn error_rate_above_gate_fails() {
+        let s = StepStats {
+            samples: 10,
+            failures: 2,
+            p95_latency_ms: Some(10),
+        };
+        assert!(
+            matches!(evaluate(&gates(), &s, Some(10)), GateVerdict::Fail(m) if m.contains("error rate 20.0 %"))
+        );
+    }
+
+    #[test]
+    fn absolute_latency_gate() {
+        let s = StepStats {
+            samples: 10,
+            failures: 0,
+            p95_latency_ms: Some(250),
+        };
+        assert!(
+            matches!(evaluate(&gates(), &s, None), GateVerdict::Fail(m) if m.contains("above the gate of 200 ms"))
+        );
+    }
+
+    #[test]
+    fn latency_against_own_baseline() {
+        let s = StepStats {
+            samples: 10,
+            failures: 0,
+            p95_latency_ms: Some(190),
+        };
+        assert!(
+            matches!(evaluate(&Gates { max_latency: None, ..gates() }, &s, Some(90)), GateVerdict::Fail(m) if m.contains("normal p95 of 90 ms"))
+        );
+        assert_eq!(
+            evaluate(
+                &Gates {
+                    max_latency: None,
+                    ..gates()
+                },
+                &s,
+                Some(95)
+            ),
+            GateVerdict::Pass
+        );
+        let fast = StepStats {
+            samples: 10,
+            failures: 0,
+            p95_latency_ms: Some(12),
+        };
+        assert_eq!(
+            evaluate(&gates(), &fast, Some(1)),
+            GateVerdict::Pass,
+            "a 1 ms baseline is floored at 50 ms"
+        );
+    }
+}

@@ -1,0 +1,213 @@
+//! Operator commands applied to a service's state: pure, so every refusal is unit-tested.
+//!
+//! Part of `policy`: the control loop calls [`apply`] when a command arrives from the admin
+//! API; the returned state is persisted, audited with the operator as actor, and acted on by
+//! the next [`super::decide`] step. Refusals explain what state the service is in.
+
+use super::command::Operation;
+use super::{CanaryOverride, Hold, Phase, Publication, ServiceState};
+use crate::config::Service;
+use crate::health::{State, TargetHealth};
+
+fn state_of(health: &[TargetHealth], target: &str) -> State {
+    health
+        .iter()
+        .find(|h| h.target == target)
+        .map(|h| h.state)
+        .unwrap_or(State::Unknown)
+}
+
+fn check_steps(steps: &[u32]) -> Result<(), String> {
+    let ascending = steps.windows(2).all(|w| w[0] < w[1]);
+    if steps.is_empty()
+        || !ascending
+        || steps.iter().any(|s| !(1..=100).contains(s))
+        || steps.last() != Some(&100)
+    {
+        return Err(format!(
+            "steps {steps:?} must be ascending percentages ending at 100, e.g. 10,50,100"
+        ));
+    }
+    Ok(())
+}
+
+/// Applies `op` by `actor` at `now_ms`; returns the new state and a message for the operator.
+pub fn apply(
+    service: &Service,
+    state: &ServiceState,
+    op: &Operation,
+    actor: &str,
+    now_ms: u64,
+    health: &[TargetHealth],
+) -> Result<(ServiceState, String), String> {
+    let mut next = state.clone();
+    let primary = service.primary().name.as_str();
+    let phase = state.phase.label();
+    match op {
+        Operation::Hold => {
+            if let Some(h) = &state.hold {
+                return Err(format!("already held by {}: {}", h.by, h.reason));
+            }
+            next.hold = Some(Hold {
+                by: actor.to_string(),
+                reason: "operator hold".into(),
+                since_ms: now_ms,
+            });
+            Ok((
+                next,
+                format!(
+                    "{} held in phase {phase}; no automatic change until `resume`",
+                    service.name
+                ),
+            ))
+        }
+        Operation::Resume => {
+            if state.hold.is_none() {
+                return Err(format!("{} is not held (phase {phase})", service.name));
+            }
+            next.hold = None;
+            if let Phase::Canary { backup, step, .. } = &state.phase {
+                next.phase = Phase::Canary {
+                    backup: backup.clone(),
+                    step: *step,
+                    since_ms: now_ms,
+                };
+            }
+            Ok((next, format!("{} resumed in phase {phase}", service.name)))
+        }
+        Operation::Abort => match &state.phase {
+            Phase::Canary { backup, .. } => {
+                next.phase = Phase::FailedOver {
+                    target: backup.clone(),
+                    since_ms: now_ms,
+                    manual: false,
+                };
+                next.canary_override = None;
+                next.hold = Some(Hold {
+                    by: actor.to_string(),
+                    reason: "failback aborted; `resume` lets automatic failback start again, `failback` starts it now".into(),
+                    since_ms: now_ms,
+                });
+                Ok((
+                    next,
+                    format!(
+                        "failback of {} aborted: all traffic back to `{backup}`",
+                        service.name
+                    ),
+                ))
+            }
+            Phase::Lowering { to, .. } => {
+                next.phase = Phase::Normal;
+                next.hold = None;
+                Ok((
+                    next,
+                    format!(
+                        "planned switch of {} to `{to}` aborted; original TTL will be restored",
+                        service.name
+                    ),
+                ))
+            }
+            _ => Err(format!(
+                "nothing in progress to abort: {} is in phase {phase}",
+                service.name
+            )),
+        },
+        Operation::Failback { steps, hold, now } => {
+            match &state.phase {
+                Phase::FailedOver { .. } | Phase::AllDown { .. } => {}
+                Phase::Canary { backup, .. } => {
+                    next.phase = Phase::FailedOver {
+                        target: backup.clone(),
+                        since_ms: now_ms,
+                        manual: false,
+                    };
+                }
+                _ => {
+                    return Err(format!(
+                        "{} is not failed over (phase {phase}); nothing to fail back",
+                        service.name
+                    ))
+                }
+            }
+            if state_of(health, primary) != State::Up {
+                return Err(format!(
+                    "primary `{primary}` is not healthy; failback refused"
+                ));
+            }
+            let steps = if *now {
+                vec![100]
+            } else {
+                steps
+                    .clone()
+                    .unwrap_or_else(|| service.canary.steps.clone())
+            };
+            check_steps(&steps)?;
+            next.canary_override = Some(CanaryOverride {
+                steps: steps.clone(),
+                hold_ms: hold.map(|h| u64::try_from(h.as_millis()).unwrap_or(u64::MAX)),
+            });
+            next.failback_requested = Some(actor.to_string());
+            next.hold = None;
+            if matches!(state.phase, Phase::AllDown { .. }) {
+                next.phase = Phase::Restoring { since_ms: now_ms };
+            }
+            Ok((
+                next,
+                format!("failback of {} started with steps {steps:?}", service.name),
+            ))
+        }
+        Operation::Failover { to } => {
+            if !matches!(state.phase, Phase::Normal | Phase::Restoring { .. }) {
+                return Err(format!(
+                    "{} is in phase {phase}; a planned failover starts from normal",
+                    service.name
+                ));
+            }
+            let to = match to {
+                Some(t) => {
+                    if service.target(t).is_none() {
+                        let names: Vec<&str> =
+                            service.targets.iter().map(|t| t.name.as_str()).collect();
+                        return Err(format!(
+                            "no target `{t}` in {}; targets are {names:?}",
+                            service.name
+                        ));
+                    }
+                    if t == primary {
+                        return Err(format!("`{t}` is the primary; traffic is already there"));
+                    }
+                    t.clone()
+                }
+                None => service
+                    .targets
+                    .iter()
+                    .skip(1)
+                    .find(|t| state_of(health, &t.name) == State::Up)
+                    .map(|t| t.name.clone())
+                    .ok_or_else(|| "no healthy backup to fail over to".to_string())?,
+            };
+            if state_of(health, &to) == State::Down {
+                return Err(format!(
+                    "target `{to}` is down; refusing to send traffic there"
+                ));
+            }
+            let old_ttl = state
+                .published
+                .as_ref()
+                .map(Publication::ttl)
+                .unwrap_or(service.ttl);
+            // Already at or below the failover TTL: nothing to wait out.
+            let lowered_at_ms = (old_ttl <= service.failover_ttl).then_some(0);
+            next.phase = Phase::Lowering {
+                to: to.clone(),
+                old_ttl,
+                lowered_at_ms,
+            };
+            next.hold = None;
+            Ok((next, format!(
+                "planned failover of {} to `{to}`: TTL {old_ttl} -> {} first, switch after the old TTL has expired",
+                service.name, service.failover_ttl
+            )))
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! Failback hooks: the user's own checks around a failback ("replication lag below 5 s",
+//! "write drain done", "warm the caches"), run by the control loop with a time limit.
+//!
+//! Sits between policy and plan: a pre-failback hook must pass before the first canary step is
+//! published; a post-step hook runs after a step and is audited, never fatal. Output (trimmed)
+//! goes to the audit trail.
+
+use super::Controller;
+use crate::config::{Hook, Service};
+use crate::health::TargetHealth;
+use crate::policy::HookPoint;
+
+const OUTPUT_KEPT: usize = 2000;
+
+fn trimmed(bytes: &[u8]) -> String {
+    let s = String::from_utf8_lossy(bytes);
+    let s = s.trim();
+    if s.len() > OUTPUT_KEPT {
+        let mut cut = OUTPUT_KEPT;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        format!("{}…", &s[..cut])
+    } else {
+        s.to_string()
+    }
+}
+
+/// Runs one hook; `Ok(output)` when it passed.
+pub async fn run(hook: &Hook) -> Result<String, String> {
+    match hook {
+        Hook::Command { argv, timeout } => {
+            let Some((prog, args)) = argv.split_first() else {
+                return Err("empty hook command".into());
+            };
+            let mut cmd = tokio::process::Command::new(prog);
+            cmd.args(args)
+                .kill_on_drop(true)
+                .stdin(std::process::Stdio::null());
+            match tokio::time::timeout(*timeout, cmd.output()).await {
+                Err(_) => Err(format!(
+                    "`{prog}` did not finish within {}s",
+                    timeout.as_secs()
+                )),
+                Ok(Err(e)) => Err(format!("cannot run `{prog}`: {e}")),
+                Ok(Ok(out)) => {
+                    let text = format!("{}{}", trimmed(&out.stdout), trimmed(&out.stderr));
+                    if out.status.success() {
+                        Ok(text)
+                    } else {
+                        Err(format!("`{prog}` exited with {}: {text}", out.status))
+                    }
+                }
+            }
+        }
+        Hook::Http { url, timeout } => {
+            let client = reqwest::Client::builder()
+                .timeout(*timeout)
+                .build()
+                .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
+            let resp = client
+                .get(url)
+                .send()
+                .await
+                .map_err(|e| format!("GET {url}: {e}"))?;
+            let status = resp.status();
+            let body = resp.bytes().await.map(|b| trimmed(&b)).unwrap_or_default();
+            if status.is_success() {
+                Ok(format!("{status}: {body}"))
+            } else {
+                Err(format!("GET {url} answered {status}: {body}"))
+            }
+        }
+    }
+}
+
+impl Controller {
+    /// Runs the hook for `point`, auditing its output. A failed pre-failback hook stops the
+    /// transition (returned as the reason it is held); a failed post-step hook does not.
+    pub(super) async fn run_hook(
+        &mut self,
+        service: &Service,
+        point: HookPoint,
+        health: &[TargetHealth],
+    ) -> Result<(), String> {
+        let (hook, name) = match point {
+            HookPoint::PreFailback => (service.canary.pre_hook.as_ref(), "pre_failback_hook"),
+            HookPoint::PostStep => (service.canary.post_step_hook.as_ref(), "post_step_hook"),
+        };
+        let Some(hook) = hook else { return Ok(()) };
+        let started = tokio::time::Instant::now();
+        let result = run(hook).await;
+        let took = started.elapsed().as_secs_f64();
+        match result {
+            Ok(out) => {
+                self.audit(
+                    &service.name,
+                    name,
+                    &format!("passed in {took:.1}s: {out}"),
+                    health,
+                    None,
+                );
+                Ok(())
+            }
+            Err(e) => {
+                self.audit(&service.name, &format!("{name}_failed"), &e, health, None);
+                tracing::warn!(service = %service.name, "{name} failed: {e}");
+                match point {
+                    HookPoint::PreFailback => Err(format!("{name} failed, failback waits: {e}")),
+                    HookPoint::PostStep => Ok(()),
+                }
+            }
+        }
+    }
+}
