@@ -54,7 +54,12 @@ pub enum Command {
     /// Run the controller (probes, control loop, admin API, embedded DNS).
     Run,
     /// Check the configuration file without touching anything.
-    Validate,
+    Validate {
+        /// Do not contact providers (by default the zones' SOA is read where the provider can,
+        /// to check negative caching).
+        #[arg(long)]
+        offline: bool,
+    },
     /// Show what would change now, without changing it (probes each check once).
     Plan {
         /// Print JSON instead of text.
@@ -157,7 +162,7 @@ pub fn init_tracing(verbose: u8) {
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Run => run::run(&cli.config).await,
-        Command::Validate => Ok(validate(&cli.config)),
+        Command::Validate { offline } => Ok(validate(&cli.config, offline).await),
         Command::Plan { json } => plan::plan(&cli.config, json).await,
         Command::Status { service, json } => {
             status::status(&cli.config, cli.admin, service.as_deref(), json).await
@@ -202,9 +207,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
-fn validate(path: &std::path::Path) -> u8 {
+async fn validate(path: &std::path::Path, offline: bool) -> u8 {
     match crate::config::load(path) {
-        Ok((config, warnings)) => {
+        Ok((config, mut warnings)) => {
+            if !offline {
+                warnings.extend(crate::providers::negative_caching_warnings(&config).await);
+            }
             for w in &warnings {
                 eprintln!("{}", w.render(path));
             }

@@ -82,6 +82,9 @@ pub fn render(s: &ServiceStatus) -> String {
     if let Some(a) = &s.alert {
         out.push_str(&format!("  ALERT: {a}\n"));
     }
+    if let Some(sync) = &s.provider_sync {
+        out.push_str(&format!("  provider sync: {sync}\n"));
+    }
     if let Some(e) = &s.last_error {
         out.push_str(&format!("  last error: {e}\n"));
     }

@@ -603,6 +603,20 @@ fn service(
             None
         }
     };
+    if let Some(pc) = providers.get(raw.provider.get_ref()) {
+        let weighted = matches!(pc.kind, ProviderKind::Embedded | ProviderKind::Route53);
+        if !weighted && canary.steps.iter().any(|s| *s < 100) {
+            let at = raw
+                .canary_steps
+                .as_ref()
+                .map(|s| ctx.line(s))
+                .unwrap_or_else(|| ctx.line(rs));
+            ctx.problems.push(Problem::warning(at, format!("{p}.canary_steps"), format!(
+                "provider `{}` ({}) has no weighted records: canary steps {:?} are expressed by publishing both targets together (about 50 % each)",
+                pc.name, kind_name(pc.kind), canary.steps
+            ), "use a provider with weights (embedded, route53) for real percentages, or set canary_steps = [100]"));
+        }
+    }
     let ttl_lead_margin = ctx.duration(
         &raw.ttl_lead_margin,
         format!("{p}.ttl_lead_margin"),
@@ -753,7 +767,7 @@ fn target(
                         *line,
                         format!("{tp}.address"),
                         e,
-                        format!("write a value valid for a {t} record"),
+                        format!("write a value valid for the record type {t}"),
                     ));
                     ok = false;
                 }

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use dnsfailback_provider::{Provider, RecordSet};
+use dnsfailback_provider::{ApplyReceipt, Provider, RecordSet, SyncStatus};
 use tokio::sync::mpsc;
 
 use crate::config::{Config, Service};
@@ -32,6 +32,9 @@ pub use status::ServiceStatus;
 /// Re-read the provider at least this often even when nothing changed, to notice drift.
 const VERIFY_EVERY: Duration = Duration::from_secs(30);
 
+/// Longest back-off between two attempts after provider errors.
+const MAX_BACKOFF_MS: u64 = 60_000;
+
 /// Shared, read-mostly view of every service, for the admin API.
 pub type StatusBoard = Arc<RwLock<BTreeMap<String, ServiceStatus>>>;
 
@@ -46,6 +49,14 @@ struct Runtime {
     primary_up_since_ms: Option<u64>,
     last_verify_ms: Option<u64>,
     last_error: Option<String>,
+    /// Consecutive failed converges, for the back-off.
+    failures: u32,
+    /// No provider call before this time (unix ms) after a failure.
+    retry_at_ms: Option<u64>,
+    /// Retry-After from the provider's last error.
+    retry_after: Option<std::time::Duration>,
+    /// The last applied change and whether the provider serves it everywhere yet.
+    sync: Option<(ApplyReceipt, SyncStatus, u64)>,
     last_alert: Option<String>,
 }
 
@@ -95,6 +106,10 @@ impl Controller {
                     primary_up_since_ms: None,
                     last_verify_ms: None,
                     last_error: None,
+                    failures: 0,
+                    retry_at_ms: None,
+                    retry_after: None,
+                    sync: None,
                     last_alert: None,
                 },
             );
@@ -262,7 +277,20 @@ impl Controller {
             .get(name)
             .and_then(|r| r.last_verify_ms)
             .is_none_or(|t| now.saturating_sub(t) >= VERIFY_EVERY.as_millis() as u64);
+        let backoff_until = self
+            .runtime
+            .get(name)
+            .and_then(|r| r.retry_at_ms)
+            .filter(|t| *t > now);
         let result = match &decision.desired {
+            Some(_) if backoff_until.is_some() => {
+                let wait = backoff_until.unwrap_or(now).saturating_sub(now);
+                decision.held = Some(format!(
+                    "backing off after a provider error; next attempt in {}s",
+                    wait.div_ceil(1000)
+                ));
+                Ok(())
+            }
             Some(desired) if Some(desired) != current.published.as_ref() || verify_due => {
                 self.converge(&service, provider.as_ref(), desired, &decision, &health)
                     .await
@@ -272,13 +300,63 @@ impl Controller {
         match result {
             Ok(()) => {
                 self.mark_lowered(name, now);
-                if let Some(rt) = self.runtime.get_mut(name) {
-                    rt.last_error = None;
+                if backoff_until.is_none() {
+                    if let Some(rt) = self.runtime.get_mut(name) {
+                        rt.last_error = None;
+                        rt.failures = 0;
+                        rt.retry_at_ms = None;
+                    }
                 }
             }
-            Err(e) => self.set_error(name, e),
+            Err(e) => {
+                if let Some(rt) = self.runtime.get_mut(name) {
+                    // Exponential back-off (1 s, 2 s, 4 s ... 60 s), or the provider's own
+                    // Retry-After, so a rate-limited provider is not hammered every tick.
+                    rt.failures = rt.failures.saturating_add(1);
+                    let exp = 1000u64.saturating_mul(1 << rt.failures.min(6).saturating_sub(1));
+                    let delay = rt
+                        .retry_after
+                        .take()
+                        .map(|d| d.as_millis() as u64)
+                        .unwrap_or(exp)
+                        .min(MAX_BACKOFF_MS);
+                    rt.retry_at_ms = Some(now + delay);
+                }
+                self.set_error(name, e)
+            }
         }
+        self.poll_sync(&service, provider.as_ref(), now).await;
         self.publish_status(&service, &health, Some(&decision));
+    }
+
+    /// Follows an applied change until the provider reports it served everywhere (Route 53
+    /// INSYNC, RFC 2136 secondaries at the new serial); polled at most every 5 s, shown in status.
+    async fn poll_sync(&mut self, service: &Service, provider: &dyn Provider, now: u64) {
+        let Some(rt) = self.runtime.get_mut(&service.name) else {
+            return;
+        };
+        let Some((receipt, status, polled)) = rt.sync.clone() else {
+            return;
+        };
+        if status == SyncStatus::InSync || now.saturating_sub(polled) < 5000 {
+            return;
+        }
+        match provider.sync_status(&receipt).await {
+            Ok(st) => {
+                if st == SyncStatus::InSync {
+                    tracing::info!(service = %service.name, "change {} is served everywhere", receipt.change_id.clone().unwrap_or_default());
+                }
+                if let Some(rt) = self.runtime.get_mut(&service.name) {
+                    rt.sync = Some((receipt, st, now));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(service = %service.name, "cannot read change status: {e}");
+                if let Some(rt) = self.runtime.get_mut(&service.name) {
+                    rt.sync = Some((receipt, status, now));
+                }
+            }
+        }
     }
 
     /// The safety cap on automatic failovers across all services: too many in the window is a
@@ -522,7 +600,11 @@ impl Controller {
             changes: intent.changes.clone(),
             problems: Vec::new(),
         };
-        if let Err(e) = provider.apply(&intent.changes).await {
+        let receipt = provider.apply(&intent.changes).await;
+        if let Err(e) = &receipt {
+            if let Some(rt) = self.runtime.get_mut(&service.name) {
+                rt.retry_after = e.retry_after;
+            }
             let msg = format!("apply failed: {e}");
             self.store
                 .finish_intent(id, IntentOutcome::Failed, Some(&msg))
@@ -546,6 +628,11 @@ impl Controller {
         self.store
             .finish_intent(id, IntentOutcome::Applied, None)
             .map_err(|e| e.to_string())?;
+        if let (Ok(r), Some(rt)) = (receipt, self.runtime.get_mut(&service.name)) {
+            if provider.capabilities().change_status {
+                rt.sync = Some((r, SyncStatus::Pending, 0));
+            }
+        }
         let action = action_for(
             &intent.next_state.phase,
             self.runtime.get(&service.name).map(|r| &r.state.phase),
@@ -624,6 +711,17 @@ impl Controller {
             alert: decision.and_then(|d| d.alert.clone()),
             held: decision.and_then(|d| d.held.clone()),
             last_error: rt.last_error.clone(),
+            provider_sync: rt.sync.as_ref().map(|(r, st, _)| {
+                format!(
+                    "{} {}",
+                    r.change_id.clone().unwrap_or_else(|| "last change".into()),
+                    if *st == SyncStatus::InSync {
+                        "in sync"
+                    } else {
+                        "pending"
+                    }
+                )
+            }),
         };
         if let Ok(mut board) = self.board.write() {
             board.insert(service.name.clone(), st);

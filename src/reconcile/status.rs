@@ -26,6 +26,9 @@ pub struct ServiceStatus {
     pub alert: Option<String>,
     pub held: Option<String>,
     pub last_error: Option<String>,
+    /// Whether the provider serves the last change everywhere (providers with change status).
+    #[serde(default)]
+    pub provider_sync: Option<String>,
 }
 
 /// Health of one target, flattened for JSON and text output.

@@ -112,3 +112,28 @@ fn validate_and_plan_report_bad_input_with_exit_code_2_and_no_panic() {
     assert_eq!(code, 2, "clap rejects a bad argument: {err}");
     assert!(err.contains("--admin"), "{err}");
 }
+
+#[test]
+fn validate_warns_when_negative_caching_outlasts_the_failover_budget() {
+    let dir = crate::harness::Scratch::new("negcache");
+    let cfg = dir.path("dnsfailback.toml");
+    let a: std::net::SocketAddr = "127.0.0.1:9".parse().unwrap_or_else(|e| panic!("{e}"));
+    let text = crate::harness::config(&dir.0, a, a, "").replace(
+        "kind = \"embedded\"\n",
+        "kind = \"embedded\"\nnegative_ttl = 900\n",
+    );
+    std::fs::write(&cfg, text).unwrap_or_else(|e| panic!("{e}"));
+    let cfg = cfg.to_string_lossy();
+    let (code, _, err) = cli(&["validate", "-c", &cfg], &[]);
+    assert_eq!(code, 0, "warnings do not fail validation: {err}");
+    assert!(
+        err.contains("negative-caching TTL (SOA minimum) of 900s"),
+        "{err}"
+    );
+    let (code, _, err) = cli(&["validate", "--offline", "-c", &cfg], &[]);
+    assert_eq!(code, 0);
+    assert!(
+        !err.contains("negative-caching"),
+        "--offline reads no SOA: {err}"
+    );
+}
