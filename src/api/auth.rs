@@ -121,6 +121,7 @@ pub fn role_label(role: Role) -> &'static str {
     match role {
         Role::ReadOnly => "read-only",
         Role::Operator => "operator",
+        Role::Agent => "agent",
     }
 }
 

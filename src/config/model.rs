@@ -41,6 +41,13 @@ pub struct ControllerConfig {
     /// is a sign of a wider problem (often the controller's own network), so they are held.
     pub max_failovers: usize,
     pub max_failovers_window: Duration,
+    /// How many vantage points (the controller is one, each agent another) must see a target
+    /// down before it counts as down.
+    pub vantage_quorum: usize,
+    /// Agents expected to report; one that never reported counts as unknown, not down.
+    pub agents: Vec<String>,
+    /// An agent whose last report is older than this counts as unknown.
+    pub agent_stale_after: Duration,
 }
 
 /// What a token may do on the admin API.
@@ -51,6 +58,8 @@ pub enum Role {
     ReadOnly,
     /// Everything read-only may, plus failover, failback, hold, resume, abort, approve.
     Operator,
+    /// A remote probe agent: may only post its own reports (token name = agent name).
+    Agent,
 }
 
 /// `[[controller.admin_tokens]]`: one operator's (or tool's) token.

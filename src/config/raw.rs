@@ -33,6 +33,10 @@ pub struct RawController {
     pub admin_tokens: Vec<Spanned<RawAdminToken>>,
     pub max_failovers: Option<Spanned<i64>>,
     pub max_failovers_window: Option<Spanned<String>>,
+    pub vantage_quorum: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub agents: Vec<String>,
+    pub agent_stale_after: Option<Spanned<String>>,
 }
 
 /// `[[controller.admin_tokens]]`.

@@ -142,9 +142,12 @@ fn controller(ctx: &mut Ctx, raw: Option<&Spanned<RawController>>) -> Controller
         admin_tokens: Vec::new(),
         max_failovers: 5,
         max_failovers_window: Duration::from_secs(600),
+        vantage_quorum: 1,
+        agents: Vec::new(),
+        agent_stale_after: Duration::from_secs(10),
     };
-    let Some(raw) = raw else { return c };
-    let raw = raw.get_ref();
+    let Some(raw_ctl) = raw else { return c };
+    let raw = raw_ctl.get_ref();
     if let Some(s) = &raw.state {
         c.state = PathBuf::from(s.get_ref());
     }
@@ -179,12 +182,13 @@ fn controller(ctx: &mut Ctx, raw: Option<&Spanned<RawController>>) -> Controller
         let role = match t.role.get_ref().as_str() {
             "operator" => Role::Operator,
             "read-only" => Role::ReadOnly,
+            "agent" => Role::Agent,
             other => {
                 ctx.err(
                     &t.role,
                     format!("{path}.role"),
                     format!("unknown role `{other}`"),
-                    "use \"operator\" or \"read-only\"",
+                    "use \"operator\", \"read-only\" or \"agent\"",
                 );
                 continue;
             }
@@ -221,6 +225,19 @@ fn controller(ctx: &mut Ctx, raw: Option<&Spanned<RawController>>) -> Controller
                 "max_failovers must be at least 1",
                 "set how many automatic failovers may happen per window (default 5)",
             ),
+        }
+    }
+    c.agents = raw.agents.clone();
+    c.agent_stale_after = ctx.duration(&raw.agent_stale_after, "controller.agent_stale_after".into(), c.agent_stale_after);
+    if let Some(q) = &raw.vantage_quorum {
+        match usize::try_from(*q.get_ref()) {
+            Ok(n) if n >= 1 && n <= raw.agents.len() + 1 => c.vantage_quorum = n,
+            _ => ctx.err(q, "controller.vantage_quorum", format!("vantage_quorum {} is not between 1 and the number of vantage points ({}: the controller and {} agent(s))", q.get_ref(), raw.agents.len() + 1, raw.agents.len()), "list the agents in controller.agents and require at most that many plus one"),
+        }
+    }
+    for a in &raw.agents {
+        if !c.admin_tokens.iter().any(|t| &t.name == a && t.role == Role::Agent) {
+            ctx.problems.push(Problem::error(ctx.line(raw_ctl), format!("controller.agents"), format!("agent `{a}` has no token"), format!("add [[controller.admin_tokens]] with name = \"{a}\", role = \"agent\"")));
         }
     }
     c.max_failovers_window = ctx.duration(

@@ -4,6 +4,7 @@
 //! owns the thresholds (see [`threshold`]) and the quorum over a target's checks; policy only
 //! ever sees a target as up, down or unknown, with the evidence that made it so.
 
+pub mod agent;
 pub mod baseline;
 pub mod flap;
 pub mod partition;
@@ -136,6 +137,30 @@ impl HealthBook {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// Every target's state judged from this process's own probes alone (quorum over its
+    /// checks; no other vantage point, no damping): what an agent reports.
+    pub fn local_states(&self) -> Vec<agent::TargetReport> {
+        self.layout
+            .iter()
+            .flat_map(|(service, targets)| {
+                targets.iter().map(move |(target, ids, quorum)| {
+                    let checks: Vec<CheckHealth> = ids
+                        .iter()
+                        .filter_map(|id| {
+                            self.checks.get(id).map(|t| CheckHealth {
+                                check: id.clone(),
+                                state: t.threshold.state(),
+                                last_error: None,
+                                last_latency_ms: None,
+                            })
+                        })
+                        .collect();
+                    agent::TargetReport { service: service.clone(), target: target.clone(), state: quorum_state(&checks, *quorum) }
+                })
+            })
+            .collect()
     }
 
     /// A target's results since `since_ms`: count, failures and p95 latency of successes.

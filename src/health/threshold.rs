@@ -4,10 +4,10 @@
 //! traffic, so a check goes down only after `fall` consecutive failures and up only after
 //! `rise` consecutive successes.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A check's or a target's judged state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum State {
     /// Not enough results yet: never a reason to move traffic.
