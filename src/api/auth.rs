@@ -3,7 +3,9 @@
 //! Beside the flow (operator -> api -> policy): every `/v1` request passes [`require_token`]
 //! first. It finds the caller's token in the [`TokenTable`] by constant-time comparison,
 //! attaches a [`Caller`] (name and role) to the request for the handlers (the name becomes the
-//! actor in the audit trail), and refuses read-only tokens on anything but GET/HEAD.
+//! actor in the audit trail), and enforces the roles: read-only tokens may only GET/HEAD,
+//! operator tokens may also POST commands, and agent tokens may only POST their own report
+//! (`/v1/agents/{name}/report`), which no other role may.
 //! Refusals (401/403) are logged with the path and, when known, the token's name, never
 //! the token itself.
 
@@ -28,7 +30,8 @@ pub struct BearerAuth;
 pub struct ApiToken {
     /// Who acts; written to the audit trail, shown in logs instead of the secret.
     pub name: String,
-    /// Read-only callers may GET; operators may also POST commands and approvals.
+    /// Read-only callers may GET; operators may also POST commands and approvals; agents may
+    /// only POST their own reports.
     pub role: Role,
     /// The bearer value; only compared, never logged or returned.
     pub secret: Secret,
@@ -135,7 +138,8 @@ fn refuse(status: StatusCode, msg: String) -> Response {
 }
 
 /// Authenticates, attaches the [`Caller`], and enforces the role: read-only tokens may only
-/// read (GET/HEAD).
+/// read (GET/HEAD); agent tokens may only POST a report (`/v1/agents/{name}/report`, the
+/// handler checks the name) and nothing else; the report route is for agent tokens only.
 pub(super) async fn require_token(
     State(s): State<ApiState>,
     mut req: Request,
@@ -159,29 +163,49 @@ pub(super) async fn require_token(
         tracing::warn!(path = %path, "admin API: refused request with a wrong bearer token");
         return refuse(StatusCode::UNAUTHORIZED, "wrong bearer token".into());
     };
-    let reads = matches!(*req.method(), Method::GET | Method::HEAD);
-    if !reads && token.role != Role::Operator {
+    let method = req.method().clone();
+    if let Err(msg) = allowed(token, &method, &path) {
         tracing::warn!(
             path = %path,
             token = %token.name,
-            "admin API: refused {} by read-only token `{}`",
-            req.method(),
+            "admin API: refused {method} by {} token `{}`",
+            role_label(token.role),
             token.name
         );
-        return refuse(
-            StatusCode::FORBIDDEN,
-            format!(
-                "forbidden: token `{}` is read-only; {} {path} needs an operator token",
-                token.name,
-                req.method()
-            ),
-        );
+        return refuse(StatusCode::FORBIDDEN, msg);
     }
     req.extensions_mut().insert(Caller {
         name: token.name.clone(),
         role: token.role,
     });
     next.run(req).await
+}
+
+/// What each role may do; the error is the 403 message (names the token, never its value).
+fn allowed(token: &ApiToken, method: &Method, path: &str) -> Result<(), String> {
+    let reads = matches!(*method, Method::GET | Method::HEAD);
+    let report = *method == Method::POST && super::agents::report_route_agent(path).is_some();
+    match token.role {
+        Role::Agent if report => Ok(()),
+        Role::Agent => Err(format!(
+            "forbidden: token `{}` is an agent token; it may only POST {}, not {method} {path}",
+            token.name,
+            super::agents::report_path(&token.name)
+        )),
+        _ if report => Err(format!(
+            "forbidden: token `{}` is {}; POST {path} is only for the agent's own token",
+            token.name,
+            match token.role {
+                Role::ReadOnly => "read-only",
+                _ => "an operator token",
+            }
+        )),
+        Role::ReadOnly if !reads => Err(format!(
+            "forbidden: token `{}` is read-only; {method} {path} needs an operator token",
+            token.name
+        )),
+        Role::ReadOnly | Role::Operator => Ok(()),
+    }
 }
 
 /// Loads every token the API accepts. With `controller.admin_tokens` set, each named token is

@@ -4,20 +4,24 @@
 //! the audit trail in `state`, and is where operators enter it (operator -> api -> policy):
 //! [`operator`] turns `POST /v1/services/{service}/{verb}` into an
 //! [`OperatorCommand`](crate::policy::command::OperatorCommand) for the control loop, through
-//! a second operator's approval ([`approvals`]) where the service requires one. Bound to
-//! loopback by default; every request needs a bearer token ([`auth`]): read-only tokens may
-//! GET, operator tokens may also POST; refused requests are logged without the token.
+//! a second operator's approval ([`approvals`]) where the service requires one. Remote probe
+//! agents enter here too, feeding `health` at the controller (agent -> api -> health):
+//! [`agents`] forwards each agent's report to the control loop on
+//! [`ApiState::agent_reports`]. Bound to loopback by default; every request needs a bearer
+//! token ([`auth`]): read-only tokens may GET, operator tokens may also POST commands, agent
+//! tokens may only POST their own report; refused requests are logged without the token.
 //!
 //! Routes: `GET /healthz`; `GET /v1/status`, `/v1/status/{service}`, `/v1/history/{service}`,
 //! `/v1/approvals`; `POST /v1/services/{service}/failover|failback|hold|resume|abort`,
-//! `/v1/approvals/{id}/approve`.
+//! `/v1/approvals/{id}/approve`, `/v1/agents/{name}/report`.
 
+pub mod agents;
 pub mod approvals;
 mod auth;
 mod operator;
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{Path, State};
@@ -26,6 +30,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
+use crate::health::agent::AgentReport;
 use crate::reconcile::StatusBoard;
 use crate::state::Store;
 
@@ -56,16 +61,26 @@ pub struct ApiState {
     pub approvals: Approvals,
     /// How long to wait for the control loop's answer before answering 504.
     pub reply_timeout: Duration,
+    /// Where accepted agent reports go (the control loop's vantage quorum). Sent with
+    /// `try_send`: when it is full the agent gets 503 and simply reports again next round.
+    pub agent_reports: tokio::sync::mpsc::Sender<AgentReport>,
+    /// Every configured `(service, target)`; a report naming anything else is refused (400).
+    pub known_targets: Arc<BTreeSet<(String, String)>>,
+    /// Agents heard from since start, so each agent's first report is logged once.
+    pub agents_heard: Arc<Mutex<BTreeSet<String>>>,
 }
 
 impl ApiState {
-    /// The state for a controller: no pending approvals, the default reply timeout.
+    /// The state for a controller: no pending approvals, the default reply timeout, no agent
+    /// heard from yet. `known_targets` is every configured `(service, target)` pair.
     pub fn new(
         board: StatusBoard,
         store: Arc<dyn Store>,
         tokens: TokenTable,
         commands: tokio::sync::mpsc::Sender<crate::policy::command::OperatorCommand>,
         approval: BTreeMap<String, Option<Duration>>,
+        agent_reports: tokio::sync::mpsc::Sender<AgentReport>,
+        known_targets: BTreeSet<(String, String)>,
     ) -> ApiState {
         ApiState {
             board,
@@ -75,6 +90,9 @@ impl ApiState {
             approval: Arc::new(approval),
             approvals: Approvals::default(),
             reply_timeout: REPLY_TIMEOUT,
+            agent_reports,
+            known_targets: Arc::new(known_targets),
+            agents_heard: Arc::new(Mutex::new(BTreeSet::new())),
         }
     }
 }
@@ -127,6 +145,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/services/{service}/abort", post(operator::abort))
         .route("/v1/approvals", get(operator::list_approvals))
         .route("/v1/approvals/{id}/approve", post(operator::approve))
+        .route("/v1/agents/{name}/report", post(agents::report))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,

@@ -17,12 +17,16 @@ use crate::state::MemoryStore;
 const ALICE: &str = "unit-alice-secret";
 const BOB: &str = "unit-bob-secret";
 const VIEWER: &str = "unit-viewer-secret";
+const EDGE: &str = "unit-edge-agent-secret";
+const WEST: &str = "unit-west-agent-secret";
 
 struct Api {
     base: String,
     store: Arc<MemoryStore>,
     seen: Arc<std::sync::Mutex<Vec<(String, Operation, String)>>>,
     approvals: Approvals,
+    /// Agent reports the API forwarded (capacity 2, never drained by the stand-in loop).
+    reports: mpsc::Receiver<crate::health::agent::AgentReport>,
     _shutdown: watch::Sender<bool>,
 }
 
@@ -38,6 +42,8 @@ async fn start(reply_timeout: Duration) -> Api {
         token("alice", Role::Operator, ALICE),
         token("bob", Role::Operator, BOB),
         token("viewer", Role::ReadOnly, VIEWER),
+        token("edge", Role::Agent, EDGE),
+        token("west", Role::Agent, WEST),
     ])
     .unwrap_or_else(|e| panic!("{e}"));
     let store = Arc::new(MemoryStore::default());
@@ -47,7 +53,20 @@ async fn start(reply_timeout: Duration) -> Api {
         ("slow".to_string(), None),
         ("web".to_string(), Some(Duration::from_secs(60))),
     ]);
-    let mut state = ApiState::new(StatusBoard::default(), store.clone(), tokens, tx, approval);
+    let (agent_tx, reports) = mpsc::channel(2);
+    let known = ["primary", "backup"]
+        .into_iter()
+        .map(|t| ("shop".to_string(), t.to_string()))
+        .collect();
+    let mut state = ApiState::new(
+        StatusBoard::default(),
+        store.clone(),
+        tokens,
+        tx,
+        approval,
+        agent_tx,
+        known,
+    );
     state.reply_timeout = reply_timeout;
     let approvals = state.approvals.clone();
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -83,6 +102,7 @@ async fn start(reply_timeout: Duration) -> Api {
         store,
         seen,
         approvals,
+        reports,
         _shutdown: shutdown,
     }
 }
@@ -108,7 +128,7 @@ impl Api {
         let resp = req.send().await.unwrap_or_else(|e| panic!("{e}"));
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap_or_default();
-        for t in [ALICE, BOB, VIEWER] {
+        for t in [ALICE, BOB, VIEWER, EDGE, WEST] {
             assert!(!text.contains(t), "a token leaked into a response: {text}");
         }
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
@@ -290,4 +310,134 @@ async fn expired_requests_answer_gone_and_are_audited_once() {
         vec![("approval_expired".to_string(), "alice".to_string())]
     );
     assert!(api.seen.lock().map(|s| s.is_empty()).unwrap_or(false));
+}
+
+fn report(agent: &str, targets: &[(&str, &str, &str)]) -> Value {
+    let targets: Vec<Value> = targets
+        .iter()
+        .map(|(s, t, st)| json!({"service": s, "target": t, "state": st}))
+        .collect();
+    json!({"agent": agent, "targets": targets})
+}
+
+#[tokio::test]
+async fn an_agent_posts_only_its_own_report() {
+    let mut api = start(REPLY_TIMEOUT).await;
+    let body = report(
+        "edge",
+        &[("shop", "primary", "down"), ("shop", "backup", "up")],
+    );
+    let (code, v) = api
+        .call(EDGE, "POST", "/v1/agents/edge/report", Some(body.clone()))
+        .await;
+    assert_eq!((code, v["accepted"].as_u64()), (200, Some(2)), "{v}");
+    let got = api.reports.try_recv().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(got.agent, "edge");
+    assert_eq!(got.targets.len(), 2);
+    assert_eq!(got.targets[0].state, crate::health::State::Down);
+
+    // another agent's path, or another agent's name in the body
+    let (code, v) = api
+        .call(
+            EDGE,
+            "POST",
+            "/v1/agents/west/report",
+            Some(report("west", &[])),
+        )
+        .await;
+    assert_eq!(code, 403, "{v}");
+    assert!(err(&v).contains("token `edge`"), "{v}");
+    let (code, v) = api
+        .call(
+            EDGE,
+            "POST",
+            "/v1/agents/edge/report",
+            Some(report("west", &[])),
+        )
+        .await;
+    assert_eq!(code, 403, "{v}");
+    assert!(err(&v).contains("names agent `west`"), "{v}");
+
+    // other roles may not post reports
+    for (token, role) in [(ALICE, "operator"), (VIEWER, "read-only")] {
+        let (code, v) = api
+            .call(token, "POST", "/v1/agents/edge/report", Some(body.clone()))
+            .await;
+        assert_eq!(code, 403, "{v}");
+        assert!(err(&v).contains(role), "{v}");
+    }
+    assert_eq!(
+        api.call("nope", "POST", "/v1/agents/edge/report", Some(body))
+            .await
+            .0,
+        401
+    );
+    assert!(
+        api.reports.try_recv().is_err(),
+        "a refused report was forwarded"
+    );
+}
+
+#[tokio::test]
+async fn an_agent_token_may_do_nothing_else() {
+    let api = start(REPLY_TIMEOUT).await;
+    for (method, path) in [
+        ("GET", "/v1/status"),
+        ("GET", "/v1/status/shop"),
+        ("GET", "/v1/history/shop"),
+        ("GET", "/v1/approvals"),
+        ("POST", "/v1/services/shop/hold"),
+        ("POST", "/v1/services/shop/failover"),
+    ] {
+        let (code, v) = api.call(EDGE, method, path, None).await;
+        assert_eq!(code, 403, "{method} {path}: {v}");
+        assert!(
+            err(&v).contains("agent token") && err(&v).contains("/v1/agents/edge/report"),
+            "{v}"
+        );
+    }
+    assert!(api.seen.lock().map(|s| s.is_empty()).unwrap_or(false));
+}
+
+#[tokio::test]
+async fn bad_reports_are_refused_and_a_full_loop_answers_503() {
+    let mut api = start(REPLY_TIMEOUT).await;
+    let path = "/v1/agents/edge/report";
+    let (code, v) = api
+        .call(
+            EDGE,
+            "POST",
+            path,
+            Some(report(
+                "edge",
+                &[("shop", "nope", "up"), ("web", "primary", "down")],
+            )),
+        )
+        .await;
+    assert_eq!(code, 400, "{v}");
+    assert!(
+        err(&v).contains("shop/nope") && err(&v).contains("web/primary"),
+        "{v}"
+    );
+    for bad in [
+        json!({"agent": "edge"}),
+        json!({"agent": "edge", "targets": [], "extra": 1}),
+        report("edge", &[("shop", "primary", "sideways")]),
+    ] {
+        let (code, v) = api.call(EDGE, "POST", path, Some(bad)).await;
+        assert_eq!(code, 400, "{v}");
+    }
+    let (code, v) = api.call(EDGE, "POST", path, None).await;
+    assert_eq!(code, 400, "empty body: {v}");
+    assert!(api.reports.try_recv().is_err());
+
+    // the channel holds two; the third waits for the control loop
+    let ok = report("edge", &[("shop", "primary", "up")]);
+    for _ in 0..2 {
+        assert_eq!(api.call(EDGE, "POST", path, Some(ok.clone())).await.0, 200);
+    }
+    let (code, v) = api.call(EDGE, "POST", path, Some(ok.clone())).await;
+    assert_eq!(code, 503, "{v}");
+    assert!(api.reports.try_recv().is_ok());
+    assert_eq!(api.call(EDGE, "POST", path, Some(ok)).await.0, 200);
 }

@@ -4,8 +4,11 @@
 //! `validate` and `plan` stop before the provider is changed; `status` and `history` ask the
 //! running service through the admin API; `demo` shows a failover and failback locally.
 //! `failover`, `failback`, `hold`, `resume`, `abort`, `approvals` and `approve` let an operator
-//! steer the running controller (operator -> admin API -> policy), see [`operate`].
+//! steer the running controller (operator -> admin API -> policy), see [`operate`]. `agent`
+//! runs the probes from another vantage point and reports to the controller (agent -> admin
+//! API -> health at the controller), see [`agent`].
 
+pub mod agent;
 pub mod backend;
 mod client;
 mod demo;
@@ -141,6 +144,9 @@ pub enum Command {
         #[command(flatten)]
         token: TokenArgs,
     },
+    /// Run the probes from this machine as a remote vantage point and report each target's
+    /// state to the controller (no DNS, no admin API, no provider changes).
+    Agent(agent::AgentArgs),
 }
 
 /// Logging to stderr; `RUST_LOG` wins over `-v`.
@@ -204,6 +210,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Approve { id, token } => {
             operate::approve(&cli.config, cli.admin, &token, &id).await
         }
+        Command::Agent(args) => agent::agent(&cli.config, &args).await,
     }
 }
 

@@ -12,8 +12,9 @@ use tokio::sync::{mpsc, watch};
 
 use crate::api::{self, ApiState};
 use crate::config::Config;
+use crate::health::agent::AgentReport;
 use crate::health::check_id;
-use crate::probe::Runner;
+use crate::probe::{CheckId, CheckSpec, Runner};
 use crate::reconcile::{Clock, Controller, StatusBoard};
 use crate::state::{SingleNode, SqliteStore, Store};
 
@@ -75,7 +76,17 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .values()
         .map(|s| (s.name.clone(), s.approval.as_ref().map(|a| a.timeout)))
         .collect();
-    let api_state = ApiState::new(board.clone(), store, tokens, commands, approval);
+    // Agent reports: API -> control loop (vantage quorum).
+    let (agent_tx, agent_rx) = mpsc::channel::<AgentReport>(256);
+    let api_state = ApiState::new(
+        board.clone(),
+        store,
+        tokens,
+        commands,
+        approval,
+        agent_tx,
+        targets_of(&config),
+    );
     let admin_listen = config.controller.admin_listen;
     let listener = tokio::net::TcpListener::bind(admin_listen)
         .await
@@ -83,20 +94,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let admin_addr = listener.local_addr()?;
     let api = api::serve_listener(listener, api_state, shutdown_rx.clone());
     let (tx, rx) = mpsc::channel(4096);
-    let checks = config
-        .services
-        .values()
-        .flat_map(|s| {
-            s.targets.iter().flat_map(move |t| {
-                t.checks
-                    .iter()
-                    .enumerate()
-                    .map(move |(i, c)| (check_id(&s.name, &t.name, i), c.spec.clone()))
-            })
-        })
-        .collect();
-    let runner = Runner::spawn(checks, tx);
-    let controller = tokio::spawn(controller.run(rx, commands_rx, shutdown_rx));
+    let runner = Runner::spawn(checks_of(&config), tx);
+    let controller = tokio::spawn(controller.run(rx, commands_rx, agent_rx, shutdown_rx));
     Ok(Running {
         admin_addr,
         dns_addrs,
@@ -107,6 +106,32 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         _runner: runner,
         embedded: built.embedded,
     })
+}
+
+/// Every check of every service with the id health knows it by: what the controller's probe
+/// runner runs, and what a probe agent (`dnsfailback agent`) runs from its vantage point.
+pub fn checks_of(config: &Config) -> Vec<(CheckId, CheckSpec)> {
+    config
+        .services
+        .values()
+        .flat_map(|s| {
+            s.targets.iter().flat_map(move |t| {
+                t.checks
+                    .iter()
+                    .enumerate()
+                    .map(move |(i, c)| (check_id(&s.name, &t.name, i), c.spec.clone()))
+            })
+        })
+        .collect()
+}
+
+/// Every configured `(service, target)` pair: what an agent's report may name.
+pub fn targets_of(config: &Config) -> std::collections::BTreeSet<(String, String)> {
+    config
+        .services
+        .values()
+        .flat_map(|s| s.targets.iter().map(|t| (s.name.clone(), t.name.clone())))
+        .collect()
 }
 
 /// Loads the configuration, starts, and waits for SIGINT or SIGTERM.

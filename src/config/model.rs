@@ -249,4 +249,8 @@ pub struct Check {
     pub rise: u32,
     /// Consecutive failures to go down.
     pub fall: u32,
+    /// Instead of rise/fall: down when `k` of the last `n` results failed (`(n, k)`).
+    pub window: Option<(usize, usize)>,
+    /// A success slower than this counts as a failure.
+    pub max_latency: Option<Duration>,
 }

@@ -228,7 +228,11 @@ fn controller(ctx: &mut Ctx, raw: Option<&Spanned<RawController>>) -> Controller
         }
     }
     c.agents = raw.agents.clone();
-    c.agent_stale_after = ctx.duration(&raw.agent_stale_after, "controller.agent_stale_after".into(), c.agent_stale_after);
+    c.agent_stale_after = ctx.duration(
+        &raw.agent_stale_after,
+        "controller.agent_stale_after".into(),
+        c.agent_stale_after,
+    );
     if let Some(q) = &raw.vantage_quorum {
         match usize::try_from(*q.get_ref()) {
             Ok(n) if n >= 1 && n <= raw.agents.len() + 1 => c.vantage_quorum = n,
@@ -236,8 +240,17 @@ fn controller(ctx: &mut Ctx, raw: Option<&Spanned<RawController>>) -> Controller
         }
     }
     for a in &raw.agents {
-        if !c.admin_tokens.iter().any(|t| &t.name == a && t.role == Role::Agent) {
-            ctx.problems.push(Problem::error(ctx.line(raw_ctl), format!("controller.agents"), format!("agent `{a}` has no token"), format!("add [[controller.admin_tokens]] with name = \"{a}\", role = \"agent\"")));
+        if !c
+            .admin_tokens
+            .iter()
+            .any(|t| &t.name == a && t.role == Role::Agent)
+        {
+            ctx.problems.push(Problem::error(
+                ctx.line(raw_ctl),
+                "controller.agents".to_string(),
+                format!("agent `{a}` has no token"),
+                format!("add [[controller.admin_tokens]] with name = \"{a}\", role = \"agent\""),
+            ));
         }
     }
     c.max_failovers_window = ctx.duration(
@@ -876,20 +889,70 @@ fn check(ctx: &mut Ctx, cp: &str, ct: &Spanned<toml::Table>) -> Option<Check> {
     };
     let rise = threshold("rise", 3, ctx);
     let fall = threshold("fall", 2, ctx);
-    let spec: Result<CheckSpec, _> = toml::Value::Table(table).try_into();
-    match (spec, rise, fall) {
-        (Ok(spec), Some(rise), Some(fall)) => match spec.validate() {
-            Ok(()) => Some(Check { spec, rise, fall }),
+    let window_n = table.remove("window");
+    let window_k = table.remove("window_failures");
+    let window = match (window_n, window_k) {
+        (None, None) => Ok(None),
+        (Some(toml::Value::Integer(n)), Some(toml::Value::Integer(k)))
+            if (1..=1000).contains(&n) && k >= 1 && k <= n =>
+        {
+            Ok(usize::try_from(n).ok().zip(usize::try_from(k).ok()))
+        }
+        _ => Err(()),
+    };
+    let window = match window {
+        Ok(w) => Some(w),
+        Err(()) => {
+            ctx.err(ct, format!("{cp}.window"), "`window` and `window_failures` go together: whole numbers with 1 <= window_failures <= window <= 1000", "write e.g. window = 10, window_failures = 3 (down when 3 of the last 10 failed)");
+            None
+        }
+    };
+    let max_latency = match table.remove("max_latency") {
+        None => Some(None),
+        Some(toml::Value::String(d)) => match duration_opt::parse(&d) {
+            Ok(d) => Some(Some(d)),
             Err(e) => {
                 ctx.err(
                     ct,
-                    cp.to_string(),
+                    format!("{cp}.max_latency"),
                     e,
-                    "correct the check; see docs/config.md for the keys each check kind takes",
+                    "write a duration such as \"300ms\"",
                 );
                 None
             }
         },
+        Some(_) => {
+            ctx.err(
+                ct,
+                format!("{cp}.max_latency"),
+                "`max_latency` must be a duration string",
+                "write a duration such as \"300ms\"",
+            );
+            None
+        }
+    };
+    let spec: Result<CheckSpec, _> = toml::Value::Table(table).try_into();
+    match (spec, rise, fall) {
+        (Ok(spec), Some(rise), Some(fall)) if window.is_some() && max_latency.is_some() => {
+            match spec.validate() {
+                Ok(()) => Some(Check {
+                    spec,
+                    rise,
+                    fall,
+                    window: window.flatten(),
+                    max_latency: max_latency.flatten(),
+                }),
+                Err(e) => {
+                    ctx.err(
+                        ct,
+                        cp.to_string(),
+                        e,
+                        "correct the check; see docs/config.md for the keys each check kind takes",
+                    );
+                    None
+                }
+            }
+        }
         (Err(e), _, _) => {
             ctx.err(
                 ct,

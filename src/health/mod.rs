@@ -16,10 +16,16 @@ use std::collections::{BTreeMap, VecDeque};
 
 use serde::Serialize;
 
+use tokio::time::Instant;
+
 use crate::config::Service;
 use crate::policy::canary::StepStats;
 use crate::probe::{CheckId, ProbeResult};
+use flap::{FlapConfig, FlapDamper};
+use partition::{PartitionConfig, PartitionDetector, PartitionStatus, TargetView};
 pub use threshold::{State, Threshold};
+use vantage::{VantageQuorum, VantageVerdict};
+use window::{AnyJudge, Judge};
 
 /// The judged state of one check, with the last result as evidence for status and audit.
 #[derive(Debug, Clone, Serialize)]
@@ -34,12 +40,43 @@ pub struct CheckHealth {
 #[derive(Debug, Clone, Serialize)]
 pub struct TargetHealth {
     pub target: String,
+    /// What policy acts on: vantage quorum over the (partition-gated) local view and the
+    /// agents, then flap damping.
     pub state: State,
+    /// The controller's own view (quorum over this target's checks).
+    pub local: State,
+    /// Held in its last stable state because it changes too often.
+    pub flapping: bool,
+    /// Who sees it how, when agents report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vantage: Option<VantageVerdict>,
     pub checks: Vec<CheckHealth>,
 }
 
+/// Per-target memory across evaluations.
+struct TargetTrack {
+    local: State,
+    changed_at: Instant,
+    quorum: VantageQuorum,
+    damper: Option<FlapDamper>,
+    /// Last evaluated (state, flapping, vantage verdict).
+    last: Option<(State, bool, VantageVerdict)>,
+}
+
+/// Flap damping: a single outage and recovery pass undamped; three changes within about a
+/// half-life (a backend bouncing up and down) hold the target down until it calms.
+fn flap_config() -> FlapConfig {
+    FlapConfig {
+        penalty: 1000.0,
+        half_life: std::time::Duration::from_secs(30),
+        suppress: 2500.0,
+        reuse: 1000.0,
+        max_penalty: 6000.0,
+    }
+}
+
 struct CheckTracker {
-    threshold: Threshold,
+    judge: AnyJudge,
     last_error: Option<String>,
     last_latency_ms: Option<u64>,
     /// Recent results with their wall time, for canary gates and baselines.
@@ -66,12 +103,18 @@ pub fn p95(mut values: Vec<u64>) -> Option<u64> {
     values.get(rank - 1).copied()
 }
 
-/// Health of every target of every service, fed by probe results.
+/// Health of every target of every service, fed by probe results and agents' reports.
 pub struct HealthBook {
     checks: BTreeMap<CheckId, CheckTracker>,
     /// service -> target -> (check ids, fail quorum)
     layout: BTreeMap<String, Vec<(String, Vec<CheckId>, usize)>>,
+    targets: BTreeMap<(String, String), TargetTrack>,
+    /// `None` only if the built-in configuration were invalid (unit-tested not to be).
+    partition: Option<PartitionDetector>,
 }
+
+/// The controller's own name among the vantage points.
+pub const CONTROLLER_VANTAGE: &str = "controller";
 
 /// The id of check `index` of `target` in `service`; the runner and health agree on it.
 pub fn check_id(service: &str, target: &str, index: usize) -> CheckId {
@@ -89,10 +132,15 @@ impl HealthBook {
                 let mut ids = Vec::new();
                 for (i, c) in t.checks.iter().enumerate() {
                     let id = check_id(&s.name, &t.name, i);
+                    let judge = match c.window {
+                        Some((n, k)) => AnyJudge::window(n, k, n.min(3), c.max_latency)
+                            .unwrap_or_else(|_| AnyJudge::rise_fall(c.rise, c.fall, c.max_latency)),
+                        None => AnyJudge::rise_fall(c.rise, c.fall, c.max_latency),
+                    };
                     checks.insert(
                         id.clone(),
                         CheckTracker {
-                            threshold: Threshold::new(c.rise, c.fall),
+                            judge,
                             last_error: None,
                             last_latency_ms: None,
                             samples: VecDeque::new(),
@@ -104,14 +152,142 @@ impl HealthBook {
             }
             layout.insert(s.name.clone(), targets);
         }
-        HealthBook { checks, layout }
+        let mut book = HealthBook {
+            checks,
+            layout,
+            targets: BTreeMap::new(),
+            partition: PartitionDetector::new(PartitionConfig::default()).ok(),
+        };
+        book.set_vantage(1, &[], std::time::Duration::from_secs(10));
+        book
+    }
+
+    /// Requires `required` of the vantage points (the controller and `agents`) to agree that
+    /// a target is down; an agent silent for `stale_after` counts as unknown.
+    pub fn set_vantage(
+        &mut self,
+        required: usize,
+        agents: &[String],
+        stale_after: std::time::Duration,
+    ) {
+        let now = Instant::now();
+        self.targets.clear();
+        for (service, targets) in &self.layout {
+            for (target, _, _) in targets {
+                let mut quorum = VantageQuorum::new(required, stale_after);
+                quorum.expect(CONTROLLER_VANTAGE);
+                for a in agents {
+                    quorum.expect(a.clone());
+                }
+                let damper = FlapDamper::new(flap_config()).ok();
+                self.targets.insert(
+                    (service.clone(), target.clone()),
+                    TargetTrack {
+                        local: State::Unknown,
+                        changed_at: now,
+                        quorum,
+                        damper,
+                        last: None,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Feeds one agent's report; targets it does not know are ignored.
+    pub fn report_agent(&mut self, report: &agent::AgentReport, now: Instant) {
+        for t in &report.targets {
+            if let Some(track) = self.targets.get_mut(&(t.service.clone(), t.target.clone())) {
+                track.quorum.report(report.agent.clone(), t.state, now);
+            }
+        }
+    }
+
+    /// Whether the controller suspects its own network (see [`partition`]).
+    pub fn partition(&self) -> PartitionStatus {
+        self.partition
+            .as_ref()
+            .map(|p| p.status().clone())
+            .unwrap_or(PartitionStatus::Clear)
+    }
+
+    /// Recomputes every target: local quorum -> partition gate -> vantage quorum -> flap
+    /// damping. Call once per control-loop tick, before reading [`HealthBook::service`].
+    pub fn evaluate(&mut self, now: Instant) {
+        let locals: Vec<((String, String), State)> = self
+            .layout
+            .iter()
+            .flat_map(|(service, targets)| {
+                targets.iter().map(move |(target, ids, quorum)| {
+                    ((service.clone(), target.clone()), (ids, *quorum))
+                })
+            })
+            .map(|(key, (ids, quorum))| {
+                let checks = self.check_states(ids);
+                (key, quorum_state(&checks, quorum))
+            })
+            .collect();
+        for (key, local) in &locals {
+            if let Some(track) = self.targets.get_mut(key) {
+                if track.local != *local {
+                    track.local = *local;
+                    track.changed_at = now;
+                }
+            }
+        }
+        let views: Vec<TargetView<'_>> = self
+            .targets
+            .iter()
+            .map(|((service, target), t)| TargetView {
+                service,
+                target,
+                state: t.local,
+                changed_at: t.changed_at,
+            })
+            .collect();
+        let was = self.partition().is_suspected();
+        let status = match self.partition.as_mut() {
+            Some(p) => p.evaluate(&views, now),
+            None => PartitionStatus::Clear,
+        };
+        if status.is_suspected() && !was {
+            tracing::error!("most targets of unrelated services failed at once from here: suspecting the controller's own network; not moving traffic on local evidence alone ({status:?})");
+        } else if was && !status.is_suspected() {
+            tracing::warn!("partition suspicion cleared");
+        }
+        for track in self.targets.values_mut() {
+            let gated = status.gate(track.local);
+            track.quorum.report(CONTROLLER_VANTAGE, gated, now);
+            let verdict = track.quorum.verdict(now);
+            let (state, flapping) = match track.damper.as_mut() {
+                Some(d) => {
+                    let damped = d.observe(verdict.state, now);
+                    (damped.state, damped.flapping)
+                }
+                None => (verdict.state, false),
+            };
+            track.last = Some((state, flapping, verdict));
+        }
+    }
+
+    fn check_states(&self, ids: &[CheckId]) -> Vec<CheckHealth> {
+        ids.iter()
+            .filter_map(|id| {
+                self.checks.get(id).map(|t| CheckHealth {
+                    check: id.clone(),
+                    state: t.judge.state(),
+                    last_error: t.last_error.clone(),
+                    last_latency_ms: t.last_latency_ms,
+                })
+            })
+            .collect()
     }
 
     /// Feeds one probe result seen at `now_ms` (unix ms); unknown check ids are ignored (a
     /// reload removed the check).
     pub fn observe(&mut self, r: &ProbeResult, now_ms: u64) {
         if let Some(t) = self.checks.get_mut(&r.check) {
-            t.threshold.observe(r.outcome.is_ok());
+            t.judge.observe(r.outcome.is_ok(), r.outcome.latency);
             t.last_error = r.outcome.result.as_ref().err().map(|e| e.to_string());
             let latency_ms = u64::try_from(r.outcome.latency.as_millis()).unwrap_or(u64::MAX);
             t.last_latency_ms = Some(latency_ms);
@@ -151,13 +327,17 @@ impl HealthBook {
                         .filter_map(|id| {
                             self.checks.get(id).map(|t| CheckHealth {
                                 check: id.clone(),
-                                state: t.threshold.state(),
+                                state: t.judge.state(),
                                 last_error: None,
                                 last_latency_ms: None,
                             })
                         })
                         .collect();
-                    agent::TargetReport { service: service.clone(), target: target.clone(), state: quorum_state(&checks, *quorum) }
+                    agent::TargetReport {
+                        service: service.clone(),
+                        target: target.clone(),
+                        state: quorum_state(&checks, *quorum),
+                    }
                 })
             })
             .collect()
@@ -186,7 +366,8 @@ impl HealthBook {
             .collect()
     }
 
-    /// The health of every target of `service`, in configuration (priority) order.
+    /// The health of every target of `service`, in configuration (priority) order, as of the
+    /// last [`HealthBook::evaluate`] (the local view alone before the first one).
     pub fn service(&self, service: &str) -> Vec<TargetHealth> {
         let Some(targets) = self.layout.get(service) else {
             return Vec::new();
@@ -194,20 +375,29 @@ impl HealthBook {
         targets
             .iter()
             .map(|(name, ids, quorum)| {
-                let checks: Vec<CheckHealth> = ids
-                    .iter()
-                    .filter_map(|id| {
-                        self.checks.get(id).map(|t| CheckHealth {
-                            check: id.clone(),
-                            state: t.threshold.state(),
-                            last_error: t.last_error.clone(),
-                            last_latency_ms: t.last_latency_ms,
-                        })
-                    })
-                    .collect();
+                let checks = self.check_states(ids);
+                let local = quorum_state(&checks, *quorum);
+                let last = self
+                    .targets
+                    .get(&(service.to_string(), name.clone()))
+                    .and_then(|t| t.last.clone());
+                let (state, flapping, vantage) = match last {
+                    Some((state, flapping, verdict)) => {
+                        let multi = verdict.down.len()
+                            + verdict.up.len()
+                            + verdict.unknown.len()
+                            + verdict.stale.len()
+                            > 1;
+                        (state, flapping, multi.then_some(verdict))
+                    }
+                    None => (local, false, None),
+                };
                 TargetHealth {
                     target: name.clone(),
-                    state: quorum_state(&checks, *quorum),
+                    state,
+                    local,
+                    flapping,
+                    vantage,
                     checks,
                 }
             })

@@ -93,7 +93,9 @@ impl Controller {
         leadership: Arc<dyn Leadership>,
         clock: Clock,
     ) -> Result<Self, crate::state::StoreError> {
-        let health = HealthBook::new(config.services.values());
+        let mut health = HealthBook::new(config.services.values());
+        let c = &config.controller;
+        health.set_vantage(c.vantage_quorum, &c.agents, c.agent_stale_after);
         let mut runtime = BTreeMap::new();
         for name in config.services.keys() {
             let state = store.service_state(name)?.unwrap_or_default();
@@ -143,6 +145,7 @@ impl Controller {
         mut self,
         mut results: mpsc::Receiver<ProbeResult>,
         mut commands: mpsc::Receiver<OperatorCommand>,
+        mut agent_reports: mpsc::Receiver<crate::health::agent::AgentReport>,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) {
         self.recover_open_intents().await;
@@ -154,6 +157,7 @@ impl Controller {
                     Some(r) => self.observe(&r),
                     None => return,
                 },
+                Some(r) = agent_reports.recv() => self.agent_report(&r),
                 Some(c) = commands.recv() => {
                     let answer = self.command(&c.service, c.op.clone(), &c.actor).await;
                     let _ = c.reply.send(answer);
@@ -164,8 +168,15 @@ impl Controller {
         }
     }
 
+    /// Feeds one remote agent's report into the targets' vantage quorums.
+    pub fn agent_report(&mut self, report: &crate::health::agent::AgentReport) {
+        self.health
+            .report_agent(report, tokio::time::Instant::now());
+    }
+
     /// One reconcile pass over every service.
     pub async fn tick(&mut self) {
+        self.health.evaluate(tokio::time::Instant::now());
         let names: Vec<String> = self.config.services.keys().cloned().collect();
         for name in names {
             self.reconcile(&name).await;
@@ -711,6 +722,13 @@ impl Controller {
             alert: decision.and_then(|d| d.alert.clone()),
             held: decision.and_then(|d| d.held.clone()),
             last_error: rt.last_error.clone(),
+            partition: match self.health.partition() {
+                crate::health::partition::PartitionStatus::Clear => None,
+                crate::health::partition::PartitionStatus::Suspected { down_fraction, services, .. } => Some(format!(
+                    "{:.0} % of all targets of {services:?} failed at once from here: the controller's own network is suspected; local evidence alone moves no traffic",
+                    down_fraction * 100.0
+                )),
+            },
             provider_sync: rt.sync.as_ref().map(|(r, st, _)| {
                 format!(
                     "{} {}",

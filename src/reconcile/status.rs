@@ -26,6 +26,9 @@ pub struct ServiceStatus {
     pub alert: Option<String>,
     pub held: Option<String>,
     pub last_error: Option<String>,
+    /// Set while the controller suspects its own network (partition awareness).
+    #[serde(default)]
+    pub partition: Option<String>,
     /// Whether the provider serves the last change everywhere (providers with change status).
     #[serde(default)]
     pub provider_sync: Option<String>,
@@ -38,6 +41,15 @@ pub struct TargetStatus {
     pub priority: u32,
     pub values: Vec<String>,
     pub state: String,
+    /// The controller's own view, before agents and damping.
+    #[serde(default)]
+    pub local: String,
+    /// Held in its last stable state because it changes too often.
+    #[serde(default)]
+    pub flapping: bool,
+    /// Vantage points seeing it down / up / unknown, when agents report.
+    #[serde(default)]
+    pub vantage: Option<serde_json::Value>,
     pub checks: Vec<CheckStatus>,
 }
 
@@ -64,6 +76,12 @@ impl TargetStatus {
             priority,
             values,
             state: s(h.state),
+            local: s(h.local),
+            flapping: h.flapping,
+            vantage: h
+                .vantage
+                .as_ref()
+                .and_then(|v| serde_json::to_value(v).ok()),
             checks: h
                 .checks
                 .iter()

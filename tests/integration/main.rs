@@ -3,6 +3,7 @@
 
 mod api;
 mod config_fixtures;
+mod crash_phases;
 mod e2e;
 mod harness;
 mod operator;

@@ -196,13 +196,31 @@ async fn full_outage_failover_canary_steps_and_ttl_restore_in_exact_order() {
         2,
         "no failback before 60 s of continuous health"
     );
+    let st = s
+        .ctl
+        .board()
+        .read()
+        .ok()
+        .and_then(|b| b.get("shop").cloned())
+        .unwrap_or_else(|| panic!("no status"));
+    let p = st
+        .targets
+        .iter()
+        .find(|t| t.target == "primary")
+        .unwrap_or_else(|| panic!("no primary"));
+    assert!(
+        p.flapping && p.state == "down" && p.local == "up",
+        "damped: {p:?}"
+    );
 
-    // 60 s of continuous health (3 rounds to rise, then 60 s): canary step 1, 5 % primary.
+    // The primary went down twice within a minute: flap damping (penalty 1000 per change,
+    // half-life 30 s, suppress at 2500, release below 1000) keeps it down until the penalty
+    // of ~2846 decays below 1000 (45.3 s, so at t = 87 s), then stable_for (60 s) runs:
+    // canary step 1 at t = 147 s, i.e. 68 s after these 40 rounds ended.
     let waited = s.until_change(100).await;
     assert_eq!(
-        waited,
-        62 - 40,
-        "step 1 exactly stable_for after the primary rose"
+        waited, 68,
+        "step 1 exactly when damping released the primary plus stable_for"
     );
     assert_eq!(
         s.applied()[2],
@@ -282,6 +300,33 @@ async fn full_outage_failover_canary_steps_and_ttl_restore_in_exact_order() {
             "ttl_restore"
         ]
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_backend_flapping_2s_up_2s_down_for_a_minute_changes_the_answer_once() {
+    let mut s = Scene::new("");
+    for _ in 0..3 {
+        s.round(true, true, S).await;
+    }
+    assert_eq!(s.applied().len(), 1);
+    for i in 0..60 {
+        let up = (i / 2) % 2 == 1; // down 2 s, up 2 s, ...
+        s.round(up, true, S).await;
+    }
+    assert_eq!(
+        s.applied().len(),
+        2,
+        "one failover, no flapping back: {:?}",
+        s.applied()
+    );
+    assert_eq!(
+        s.applied()[1],
+        vec![Change::Update {
+            old: a(300, "192.0.2.10"),
+            new: a(30, "198.51.100.20")
+        }]
+    );
+    // rise = 3 never sees three successes in a row, so the primary never counts as up.
 }
 
 async fn into_canary_step_2(s: &mut Scene) {

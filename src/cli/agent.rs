@@ -1,0 +1,307 @@
+//! `dnsfailback agent`: a remote probe agent, one more vantage point for the controller.
+//!
+//! Runs the first two stages of the flow somewhere else (probe -> health), then hands the
+//! verdicts to the controller (agent -> admin API -> health at the controller): it loads the
+//! controller's configuration, runs every check of every service with the same thresholds,
+//! judges each target from its own probes alone ([`HealthBook::local_states`]) and every
+//! `--every` posts an [`AgentReport`] to `POST /v1/agents/{name}/report` with its agent token.
+//! The controller counts a target down only when `controller.vantage_quorum` vantage points
+//! agree; an agent that stops reporting counts as unknown there, never as down.
+//!
+//! It starts neither the embedded DNS nor the admin API and touches no provider or state
+//! store. A failed report is logged (status and the controller's message, never the token)
+//! and the agent keeps going; SIGINT or SIGTERM stop it.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use dnsfailback_provider::{Secret, SecretSource};
+use tokio::sync::mpsc;
+
+use crate::api::agents::report_path;
+use crate::health::agent::AgentReport;
+use crate::health::HealthBook;
+use crate::probe::Runner;
+
+use super::run::checks_of;
+
+/// The environment variable the agent reads its token from when neither `--token-env` nor
+/// `--token-file` is given.
+pub const AGENT_TOKEN_ENV: &str = "DNSFAILBACK_AGENT_TOKEN";
+
+/// How long one report may take before it counts as failed.
+pub const REPORT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `dnsfailback agent` options (besides the global `-c CONFIG`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct AgentArgs {
+    /// This agent's name: listed in `controller.agents`, and the name of its agent token.
+    #[arg(long)]
+    pub name: String,
+    /// The controller's admin API, as HOST:PORT (or an http:// or https:// URL).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub controller: String,
+    /// Read the agent token from this environment variable (default: DNSFAILBACK_AGENT_TOKEN).
+    #[arg(long, value_name = "VAR", conflicts_with = "token_file")]
+    pub token_env: Option<String>,
+    /// Read the agent token from this file.
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+    /// How often to report, e.g. 1s or 500ms.
+    #[arg(long, default_value = "1s", value_parser = super::operate::parse_hold)]
+    pub every: Duration,
+}
+
+/// Runs the agent until SIGINT or SIGTERM. Exit 0 on a signal, 2 on invalid input (bad
+/// configuration, name, address or token source).
+pub async fn agent(config_path: &Path, args: &AgentArgs) -> anyhow::Result<u8> {
+    let config = match crate::config::load(config_path) {
+        Ok((c, warnings)) => {
+            for w in warnings {
+                tracing::warn!("{}", w.render(config_path));
+            }
+            c
+        }
+        Err(e) => {
+            eprint!("{e}");
+            return Ok(2);
+        }
+    };
+    let name = args.name.as_str();
+    if let Err(e) = check_name(name) {
+        eprintln!("error: --name: {e}");
+        return Ok(2);
+    }
+    if !config.controller.agents.iter().any(|a| a == name) {
+        tracing::warn!(
+            "agent `{name}` is not listed in controller.agents of {}; the controller may not count its reports",
+            config_path.display()
+        );
+    }
+    let url = match report_url(&args.controller, name) {
+        Ok(u) => u,
+        Err(e) => {
+            eprintln!("error: --controller: {e}");
+            return Ok(2);
+        }
+    };
+    let source = SecretSource {
+        env: match (&args.token_env, &args.token_file) {
+            (None, None) => Some(AGENT_TOKEN_ENV.to_string()),
+            (env, _) => env.clone(),
+        },
+        file: args.token_file.clone(),
+    };
+    let token = match source.load() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: cannot read the token of agent `{name}`: {e}");
+            return Ok(2);
+        }
+    };
+    if args.every.is_zero() {
+        eprintln!("error: --every must be longer than 0s");
+        return Ok(2);
+    }
+    let http = reqwest::Client::builder().timeout(REPORT_TIMEOUT).build()?;
+
+    let (tx, mut results) = mpsc::channel(4096);
+    let runner = Runner::spawn(checks_of(&config), tx);
+    let mut health = HealthBook::new(config.services.values());
+    let every = args.every;
+    tracing::info!(
+        "agent {name} reporting to {} every {}",
+        args.controller,
+        crate::probe::duration_opt::format(every)
+    );
+
+    let reporter = Reporter {
+        name: name.to_string(),
+        controller: args.controller.clone(),
+        url,
+        token,
+        http,
+    };
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // One report in flight at a time; a slow controller delays reports, never the probes.
+    let mut in_flight: Option<tokio::task::JoinHandle<bool>> = None;
+    let mut failing = false;
+    let signal = stop_signal();
+    tokio::pin!(signal);
+    loop {
+        tokio::select! {
+            r = results.recv() => match r {
+                Some(r) => health.observe(&r, now_ms()),
+                None => break,
+            },
+            _ = tick.tick() => {
+                if let Some(h) = in_flight.take() {
+                    if !h.is_finished() {
+                        tracing::debug!("agent {name}: previous report still in flight; skipping this round");
+                        in_flight = Some(h);
+                        continue;
+                    }
+                    failing = !h.await.unwrap_or(false);
+                }
+                let report = AgentReport { agent: name.to_string(), targets: health.local_states() };
+                let reporter = reporter.clone();
+                in_flight = Some(tokio::spawn(async move { reporter.send(&report, failing).await }));
+            }
+            _ = &mut signal => break,
+        }
+    }
+    tracing::info!("agent {name} stopping");
+    if let Some(h) = in_flight {
+        h.abort();
+    }
+    drop(runner);
+    Ok(0)
+}
+
+/// What one report needs; cheap to clone into the task that sends it.
+#[derive(Clone)]
+struct Reporter {
+    name: String,
+    controller: String,
+    url: reqwest::Url,
+    token: Secret,
+    http: reqwest::Client,
+}
+
+impl Reporter {
+    /// Posts `report`; true when the controller accepted it. Logs a failure (and the first
+    /// success after failures) with the status and the controller's message, never the token.
+    async fn send(&self, report: &AgentReport, was_failing: bool) -> bool {
+        let name = &self.name;
+        let to = &self.controller;
+        let resp = self
+            .http
+            .post(self.url.clone())
+            .bearer_auth(self.token.expose())
+            .json(report)
+            .send()
+            .await;
+        let resp = match resp {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(
+                    "agent {name}: agent report failed: cannot reach the controller at {to}: {}",
+                    without_url(e)
+                );
+                return false;
+            }
+        };
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        if !status.is_success() {
+            let msg = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
+                .unwrap_or_else(|| text.trim().to_string());
+            tracing::warn!(
+                "agent {name}: agent report failed: controller at {to} answered {status}: {msg}"
+            );
+            return false;
+        }
+        if was_failing {
+            tracing::info!("agent {name}: the controller at {to} accepts reports again");
+        } else {
+            tracing::debug!("agent {name}: report accepted by {to}: {}", text.trim());
+        }
+        true
+    }
+}
+
+/// The error without its URL (the URL holds no secret, but the message is shorter).
+fn without_url(e: reqwest::Error) -> String {
+    let timeout = e.is_timeout();
+    let e = e.without_url();
+    if timeout {
+        format!("no answer within {}s ({e})", REPORT_TIMEOUT.as_secs())
+    } else {
+        e.to_string()
+    }
+}
+
+/// Agent names become a URL path segment and a token name: letters, digits, `-`, `_`, `.`.
+fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err(format!(
+            "`{name}` is not a valid agent name; use letters, digits, `-`, `_` and `.`"
+        ));
+    }
+    Ok(())
+}
+
+/// `http://HOST:PORT/v1/agents/NAME/report` from `--controller` (HOST:PORT or a base URL).
+fn report_url(controller: &str, name: &str) -> Result<reqwest::Url, String> {
+    let base = if controller.starts_with("http://") || controller.starts_with("https://") {
+        controller.trim_end_matches('/').to_string()
+    } else {
+        format!("http://{controller}")
+    };
+    let url = reqwest::Url::parse(&format!("{base}{}", report_path(name)))
+        .map_err(|e| format!("`{controller}` is not HOST:PORT or an http(s) URL: {e}"))?;
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!(
+            "`{controller}` has no host; write e.g. 10.0.0.5:9090"
+        ));
+    }
+    Ok(url)
+}
+
+/// Wall-clock milliseconds since the epoch, as the health book's samples are stamped.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn stop_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("cannot watch SIGTERM: {e}");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn controller_addresses_become_report_urls() {
+        let u = |c| report_url(c, "edge").map(|u| u.to_string());
+        assert_eq!(
+            u("127.0.0.1:9090"),
+            Ok("http://127.0.0.1:9090/v1/agents/edge/report".into())
+        );
+        assert_eq!(
+            u("https://ctl.example.test/"),
+            Ok("https://ctl.example.test/v1/agents/edge/report".into())
+        );
+        assert!(u("http://").is_err());
+    }
+
+    #[test]
+    fn agent_names_are_path_safe() {
+        assert!(check_name("edge-1.eu_west").is_ok());
+        for bad in ["", "a/b", "a b", "ä", "x?y"] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
+}
