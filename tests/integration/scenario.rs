@@ -697,3 +697,135 @@ async fn min_change_interval_holds_a_second_change_back() {
         .and_then(|b| b.get("shop").and_then(|x| x.held.clone()));
     assert!(held.unwrap_or_default().contains("min_change_interval"));
 }
+
+const TWO_SERVICES: &str = r#"
+[providers.mem]
+kind = "embedded"
+
+[services.shop]
+provider = "mem"
+zone = "example.test"
+name = "shop.example.test"
+type = "A"
+[[services.shop.targets]]
+name = "primary"
+address = "192.0.2.10"
+priority = 1
+[[services.shop.targets.checks]]
+kind = "tcp"
+address = "127.0.0.1:9"
+[[services.shop.targets]]
+name = "backup"
+address = "198.51.100.20"
+priority = 2
+[[services.shop.targets.checks]]
+kind = "tcp"
+address = "127.0.0.1:9"
+
+[services.mail]
+provider = "mem"
+zone = "example.test"
+name = "mail.example.test"
+type = "A"
+[[services.mail.targets]]
+name = "primary"
+address = "192.0.2.30"
+priority = 1
+[[services.mail.targets.checks]]
+kind = "tcp"
+address = "127.0.0.1:9"
+[[services.mail.targets]]
+name = "backup"
+address = "198.51.100.40"
+priority = 2
+[[services.mail.targets.checks]]
+kind = "tcp"
+address = "127.0.0.1:9"
+"#;
+
+async fn two_services_round(ctl: &mut Controller, down: &[(&str, &str)]) {
+    for service in ["shop", "mail"] {
+        for target in ["primary", "backup"] {
+            let ok = !down.contains(&(service, target));
+            let result = if ok {
+                Ok(())
+            } else {
+                Err(FailureReason::Timeout)
+            };
+            ctl.observe(&ProbeResult {
+                check: check_id(service, target, 0),
+                outcome: Outcome {
+                    result,
+                    latency: Duration::from_millis(3),
+                },
+                at: tokio::time::Instant::now(),
+            });
+        }
+    }
+    ctl.tick().await;
+    tokio::time::advance(S).await;
+}
+
+fn two_services() -> (Controller, MemoryProvider) {
+    let (config, _) =
+        parse(std::path::Path::new("two.toml"), TWO_SERVICES).unwrap_or_else(|e| panic!("{e}"));
+    let provider = MemoryProvider::new("mem", &[fq("example.test")]);
+    let mut providers: BTreeMap<String, Arc<dyn Provider>> = BTreeMap::new();
+    providers.insert("mem".into(), Arc::new(provider.clone()));
+    let ctl = Controller::new(
+        config,
+        providers,
+        Arc::new(MemoryStore::default()),
+        Arc::new(SingleNode),
+        Clock::starting_at(1_700_000_000_000),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    (ctl, provider)
+}
+
+#[tokio::test(start_paused = true)]
+async fn primaries_of_unrelated_services_failing_at_once_look_like_our_own_partition() {
+    let (mut ctl, provider) = two_services();
+    for _ in 0..3 {
+        two_services_round(&mut ctl, &[]).await;
+    }
+    assert_eq!(provider.applied().len(), 2, "both services published");
+    for _ in 0..10 {
+        two_services_round(&mut ctl, &[("shop", "primary"), ("mail", "primary")]).await;
+    }
+    assert_eq!(
+        provider.applied().len(),
+        2,
+        "no failover on the controller's own evidence alone"
+    );
+    let board = ctl.board();
+    let st = board
+        .read()
+        .ok()
+        .and_then(|b| b.get("shop").cloned())
+        .unwrap_or_else(|| panic!("no status"));
+    assert!(
+        st.partition.unwrap_or_default().contains("suspected"),
+        "status names the suspicion"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_services_primary_failing_alone_fails_over_normally() {
+    let (mut ctl, provider) = two_services();
+    for _ in 0..3 {
+        two_services_round(&mut ctl, &[]).await;
+    }
+    for _ in 0..3 {
+        two_services_round(&mut ctl, &[("shop", "primary")]).await;
+    }
+    let changes: Vec<ChangeSet> = provider.applied();
+    assert_eq!(changes.len(), 3);
+    assert_eq!(
+        changes[2].changes,
+        vec![Change::Update {
+            old: a(300, "192.0.2.10"),
+            new: a(30, "198.51.100.20")
+        }]
+    );
+}
