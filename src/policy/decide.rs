@@ -84,10 +84,9 @@ fn active_target<'a>(service: &'a Service, state: &'a ServiceState) -> Option<&'
             Some(service.primary().name.as_str())
         }
         Phase::FailedOver { target, .. } => Some(target.as_str()),
-        Phase::AllDown { .. } => match &state.published {
-            Some(Publication::Target { target, .. }) => Some(target.as_str()),
-            _ => None,
-        },
+        // Nothing is trusted after everything was down: leaving all-down needs a target that
+        // is really up, not merely unknown (as right after a restart).
+        Phase::AllDown { .. } => None,
     }
 }
 

@@ -476,45 +476,16 @@ pub mod duration_opt {
 
     use serde::{Deserialize, Deserializer, Serializer};
 
-    /// Parses `500ms`, `2s`, `1.5s`, `5m`, `1h`.
+    /// Parses `500ms`, `2s`, `1.5s`, `5m`, `1h`, `7d` (shared with every adapter).
     pub fn parse(s: &str) -> Result<Duration, String> {
-        let s = s.trim();
-        let (num, unit) = s
-            .find(|c: char| c.is_ascii_alphabetic())
-            .map(|i| s.split_at(i))
-            .ok_or_else(|| format!("`{s}` has no unit; write it like \"500ms\", \"2s\", \"5m\""))?;
-        let n: f64 = num
-            .trim()
-            .parse()
-            .map_err(|_| format!("`{s}` does not start with a number"))?;
-        if !n.is_finite() || n < 0.0 {
-            return Err(format!("`{s}` must be a positive duration"));
-        }
-        let secs = match unit {
-            "ms" => n / 1000.0,
-            "s" => n,
-            "m" => n * 60.0,
-            "h" => n * 3600.0,
-            _ => return Err(format!("`{s}` has unit `{unit}`; use ms, s, m or h")),
-        };
-        Ok(Duration::from_secs_f64(secs))
+        dnsfailback_provider::parse_duration(s)
     }
 
     /// Formats a duration the way [`parse`] reads it.
     pub fn format(d: Duration) -> String {
-        let ms = d.as_millis();
-        if ms.is_multiple_of(3_600_000) && ms > 0 {
-            format!("{}h", ms / 3_600_000)
-        } else if ms.is_multiple_of(60_000) && ms > 0 {
-            format!("{}m", ms / 60_000)
-        } else if ms.is_multiple_of(1000) {
-            format!("{}s", ms / 1000)
-        } else {
-            format!("{ms}ms")
-        }
+        dnsfailback_provider::format_duration(d)
     }
 
-    /// Serde hook: `None` is written as nothing, `Some(d)` as [`format`] does.
     pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
         match d {
             Some(d) => s.serialize_str(&format(*d)),

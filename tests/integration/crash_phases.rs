@@ -457,13 +457,10 @@ async fn sigkill_in_every_phase_continues_from_that_phase_with_original_ttl() {
 /// all_down: every target dies; the records are kept (keep-last) and the phase must survive a
 /// crash even though the restarted controller has no health evidence yet.
 ///
-/// Ignored while the product bug stands: on restart in all_down (keep-last or sorry), every
-/// target's health is unknown, `choose` takes the unknown but still published primary as the
-/// winner, and `decide` moves all_down -> restoring_ttl ("primary `primary` is back after all
-/// targets were down", TTL 30 published, audited as a failback), then back to all_down with a
-/// new `since_ms` and the TTL left at 30 once the probes report both targets down again.
+/// Regression: the restarted controller used to take the unknown but still published primary
+/// as the winner and leave all_down at once (a false "failback" at TTL 30). Leaving all_down
+/// now needs a target that is really up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "product bug: all_down flips to restoring_ttl after a restart, before any health evidence"]
 async fn sigkill_in_all_down_continues_all_down() {
     let dir = Scratch::new("crash-alldown");
     let primary = backend(any_port()).await;

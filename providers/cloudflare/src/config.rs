@@ -191,31 +191,7 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     parse_duration(&s).map_err(serde::de::Error::custom)
 }
 
-/// Parses `500ms`, `30s`, `1.5s`, `5m`, `1h` (the controller's duration syntax).
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let Some(i) = s.find(|c: char| c.is_ascii_alphabetic()) else {
-        return Err(format!(
-            "`{s}` has no unit; write it like \"500ms\", \"30s\", \"5m\""
-        ));
-    };
-    let (num, unit) = s.split_at(i);
-    let n: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{s}` does not start with a number"))?;
-    if !n.is_finite() || n < 0.0 {
-        return Err(format!("`{s}` must be a positive duration"));
-    }
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return Err(format!("`{s}` has unit `{unit}`; use ms, s, m or h")),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|_| format!("`{s}` is too long"))
-}
+pub use dnsfailback_provider::parse_duration;
 
 #[cfg(test)]
 mod tests {
@@ -285,6 +261,6 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert!(parse_duration("30").is_err());
-        assert!(parse_duration("3d").is_err());
+        assert!(parse_duration("3w").is_err());
     }
 }

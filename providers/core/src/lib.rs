@@ -18,6 +18,7 @@
 
 mod capability;
 mod change;
+mod duration;
 mod error;
 mod provider;
 mod record;
@@ -31,6 +32,7 @@ pub mod testkit;
 
 pub use capability::Capabilities;
 pub use change::{Change, ChangeSet};
+pub use duration::{format_duration, parse_duration};
 pub use error::{ErrorKind, ProviderError};
 pub use provider::{wait_in_sync, ApplyReceipt, Provider, SyncStatus};
 pub use record::{Fqdn, RecordKey, RecordSet, RecordType, Soa};
