@@ -76,6 +76,12 @@ pub fn render(s: &ServiceStatus) -> String {
     if !s.reason.is_empty() {
         out.push_str(&format!("  reason: {}\n", s.reason));
     }
+    if let Some(f) = &s.frozen {
+        out.push_str(&format!(
+            "  FROZEN by {}: {} (`dnsfailback resume {}` to continue)\n",
+            f.by, f.reason, s.service
+        ));
+    }
     if let Some(h) = &s.held {
         out.push_str(&format!("  HELD: {h}\n"));
     }

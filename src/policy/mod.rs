@@ -42,12 +42,14 @@ pub enum Phase {
     },
     /// Planned switch to `to`: the TTL was lowered; the switch waits until the old TTL has
     /// expired everywhere (`lowered_at_ms` + old TTL + margin).
+    #[serde(rename = "lowering_ttl")]
     Lowering {
         to: String,
         old_ttl: u32,
         lowered_at_ms: Option<u64>,
     },
     /// Traffic back on the primary; the failover TTL stays until `restore_ttl_after` passed.
+    #[serde(rename = "restoring_ttl")]
     Restoring { since_ms: u64 },
     /// Every target looks down; the all-down policy decides what stays published.
     AllDown { since_ms: u64 },

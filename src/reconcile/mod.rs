@@ -721,6 +721,7 @@ impl Controller {
             reason: decision.map(|d| d.reason.clone()).unwrap_or_default(),
             alert: decision.and_then(|d| d.alert.clone()),
             held: decision.and_then(|d| d.held.clone()),
+            frozen: rt.state.hold.clone(),
             last_error: rt.last_error.clone(),
             partition: match self.health.partition() {
                 crate::health::partition::PartitionStatus::Clear => None,

@@ -24,7 +24,12 @@ pub struct ServiceStatus {
     pub targets: Vec<TargetStatus>,
     pub reason: String,
     pub alert: Option<String>,
+    /// A change that is due but held back by a safety rule (min_change_interval, back-off,
+    /// max_failovers, a failed pre-failback hook).
     pub held: Option<String>,
+    /// Set while the service is frozen by an operator's `hold`, a failed gate or an abort.
+    #[serde(default)]
+    pub frozen: Option<crate::policy::Hold>,
     pub last_error: Option<String>,
     /// Set while the controller suspects its own network (partition awareness).
     #[serde(default)]

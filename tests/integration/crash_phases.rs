@@ -333,7 +333,7 @@ async fn sigkill_in_every_phase_continues_from_that_phase_with_original_ttl() {
     ctl.post("failover", Some(json!({"to": "backup"}))).await;
     let before = ctl
         .wait_status("lowering with the lowered TTL verified", |s| {
-            tag(s) == "lowering"
+            tag(s) == "lowering_ttl"
                 && s["phase"]["to"] == "backup"
                 && s["phase"]["old_ttl"] == 300
                 && s["phase"]["lowered_at_ms"].is_u64()
@@ -432,7 +432,7 @@ async fn sigkill_in_every_phase_continues_from_that_phase_with_original_ttl() {
     ctl.post("failback", Some(json!({"now": true}))).await;
     let before = ctl
         .wait_status("restoring with all traffic on the primary", |s| {
-            tag(s) == "restoring"
+            tag(s) == "restoring_ttl"
                 && published_is(s, "primary", 30)
                 && s["ttl_restore_at_ms"].is_u64()
         })
