@@ -302,7 +302,7 @@ impl HealthBook {
         }
     }
 
-    fn samples_since(&self, service: &str, target: &str, since_ms: u64) -> Vec<Sample> {
+    fn target_samples(&self, service: &str, target: &str, since_ms: u64) -> Vec<Sample> {
         self.layout
             .get(service)
             .and_then(|ts| ts.iter().find(|(name, _, _)| name == target))
@@ -343,9 +343,22 @@ impl HealthBook {
             .collect()
     }
 
+    /// A target's results since `since_ms` as (unix ms, ok, latency ms), for its baseline.
+    pub fn samples_since(
+        &self,
+        service: &str,
+        target: &str,
+        since_ms: u64,
+    ) -> Vec<(u64, bool, u64)> {
+        self.target_samples(service, target, since_ms)
+            .into_iter()
+            .map(|s| (s.at_ms, s.ok, s.latency_ms))
+            .collect()
+    }
+
     /// A target's results since `since_ms`: count, failures and p95 latency of successes.
     pub fn stats_since(&self, service: &str, target: &str, since_ms: u64) -> StepStats {
-        let samples = self.samples_since(service, target, since_ms);
+        let samples = self.target_samples(service, target, since_ms);
         StepStats {
             samples: samples.len() as u64,
             failures: samples.iter().filter(|s| !s.ok).count() as u64,
@@ -359,7 +372,7 @@ impl HealthBook {
 
     /// Latencies of a target's successful probes since `since_ms`, for its baseline.
     pub fn ok_latencies_since(&self, service: &str, target: &str, since_ms: u64) -> Vec<u64> {
-        self.samples_since(service, target, since_ms)
+        self.target_samples(service, target, since_ms)
             .into_iter()
             .filter(|s| s.ok)
             .map(|s| s.latency_ms)

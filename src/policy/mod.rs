@@ -98,7 +98,7 @@ impl Publication {
 }
 
 /// Everything the controller must remember about a service across restarts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServiceState {
     pub phase: Phase,
     /// The TTL found (or first published) before the controller ever lowered it. Written
@@ -117,6 +117,10 @@ pub struct ServiceState {
     /// An operator asked for failback (name); starts it without waiting for `stable_for`.
     #[serde(default)]
     pub failback_requested: Option<String>,
+    /// The primary's baseline as it was when the service left normal (for canary gates after
+    /// a restart).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<crate::health::baseline::BaselineSnapshot>,
 }
 
 /// Why and by whom a service is frozen.
@@ -144,6 +148,7 @@ impl Default for ServiceState {
             hold: None,
             canary_override: None,
             failback_requested: None,
+            baseline: None,
         }
     }
 }

@@ -20,6 +20,7 @@ use dnsfailback_provider::{ApplyReceipt, Provider, RecordSet, SyncStatus};
 use tokio::sync::mpsc;
 
 use crate::config::{Config, Service};
+use crate::health::baseline::{Baseline, BaselineConfig};
 use crate::health::{HealthBook, State};
 use crate::plan::{desired_sets, diff, Plan};
 use crate::policy::command::OperatorCommand;
@@ -38,13 +39,11 @@ const MAX_BACKOFF_MS: u64 = 60_000;
 /// Shared, read-mostly view of every service, for the admin API.
 pub type StatusBoard = Arc<RwLock<BTreeMap<String, ServiceStatus>>>;
 
-/// Latency samples kept for a primary's baseline.
-const BASELINE_SAMPLES: usize = 3600;
-
 struct Runtime {
     state: ServiceState,
-    /// The primary's successful probe latencies while the service was normal (ms).
-    baseline: std::collections::VecDeque<u64>,
+    /// The primary's normal latency and error rate, learnt only while the service is normal
+    /// and the primary up; frozen (and persisted) when the service leaves normal.
+    baseline: Option<Baseline>,
     baseline_seen_ms: u64,
     primary_up_since_ms: Option<u64>,
     last_verify_ms: Option<u64>,
@@ -74,6 +73,15 @@ pub struct Controller {
     recent_failovers: Vec<u64>,
 }
 
+/// The baseline saved with the state, or a fresh one.
+fn restore_baseline(state: &ServiceState) -> Option<Baseline> {
+    let config = BaselineConfig::default();
+    match &state.baseline {
+        Some(snap) => Baseline::from_snapshot(config, snap.clone()).ok(),
+        None => Baseline::new(config).ok(),
+    }
+}
+
 /// Test-only pause point: `DNSFAILBACK_FAILPOINT=after-intent` stops the controller right
 /// after an intent is durable and before the provider is called, so a test can SIGKILL it
 /// exactly there.
@@ -99,11 +107,12 @@ impl Controller {
         let mut runtime = BTreeMap::new();
         for name in config.services.keys() {
             let state = store.service_state(name)?.unwrap_or_default();
+            let restored = restore_baseline(&state);
             runtime.insert(
                 name.clone(),
                 Runtime {
                     state,
-                    baseline: Default::default(),
+                    baseline: restored,
                     baseline_seen_ms: 0,
                     primary_up_since_ms: None,
                     last_verify_ms: None,
@@ -208,15 +217,17 @@ impl Controller {
             (true, None) => Some(now),
             (false, _) => None,
         };
-        // Learn the primary's normal latency only while all is well.
-        if rt.state.phase == Phase::Normal && primary_up {
+        // Learn the primary's normal latency and error rate only while all is well.
+        if rt.state.phase == Phase::Normal {
             let fresh = self
                 .health
-                .ok_latencies_since(name, &primary, rt.baseline_seen_ms + 1);
+                .samples_since(name, &primary, rt.baseline_seen_ms + 1);
+            let state = if primary_up { State::Up } else { State::Down };
             if let Some(rt) = self.runtime.get_mut(name) {
-                rt.baseline.extend(fresh);
-                while rt.baseline.len() > BASELINE_SAMPLES {
-                    rt.baseline.pop_front();
+                if let Some(b) = rt.baseline.as_mut() {
+                    for (at, ok, latency) in fresh {
+                        b.observe(ok, Duration::from_millis(latency), at, state, false);
+                    }
                 }
                 rt.baseline_seen_ms = now;
             }
@@ -238,7 +249,12 @@ impl Controller {
             primary_up_since_ms: rt.primary_up_since_ms,
             now_ms: now,
             step_stats: self.health.stats_since(name, &primary, step_since),
-            baseline_p95_ms: crate::health::p95(rt.baseline.iter().copied().collect()),
+            baseline_p95_ms: rt
+                .baseline
+                .as_ref()
+                .filter(|b| b.is_warm())
+                .and_then(|b| b.latency_p95())
+                .map(|d| d.as_millis() as u64),
         };
         let mut decision = decide(&service, &rt.state, &obs);
         if decision.alert.is_some() && decision.alert != rt.last_alert {

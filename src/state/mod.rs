@@ -34,7 +34,7 @@ pub use sqlite::SqliteStore;
 pub struct StoreError(pub String);
 
 /// A change the controller is about to make, written before the provider is called.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Intent {
     pub id: i64,
     pub service: String,
