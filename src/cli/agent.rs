@@ -245,13 +245,17 @@ fn report_url(controller: &str, name: &str) -> Result<reqwest::Url, String> {
     } else {
         format!("http://{controller}")
     };
-    let url = reqwest::Url::parse(&format!("{base}{}", report_path(name)))
-        .map_err(|e| format!("`{controller}` is not HOST:PORT or an http(s) URL: {e}"))?;
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(format!(
-            "`{controller}` has no host; write e.g. 10.0.0.5:9090"
-        ));
+    let bad = |e: String| format!("`{controller}` is not HOST:PORT or an http(s) URL: {e}");
+    let parsed = reqwest::Url::parse(&base).map_err(|e| bad(e.to_string()))?;
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(bad("no host".into()));
     }
+    if parsed.path() != "/" || parsed.query().is_some() {
+        return Err(bad("give only the scheme, host and port".into()));
+    }
+    let url = parsed
+        .join(&report_path(name))
+        .map_err(|e| bad(e.to_string()))?;
     Ok(url)
 }
 
@@ -295,6 +299,8 @@ mod tests {
             Ok("https://ctl.example.test/v1/agents/edge/report".into())
         );
         assert!(u("http://").is_err());
+        assert!(u("http://ctl/admin").is_err());
+        assert!(u("ctl.example.test:9090").is_ok());
     }
 
     #[test]

@@ -113,3 +113,76 @@ impl Controller {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn cmd(script: &str, timeout_ms: u64) -> Hook {
+        Hook::Command {
+            argv: vec!["sh".into(), "-c".into(), script.into()],
+            timeout: Duration::from_millis(timeout_ms),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_passing_command_returns_its_output() {
+        assert_eq!(
+            run(&cmd("echo replication lag 0.2s", 5000)).await,
+            Ok("replication lag 0.2s".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failing_command_says_how_and_what_it_printed() {
+        let e = run(&cmd("echo lag 12s >&2; exit 3", 5000))
+            .await
+            .err()
+            .unwrap_or_default();
+        assert!(e.contains("exit status: 3") && e.contains("lag 12s"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_hanging_command_is_stopped_at_its_timeout() {
+        let started = std::time::Instant::now();
+        let e = run(&cmd("sleep 30", 200)).await.err().unwrap_or_default();
+        assert!(e.contains("did not finish within"), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn a_missing_program_is_a_clear_error() {
+        let h = Hook::Command {
+            argv: vec!["/nonexistent/check".into()],
+            timeout: Duration::from_secs(1),
+        };
+        assert!(run(&h)
+            .await
+            .err()
+            .unwrap_or_default()
+            .contains("cannot run `/nonexistent/check`"));
+    }
+
+    #[tokio::test]
+    async fn an_http_hook_passes_on_2xx_and_fails_when_nothing_answers() {
+        let backend = crate::cli::backend::Backend::start(
+            "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        let ok = Hook::Http {
+            url: format!("http://{}/ready", backend.addr()),
+            timeout: Duration::from_secs(2),
+        };
+        assert!(run(&ok).await.is_ok());
+        let addr = backend.addr();
+        drop(backend);
+        let down = Hook::Http {
+            url: format!("http://{addr}/ready"),
+            timeout: Duration::from_secs(2),
+        };
+        assert!(run(&down).await.is_err());
+    }
+}

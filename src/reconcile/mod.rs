@@ -33,6 +33,9 @@ pub use status::ServiceStatus;
 /// Re-read the provider at least this often even when nothing changed, to notice drift.
 const VERIFY_EVERY: Duration = Duration::from_secs(30);
 
+/// How long a failed pre-failback hook waits before it is run again.
+const HOOK_RETRY: Duration = Duration::from_secs(5);
+
 /// Longest back-off between two attempts after provider errors.
 const MAX_BACKOFF_MS: u64 = 60_000;
 
@@ -48,6 +51,8 @@ struct Runtime {
     primary_up_since_ms: Option<u64>,
     last_verify_ms: Option<u64>,
     last_error: Option<String>,
+    /// No pre-failback hook run before this time after one failed.
+    hook_retry_at_ms: Option<u64>,
     /// Consecutive failed converges, for the back-off.
     failures: u32,
     /// No provider call before this time (unix ms) after a failure.
@@ -117,6 +122,7 @@ impl Controller {
                     primary_up_since_ms: None,
                     last_verify_ms: None,
                     last_error: None,
+                    hook_retry_at_ms: None,
                     failures: 0,
                     retry_at_ms: None,
                     retry_after: None,
@@ -293,10 +299,30 @@ impl Controller {
             .hook
             .filter(|_| decision.state.phase != current.phase)
         {
-            if let Err(e) = self.run_hook(&service, point, &health).await {
+            let retry_at = self
+                .runtime
+                .get(name)
+                .and_then(|r| r.hook_retry_at_ms)
+                .filter(|t| *t > now);
+            let outcome = match retry_at {
+                // A failed pre-failback hook is retried every HOOK_RETRY, not every tick.
+                Some(t) => Err(format!(
+                    "pre_failback_hook failed; next try in {}s",
+                    (t - now).div_ceil(1000)
+                )),
+                None => self.run_hook(&service, point, &health).await,
+            };
+            if let Err(e) = outcome {
+                if retry_at.is_none() {
+                    if let Some(rt) = self.runtime.get_mut(name) {
+                        rt.hook_retry_at_ms = Some(now + HOOK_RETRY.as_millis() as u64);
+                    }
+                }
                 decision.held = Some(e);
                 decision.desired = current.published.clone();
                 decision.state = current.clone();
+            } else if let Some(rt) = self.runtime.get_mut(name) {
+                rt.hook_retry_at_ms = None;
             }
         }
         let verify_due = self

@@ -31,7 +31,7 @@ state = "{state}"
 admin_listen = "127.0.0.1:0"
 tick = "100ms"
 agents = ["edge"]
-vantage_quorum = 2
+vantage_quorum = 1
 agent_stale_after = "2s"
 
 [[controller.admin_tokens]]

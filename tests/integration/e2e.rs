@@ -85,3 +85,64 @@ async fn primary_dies_answer_moves_to_backup_and_comes_back_with_ttl_restored() 
     }
     drop(primary);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_pre_failback_hook_keeps_traffic_on_the_backup_until_it_passes() {
+    let dir = Scratch::new("hook");
+    let ready = dir.path("replication-caught-up");
+    let mut primary = Some(
+        Backend::start("127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")))
+            .await
+            .unwrap_or_else(|e| panic!("{e}")),
+    );
+    let primary_addr = primary
+        .as_ref()
+        .map(|p| p.addr())
+        .unwrap_or_else(|| unreachable!());
+    let backup = Backend::start("127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let cfg = dir.path("dnsfailback.toml");
+    let hook = format!(
+        "pre_failback_hook = {{ command = [\"test\", \"-e\", \"{}\"], timeout = \"2s\" }}",
+        ready.display()
+    );
+    std::fs::write(&cfg, config(&dir.0, primary_addr, backup.addr(), &hook))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let proc = Proc::start(&cfg, &[]);
+    let dns = proc.dns_addr();
+    wait_dns(dns, Duration::from_secs(20), "the primary", |a| {
+        a.values == ["127.0.0.11"]
+    })
+    .await;
+    drop(primary.take());
+    wait_dns(dns, Duration::from_secs(10), "the backup", |a| {
+        a.values == ["127.0.0.12"]
+    })
+    .await;
+    primary = Some(
+        Backend::start(primary_addr)
+            .await
+            .unwrap_or_else(|e| panic!("{e}")),
+    );
+    proc.wait_for("pre_failback_hook failed", Duration::from_secs(15));
+    // The primary is healthy and stable_for (1 s) has passed, but the hook says no: no answer
+    // may point at the primary.
+    for _ in 0..20 {
+        let a = dnsfailback::cli::dig::lookup(dns, "shop.example.test.", "A")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            a.values,
+            ["127.0.0.12"],
+            "failback started although the hook failed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    std::fs::write(&ready, "ok").unwrap_or_else(|e| panic!("{e}"));
+    wait_dns(dns, Duration::from_secs(20), "only the primary", |a| {
+        a.values == ["127.0.0.11"]
+    })
+    .await;
+    drop(primary);
+}
