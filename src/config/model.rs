@@ -158,6 +158,8 @@ pub struct Service {
     pub approval: Option<Approval>,
     /// Planned switches wait out the old TTL plus this margin after lowering it.
     pub ttl_lead_margin: Duration,
+    /// When planned actions (failbacks, planned switches) may run; empty = any time.
+    pub change_windows: Vec<crate::policy::window::ChangeWindow>,
 }
 
 /// Staged failback: the primary's share of traffic in steps, each gated.

@@ -86,6 +86,8 @@ pub struct RawService {
     pub approval_timeout: Option<Spanned<String>>,
     pub ttl_lead_margin: Option<Spanned<String>>,
     #[serde(default)]
+    pub change_windows: Vec<Spanned<String>>,
+    #[serde(default)]
     pub targets: Vec<Spanned<RawTarget>>,
 }
 

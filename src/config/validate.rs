@@ -652,6 +652,18 @@ fn service(
         format!("{p}.ttl_lead_margin"),
         Duration::from_secs(10),
     );
+    let mut change_windows = Vec::new();
+    for (i, w) in raw.change_windows.iter().enumerate() {
+        match w.get_ref().parse() {
+            Ok(cw) => change_windows.push(cw),
+            Err(e) => ctx.err(
+                w,
+                format!("{p}.change_windows[{i}]"),
+                e,
+                "write windows like \"Mon-Fri 08:00-18:00\" (UTC)",
+            ),
+        }
+    }
     if !ok || targets.is_empty() {
         return None;
     }
@@ -672,6 +684,7 @@ fn service(
         canary,
         approval,
         ttl_lead_margin,
+        change_windows,
     })
 }
 

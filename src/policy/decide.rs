@@ -20,6 +20,7 @@
 use serde::Serialize;
 
 use super::canary::{evaluate, plan_for, GateVerdict, StepStats};
+use super::window;
 use super::{Hold, Phase, Publication, ServiceState};
 use crate::config::{AllDownPolicy, FailbackMode, GateFailure, Service};
 use crate::health::{State, TargetHealth};
@@ -343,6 +344,9 @@ pub fn decide(service: &Service, state: &ServiceState, obs: &Observed) -> Decisi
                             (due - now).div_ceil(1000)
                         ));
                     }
+                    if !window::open(&service.change_windows, now) {
+                        return s.go(lowered, format!("planned switch to `{to}` waits for a change window"));
+                    }
                     if state_of(obs.health, to) == State::Down {
                         return s.keep(format!("planned switch to `{to}` waits: `{to}` is down"));
                     }
@@ -399,6 +403,11 @@ pub fn decide(service: &Service, state: &ServiceState, obs: &Observed) -> Decisi
 fn start_failback(mut s: Step<'_>, backup: &str, why: String) -> Decision {
     let now = s.obs.now_ms;
     let service = s.service;
+    if !window::open(&service.change_windows, now) {
+        return s.keep(format!(
+            "failback ready ({why}) but waits for a change window"
+        ));
+    }
     let (steps, _) = plan_for(service, s.state);
     let first = steps.first().copied().unwrap_or(100);
     if first >= 100 {

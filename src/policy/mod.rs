@@ -15,6 +15,7 @@ pub mod canary;
 pub mod command;
 mod decide;
 pub mod operate;
+pub mod window;
 
 use serde::{Deserialize, Serialize};
 

@@ -1,7 +1,8 @@
 //! A probe agent and a controller as two real processes on loopback: the agent authenticates
 //! with its own token and reports, wrong tokens and other roles are refused on the report
 //! route, the agent token can do nothing else, and with `vantage_quorum = 2` the controller
-//! moves traffic only once the agent agrees that the primary is down.
+//! moves traffic only once the agent agrees that the primary is down: neither a lone agent nor
+//! the controller alone (with the agent silent, hence unknown) moves it.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -31,7 +32,7 @@ state = "{state}"
 admin_listen = "127.0.0.1:0"
 tick = "100ms"
 agents = ["edge"]
-vantage_quorum = 1
+vantage_quorum = 2
 agent_stale_after = "2s"
 
 [[controller.admin_tokens]]
@@ -197,6 +198,57 @@ async fn call(
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
+/// The controller's status row of target `name` of `shop`.
+async fn target(admin: SocketAddr, name: &str) -> Value {
+    let (code, v) = call(admin, ADMIN, "GET", "/v1/status/shop", None).await;
+    assert_eq!(code, 200, "{v}");
+    v["targets"]
+        .as_array()
+        .and_then(|ts| ts.iter().find(|t| t["target"] == name))
+        .cloned()
+        .unwrap_or_else(|| panic!("no target `{name}` in status: {v}"))
+}
+
+/// Whether `edge` is listed under `vantage.<list>` of a target's status row.
+fn edge_in(t: &Value, list: &str) -> bool {
+    t["vantage"][list]
+        .as_array()
+        .is_some_and(|l| l.iter().any(|x| x == "edge"))
+}
+
+/// Polls the status of target `name` until `pred` holds.
+async fn wait_target(
+    admin: SocketAddr,
+    name: &str,
+    limit: Duration,
+    what: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
+    let start = Instant::now();
+    loop {
+        let t = target(admin, name).await;
+        if pred(&t) {
+            return t;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "status of `{name}` never showed {what} within {limit:?}; last: {t}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Asserts for `hold` that DNS keeps answering the primary.
+async fn dns_stays_on_primary(dns: SocketAddr, hold: Duration, why: &str) {
+    let until = Instant::now() + hold;
+    while Instant::now() < until {
+        if let Ok(a) = dnsfailback::cli::dig::lookup(dns, "shop.example.test.", "A").await {
+            assert_eq!(a.values, ["127.0.0.11"], "traffic moved: {why}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 fn err(v: &Value) -> String {
     v["error"].as_str().unwrap_or_default().to_string()
 }
@@ -222,6 +274,12 @@ async fn agent_authenticates_and_wrong_tokens_are_refused() {
         "agent `edge` reported for the first time (2 target(s))",
         Duration::from_secs(10),
     );
+    for name in ["primary", "backup"] {
+        wait_target(admin, name, Duration::from_secs(10), "edge up", |t| {
+            edge_in(t, "up")
+        })
+        .await;
+    }
 
     // (b) the report route takes only the agent's own token.
     let report = json!({
@@ -358,20 +416,59 @@ async fn quorum_of_controller_and_agent_moves_traffic_only_together() {
     })
     .await;
 
-    // The agent has not reported yet (unknown, not down): the controller alone is 1 of the
-    // 2 vantage points needed, so the dead primary keeps its traffic.
-    drop(primary.take());
-    let until = Instant::now() + Duration::from_secs(4);
+    // One bad vantage point: an "agent" that sees the primary down while the controller sees
+    // it up is 1 of the 2 needed; traffic stays.
+    let bad = json!({
+        "agent": "edge",
+        "targets": [
+            {"service": "shop", "target": "primary", "state": "down"},
+            {"service": "shop", "target": "backup", "state": "up"}
+        ]
+    });
+    let path = "/v1/agents/edge/report";
+    let until = Instant::now() + Duration::from_secs(3);
     while Instant::now() < until {
+        let (code, v) = call(admin, EDGE, "POST", path, Some(bad.clone())).await;
+        assert_eq!(code, 200, "{v}");
         if let Ok(a) = dnsfailback::cli::dig::lookup(dns, "shop.example.test.", "A").await {
             assert_eq!(
                 a.values,
                 ["127.0.0.11"],
-                "one vantage point moved traffic on its own (the agent never reported)"
+                "one agent seeing the primary down moved traffic"
             );
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    let t = target(admin, "primary").await;
+    assert!(edge_in(&t, "down") && t["state"] == "up", "{t}");
+
+    // The agent falls silent: after agent_stale_after (2 s) it is stale, i.e. unknown.
+    wait_target(
+        admin,
+        "primary",
+        Duration::from_secs(5),
+        "edge stale",
+        |t| edge_in(t, "stale"),
+    )
+    .await;
+
+    // The primary dies. The controller sees it down, but alone it is 1 of 2, and the silent
+    // agent counts as unknown, not down: the dead primary keeps its traffic.
+    drop(primary.take());
+    wait_target(
+        admin,
+        "primary",
+        Duration::from_secs(5),
+        "locally down but unknown overall",
+        |t| t["local"] == "down" && t["state"] == "unknown",
+    )
+    .await;
+    dns_stays_on_primary(
+        dns,
+        Duration::from_secs(3),
+        "the controller alone (1 of 2) with a silent agent",
+    )
+    .await;
 
     // The agent starts, sees the primary down too: 2 of 2 agree, traffic moves.
     let agent = Agent::start(&cfg, admin, "200ms");
@@ -382,12 +479,8 @@ async fn quorum_of_controller_and_agent_moves_traffic_only_together() {
         |a| a.values == ["127.0.0.12"],
     )
     .await;
-    // The controller's status reflects the agent's vantage point.
-    let (code, v) = call(admin, ADMIN, "GET", "/v1/status/shop", None).await;
-    assert_eq!(code, 200, "{v}");
-    assert!(
-        v.to_string().contains("\"edge\""),
-        "status does not mention agent `edge`: {v}"
-    );
+    // The controller's status shows both vantage points agreeing.
+    let t = target(admin, "primary").await;
+    assert!(edge_in(&t, "down") && t["state"] == "down", "{t}");
     assert!(!agent.log().contains(FAILED), "{}", agent.log());
 }

@@ -698,6 +698,38 @@ async fn min_change_interval_holds_a_second_change_back() {
     assert!(held.unwrap_or_default().contains("min_change_interval"));
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_failback_outside_the_change_window_waits_for_it() {
+    // The scene's clock starts on Tuesday 2023-11-14 at 22:13:20 UTC.
+    let mut s = Scene::new("change_windows = [\"Wed 00:00-01:00\"]\ncanary_steps = [100]");
+    for _ in 0..3 {
+        s.round(true, true, S).await;
+    }
+    s.round(false, true, S).await;
+    s.round(false, true, S).await;
+    assert_eq!(
+        s.applied().len(),
+        2,
+        "an unplanned failover never waits for a window"
+    );
+    // Healthy again at 22:13:25; stable_for (60 s) passes at about 22:14:30, but the window
+    // opens at Wednesday 00:00:00, 6400 s after the clock started.
+    let waited = s.until_change(7000).await;
+    let elapsed_since_start = 5 + waited; // five rounds before, then round `waited` at t = 5 + waited
+    assert_eq!(
+        elapsed_since_start, 6400,
+        "failback at the first tick inside the window"
+    );
+    let st = s
+        .ctl
+        .board()
+        .read()
+        .ok()
+        .and_then(|b| b.get("shop").cloned())
+        .unwrap_or_else(|| panic!("no status"));
+    assert_eq!(st.phase.label(), "restoring_ttl");
+}
+
 const TWO_SERVICES: &str = r#"
 [providers.mem]
 kind = "embedded"
