@@ -64,12 +64,19 @@ pub fn render(s: &ServiceStatus) -> String {
             .iter()
             .filter_map(|c| c.last_error.clone())
             .collect();
+        let mut state = t.state.clone();
+        if t.flapping {
+            state.push_str(" (flapping)");
+        }
+        if !t.local.is_empty() && t.local != t.state {
+            state.push_str(&format!(" (here: {})", t.local));
+        }
         out.push_str(&format!(
             "  {:<12} prio {:<3} {:<20} {:<8} {}\n",
             t.target,
             t.priority,
             t.values.join(","),
-            t.state,
+            state,
             why.join("; ")
         ));
     }
@@ -87,6 +94,9 @@ pub fn render(s: &ServiceStatus) -> String {
     }
     if let Some(a) = &s.alert {
         out.push_str(&format!("  ALERT: {a}\n"));
+    }
+    if let Some(p) = &s.partition {
+        out.push_str(&format!("  PARTITION SUSPECTED: {p}\n"));
     }
     if let Some(sync) = &s.provider_sync {
         out.push_str(&format!("  provider sync: {sync}\n"));

@@ -118,10 +118,16 @@ impl VantageQuorum {
             };
             list.push(id.clone());
         }
+        // Down needs k vantage points. Up needs a fresh "up" and either more "up" than "down"
+        // reports, or no way for the "down" ones to reach k even if every silent vantage point
+        // said down. Silent or stale vantage points never make a target down, and a dead agent
+        // alone cannot freeze every failback.
         let undecided = v.unknown.len() + v.stale.len();
         v.state = if v.down.len() >= self.required {
             State::Down
-        } else if !v.up.is_empty() && v.down.len() + undecided < self.required {
+        } else if !v.up.is_empty()
+            && (v.up.len() > v.down.len() || v.down.len() + undecided < self.required)
+        {
             State::Up
         } else {
             State::Unknown
@@ -201,8 +207,8 @@ mod tests {
         lonely.report("controller", State::Up, t0);
         assert_eq!(
             lonely.verdict(t0).state,
-            State::Unknown,
-            "two silent agents could still make Down"
+            State::Up,
+            "silent agents are no evidence: they neither make Down nor freeze Up"
         );
     }
 
@@ -246,10 +252,21 @@ mod tests {
         let mut q = quorum(2, &["controller", "agent-a", "agent-b"]);
         q.report("controller", State::Up, t0);
         q.report("agent-a", State::Down, t0);
-        assert_eq!(q.verdict(t0).state, State::Unknown);
+        assert_eq!(
+            q.verdict(t0).state,
+            State::Unknown,
+            "one up, one down: undecided"
+        );
         q.forget("agent-b");
         let v = q.verdict(t0);
-        assert_eq!(v.state, State::Up);
-        assert!(v.unknown.is_empty() && v.stale.is_empty());
+        assert_eq!(
+            v.state,
+            State::Up,
+            "1 down of the 2 needed, nobody left to make it 2"
+        );
+        assert!(
+            v.unknown.is_empty() && v.stale.is_empty(),
+            "agent-b is no longer listed"
+        );
     }
 }

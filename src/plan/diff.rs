@@ -48,6 +48,20 @@ pub fn desired_sets(
                 ),
             ];
         }
+        if service.rtype == dnsfailback_provider::RecordType::Cname {
+            // A CNAME has one value: the side with the larger share gets all of it.
+            let side = if *primary_share >= 50 {
+                primary
+            } else {
+                backup
+            };
+            return vec![RecordSet::new(
+                service.record.clone(),
+                service.rtype,
+                *ttl,
+                values_of(service, side),
+            )];
+        }
         let mut v = values_of(service, primary);
         v.extend(values_of(service, backup));
         v.sort();

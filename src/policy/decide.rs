@@ -364,6 +364,17 @@ pub fn decide(service: &Service, state: &ServiceState, obs: &Observed) -> Decisi
             s.next.failback_requested = None;
             start_failback(s, &backup, format!("requested by {by}"))
         }
+        Phase::FailedOver { manual: true, target, .. } if state_of(obs.health, target) == State::Down => {
+            // The operator's chosen target died while the primary is healthy: the primary is
+            // the only good place for traffic, at once.
+            let dead = target.clone();
+            s.next.phase = Phase::Restoring { since_ms: now };
+            s.next.canary_override = None;
+            s.go(
+                Some(Publication::Target { target: primary.into(), ttl: service.failover_ttl }),
+                format!("`{dead}` (manual failover target) is down; all traffic back to the healthy primary `{primary}`"),
+            )
+        }
         Phase::FailedOver { manual: true, .. } => s.keep(format!(
             "manual failover in force; primary `{primary}` is healthy: `dnsfailback failback {}` brings traffic back",
             service.name

@@ -146,10 +146,12 @@ pub fn apply(
                 steps: steps.clone(),
                 hold_ms: hold.map(|h| u64::try_from(h.as_millis()).unwrap_or(u64::MAX)),
             });
-            next.failback_requested = Some(actor.to_string());
             next.hold = None;
             if matches!(state.phase, Phase::AllDown { .. }) {
                 next.phase = Phase::Restoring { since_ms: now_ms };
+                next.canary_override = None;
+            } else {
+                next.failback_requested = Some(actor.to_string());
             }
             Ok((
                 next,

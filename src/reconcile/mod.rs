@@ -366,7 +366,7 @@ impl Controller {
                     // Exponential back-off (1 s, 2 s, 4 s ... 60 s), or the provider's own
                     // Retry-After, so a rate-limited provider is not hammered every tick.
                     rt.failures = rt.failures.saturating_add(1);
-                    let exp = 1000u64.saturating_mul(1 << rt.failures.min(6).saturating_sub(1));
+                    let exp = 1000u64.saturating_mul(1 << rt.failures.min(7).saturating_sub(1));
                     let delay = rt
                         .retry_after
                         .take()
@@ -440,7 +440,6 @@ impl Controller {
                 window / 1000
             ));
         }
-        self.recent_failovers.push(now);
         None
     }
 
@@ -450,6 +449,16 @@ impl Controller {
         let Some(rt) = self.runtime.get(name) else {
             return;
         };
+        // Only a lowered TTL that is really published (not a back-off tick) starts the wait.
+        let failover_ttl = self
+            .config
+            .services
+            .get(name)
+            .map(|s| s.failover_ttl)
+            .unwrap_or(0);
+        if !matches!(&rt.state.published, Some(p) if p.ttl() <= failover_ttl) {
+            return;
+        }
         if let Phase::Lowering {
             to,
             old_ttl,
@@ -691,6 +700,15 @@ impl Controller {
             self.runtime.get(&service.name).map(|r| &r.state.phase),
         );
         tracing::info!(service = %service.name, action, "{}", intent.reason);
+        if action == "failover"
+            && matches!(
+                intent.next_state.phase,
+                Phase::FailedOver { manual: false, .. }
+            )
+        {
+            // Only failovers that really happened count toward max_failovers.
+            self.recent_failovers.push(intent.created_ms);
+        }
         self.audit(&service.name, action, &intent.reason, health, Some(&plan));
         self.save_state(&service.name, intent.next_state.clone())
     }

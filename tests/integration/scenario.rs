@@ -505,6 +505,42 @@ async fn planned_failover_lowers_the_ttl_and_waits_out_the_old_one() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_manual_failover_target_that_dies_sends_traffic_back_to_the_healthy_primary() {
+    use dnsfailback::policy::command::Operation;
+    let mut s = Scene::new("");
+    for _ in 0..3 {
+        s.round(true, true, S).await;
+    }
+    s.ctl
+        .command(
+            "shop",
+            Operation::Failover {
+                to: Some("backup".into()),
+            },
+            "alice",
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    s.until_change(400).await; // the switch after the old TTL
+    assert_eq!(
+        s.applied().last().cloned().unwrap_or_default(),
+        vec![Change::Update {
+            old: a(30, "192.0.2.10"),
+            new: a(30, "198.51.100.20")
+        }]
+    );
+    s.round(true, false, S).await;
+    s.round(true, false, S).await;
+    assert_eq!(
+        s.applied().last().cloned().unwrap_or_default(),
+        vec![Change::Update {
+            old: a(30, "198.51.100.20"),
+            new: a(30, "192.0.2.10")
+        }]
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn hold_freezes_everything_and_abort_returns_to_the_backup() {
     use dnsfailback::policy::command::Operation;
     let mut s = Scene::new("");
