@@ -295,9 +295,10 @@ impl Controller {
             decision.desired = current.published.clone();
             decision.state = current.clone();
         }
+        let phase_changes = decision.state.phase != current.phase;
         if let Some(point) = decision
             .hook
-            .filter(|_| decision.state.phase != current.phase)
+            .filter(|p| *p == crate::policy::HookPoint::PreFailback && phase_changes)
         {
             let retry_at = self
                 .runtime
@@ -350,6 +351,17 @@ impl Controller {
             }
             _ => self.save_state(name, decision.state.clone()),
         };
+        let applied_step = result.is_ok()
+            && backoff_until.is_none()
+            && phase_changes
+            && decision.held.is_none()
+            && decision.hook == Some(crate::policy::HookPoint::PostStep);
+        if applied_step {
+            // After the step is published and verified: warm caches, notify.
+            let _ = self
+                .run_hook(&service, crate::policy::HookPoint::PostStep, &health)
+                .await;
+        }
         match result {
             Ok(()) => {
                 self.mark_lowered(name, now);
