@@ -121,7 +121,7 @@ pub enum AllDownPolicy {
 }
 
 /// How traffic returns to a recovered primary.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailbackMode {
     /// Return automatically once the primary has been healthy for `stable_for`.
     Auto,

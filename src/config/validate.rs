@@ -25,6 +25,33 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// One of a fixed set of words; an unknown word is an error listing the allowed ones.
+    fn choice<T: Copy>(
+        &mut self,
+        v: &Option<Spanned<String>>,
+        path: String,
+        options: &[(&str, T)],
+        default: T,
+    ) -> T {
+        let Some(word) = v else { return default };
+        match options
+            .iter()
+            .find(|(name, _)| *name == word.get_ref().as_str())
+        {
+            Some((_, value)) => *value,
+            None => {
+                let allowed: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
+                self.err(
+                    word,
+                    path,
+                    format!("unknown value `{}`", word.get_ref()),
+                    format!("use one of {}", allowed.join(", ")),
+                );
+                default
+            }
+        }
+    }
+
     fn line<T>(&self, s: &Spanned<T>) -> Option<usize> {
         Some(self.lines.line(s.span().start))
     }
@@ -361,21 +388,15 @@ fn canary(ctx: &mut Ctx, p: &str, raw: &RawService) -> Canary {
             );
         }
     }
-    let on_gate_failure = match raw.on_gate_failure.as_ref().map(|s| s.get_ref().as_str()) {
-        None | Some("freeze") => GateFailure::Freeze,
-        Some("rollback") => GateFailure::Rollback,
-        Some(other) => {
-            if let Some(s) = &raw.on_gate_failure {
-                ctx.err(
-                    s,
-                    format!("{p}.on_gate_failure"),
-                    format!("unknown value `{other}`"),
-                    "use freeze (default) or rollback",
-                );
-            }
-            GateFailure::Freeze
-        }
-    };
+    let on_gate_failure = ctx.choice(
+        &raw.on_gate_failure,
+        format!("{p}.on_gate_failure"),
+        &[
+            ("freeze", GateFailure::Freeze),
+            ("rollback", GateFailure::Rollback),
+        ],
+        GateFailure::Freeze,
+    );
     Canary {
         steps,
         hold,
@@ -573,21 +594,15 @@ fn service(
             );
         }
     }
-    let failback = match raw.failback.as_ref().map(|s| s.get_ref().as_str()) {
-        None | Some("auto") => FailbackMode::Auto,
-        Some("manual") => FailbackMode::Manual,
-        Some(other) => {
-            if let Some(f) = &raw.failback {
-                ctx.err(
-                    f,
-                    format!("{p}.failback"),
-                    format!("unknown failback mode `{other}`"),
-                    "use auto (default) or manual",
-                );
-            }
-            FailbackMode::Auto
-        }
-    };
+    let failback = ctx.choice(
+        &raw.failback,
+        format!("{p}.failback"),
+        &[
+            ("auto", FailbackMode::Auto),
+            ("manual", FailbackMode::Manual),
+        ],
+        FailbackMode::Auto,
+    );
     let stable_for = ctx.duration(
         &raw.stable_for,
         format!("{p}.stable_for"),

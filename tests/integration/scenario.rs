@@ -96,21 +96,13 @@ impl Scene {
 
     /// One probe round (both targets), then a reconcile pass, then `step` of time.
     async fn round(&mut self, primary_ok: bool, backup_ok: bool, step: Duration) {
-        for (target, ok) in [("primary", primary_ok), ("backup", backup_ok)] {
-            let result = if ok {
-                Ok(())
-            } else {
-                Err(FailureReason::Refused)
-            };
-            self.ctl.observe(&ProbeResult {
-                check: check_id("shop", target, 0),
-                outcome: Outcome {
-                    result,
-                    latency: Duration::from_millis(3),
-                },
-                at: tokio::time::Instant::now(),
-            });
-        }
+        probe_round(
+            &mut self.ctl,
+            &[
+                ("shop", "primary", primary_ok),
+                ("shop", "backup", backup_ok),
+            ],
+        );
         self.ctl.tick().await;
         tokio::time::advance(step).await;
     }
@@ -125,6 +117,25 @@ impl Scene {
 }
 
 const S: Duration = Duration::from_secs(1);
+
+/// Feeds one scripted probe result per (service, target, ok) to the controller.
+fn probe_round(ctl: &mut Controller, results: &[(&str, &str, bool)]) {
+    for (service, target, ok) in results {
+        let result = if *ok {
+            Ok(())
+        } else {
+            Err(FailureReason::Refused)
+        };
+        ctl.observe(&ProbeResult {
+            check: check_id(service, target, 0),
+            outcome: Outcome {
+                result,
+                latency: Duration::from_millis(3),
+            },
+            at: tokio::time::Instant::now(),
+        });
+    }
+}
 
 fn w(ttl: u32, id: &str, ip: &str, weight: u32) -> RecordSet {
     RecordSet::weighted(
@@ -812,24 +823,13 @@ address = "127.0.0.1:9"
 "#;
 
 async fn two_services_round(ctl: &mut Controller, down: &[(&str, &str)]) {
+    let mut results = Vec::new();
     for service in ["shop", "mail"] {
         for target in ["primary", "backup"] {
-            let ok = !down.contains(&(service, target));
-            let result = if ok {
-                Ok(())
-            } else {
-                Err(FailureReason::Timeout)
-            };
-            ctl.observe(&ProbeResult {
-                check: check_id(service, target, 0),
-                outcome: Outcome {
-                    result,
-                    latency: Duration::from_millis(3),
-                },
-                at: tokio::time::Instant::now(),
-            });
+            results.push((service, target, !down.contains(&(service, target))));
         }
     }
+    probe_round(ctl, &results);
     ctl.tick().await;
     tokio::time::advance(S).await;
 }
