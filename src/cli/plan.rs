@@ -73,6 +73,7 @@ pub async fn plan(path: &Path, json: bool) -> anyhow::Result<u8> {
             now_ms: now,
             step_stats: health.stats_since(&s.name, &s.primary().name, 0),
             baseline_p95_ms: None,
+            metric: None,
         };
         let decision = decide(s, &state, &obs);
         let observed = provider

@@ -187,6 +187,17 @@ pub struct Gates {
     pub max_latency: Option<Duration>,
     /// The step's p95 latency may be at most this factor times the primary's own baseline.
     pub baseline_factor: Option<f64>,
+    /// A user-supplied metric (e.g. a Prometheus query of the primary's 5xx ratio) that must
+    /// stay at or below `max`.
+    pub metric: Option<MetricGate>,
+}
+
+/// `gate_metrics_url` + `gate_metrics_max`: an external number checked at each canary step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricGate {
+    /// Answers a plain number, or a Prometheus instant-query JSON (first sample's value).
+    pub url: String,
+    pub max: f64,
 }
 
 /// What a failing gate does.

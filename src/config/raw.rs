@@ -79,6 +79,8 @@ pub struct RawService {
     pub gate_max_error_rate: Option<Spanned<f64>>,
     pub gate_max_latency: Option<Spanned<String>>,
     pub gate_baseline_factor: Option<Spanned<f64>>,
+    pub gate_metrics_url: Option<Spanned<String>>,
+    pub gate_metrics_max: Option<Spanned<f64>>,
     pub on_gate_failure: Option<Spanned<String>>,
     pub pre_failback_hook: Option<Spanned<RawHook>>,
     pub post_step_hook: Option<Spanned<RawHook>>,

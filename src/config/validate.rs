@@ -352,10 +352,35 @@ fn canary(ctx: &mut Ctx, p: &str, raw: &RawService) -> Canary {
         format!("{p}.step_hold"),
         Duration::from_secs(120),
     );
+    let metric = match (&raw.gate_metrics_url, &raw.gate_metrics_max) {
+        (None, None) => None,
+        (Some(u), Some(m))
+            if u.get_ref().starts_with("http://") || u.get_ref().starts_with("https://") =>
+        {
+            Some(MetricGate {
+                url: u.get_ref().clone(),
+                max: *m.get_ref(),
+            })
+        }
+        (Some(u), _) => {
+            ctx.err(u, format!("{p}.gate_metrics_url"), "a metrics gate needs an http(s) URL and `gate_metrics_max`", "write gate_metrics_url = \"http://prometheus:9090/api/v1/query?query=...\" and gate_metrics_max = 0.01");
+            None
+        }
+        (None, Some(m)) => {
+            ctx.err(
+                m,
+                format!("{p}.gate_metrics_max"),
+                "`gate_metrics_max` needs `gate_metrics_url`",
+                "add gate_metrics_url or remove gate_metrics_max",
+            );
+            None
+        }
+    };
     let mut gates = Gates {
         max_error_rate: 0.05,
         max_latency: None,
         baseline_factor: Some(2.0),
+        metric,
     };
     if let Some(e) = &raw.gate_max_error_rate {
         if (0.0..=1.0).contains(e.get_ref()) {

@@ -47,8 +47,27 @@ pub enum GateVerdict {
     Fail(String),
 }
 
-/// Checks one step's statistics against the gates and the baseline p95 latency.
-pub fn evaluate(gates: &Gates, stats: &StepStats, baseline_p95_ms: Option<u64>) -> GateVerdict {
+/// Checks one step's statistics against the gates, the baseline p95 latency and, when a
+/// metrics gate is configured, the user's metric (`None` = not read yet).
+pub fn evaluate(
+    gates: &Gates,
+    stats: &StepStats,
+    baseline_p95_ms: Option<u64>,
+    metric: Option<&Result<f64, String>>,
+) -> GateVerdict {
+    if let Some(m) = &gates.metric {
+        match metric {
+            Some(Err(e)) => return GateVerdict::Fail(e.clone()),
+            Some(Ok(v)) if *v > m.max => {
+                return GateVerdict::Fail(format!(
+                    "metric {v} from {} is above the gate of {}",
+                    m.url, m.max
+                ))
+            }
+            Some(Ok(_)) => {}
+            None => return GateVerdict::Pending,
+        }
+    }
     if stats.samples < MIN_SAMPLES {
         return GateVerdict::Pending;
     }
@@ -106,7 +125,36 @@ mod tests {
             max_error_rate: 0.1,
             max_latency: Some(Duration::from_millis(200)),
             baseline_factor: Some(2.0),
+            metric: None,
         }
+    }
+
+    #[test]
+    fn the_users_metric_gates_the_step() {
+        let g = Gates {
+            metric: Some(crate::config::MetricGate {
+                url: "http://prom/q".into(),
+                max: 0.01,
+            }),
+            ..gates()
+        };
+        let s = StepStats {
+            samples: 10,
+            failures: 0,
+            p95_latency_ms: Some(10),
+        };
+        assert_eq!(
+            evaluate(&g, &s, None, None),
+            GateVerdict::Pending,
+            "not read yet"
+        );
+        assert_eq!(evaluate(&g, &s, None, Some(&Ok(0.004))), GateVerdict::Pass);
+        assert!(
+            matches!(evaluate(&g, &s, None, Some(&Ok(0.03))), GateVerdict::Fail(m) if m.contains("above the gate of 0.01"))
+        );
+        assert!(
+            matches!(evaluate(&g, &s, None, Some(&Err("metrics gate: down".into()))), GateVerdict::Fail(m) if m.contains("down"))
+        );
     }
 
     #[test]
@@ -116,7 +164,7 @@ mod tests {
             failures: 2,
             p95_latency_ms: None,
         };
-        assert_eq!(evaluate(&gates(), &s, None), GateVerdict::Pending);
+        assert_eq!(evaluate(&gates(), &s, None, None), GateVerdict::Pending);
     }
 
     #[test]
@@ -127,7 +175,7 @@ mod tests {
             p95_latency_ms: Some(10),
         };
         assert!(
-            matches!(evaluate(&gates(), &s, Some(10)), GateVerdict::Fail(m) if m.contains("error rate 20.0 %"))
+            matches!(evaluate(&gates(), &s, Some(10), None), GateVerdict::Fail(m) if m.contains("error rate 20.0 %"))
         );
     }
 
@@ -139,7 +187,7 @@ mod tests {
             p95_latency_ms: Some(250),
         };
         assert!(
-            matches!(evaluate(&gates(), &s, None), GateVerdict::Fail(m) if m.contains("above the gate of 200 ms"))
+            matches!(evaluate(&gates(), &s, None, None), GateVerdict::Fail(m) if m.contains("above the gate of 200 ms"))
         );
     }
 
@@ -151,7 +199,7 @@ mod tests {
             p95_latency_ms: Some(190),
         };
         assert!(
-            matches!(evaluate(&Gates { max_latency: None, ..gates() }, &s, Some(90)), GateVerdict::Fail(m) if m.contains("normal p95 of 90 ms"))
+            matches!(evaluate(&Gates { max_latency: None, ..gates() }, &s, Some(90), None), GateVerdict::Fail(m) if m.contains("normal p95 of 90 ms"))
         );
         assert_eq!(
             evaluate(
@@ -160,7 +208,8 @@ mod tests {
                     ..gates()
                 },
                 &s,
-                Some(95)
+                Some(95),
+                None
             ),
             GateVerdict::Pass
         );
@@ -170,7 +219,7 @@ mod tests {
             p95_latency_ms: Some(12),
         };
         assert_eq!(
-            evaluate(&gates(), &fast, Some(1)),
+            evaluate(&gates(), &fast, Some(1), None),
             GateVerdict::Pass,
             "a 1 ms baseline is floored at 50 ms"
         );

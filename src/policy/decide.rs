@@ -63,6 +63,8 @@ pub struct Observed<'a> {
     pub step_stats: StepStats,
     /// The primary's normal p95 probe latency, learnt before the outage.
     pub baseline_p95_ms: Option<u64>,
+    /// The user's metric for the metrics gate, when configured and read.
+    pub metric: Option<Result<f64, String>>,
 }
 
 enum Choice<'a> {
@@ -472,6 +474,7 @@ fn canary_step(mut s: Step<'_>, backup: String, step: usize, since_ms: u64) -> D
         &service.canary.gates,
         &s.obs.step_stats,
         s.obs.baseline_p95_ms,
+        s.obs.metric.as_ref(),
     ) {
         GateVerdict::Fail(msg) => {
             let where_ = format!("canary step {} of {} ({share} %)", step + 1, steps.len());

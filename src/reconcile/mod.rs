@@ -8,6 +8,7 @@
 
 pub mod clock;
 mod hooks;
+pub mod metrics;
 mod recover;
 pub mod status;
 mod verify;
@@ -51,6 +52,8 @@ struct Runtime {
     primary_up_since_ms: Option<u64>,
     last_verify_ms: Option<u64>,
     last_error: Option<String>,
+    /// The metrics gate's last reading and when it was taken (unix ms).
+    metric: Option<(u64, Result<f64, String>)>,
     /// No pre-failback hook run before this time after one failed.
     hook_retry_at_ms: Option<u64>,
     /// Consecutive failed converges, for the back-off.
@@ -123,6 +126,7 @@ impl Controller {
                     last_verify_ms: None,
                     last_error: None,
                     hook_retry_at_ms: None,
+                    metric: None,
                     failures: 0,
                     retry_at_ms: None,
                     retry_after: None,
@@ -243,6 +247,7 @@ impl Controller {
             self.publish_status(&service, &health, None);
             return;
         }
+        self.read_metric(&service, now).await;
         let Some(rt) = self.runtime.get(name) else {
             return;
         };
@@ -261,6 +266,7 @@ impl Controller {
                 .filter(|b| b.is_warm())
                 .and_then(|b| b.latency_p95())
                 .map(|d| d.as_millis() as u64),
+            metric: rt.metric.as_ref().map(|(_, m)| m.clone()),
         };
         let mut decision = decide(&service, &rt.state, &obs);
         if decision.alert.is_some() && decision.alert != rt.last_alert {
@@ -421,6 +427,33 @@ impl Controller {
                     rt.sync = Some((receipt, status, now));
                 }
             }
+        }
+    }
+
+    /// During a canary, reads the metrics gate's number (at most every 5 s); outside a canary
+    /// forgets it, so a stale reading never judges a later step.
+    async fn read_metric(&mut self, service: &Service, now: u64) {
+        let Some(rt) = self.runtime.get_mut(&service.name) else {
+            return;
+        };
+        let (Phase::Canary { .. }, Some(gate)) = (&rt.state.phase, &service.canary.gates.metric)
+        else {
+            rt.metric = None;
+            return;
+        };
+        if rt
+            .metric
+            .as_ref()
+            .is_some_and(|(at, _)| now.saturating_sub(*at) < 5000)
+        {
+            return;
+        }
+        let reading = metrics::fetch(&gate.url).await;
+        if let Err(e) = &reading {
+            tracing::warn!(service = %service.name, "{e}");
+        }
+        if let Some(rt) = self.runtime.get_mut(&service.name) {
+            rt.metric = Some((now, reading));
         }
     }
 
