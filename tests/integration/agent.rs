@@ -25,6 +25,7 @@ const FAILED: &str = "agent report failed";
 
 /// A controller that needs both vantage points (itself and agent `edge`) to call a target down.
 fn agent_config(dir: &Path, primary: SocketAddr, backup: SocketAddr) -> String {
+    let targets = crate::harness::shop_targets(primary, backup);
     format!(
         r#"
 [controller]
@@ -60,30 +61,7 @@ stable_for = "1s"
 restore_ttl_after = "2s"
 canary_steps = [100]
 
-[[services.shop.targets]]
-name = "primary"
-address = "127.0.0.11"
-priority = 1
-[[services.shop.targets.checks]]
-kind = "http"
-url = "http://{primary}/healthz"
-interval = "100ms"
-timeout = "100ms"
-rise = 2
-fall = 2
-
-[[services.shop.targets]]
-name = "backup"
-address = "127.0.0.12"
-priority = 2
-[[services.shop.targets.checks]]
-kind = "tcp"
-address = "{backup}"
-interval = "100ms"
-timeout = "100ms"
-rise = 2
-fall = 2
-"#,
+{targets}"#,
         state = dir.join("state.db").display()
     )
 }

@@ -32,6 +32,7 @@ const LABELS: [&str; 6] = [
 
 /// Long timers, so that every phase lasts while the controller is killed and restarted.
 fn crash_config(dir: &Path, primary: SocketAddr, backup: SocketAddr) -> String {
+    let targets = crate::harness::shop_targets(primary, backup);
     format!(
         r#"
 [controller]
@@ -57,30 +58,7 @@ canary_steps = [50, 100]
 step_hold = "1h"
 ttl_lead_margin = "1s"
 
-[[services.shop.targets]]
-name = "primary"
-address = "{PRIMARY}"
-priority = 1
-[[services.shop.targets.checks]]
-kind = "http"
-url = "http://{primary}/healthz"
-interval = "100ms"
-timeout = "100ms"
-rise = 2
-fall = 2
-
-[[services.shop.targets]]
-name = "backup"
-address = "{BACKUP}"
-priority = 2
-[[services.shop.targets.checks]]
-kind = "tcp"
-address = "{backup}"
-interval = "100ms"
-timeout = "100ms"
-rise = 2
-fall = 2
-"#,
+{targets}"#,
         state = dir.join("state.db").display()
     )
 }

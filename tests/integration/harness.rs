@@ -36,6 +36,7 @@ impl Drop for Scratch {
 
 /// A quickstart-like configuration with the given backend addresses and tunables.
 pub fn config(dir: &Path, primary: SocketAddr, backup: SocketAddr, extra_service: &str) -> String {
+    let targets = shop_targets(primary, backup);
     format!(
         r#"
 [controller]
@@ -61,7 +62,16 @@ canary_steps = [50, 100]
 step_hold = "1s"
 {extra_service}
 
-[[services.shop.targets]]
+{targets}"#,
+        state = dir.join("state.db").display()
+    )
+}
+
+/// The two targets of the test service `shop`: primary 127.0.0.11 checked over HTTP at
+/// `primary`, backup 127.0.0.12 checked over TCP at `backup`; fast checks (100 ms, rise/fall 2).
+pub fn shop_targets(primary: SocketAddr, backup: SocketAddr) -> String {
+    format!(
+        r#"[[services.shop.targets]]
 name = "primary"
 address = "127.0.0.11"
 priority = 1
@@ -84,8 +94,7 @@ interval = "100ms"
 timeout = "100ms"
 rise = 2
 fall = 2
-"#,
-        state = dir.join("state.db").display()
+"#
     )
 }
 

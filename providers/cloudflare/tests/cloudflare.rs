@@ -422,7 +422,9 @@ async fn conformance_against_the_fake_in_batch_and_one_by_one_modes() {
         assert_eq!(p.capabilities().atomic_batch, batch);
         let report = run_conformance(&p, &fq("example.com"), "conf").await;
         let report = report.unwrap_or_else(|e| panic!("batch={batch}: {e}"));
-        assert_eq!(report.passed.len(), 8, "{report:?}");
+        // One request per record cannot be all-or-nothing when cancelled: skipped, declared.
+        let expected_passed = if batch { 8 } else { 7 };
+        assert_eq!(report.passed.len(), expected_passed, "{report:?}");
         let seen = fake.seen();
         let batches: Vec<_> = seen.iter().filter(|s| s.path.ends_with("/batch")).collect();
         assert_eq!(!batches.is_empty(), batch, "batch={batch}");
