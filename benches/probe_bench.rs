@@ -35,6 +35,8 @@ struct Args {
     kind: String,
     targets: usize,
     seconds: u64,
+    /// Excluded from the table (default two intervals): connection set-up at start.
+    warmup_seconds: Option<u64>,
     interval_ms: u64,
     max_in_flight: usize,
     threads: usize,
@@ -47,6 +49,7 @@ fn args() -> Args {
         kind: "tcp".into(),
         targets: 1000,
         seconds: 10,
+        warmup_seconds: None,
         interval_ms: 1000,
         max_in_flight: 4096,
         threads: 0,
@@ -65,6 +68,9 @@ fn args() -> Args {
             "--slot-ms" => a.slot_ms = Some(next.parse().expect("--slot-ms N")),
             "--threads" => a.threads = next.parse().expect("--threads N"),
             "--max-in-flight" => a.max_in_flight = next.parse().expect("--max-in-flight N"),
+            "--warmup-seconds" => {
+                a.warmup_seconds = Some(next.parse().expect("--warmup-seconds N"))
+            }
             "--serve" => {
                 // --serve KIND FIRST COUNT
                 let first = v
@@ -269,7 +275,10 @@ async fn bench(a: Args) {
     let setup = t0.elapsed();
 
     // consumer: count outcomes into 100 ms buckets
-    let warmup = interval * 2;
+    let warmup = a
+        .warmup_seconds
+        .map(Duration::from_secs)
+        .unwrap_or(interval * 2);
     let measure = Duration::from_secs(a.seconds);
     let buckets_n = (measure.as_millis() / 100) as usize;
     let consumer = tokio::spawn(async move {
@@ -339,7 +348,7 @@ async fn bench(a: Args) {
         (cpu1 - cpu0) / probes.max(1.0) * 1000.0,
         (srv1 - srv0) / probes.max(1.0) * 1000.0,
         peak_rss_mb(),
-        s1.missed_intervals,
+        s1.missed_intervals - s0.missed_intervals,
         s1.mean_start_lag.as_secs_f64() * 1000.0,
         s1.max_start_lag.as_secs_f64() * 1000.0,
         min,
@@ -349,10 +358,12 @@ async fn bench(a: Args) {
         setup.as_secs_f64(),
     );
     println!(
-        "probe latency mean {:.3} ms, max {:.1} ms; peak in flight {}",
+        "probe latency mean {:.3} ms, max {:.1} ms; peak in flight {}; warm-up {:.0} s (excluded) missed {} intervals",
         lat_sum.as_secs_f64() * 1000.0 / (ok + failed).max(1) as f64,
         lat_max.as_secs_f64() * 1000.0,
-        s1.peak_in_flight
+        s1.peak_in_flight,
+        warmup.as_secs_f64(),
+        s0.missed_intervals
     );
     if let Some(f) = first_failure {
         println!("first failure: {f:?}");
