@@ -147,6 +147,9 @@ impl std::fmt::Debug for Runner {
     }
 }
 
+/// How many checks may make their first probe per second at start-up (see the jitter).
+const RAMP_PER_SECOND: f64 = 2000.0;
+
 impl Runner {
     /// Starts probing every check at its interval (with jittered start) and sends each result
     /// to `results`. Stops when the returned handle is dropped or `results` is closed.
@@ -199,10 +202,15 @@ impl Runner {
         let now = Instant::now();
         let mut tasks = Vec::with_capacity(probes.len());
         let mut by_id = HashMap::with_capacity(probes.len());
+        let total = probes.len();
         for (id, sched, probe) in probes {
             let sched = sanitize(sched);
             let offset = if options.jitter {
-                let span = u64::try_from(sched.interval.as_nanos()).unwrap_or(u64::MAX);
+                // First runs are spread over the interval, and over longer when there are so
+                // many checks that opening all their connections within one interval would be a
+                // burst (at most RAMP_PER_SECOND new checks per second).
+                let ramp = Duration::from_secs_f64(total as f64 / RAMP_PER_SECOND);
+                let span = u64::try_from(sched.interval.max(ramp).as_nanos()).unwrap_or(u64::MAX);
                 let slot = u64::try_from(options.start_slot.min(sched.interval / 10).as_nanos())
                     .unwrap_or(0)
                     .max(1);
@@ -497,6 +505,48 @@ mod tests {
         // uniform: 20 per 100 ms expected; no bucket empty or holding a burst
         assert!(
             buckets.iter().all(|&b| (5..=40).contains(&b)),
+            "{buckets:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn many_checks_ramp_up_instead_of_opening_everything_in_one_interval() {
+        // 6,000 checks at 1 s: at most 2,000 first probes per second, so first runs spread
+        // over 3 s, never more than ~250 in any 100 ms.
+        let n = 6000;
+        let (tx, mut rx) = mpsc::channel(n);
+        let start = Instant::now();
+        let probes = (0..n)
+            .map(|i| {
+                (
+                    id(&format!("c{i}")),
+                    sched(1000, 0),
+                    Scripted::new(Duration::ZERO, &[true]) as Arc<dyn Probe>,
+                )
+            })
+            .collect();
+        let opts = RunnerOptions {
+            seed: Some(11),
+            ..Default::default()
+        };
+        let _r = Runner::spawn_probes(opts, probes, tx);
+        let mut first = std::collections::HashSet::new();
+        let mut buckets = [0usize; 30];
+        while first.len() < n {
+            let Some(r) = rx.recv().await else { break };
+            if first.insert(r.check.clone()) {
+                let t = r.at - start;
+                // The timer wheel rounds up to the millisecond.
+                assert!(
+                    t <= Duration::from_millis(3001),
+                    "first run within the 3 s ramp, got {t:?}"
+                );
+                buckets[((t.as_millis() / 100) as usize).min(29)] += 1;
+            }
+        }
+        assert_eq!(first.len(), n);
+        assert!(
+            buckets.iter().all(|&b| (120..=300).contains(&b)),
             "{buckets:?}"
         );
     }
