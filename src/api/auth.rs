@@ -22,9 +22,6 @@ pub use crate::config::Role;
 
 use super::ApiState;
 
-/// Marker for documentation: every `/v1` route requires `Authorization: Bearer <token>`.
-pub struct BearerAuth;
-
 /// One loaded token: the name is who acts (audit actor), the role what they may do.
 #[derive(Clone)]
 pub struct ApiToken {

@@ -35,9 +35,7 @@ use crate::reconcile::StatusBoard;
 use crate::state::Store;
 
 pub use approvals::{Approvals, PendingApproval};
-pub use auth::{
-    load_or_create_token, load_tokens, role_label, ApiToken, BearerAuth, Caller, TokenTable,
-};
+pub use auth::{load_or_create_token, load_tokens, role_label, ApiToken, Caller, TokenTable};
 pub use operator::check_steps;
 
 /// How long a handler waits for the control loop to answer a command by default.

@@ -370,15 +370,6 @@ impl HealthBook {
         }
     }
 
-    /// Latencies of a target's successful probes since `since_ms`, for its baseline.
-    pub fn ok_latencies_since(&self, service: &str, target: &str, since_ms: u64) -> Vec<u64> {
-        self.target_samples(service, target, since_ms)
-            .into_iter()
-            .filter(|s| s.ok)
-            .map(|s| s.latency_ms)
-            .collect()
-    }
-
     /// The health of every target of `service`, in configuration (priority) order, as of the
     /// last [`HealthBook::evaluate`] (the local view alone before the first one).
     pub fn service(&self, service: &str) -> Vec<TargetHealth> {

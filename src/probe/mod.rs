@@ -127,7 +127,9 @@ pub struct ProbeResult {
 /// Every kind shares the scheduling fields `interval` (default 5s, at least 100ms), `timeout`
 /// (default the smaller of 2s and the interval; at most the interval), `recheck` (default 2) and
 /// `recheck_interval` (default 100ms), and `role`; see [`Schedule`]. Unknown fields are
-/// rejected so that a typo never silently disables a check.
+/// rejected so that a typo never silently disables a check. (The scheduling fields are
+/// repeated in every variant on purpose: serde cannot combine `flatten` with
+/// `deny_unknown_fields`, and rejecting typos matters more than the repetition.)
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum CheckSpec {

@@ -32,35 +32,12 @@ const LABELS: [&str; 6] = [
 
 /// Long timers, so that every phase lasts while the controller is killed and restarted.
 fn crash_config(dir: &Path, primary: SocketAddr, backup: SocketAddr) -> String {
-    let targets = crate::harness::shop_targets(primary, backup);
-    format!(
-        r#"
-[controller]
-state = "{state}"
-admin_listen = "127.0.0.1:0"
-admin_token = {{ env = "DNSFAILBACK_TEST_ADMIN_TOKEN" }}
-tick = "100ms"
-
-[providers.local]
-kind = "embedded"
-listen = "127.0.0.1:0"
-
-[services.shop]
-provider = "local"
-zone = "example.test"
-name = "shop.example.test"
-type = "A"
-ttl = 300
-failover_ttl = 30
-stable_for = "1s"
+    let timers = r#"stable_for = "1s"
 restore_ttl_after = "1h"
 canary_steps = [50, 100]
 step_hold = "1h"
-ttl_lead_margin = "1s"
-
-{targets}"#,
-        state = dir.join("state.db").display()
-    )
+ttl_lead_margin = "1s""#;
+    crate::harness::config_with_timers(dir, primary, backup, timers, "")
 }
 
 /// One run of the controller and how to talk to it.

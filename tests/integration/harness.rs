@@ -36,6 +36,24 @@ impl Drop for Scratch {
 
 /// A quickstart-like configuration with the given backend addresses and tunables.
 pub fn config(dir: &Path, primary: SocketAddr, backup: SocketAddr, extra_service: &str) -> String {
+    config_with_timers(dir, primary, backup, FAST_TIMERS, extra_service)
+}
+
+/// Failback timers short enough for end-to-end tests: 1 s stable time, a 50 % step held 1 s,
+/// TTL restored 2 s after the return.
+pub const FAST_TIMERS: &str = r#"stable_for = "1s"
+restore_ttl_after = "2s"
+canary_steps = [50, 100]
+step_hold = "1s""#;
+
+/// [`config`] with other failback timers (`stable_for`, `restore_ttl_after`, canary keys).
+pub fn config_with_timers(
+    dir: &Path,
+    primary: SocketAddr,
+    backup: SocketAddr,
+    timers: &str,
+    extra_service: &str,
+) -> String {
     let targets = shop_targets(primary, backup);
     format!(
         r#"
@@ -56,10 +74,7 @@ name = "shop.example.test"
 type = "A"
 ttl = 300
 failover_ttl = 30
-stable_for = "1s"
-restore_ttl_after = "2s"
-canary_steps = [50, 100]
-step_hold = "1s"
+{timers}
 {extra_service}
 
 {targets}"#,

@@ -43,4 +43,4 @@ pub mod request;
 pub use dnsfailback_provider::{Provider, ProviderError};
 
 pub use config::Config;
-pub use provider::{canary_step_warnings, CloudflareProvider};
+pub use provider::CloudflareProvider;

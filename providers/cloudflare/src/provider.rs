@@ -105,16 +105,6 @@ impl CloudflareProvider {
         &self.client
     }
 
-    /// Warnings for canary steps (percent of traffic back on the recovered target) that this
-    /// provider cannot express, for the controller's `validate`.
-    ///
-    /// Cloudflare DNS records carry no weight, so a split is expressed by record membership:
-    /// with one address per side, only 0 %, 50 % (both addresses in the set) and 100 % exist,
-    /// and 50 % is only as even as resolvers and clients spread their choices.
-    pub fn canary_step_warnings(&self, steps_percent: &[u32]) -> Vec<String> {
-        canary_step_warnings(&self.name, steps_percent)
-    }
-
     fn err(&self, kind: ErrorKind, message: String) -> ProviderError {
         ProviderError::new(&self.name, kind, message)
     }
@@ -253,27 +243,6 @@ impl CloudflareProvider {
     }
 }
 
-/// See [`CloudflareProvider::canary_step_warnings`]; `instance` prefixes each warning.
-pub fn canary_step_warnings(instance: &str, steps_percent: &[u32]) -> Vec<String> {
-    const ACHIEVABLE: [u32; 3] = [0, 50, 100];
-    steps_percent
-        .iter()
-        .filter(|p| !ACHIEVABLE.contains(p))
-        .map(|p| {
-            let nearest = ACHIEVABLE
-                .iter()
-                .min_by_key(|a| a.abs_diff(*p))
-                .copied()
-                .unwrap_or(50);
-            format!(
-                "{instance}: canary step {p}% cannot be expressed on Cloudflare DNS records \
-                 (no weights; with one address per target only 0%, 50% and 100% exist by \
-                 record membership); nearest achievable is {nearest}% (ties round down)"
-            )
-        })
-        .collect()
-}
-
 #[async_trait]
 impl Provider for CloudflareProvider {
     fn name(&self) -> &str {
@@ -365,23 +334,5 @@ impl Provider for CloudflareProvider {
             self.apply_one_by_one(&zone_id, &plan).await?;
         }
         Ok(ApplyReceipt::default())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn canary_steps_outside_membership_splits_warn() {
-        let w = canary_step_warnings("cf", &[5, 25, 50, 100]);
-        assert_eq!(w.len(), 2, "{w:?}");
-        assert!(
-            w[0].starts_with("cf: canary step 5%") && w[0].contains("nearest achievable is 0%")
-        );
-        // A tie rounds down: less traffic on the target that is still proving itself.
-        assert!(w[1].contains("25%") && w[1].contains("nearest achievable is 0%"));
-        assert!(canary_step_warnings("cf", &[30])[0].contains("nearest achievable is 50%"));
-        assert!(canary_step_warnings("cf", &[0, 50, 100]).is_empty());
     }
 }

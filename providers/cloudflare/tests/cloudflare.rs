@@ -904,5 +904,4 @@ async fn provider_builds_from_controller_toml_with_token_file() {
     let caps = p.capabilities();
     assert!(!caps.weighted && caps.atomic_batch && !caps.prerequisites && !caps.change_status);
     assert_eq!(caps.min_ttl, 60);
-    assert_eq!(p.canary_step_warnings(&[5, 50, 100]).len(), 1);
 }

@@ -56,6 +56,19 @@ async fn apply(
         .map_err(|e| fail(step, format!("apply failed: {e}")))
 }
 
+/// Applies `changes`, then reads `name` back and expects exactly `want`.
+async fn apply_and_read_back(
+    p: &dyn Provider,
+    zone: &Fqdn,
+    changes: Vec<Change>,
+    name: &Fqdn,
+    want: &[RecordSet],
+    step: &str,
+) -> Result<(), String> {
+    apply(p, zone, changes, step).await?;
+    expect_same(step, &read_one(p, zone, name, step).await?, want)
+}
+
 fn expect_same(step: &str, got: &[RecordSet], want: &[RecordSet]) -> Result<(), String> {
     let ok = got.len() == want.len() && got.iter().zip(want).all(|(g, w)| g.same_answer(w));
     if ok {
@@ -99,21 +112,18 @@ pub async fn run_conformance(
         ttl,
         vec!["192.0.2.99".into()],
     );
-    apply(
+    apply_and_read_back(
         p,
         zone,
         vec![
             Change::Create { new: v1.clone() },
             Change::Create { new: sib.clone() },
         ],
+        &www,
+        std::slice::from_ref(&v1),
         step,
     )
     .await?;
-    expect_same(
-        step,
-        &read_one(p, zone, &www, step).await?,
-        std::slice::from_ref(&v1),
-    )?;
     report.passed.push(step);
 
     // 3. Creating it again is a conflict and changes nothing.
@@ -151,21 +161,18 @@ pub async fn run_conformance(
         low_ttl,
         vec!["198.51.100.2".into()],
     );
-    apply(
+    apply_and_read_back(
         p,
         zone,
         vec![Change::Update {
             old: v1.clone(),
             new: v2.clone(),
         }],
+        &www,
+        std::slice::from_ref(&v2),
         step,
     )
     .await?;
-    expect_same(
-        step,
-        &read_one(p, zone, &www, step).await?,
-        std::slice::from_ref(&v2),
-    )?;
     report.passed.push(step);
 
     // 5. An update whose `old` is stale (someone else changed the zone) is a conflict.
@@ -204,21 +211,18 @@ pub async fn run_conformance(
 
     // 6. TTL restore: back to the original TTL and values.
     let step = "ttl_restore";
-    apply(
+    apply_and_read_back(
         p,
         zone,
         vec![Change::Update {
             old: v2.clone(),
             new: v1.clone(),
         }],
+        &www,
+        std::slice::from_ref(&v1),
         step,
     )
     .await?;
-    expect_same(
-        step,
-        &read_one(p, zone, &www, step).await?,
-        std::slice::from_ref(&v1),
-    )?;
     report.passed.push(step);
 
     // 7. Weighted sets: convert to two weighted members, shift weights, convert back.
@@ -231,7 +235,7 @@ pub async fn run_conformance(
             w("primary", "192.0.2.1", 5),
             w("backup", "198.51.100.2", 95),
         );
-        apply(
+        apply_and_read_back(
             p,
             zone,
             vec![
@@ -239,19 +243,16 @@ pub async fn run_conformance(
                 Change::Create { new: pa.clone() },
                 Change::Create { new: ba.clone() },
             ],
+            &www,
+            &[ba.clone(), pa.clone()],
             step,
         )
         .await?;
-        expect_same(
-            step,
-            &read_one(p, zone, &www, step).await?,
-            &[ba.clone(), pa.clone()],
-        )?;
         let (pb, bb) = (
             w("primary", "192.0.2.1", 50),
             w("backup", "198.51.100.2", 50),
         );
-        apply(
+        apply_and_read_back(
             p,
             zone,
             vec![
@@ -264,15 +265,12 @@ pub async fn run_conformance(
                     new: bb.clone(),
                 },
             ],
+            &www,
+            &[bb.clone(), pb.clone()],
             step,
         )
         .await?;
-        expect_same(
-            step,
-            &read_one(p, zone, &www, step).await?,
-            &[bb.clone(), pb.clone()],
-        )?;
-        apply(
+        apply_and_read_back(
             p,
             zone,
             vec![
@@ -280,14 +278,11 @@ pub async fn run_conformance(
                 Change::Delete { old: bb },
                 Change::Create { new: v1.clone() },
             ],
+            &www,
+            std::slice::from_ref(&v1),
             step,
         )
         .await?;
-        expect_same(
-            step,
-            &read_one(p, zone, &www, step).await?,
-            std::slice::from_ref(&v1),
-        )?;
         report.passed.push(step);
     } else {
         report
