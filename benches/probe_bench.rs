@@ -3,6 +3,8 @@
 //! ```text
 //! cargo bench --bench probe_bench -- --kind tcp --targets 10000 --seconds 20
 //! cargo bench --bench probe_bench -- --kind http --targets 1000 --seconds 20
+//! # options: --interval-ms N --warmup-seconds N --threads N (runtime workers)
+//! #          --slot-ms N (wake-up slot; default automatic, 0 = off) --max-in-flight N
 //! ```
 //!
 //! Targets run in child processes (this binary re-executed with `--serve`), at most 4,000 per
@@ -22,7 +24,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use dnsfailback::probe::{
-    CheckId, CheckSpec, Family, ProbeResult, Runner, RunnerOptions, StatusRange,
+    auto_slot, CheckId, CheckSpec, Family, ProbeResult, Runner, RunnerOptions, StatusRange,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -109,10 +111,11 @@ fn main() {
         rt.block_on(serve(&kind, first, count));
         return;
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if a.threads > 0 {
+        rt.worker_threads(a.threads);
+    }
+    let rt = rt.enable_all().build().unwrap();
     rt.block_on(bench(a));
 }
 
@@ -233,6 +236,7 @@ async fn bench(a: Args) {
                     address: addr.to_string(),
                     send: None,
                     expect: None,
+                    expect_regex: None,
                     family: Family::Any,
                     role: Default::default(),
                     timeout: Some(interval),
@@ -247,6 +251,7 @@ async fn bench(a: Args) {
                     headers: Default::default(),
                     expect_status: vec![StatusRange { lo: 200, hi: 299 }],
                     expect_body: None,
+                    expect_body_regex: None,
                     ca_file: None,
                     insecure_skip_verify: false,
                     follow_redirects: false,
@@ -268,6 +273,7 @@ async fn bench(a: Args) {
     let (tx, mut rx) = mpsc::channel::<ProbeResult>(65_536);
     let opts = RunnerOptions {
         max_in_flight: a.max_in_flight,
+        start_slot: a.slot_ms.map(Duration::from_millis),
         ..Default::default()
     };
     let t0 = Instant::now();
@@ -357,6 +363,10 @@ async fn bench(a: Args) {
         if mean > 0.0 { sd / mean * 100.0 } else { 0.0 },
         setup.as_secs_f64(),
     );
+    let slot = opts
+        .start_slot
+        .unwrap_or_else(|| auto_slot(std::iter::repeat_n(interval, a.targets)));
+    println!("wake-up slot {:.1} ms", slot.as_secs_f64() * 1000.0);
     println!(
         "probe latency mean {:.3} ms, max {:.1} ms; peak in flight {}; warm-up {:.0} s (excluded) missed {} intervals",
         lat_sum.as_secs_f64() * 1000.0 / (ok + failed).max(1) as f64,

@@ -24,7 +24,8 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
-use super::spec::{contains, family_matches};
+use super::pattern::Pattern;
+use super::spec::family_matches;
 use super::{cert, CheckSpec, FailureReason, Family, Schedule, StatusRange};
 
 /// Most body bytes read (and searched for `expect_body`).
@@ -38,7 +39,7 @@ pub(crate) struct HttpProbe {
     client: reqwest::Client,
     request: reqwest::Request,
     expect_status: Vec<StatusRange>,
-    expect_body: Option<String>,
+    expect_body: Pattern,
     cert_min_validity: Option<Duration>,
     /// Unix seconds of the last certificate's `notAfter`, or [`NO_EXPIRY`].
     cert_not_after: AtomicI64,
@@ -53,6 +54,7 @@ impl HttpProbe {
             headers,
             expect_status,
             expect_body,
+            expect_body_regex,
             ca_file,
             insecure_skip_verify,
             follow_redirects,
@@ -73,6 +75,12 @@ impl HttpProbe {
         if expect_status.is_empty() {
             return Err("expect_status is empty: no status could ever succeed".into());
         }
+        let expect_body = Pattern::new(
+            expect_body.as_deref(),
+            expect_body_regex.as_deref(),
+            "expect_body",
+            "expect_body_regex",
+        )?;
         let method = reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
             .map_err(|_| format!("`{method}` is not an HTTP method"))?;
 
@@ -148,7 +156,7 @@ impl HttpProbe {
             client,
             request,
             expect_status: expect_status.clone(),
-            expect_body: expect_body.clone(),
+            expect_body,
             cert_min_validity: *cert_min_validity,
             cert_not_after: AtomicI64::new(NO_EXPIRY),
         })
@@ -193,10 +201,8 @@ impl HttpProbe {
         if !self.expect_status.iter().any(|r| r.contains(status)) {
             return Err(FailureReason::Status(status));
         }
-        if let Some(want) = &self.expect_body {
-            if !contains(&body, want.as_bytes()) {
-                return Err(FailureReason::BodyMismatch(want.clone()));
-            }
+        if !self.expect_body.matches(&body) {
+            return Err(FailureReason::BodyMismatch(self.expect_body.describe()));
         }
         if let (Some(min), Some(t)) = (self.cert_min_validity, not_after) {
             let now = SystemTime::now()
@@ -463,7 +469,33 @@ mod tests {
         });
         assert_eq!(
             Prober::new(&s).unwrap().probe().await.result,
-            Err(FailureReason::BodyMismatch("healthy".into()))
+            Err(FailureReason::BodyMismatch("\"healthy\"".into()))
+        );
+        let s = with(spec(format!("http://{}/ok", srv.addr)), |s| {
+            if let CheckSpec::Http {
+                expect_body_regex, ..
+            } = s
+            {
+                *expect_body_regex = Some(r"all\s+go+d".into());
+            }
+        });
+        assert_eq!(Prober::new(&s).unwrap().probe().await.result, Ok(()));
+        let s = with(spec(format!("http://{}/ok", srv.addr)), |s| {
+            if let CheckSpec::Http {
+                expect_body_regex, ..
+            } = s
+            {
+                *expect_body_regex = Some("^healthy$".into());
+            }
+        });
+        let r = Prober::new(&s).unwrap().probe().await.result;
+        assert_eq!(
+            r,
+            Err(FailureReason::BodyMismatch(r#"regex "^healthy$""#.into()))
+        );
+        assert_eq!(
+            r.unwrap_err().to_string(),
+            r#"body does not match regex "^healthy$""#
         );
 
         let s = with(spec(format!("http://{}/echo-host", srv.addr)), |s| {

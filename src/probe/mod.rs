@@ -57,7 +57,7 @@ pub enum FailureReason {
     /// The certificate verifies but expires sooner than `cert_min_validity`: days left
     /// (negative when already expired).
     CertExpiring(i64),
-    /// The HTTP body does not contain the expected text.
+    /// The HTTP body does not match the expected text or regex (named in the message).
     BodyMismatch(String),
     /// A TCP/UDP/ICMP reply came but is not the expected one (shows what came, escaped).
     UnexpectedReply(String),
@@ -86,7 +86,7 @@ impl std::fmt::Display for FailureReason {
                 write!(f, "certificate expired {} days ago", -d)
             }
             FailureReason::CertExpiring(d) => write!(f, "certificate expires in {d} days"),
-            FailureReason::BodyMismatch(e) => write!(f, "body does not contain {e:?}"),
+            FailureReason::BodyMismatch(e) => write!(f, "body does not match {e}"),
             FailureReason::UnexpectedReply(e) => write!(f, "unexpected reply: {e}"),
             FailureReason::Rcode(r) => write!(f, "unexpected DNS rcode {r}"),
             FailureReason::AnswerMismatch(e) => write!(f, "no DNS answer matches: {e}"),
@@ -153,6 +153,10 @@ pub enum CheckSpec {
         /// the body are searched).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         expect_body: Option<String>,
+        /// Regex that must match somewhere in the body (instead of `expect_body`), for
+        /// readiness pages whose text varies, e.g. `"status":\s*"(ok|degraded)"`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expect_body_regex: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         ca_file: Option<PathBuf>,
         #[serde(default)]
@@ -194,13 +198,16 @@ pub enum CheckSpec {
         recheck_interval: Option<Duration>,
     },
     /// TCP connect to `address` (`host:port`); optionally write `send` and wait for a reply
-    /// containing `expect` (e.g. send `"PING\r\n"`, expect `"+PONG"`).
+    /// containing `expect` (e.g. send `"PING\r\n"`, expect `"+PONG"`) or matching the regex
+    /// `expect_regex` (e.g. `^220 ` for an SMTP banner).
     Tcp {
         address: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         send: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         expect: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expect_regex: Option<String>,
         #[serde(default)]
         family: Family,
         #[serde(default)]
@@ -226,13 +233,15 @@ pub enum CheckSpec {
         )]
         recheck_interval: Option<Duration>,
     },
-    /// UDP datagram `send` to `address`; success on a reply containing `expect` (any reply when
-    /// `expect` is unset).
+    /// UDP datagram `send` to `address`; success on a reply containing `expect` or matching
+    /// the regex `expect_regex` (any reply when neither is set).
     Udp {
         address: String,
         send: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         expect: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expect_regex: Option<String>,
         #[serde(default)]
         family: Family,
         #[serde(default)]
@@ -507,6 +516,7 @@ mod cert;
 mod dns;
 mod http;
 mod icmp;
+mod pattern;
 mod runner;
 mod spec;
 mod tcp;
@@ -515,5 +525,5 @@ mod udp;
 #[cfg(test)]
 mod testutil;
 
-pub use runner::{Probe, Runner, RunnerOptions, RunnerStats};
+pub use runner::{auto_slot, Probe, Runner, RunnerOptions, RunnerStats};
 pub use spec::{Prober, Schedule};

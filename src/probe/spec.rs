@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
+use super::pattern::Pattern;
 use super::{dns, http, icmp, tcp, udp, CheckSpec, FailureReason, Family, Outcome, Role};
 
 /// Shortest interval the runner accepts; faster probing is load on the target, not safety.
@@ -181,24 +182,26 @@ impl Prober {
                 address,
                 send,
                 expect,
+                expect_regex,
                 family,
                 ..
             } => Kind::Tcp(tcp::TcpProbe::new(
                 address,
                 send.as_deref(),
-                expect.as_deref(),
+                reply_pattern(expect, expect_regex)?,
                 *family,
             )?),
             CheckSpec::Udp {
                 address,
                 send,
                 expect,
+                expect_regex,
                 family,
                 ..
             } => Kind::Udp(udp::UdpProbe::new(
                 address,
                 send,
-                expect.as_deref(),
+                reply_pattern(expect, expect_regex)?,
                 *family,
             )?),
             CheckSpec::Icmp { host, family, .. } => {
@@ -241,6 +244,16 @@ impl Prober {
             _ => None,
         }
     }
+}
+
+/// The reply expectation of a TCP or UDP check.
+fn reply_pattern(expect: &Option<String>, regex: &Option<String>) -> Result<Pattern, String> {
+    Pattern::new(
+        expect.as_deref(),
+        regex.as_deref(),
+        "expect",
+        "expect_regex",
+    )
 }
 
 /// A probe target: an address known now, or a name resolved at each probe (so DNS changes are

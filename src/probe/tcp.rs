@@ -9,7 +9,8 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::spec::{contains, io_reason, show_bytes, Target};
+use super::pattern::Pattern;
+use super::spec::{io_reason, show_bytes, Target};
 use super::{FailureReason, Family};
 
 /// Most bytes read while waiting for `expect`.
@@ -20,28 +21,28 @@ pub(crate) struct TcpProbe {
     target: Target,
     family: Family,
     send: Option<Vec<u8>>,
-    expect: Option<Vec<u8>>,
+    expect: Pattern,
 }
 
 impl TcpProbe {
     pub(crate) fn new(
         address: &str,
         send: Option<&str>,
-        expect: Option<&str>,
+        expect: Pattern,
         family: Family,
     ) -> Result<Self, String> {
         Ok(TcpProbe {
             target: Target::parse(address, None, family).map_err(|e| format!("address: {e}"))?,
             family,
             send: send.map(|s| s.as_bytes().to_vec()),
-            expect: expect.map(|s| s.as_bytes().to_vec()),
+            expect,
         })
     }
 
     pub(crate) async fn run(&self) -> Result<(), FailureReason> {
         let addr = self.target.resolve(self.family).await?;
         let mut stream = TcpStream::connect(addr).await.map_err(|e| io_reason(&e))?;
-        if self.send.is_none() && self.expect.is_none() {
+        if self.send.is_none() && self.expect.is_any() {
             // Best effort: an RST instead of FIN leaves no TIME_WAIT on our side.
             let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
             return Ok(());
@@ -50,9 +51,9 @@ impl TcpProbe {
         if let Some(send) = &self.send {
             stream.write_all(send).await.map_err(|e| io_reason(&e))?;
         }
-        let Some(expect) = &self.expect else {
+        if self.expect.is_any() {
             return Ok(());
-        };
+        }
         let mut buf = Vec::with_capacity(256);
         let mut chunk = [0u8; 4096];
         loop {
@@ -65,11 +66,15 @@ impl TcpProbe {
                 }));
             }
             buf.extend_from_slice(&chunk[..n]);
-            if contains(&buf, expect) {
+            if self.expect.matches(&buf) {
                 return Ok(());
             }
             if buf.len() >= MAX_READ {
-                return Err(FailureReason::UnexpectedReply(show_bytes(&buf)));
+                return Err(FailureReason::UnexpectedReply(format!(
+                    "{} does not match {}",
+                    show_bytes(&buf),
+                    self.expect.describe()
+                )));
             }
         }
     }
@@ -87,6 +92,7 @@ mod tests {
             address,
             send: send.map(Into::into),
             expect: expect.map(Into::into),
+            expect_regex: None,
             family: Family::Any,
             role: Default::default(),
             timeout: Some(Duration::from_millis(500)),
@@ -113,6 +119,26 @@ mod tests {
         let addr = testutil::tcp_echo().await;
         let p = Prober::new(&spec(addr.to_string(), Some("PING\r\n"), Some("PING"))).unwrap();
         assert_eq!(p.probe().await.result, Ok(()));
+
+        let mut re = spec(addr.to_string(), Some("PING\r\n"), None);
+        if let CheckSpec::Tcp { expect_regex, .. } = &mut re {
+            *expect_regex = Some(r"^PI.G\r\n".into());
+        }
+        assert_eq!(Prober::new(&re).unwrap().probe().await.result, Ok(()));
+        if let CheckSpec::Tcp { expect_regex, .. } = &mut re {
+            *expect_regex = Some(r"^\+PONG".into());
+        }
+        assert_eq!(
+            Prober::new(&re).unwrap().probe().await.result,
+            Err(FailureReason::Timeout)
+        );
+        if let CheckSpec::Tcp { expect, .. } = &mut re {
+            *expect = Some("PING".into());
+        }
+        assert_eq!(
+            Prober::new(&re).unwrap_err(),
+            "set either `expect` or `expect_regex`, not both"
+        );
 
         let p = Prober::new(&spec(addr.to_string(), Some("PING\r\n"), Some("+PONG"))).unwrap();
         // the echo server sends back PING and then waits: no +PONG ever comes

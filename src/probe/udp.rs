@@ -1,4 +1,5 @@
-//! UDP probe: send one datagram, wait for a reply that contains the expected text.
+//! UDP probe: send one datagram, wait for a reply that contains the expected text
+//! or matches the expected regex.
 //!
 //! Flow: runner -> **udp** -> [`Outcome`](super::Outcome) -> health. The socket is connected, so
 //! only the target's replies are read and an ICMP port-unreachable surfaces as
@@ -7,7 +8,8 @@
 
 use tokio::net::UdpSocket;
 
-use super::spec::{contains, io_reason, show_bytes, Target};
+use super::pattern::Pattern;
+use super::spec::{io_reason, show_bytes, Target};
 use super::{FailureReason, Family};
 
 #[derive(Debug)]
@@ -15,21 +17,21 @@ pub(crate) struct UdpProbe {
     target: Target,
     family: Family,
     send: Vec<u8>,
-    expect: Option<Vec<u8>>,
+    expect: Pattern,
 }
 
 impl UdpProbe {
     pub(crate) fn new(
         address: &str,
         send: &str,
-        expect: Option<&str>,
+        expect: Pattern,
         family: Family,
     ) -> Result<Self, String> {
         Ok(UdpProbe {
             target: Target::parse(address, None, family).map_err(|e| format!("address: {e}"))?,
             family,
             send: send.as_bytes().to_vec(),
-            expect: expect.map(|s| s.as_bytes().to_vec()),
+            expect,
         })
     }
 
@@ -51,13 +53,10 @@ impl UdpProbe {
                 Err(e) => return Err(io_reason(&e)),
             };
             let got = &buf[..n];
-            match &self.expect {
-                None => return Ok(()),
-                Some(e) if contains(got, e) => return Ok(()),
-                Some(_) => {
-                    tracing::debug!(reply = %show_bytes(got), "udp probe: reply does not match, waiting")
-                }
+            if self.expect.matches(got) {
+                return Ok(());
             }
+            tracing::debug!(reply = %show_bytes(got), expect = %self.expect.describe(), "udp probe: reply does not match, waiting");
         }
     }
 }
@@ -76,6 +75,7 @@ mod tests {
             address,
             send: send.into(),
             expect: expect.map(Into::into),
+            expect_regex: None,
             family: Family::Any,
             role: Default::default(),
             timeout: Some(Duration::from_millis(300)),
@@ -96,6 +96,19 @@ mod tests {
         // the echo never contains "pong": keeps waiting, then times out
         let p = Prober::new(&spec(addr.to_string(), "ping", Some("pong"))).unwrap();
         assert_eq!(p.probe().await.result, Err(FailureReason::Timeout));
+
+        let mut re = spec(addr.to_string(), "ping 42", None);
+        if let CheckSpec::Udp { expect_regex, .. } = &mut re {
+            *expect_regex = Some(r"^ping \d+$".into());
+        }
+        assert_eq!(Prober::new(&re).unwrap().probe().await.result, Ok(()));
+        if let CheckSpec::Udp { expect_regex, .. } = &mut re {
+            *expect_regex = Some(r"^pong".into());
+        }
+        assert_eq!(
+            Prober::new(&re).unwrap().probe().await.result,
+            Err(FailureReason::Timeout)
+        );
 
         let dead = testutil::dead_udp_port().await;
         let p = Prober::new(&spec(dead.to_string(), "ping", None)).unwrap();
