@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs on a fresh Debian machine, idempotently:
-#   - apt: BIND 9 and Knot (RFC 2136 peers), dig, iproute2;
+#   - apt: BIND 9, Knot and PowerDNS Authoritative with its SQLite backend (RFC 2136 peers),
+#     dig, iproute2;
 #   - PyPI: moto[server] 5.2.5 in a venv (Route 53 peer);
 #   - npm: @stoplight/prism-cli 5.14.2 (Cloudflare schema checks; 5.15+ needs Node 24).
 # Peers go to $DNSFAILBACK_PEERS (default ~/.cache/dnsfailback-peers); tests find them there.
@@ -12,14 +13,18 @@ mkdir -p "$PEERS"
 need_apt=()
 command -v named >/dev/null 2>&1 || need_apt+=(bind9 bind9-utils)
 command -v knotd >/dev/null 2>&1 || need_apt+=(knot knot-dnsutils)
+command -v pdns_server >/dev/null 2>&1 || need_apt+=(pdns-server pdns-backend-sqlite3)
+[ -e /usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql ] || need_apt+=(pdns-backend-sqlite3)
+command -v sqlite3 >/dev/null 2>&1 || need_apt+=(sqlite3)
 command -v dig >/dev/null 2>&1 || need_apt+=(bind9-dnsutils)
 command -v tsig-keygen >/dev/null 2>&1 || need_apt+=(bind9-utils)
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "install-test-deps: apt-get install ${need_apt[*]}"
-  # Package scripts must not start system daemons (named on port 53, knotd): tests start
-  # their own copies on loopback ports. policy-rc.d exit 101 tells invoke-rc.d "not now".
+  # Package scripts must not start system daemons (named or pdns_server on port 53, knotd):
+  # tests start their own copies on loopback ports. policy-rc.d exit 101 tells invoke-rc.d
+  # (and deb-systemd-invoke) "not now".
   had_policy=0
   [ -e /usr/sbin/policy-rc.d ] && had_policy=1
   if [ $had_policy = 0 ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; fi
@@ -27,6 +32,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
   if [ $had_policy = 0 ]; then rm -f /usr/sbin/policy-rc.d; fi
+  # On a systemd machine the postinst also *enables* pdns.service (started at the next boot,
+  # on port 53 of every address). Only for a PowerDNS installed by this run: stop + disable it.
+  if [[ " ${need_apt[*]} " == *" pdns-server "* ]] && [ -d /run/systemd/system ]; then
+    systemctl disable --now pdns.service >/dev/null 2>&1 || true
+  fi
 fi
 
 if [ ! -x "$PEERS/moto-5.2.5/bin/moto_server" ]; then

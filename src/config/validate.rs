@@ -891,6 +891,18 @@ fn target(
             ok = false;
         }
     }
+    if !checks.is_empty()
+        && checks
+            .iter()
+            .all(|c| c.spec.role() == crate::probe::Role::Liveness)
+    {
+        ctx.warn(
+            rt,
+            format!("{tp}.checks"),
+            "every check of this target is a liveness check: it proves the target answers, not that it can serve, so user-facing errors stay hidden",
+            "add a readiness check (the default role), e.g. kind = \"http\" on a path that reports the service's own dependencies",
+        );
+    }
     let fail_quorum = match &raw.fail_quorum {
         None => checks.len().max(1),
         Some(q) => match usize::try_from(*q.get_ref()) {
@@ -1016,5 +1028,67 @@ fn check(ctx: &mut Ctx, cp: &str, ct: &Spanned<toml::Table>) -> Option<Check> {
             None
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn service_with_checks(primary_checks: &str) -> String {
+        format!(
+            r#"
+[providers.local]
+kind = "embedded"
+
+[services.shop]
+provider = "local"
+zone = "example.test"
+name = "shop.example.test"
+type = "A"
+
+[[services.shop.targets]]
+name = "primary"
+address = "192.0.2.10"
+priority = 1
+{primary_checks}
+
+[[services.shop.targets]]
+name = "backup"
+address = "198.51.100.20"
+priority = 2
+[[services.shop.targets.checks]]
+kind = "http"
+url = "http://198.51.100.20/ready"
+"#
+        )
+    }
+
+    #[test]
+    fn a_target_with_only_liveness_checks_gets_a_warning() {
+        let alive_only = service_with_checks(
+            "[[services.shop.targets.checks]]\nkind = \"tcp\"\naddress = \"192.0.2.10:443\"\nrole = \"liveness\"\n",
+        );
+        let (_, warnings) = parse(Path::new("t.toml"), &alive_only).unwrap();
+        let w: Vec<_> = warnings
+            .iter()
+            .filter(|p| p.message.contains("liveness check"))
+            .collect();
+        assert_eq!(w.len(), 1, "{warnings:?}");
+        assert_eq!(w[0].path, "services.shop.targets[0].checks");
+        assert_eq!(w[0].line, Some(11), "the target's table");
+        assert!(w[0].fix.contains("readiness"), "{:?}", w[0]);
+
+        let mixed = service_with_checks(
+            "[[services.shop.targets.checks]]\nkind = \"tcp\"\naddress = \"192.0.2.10:443\"\nrole = \"liveness\"\n[[services.shop.targets.checks]]\nkind = \"http\"\nurl = \"https://192.0.2.10/ready\"\n",
+        );
+        let (_, warnings) = parse(Path::new("t.toml"), &mixed).unwrap();
+        assert!(
+            !warnings
+                .iter()
+                .any(|p| p.message.contains("liveness check")),
+            "{warnings:?}"
+        );
     }
 }

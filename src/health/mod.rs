@@ -20,7 +20,7 @@ use tokio::time::Instant;
 
 use crate::config::Service;
 use crate::policy::canary::StepStats;
-use crate::probe::{CheckId, ProbeResult};
+use crate::probe::{CheckId, ProbeResult, Role};
 use flap::{FlapConfig, FlapDamper};
 use partition::{PartitionConfig, PartitionDetector, PartitionStatus, TargetView};
 pub use threshold::{State, Threshold};
@@ -31,6 +31,8 @@ use window::{AnyJudge, Judge};
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckHealth {
     pub check: CheckId,
+    /// Liveness ("it answers") or readiness ("it can serve"); see [`quorum_state`].
+    pub role: Role,
     pub state: State,
     pub last_error: Option<String>,
     pub last_latency_ms: Option<u64>,
@@ -77,6 +79,7 @@ fn flap_config() -> FlapConfig {
 
 struct CheckTracker {
     judge: AnyJudge,
+    role: Role,
     last_error: Option<String>,
     last_latency_ms: Option<u64>,
     /// Recent results with their wall time, for canary gates and baselines.
@@ -141,6 +144,7 @@ impl HealthBook {
                         id.clone(),
                         CheckTracker {
                             judge,
+                            role: c.spec.role(),
                             last_error: None,
                             last_latency_ms: None,
                             samples: VecDeque::new(),
@@ -275,6 +279,7 @@ impl HealthBook {
             .filter_map(|id| {
                 self.checks.get(id).map(|t| CheckHealth {
                     check: id.clone(),
+                    role: t.role,
                     state: t.judge.state(),
                     last_error: t.last_error.clone(),
                     last_latency_ms: t.last_latency_ms,
@@ -322,17 +327,7 @@ impl HealthBook {
             .iter()
             .flat_map(|(service, targets)| {
                 targets.iter().map(move |(target, ids, quorum)| {
-                    let checks: Vec<CheckHealth> = ids
-                        .iter()
-                        .filter_map(|id| {
-                            self.checks.get(id).map(|t| CheckHealth {
-                                check: id.clone(),
-                                state: t.judge.state(),
-                                last_error: None,
-                                last_latency_ms: None,
-                            })
-                        })
-                        .collect();
+                    let checks = self.check_states(ids);
                     agent::TargetReport {
                         service: service.clone(),
                         target: target.clone(),
@@ -411,13 +406,28 @@ impl HealthBook {
 
 /// A target is down when at least `fail_quorum` checks are down, up when it cannot reach that
 /// quorum and at least one check is up, unknown otherwise.
+///
+/// Roles: liveness checks never keep a target in service on their own. When a target has
+/// readiness checks and all of them are down, it is down whatever its liveness checks say
+/// (the process answers but cannot serve: the "alive, not ready" trap that hides user-facing
+/// errors), and it is up only while at least one readiness check is up. A target with only
+/// liveness checks is judged on them (`validate` warns about it).
 pub fn quorum_state(checks: &[CheckHealth], fail_quorum: usize) -> State {
-    let down = checks.iter().filter(|c| c.state == State::Down).count();
-    let up = checks.iter().filter(|c| c.state == State::Up).count();
+    let count = |role: Option<Role>, state: State| {
+        checks
+            .iter()
+            .filter(|c| c.state == state && role.is_none_or(|r| c.role == r))
+            .count()
+    };
+    let down = count(None, State::Down);
+    let up = count(None, State::Up);
     let unknown = checks.len() - down - up;
-    if down >= fail_quorum {
+    let readiness = checks.iter().filter(|c| c.role == Role::Readiness).count();
+    let not_ready = readiness > 0 && count(Some(Role::Readiness), State::Down) == readiness;
+    let ready = readiness == 0 || count(Some(Role::Readiness), State::Up) > 0;
+    if down >= fail_quorum || not_ready {
         State::Down
-    } else if up > 0 && down + unknown < fail_quorum {
+    } else if up > 0 && down + unknown < fail_quorum && ready {
         State::Up
     } else {
         State::Unknown
@@ -431,6 +441,7 @@ mod tests {
     fn ch(state: State) -> CheckHealth {
         CheckHealth {
             check: CheckId("s/t/0".into()),
+            role: Role::Readiness,
             state,
             last_error: None,
             last_latency_ms: None,
@@ -458,5 +469,31 @@ mod tests {
         assert_eq!(quorum_state(&[ch(Down), ch(Up)], 1), Down);
         assert_eq!(quorum_state(&[ch(Unknown), ch(Up)], 1), Unknown);
         assert_eq!(quorum_state(&[ch(Unknown), ch(Up)], 2), Up);
+    }
+
+    fn live(state: State) -> CheckHealth {
+        CheckHealth {
+            role: Role::Liveness,
+            ..ch(state)
+        }
+    }
+
+    #[test]
+    fn a_live_but_not_ready_target_is_down() {
+        use State::*;
+        // Default quorum (all checks): a passing TCP liveness check used to mask a failing
+        // readiness page.
+        assert_eq!(quorum_state(&[ch(Down), live(Up)], 2), Down);
+        assert_eq!(quorum_state(&[ch(Down), ch(Down), live(Up)], 3), Down);
+        // one of two readiness checks failing is not "not ready"
+        assert_eq!(quorum_state(&[ch(Down), ch(Up), live(Up)], 3), Up);
+        // readiness not yet known: not up on liveness alone
+        assert_eq!(quorum_state(&[ch(Unknown), live(Up)], 2), Unknown);
+        // a dead process is down by the quorum as before
+        assert_eq!(quorum_state(&[ch(Down), live(Down)], 2), Down);
+        assert_eq!(quorum_state(&[ch(Up), live(Down)], 2), Up);
+        // liveness-only targets are judged on their liveness checks
+        assert_eq!(quorum_state(&[live(Up), live(Down)], 2), Up);
+        assert_eq!(quorum_state(&[live(Down), live(Down)], 2), Down);
     }
 }

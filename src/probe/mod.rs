@@ -357,8 +357,9 @@ fn default_rcode() -> String {
     "NOERROR".to_string()
 }
 
-/// Whether a failing check means "restart me" or "send no traffic to me"; the health layer
-/// weighs them differently, the probe only carries it.
+/// Whether a check asks "does it answer?" (liveness) or "can it serve?" (readiness, the
+/// default). Health never lets liveness checks alone keep a target in service while its
+/// readiness checks fail (see `health::quorum_state`); the probe only carries the role.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
