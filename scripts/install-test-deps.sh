@@ -13,8 +13,13 @@ mkdir -p "$PEERS"
 need_apt=()
 command -v named >/dev/null 2>&1 || need_apt+=(bind9 bind9-utils)
 command -v knotd >/dev/null 2>&1 || need_apt+=(knot knot-dnsutils)
-command -v pdns_server >/dev/null 2>&1 || need_apt+=(pdns-server pdns-backend-sqlite3)
-[ -e /usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql ] || need_apt+=(pdns-backend-sqlite3)
+# PowerDNS: the server, its SQLite backend (module + schema; the tests create a database from
+# the schema with the sqlite3 shell), and pdnsutil (in pdns-server) for keys and metadata.
+if ! command -v pdns_server >/dev/null 2>&1; then
+  need_apt+=(pdns-server pdns-backend-sqlite3)
+elif [ ! -e /usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql ]; then
+  need_apt+=(pdns-backend-sqlite3)
+fi
 command -v sqlite3 >/dev/null 2>&1 || need_apt+=(sqlite3)
 command -v dig >/dev/null 2>&1 || need_apt+=(bind9-dnsutils)
 command -v tsig-keygen >/dev/null 2>&1 || need_apt+=(bind9-utils)

@@ -15,7 +15,10 @@
 //! 6. A planned switch (`Lowering`) publishes the failover TTL first and switches only after
 //!    the old TTL plus a margin has passed since the lowered TTL was verified.
 //! 7. Nothing is up -> the all-down policy, with an alert; records are never withdrawn.
-//! 8. A traffic move sooner than `min_change_interval` after the last one is held back.
+//! 8. A traffic move sooner than `min_change_interval` after the last one is held back,
+//!    unless it takes traffic away from a target that is down or failed its canary gate
+//!    (failover, rollback, all-down, a backup lost during the canary): "fail fast, come back
+//!    slow" — the interval spaces moves towards risk, never a retreat from an outage.
 
 use serde::Serialize;
 
@@ -121,6 +124,19 @@ struct Step<'a> {
     next: ServiceState,
     alert: Option<String>,
     hook: Option<HookPoint>,
+    /// The move leaves a target that failed its canary gate (health alone cannot tell).
+    gate_retreat: bool,
+}
+
+/// The targets answers go to under `p`.
+fn receiving<'p>(service: &'p Service, p: &'p Publication) -> Vec<&'p str> {
+    match p {
+        Publication::Target { target, .. } => vec![target.as_str()],
+        Publication::Split {
+            primary, backup, ..
+        } => vec![primary.as_str(), backup.as_str()],
+        Publication::All { .. } => service.targets.iter().map(|t| t.name.as_str()).collect(),
+    }
 }
 
 impl Step<'_> {
@@ -143,11 +159,18 @@ impl Step<'_> {
             next,
             alert,
             hook,
+            gate_retreat,
         } = self;
         let now = obs.now_ms;
         let moves_traffic =
             desired.is_some() && desired != state.published && next.phase != state.phase;
-        if moves_traffic {
+        let retreat = gate_retreat
+            || state.published.as_ref().is_some_and(|p| {
+                receiving(service, p)
+                    .iter()
+                    .any(|t| state_of(obs.health, t) == State::Down)
+            });
+        if moves_traffic && !retreat {
             if let Some(last) = state.last_change_ms {
                 let wait = ms(service.min_change_interval);
                 let since = now.saturating_sub(last);
@@ -239,6 +262,7 @@ pub fn decide(service: &Service, state: &ServiceState, obs: &Observed) -> Decisi
         next: state.clone(),
         alert: None,
         hook: None,
+        gate_retreat: false,
     };
 
     if let Some(hold) = &state.hold {
@@ -492,6 +516,7 @@ fn canary_step(mut s: Step<'_>, backup: String, step: usize, since_ms: u64) -> D
                     )
                 }
                 GateFailure::Rollback => {
+                    s.gate_retreat = true;
                     s.next.phase = Phase::FailedOver {
                         target: backup.clone(),
                         since_ms: now,

@@ -723,26 +723,119 @@ async fn an_existing_records_ttl_is_the_original_that_gets_restored() {
     );
 }
 
-#[tokio::test(start_paused = true)]
-async fn min_change_interval_holds_a_second_change_back() {
-    let mut s = Scene::new("min_change_interval = \"5m\"\nall_down = \"publish-all\"");
-    for _ in 0..3 {
-        s.round(true, true, S).await;
-    }
-    for _ in 0..2 {
-        s.round(false, true, S).await;
-    }
-    assert_eq!(s.applied().len(), 2);
-    for _ in 0..3 {
-        s.round(false, false, S).await;
-    }
-    assert_eq!(s.applied().len(), 2, "held back by min_change_interval");
+fn held(s: &Scene) -> String {
     let board = s.ctl.board();
     let held = board
         .read()
         .ok()
         .and_then(|b| b.get("shop").and_then(|x| x.held.clone()));
-    assert!(held.unwrap_or_default().contains("min_change_interval"));
+    held.unwrap_or_default()
+}
+
+#[tokio::test(start_paused = true)]
+async fn min_change_interval_spaces_a_failback_after_a_failover() {
+    let mut s = Scene::new("min_change_interval = \"5m\"\ncanary_steps = [100]");
+    for _ in 0..3 {
+        s.round(true, true, S).await;
+    }
+    s.round(false, true, S).await;
+    s.round(false, true, S).await;
+    assert_eq!(s.applied().len(), 2, "first publication, then the failover");
+    // The primary is back: rise (3 s) + stable_for (60 s) would start the failback at ~63 s,
+    // but the failover was less than 5 minutes ago.
+    for _ in 0..100 {
+        s.round(true, true, S).await;
+    }
+    assert_eq!(s.applied().len(), 2, "the failback is held");
+    assert!(held(&s).contains("min_change_interval"), "{}", held(&s));
+    let waited = 100 + s.until_change(400).await;
+    assert!(
+        (297..=301).contains(&waited),
+        "failback 5 min after the failover, got {waited}s"
+    );
+    assert_eq!(
+        s.applied().last().cloned().unwrap_or_default(),
+        vec![Change::Update {
+            old: a(30, "198.51.100.20"),
+            new: a(30, "192.0.2.10")
+        }]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn min_change_interval_never_holds_traffic_on_a_dead_target() {
+    let mut s = Scene::new("min_change_interval = \"5m\"\nall_down = \"publish-all\"");
+    for _ in 0..3 {
+        s.round(true, true, S).await;
+    }
+    s.round(false, true, S).await;
+    s.round(false, true, S).await;
+    assert_eq!(s.applied().len(), 2, "failover");
+    // Seconds later the backup dies too: the all-down policy applies at once.
+    s.round(false, false, S).await;
+    s.round(false, false, S).await;
+    assert_eq!(s.applied().len(), 3, "all-down is not held: {}", held(&s));
+    assert_eq!(
+        s.applied().last().cloned().unwrap_or_default(),
+        vec![Change::Update {
+            old: a(30, "198.51.100.20"),
+            new: RecordSet::new(
+                fq("shop.example.test"),
+                RecordType::A,
+                30,
+                vec!["192.0.2.10".into(), "198.51.100.20".into()],
+            )
+        }]
+    );
+    // The backup returns (the primary is still down): the dead primary leaves the answer at
+    // once, seconds after the last move.
+    for _ in 0..3 {
+        s.round(false, true, S).await;
+    }
+    assert_eq!(s.applied().len(), 4, "not held: {}", held(&s));
+    assert_eq!(
+        s.applied().last().cloned().unwrap_or_default(),
+        vec![Change::Update {
+            old: RecordSet::new(
+                fq("shop.example.test"),
+                RecordType::A,
+                30,
+                vec!["192.0.2.10".into(), "198.51.100.20".into()],
+            ),
+            new: a(30, "198.51.100.20")
+        }]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_gate_rollback_is_not_held_by_min_change_interval() {
+    let mut s = Scene::new("on_gate_failure = \"rollback\"\nmin_change_interval = \"10m\"");
+    for _ in 0..3 {
+        s.round(true, true, S).await;
+    }
+    s.round(false, true, S).await;
+    s.round(false, true, S).await;
+    let waited = s.until_change(700).await; // step 1, held until 10 min after the failover
+    assert!((597..=601).contains(&waited), "step 1 after {waited}s");
+    for _ in 0..20 {
+        s.round(true, true, S).await;
+    }
+    let n = s.applied().len();
+    s.round(false, true, S).await;
+    s.round(true, true, S).await;
+    s.round(false, true, S).await;
+    assert_eq!(
+        s.applied().len(),
+        n + 1,
+        "rolled back 23 s into the step: {}",
+        held(&s)
+    );
+    assert_eq!(
+        s.applied().last().and_then(|c| c.last().cloned()),
+        Some(Change::Create {
+            new: a(30, "198.51.100.20")
+        })
+    );
 }
 
 #[tokio::test(start_paused = true)]
