@@ -104,6 +104,21 @@ pub fn render(s: &ServiceStatus) -> String {
     if let Some(e) = &s.last_error {
         out.push_str(&format!("  last error: {e}\n"));
     }
+    if let Some(b) = &s.baseline {
+        let p95 = b
+            .latency_p95_ms
+            .map(|v| format!("p95 {v} ms"))
+            .unwrap_or_else(|| "p95 -".into());
+        let err = b
+            .error_rate
+            .map(|v| format!("errors {:.2} %", v * 100.0))
+            .unwrap_or_else(|| "errors -".into());
+        let warm = if b.warm { "warm" } else { "warming up" };
+        out.push_str(&format!(
+            "  primary baseline: {p95}, {err}, {} samples ({warm})\n",
+            b.samples
+        ));
+    }
     out
 }
 

@@ -49,6 +49,8 @@ struct Runtime {
     /// and the primary up; frozen (and persisted) when the service leaves normal.
     baseline: Option<Baseline>,
     baseline_seen_ms: u64,
+    /// When the baseline was last written to the store (unix ms; 0 = not since start).
+    baseline_saved_ms: u64,
     primary_up_since_ms: Option<u64>,
     last_verify_ms: Option<u64>,
     last_error: Option<String>,
@@ -80,6 +82,9 @@ pub struct Controller {
     /// Times of recent automatic failovers, for the `max_failovers` cap.
     recent_failovers: Vec<u64>,
 }
+
+/// How often the primary's baseline is written to the store while the service is normal.
+const BASELINE_SAVE_EVERY_MS: u64 = 5 * 60 * 1000;
 
 /// The baseline saved with the state, or a fresh one.
 fn restore_baseline(state: &ServiceState) -> Option<Baseline> {
@@ -122,6 +127,7 @@ impl Controller {
                     state,
                     baseline: restored,
                     baseline_seen_ms: 0,
+                    baseline_saved_ms: 0,
                     primary_up_since_ms: None,
                     last_verify_ms: None,
                     last_error: None,
@@ -241,6 +247,7 @@ impl Controller {
                 }
                 rt.baseline_seen_ms = now;
             }
+            self.save_baseline(name, now, primary_up);
         }
         if let Err(e) = self.ensure_original_ttl(&service, provider.as_ref()).await {
             self.set_error(name, e);
@@ -590,6 +597,32 @@ impl Controller {
         Ok(())
     }
 
+    /// Persists the primary's baseline with the state: every [`BASELINE_SAVE_EVERY_MS`] while
+    /// all is well, and at once when the primary stops being up (an incident may be starting,
+    /// and the canary after it needs the normal from before it). A restart, in any phase, then
+    /// resumes with a warm baseline instead of relearning it.
+    fn save_baseline(&mut self, name: &str, now: u64, primary_up: bool) {
+        let Some(rt) = self.runtime.get_mut(name) else {
+            return;
+        };
+        let Some(snapshot) = rt.baseline.as_ref().map(|b| b.snapshot().clone()) else {
+            return;
+        };
+        if rt.state.baseline.as_ref() == Some(&snapshot) {
+            return;
+        }
+        let due = now.saturating_sub(rt.baseline_saved_ms) >= BASELINE_SAVE_EVERY_MS;
+        if !due && primary_up {
+            return;
+        }
+        rt.baseline_saved_ms = now;
+        let mut state = rt.state.clone();
+        state.baseline = Some(snapshot);
+        if let Err(e) = self.save_state(name, state) {
+            tracing::warn!(service = name, error = %e, "could not save the baseline; retrying later");
+        }
+    }
+
     fn save_state(&mut self, name: &str, state: ServiceState) -> Result<(), String> {
         let Some(rt) = self.runtime.get_mut(name) else {
             return Ok(());
@@ -835,6 +868,7 @@ impl Controller {
                     down_fraction * 100.0
                 )),
             },
+            baseline: rt.baseline.as_ref().map(status::BaselineStatus::of),
             provider_sync: rt.sync.as_ref().map(|(r, st, _)| {
                 format!(
                     "{} {}",

@@ -37,6 +37,35 @@ pub struct ServiceStatus {
     /// Whether the provider serves the last change everywhere (providers with change status).
     #[serde(default)]
     pub provider_sync: Option<String>,
+    /// The primary's learnt normal, which the canary's baseline gate compares against.
+    #[serde(default)]
+    pub baseline: Option<BaselineStatus>,
+}
+
+/// The primary's baseline as `status` shows it: enough to see whether the baseline gate has
+/// something to compare with, and what.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BaselineStatus {
+    /// Learnt samples within the window (the last hour of healthy operation).
+    pub samples: u64,
+    /// Enough samples for the gate to trust it.
+    pub warm: bool,
+    pub latency_p95_ms: Option<u64>,
+    pub error_rate: Option<f64>,
+}
+
+impl BaselineStatus {
+    /// The status view of a baseline.
+    pub fn of(b: &crate::health::baseline::Baseline) -> Self {
+        BaselineStatus {
+            samples: b.samples(),
+            warm: b.is_warm(),
+            latency_p95_ms: b
+                .latency_p95()
+                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            error_rate: b.error_rate(),
+        }
+    }
 }
 
 /// Health of one target, flattened for JSON and text output.

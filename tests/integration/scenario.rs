@@ -65,6 +65,8 @@ struct Scene {
     ctl: Controller,
     provider: MemoryProvider,
     store: Arc<MemoryStore>,
+    config: dnsfailback::config::Config,
+    clock: Clock,
 }
 
 impl Scene {
@@ -79,19 +81,37 @@ impl Scene {
         let mut providers: BTreeMap<String, Arc<dyn Provider>> = BTreeMap::new();
         providers.insert("mem".into(), Arc::new(provider.clone()));
         let store = Arc::new(MemoryStore::default());
+        let clock = Clock::starting_at(1_700_000_000_000);
         let ctl = Controller::new(
-            config,
+            config.clone(),
             providers,
             store.clone(),
             Arc::new(SingleNode),
-            Clock::starting_at(1_700_000_000_000),
+            clock,
         )
         .unwrap_or_else(|e| panic!("{e}"));
         Scene {
             ctl,
             provider,
             store,
+            config,
+            clock,
         }
+    }
+
+    /// A new controller on the same store, provider and clock: a restart, with all in-memory
+    /// health and history gone.
+    fn restart(&mut self) {
+        let mut providers: BTreeMap<String, Arc<dyn Provider>> = BTreeMap::new();
+        providers.insert("mem".into(), Arc::new(self.provider.clone()));
+        self.ctl = Controller::new(
+            self.config.clone(),
+            providers,
+            self.store.clone(),
+            Arc::new(SingleNode),
+            self.clock,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
     }
 
     /// One probe round (both targets), then a reconcile pass, then `step` of time.
@@ -836,6 +856,53 @@ async fn a_gate_rollback_is_not_held_by_min_change_interval() {
             new: a(30, "198.51.100.20")
         })
     );
+}
+
+fn status_baseline(s: &Scene) -> Option<dnsfailback::reconcile::status::BaselineStatus> {
+    let board = s.ctl.board();
+    let b = board.read().ok()?;
+    b.get("shop").and_then(|x| x.baseline.clone())
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_primarys_baseline_is_saved_and_survives_a_restart_during_the_outage() {
+    let mut s = Scene::new("");
+    for _ in 0..150 {
+        s.round(true, true, S).await;
+    }
+    let learnt = status_baseline(&s).unwrap_or_else(|| panic!("no baseline in status"));
+    assert!(learnt.warm && learnt.samples >= 140, "{learnt:?}");
+    assert!(
+        learnt.latency_p95_ms.is_some_and(|v| (2..=3).contains(&v)),
+        "the scripted probes take 3 ms (2-3 ms bucket): {learnt:?}"
+    );
+    // The primary fails: the baseline is written with the state before the failover.
+    s.round(false, true, S).await;
+    s.round(false, true, S).await;
+    let saved = s
+        .store
+        .service_state("shop")
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("no state"));
+    assert_eq!(saved.phase.label(), "failed_over");
+    let snapshot = saved
+        .baseline
+        .unwrap_or_else(|| panic!("the baseline was not saved"));
+    let restored = dnsfailback::health::baseline::Baseline::from_snapshot(
+        dnsfailback::health::baseline::BaselineConfig::default(),
+        snapshot,
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(restored.samples() >= 140, "{}", restored.samples());
+
+    // A restart in the middle of the outage: the canary's baseline gate still knows the
+    // primary's normal, without relearning it.
+    s.restart();
+    s.round(false, true, S).await;
+    let after = status_baseline(&s).unwrap_or_else(|| panic!("no baseline after restart"));
+    assert!(after.warm, "{after:?}");
+    assert_eq!(after.samples, restored.samples());
+    assert_eq!(after.latency_p95_ms, learnt.latency_p95_ms);
 }
 
 #[tokio::test(start_paused = true)]
