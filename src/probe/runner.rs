@@ -514,15 +514,7 @@ mod tests {
     async fn jitter_spreads_first_runs_over_the_interval() {
         let (tx, mut rx) = mpsc::channel(1000);
         let start = Instant::now();
-        let probes = (0..200)
-            .map(|i| {
-                (
-                    id(&format!("c{i}")),
-                    sched(1000, 0),
-                    Scripted::new(Duration::ZERO, &[true]) as Arc<dyn Probe>,
-                )
-            })
-            .collect();
+        let probes = instant_checks(200);
         let opts = RunnerOptions {
             seed: Some(7),
             ..Default::default()
@@ -542,6 +534,19 @@ mod tests {
             buckets.iter().all(|&b| (5..=40).contains(&b)),
             "{buckets:?}"
         );
+    }
+
+    /// `n` checks at 1 s without recheck whose probes answer `ok` at once.
+    fn instant_checks(n: usize) -> Vec<(CheckId, Schedule, Arc<dyn Probe>)> {
+        (0..n)
+            .map(|i| {
+                (
+                    id(&format!("c{i}")),
+                    sched(1000, 0),
+                    Scripted::new(Duration::ZERO, &[true]) as Arc<dyn Probe>,
+                )
+            })
+            .collect()
     }
 
     #[test]
@@ -564,15 +569,7 @@ mod tests {
         let n = 1000;
         let (tx, mut rx) = mpsc::channel(n);
         let start = Instant::now();
-        let probes = (0..n)
-            .map(|i| {
-                (
-                    id(&format!("c{i}")),
-                    sched(1000, 0),
-                    Scripted::new(Duration::ZERO, &[true]) as Arc<dyn Probe>,
-                )
-            })
-            .collect();
+        let probes = instant_checks(n);
         let opts = RunnerOptions {
             seed: Some(3),
             ..Default::default()
@@ -598,15 +595,7 @@ mod tests {
     async fn coalescing_can_be_turned_off() {
         let n = 1000;
         let (tx, mut rx) = mpsc::channel(n);
-        let probes = (0..n)
-            .map(|i| {
-                (
-                    id(&format!("c{i}")),
-                    sched(1000, 0),
-                    Scripted::new(Duration::ZERO, &[true]) as Arc<dyn Probe>,
-                )
-            })
-            .collect();
+        let probes = instant_checks(n);
         let opts = RunnerOptions {
             seed: Some(3),
             start_slot: Some(Duration::ZERO),
@@ -628,15 +617,7 @@ mod tests {
         let n = 6000;
         let (tx, mut rx) = mpsc::channel(n);
         let start = Instant::now();
-        let probes = (0..n)
-            .map(|i| {
-                (
-                    id(&format!("c{i}")),
-                    sched(1000, 0),
-                    Scripted::new(Duration::ZERO, &[true]) as Arc<dyn Probe>,
-                )
-            })
-            .collect();
+        let probes = instant_checks(n);
         let opts = RunnerOptions {
             seed: Some(11),
             ..Default::default()
