@@ -201,6 +201,25 @@ impl Client {
                     .unchanged());
             }
         }
+        // PowerDNS (4.7) answers an UPDATE whose TSIG it cannot verify (wrong secret, unknown
+        // key name, wrong algorithm) with REFUSED and *no TSIG record at all*, where BIND and
+        // Knot answer NOTAUTH with an unsigned TSIG carrying BADSIG/BADKEY. A server that
+        // accepted the key signs its REFUSED (BIND and PowerDNS for a key without rights;
+        // PowerDNS also for `dnsupdate=no` and `allow-dnsupdate-from`), so an unsigned
+        // REFUSED to a signed request means the key itself was not accepted.
+        if resp.signature().is_none() && rcode == ResponseCode::Refused {
+            return Err(self
+                .err(
+                    ErrorKind::Auth,
+                    format!(
+                        "{what}: {KEY_REJECTED}: REFUSED by {} without a TSIG record, so it did \
+                         not accept the key (PowerDNS answers a wrong secret, key name or \
+                         algorithm this way)",
+                        self.server
+                    ),
+                )
+                .unchanged());
+        }
         if resp.signature().is_none() || rcode == ResponseCode::NotAuth {
             if let Some(e) = classify(self, &resp, req.metadata.op_code, what) {
                 if e.is_auth() {
@@ -379,7 +398,8 @@ pub(crate) fn classify(
             ErrorKind::Auth,
             format!(
                 "{what}: REFUSED by {}: the key is not allowed to do this (check BIND \
-                 `update-policy`/`allow-transfer` or Knot `acl`), or an unsigned request was sent",
+                 `update-policy`/`allow-transfer`, Knot `acl`, or PowerDNS `dnsupdate`, \
+                 `allow-dnsupdate-from`, `TSIG-ALLOW-DNSUPDATE`), or an unsigned request was sent",
                 client.server
             ),
         ),

@@ -21,6 +21,8 @@ use hickory_net::udp::UdpClientStream;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
 
+pub mod powerdns;
+
 pub const ZONE: &str = "example.test.";
 pub const KEY: &str = "dnsfailback-key";
 pub const KEY512: &str = "dnsfailback-key-512";
