@@ -62,7 +62,12 @@ pub fn render(s: &ServiceStatus) -> String {
         let why: Vec<String> = t
             .checks
             .iter()
-            .filter_map(|c| c.last_error.clone())
+            .filter_map(|c| {
+                c.last_error.as_ref().map(|e| match c.role {
+                    crate::probe::Role::Liveness => format!("liveness check: {e}"),
+                    crate::probe::Role::Readiness => e.clone(),
+                })
+            })
             .collect();
         let mut state = t.state.clone();
         if t.flapping {
@@ -144,4 +149,41 @@ pub async fn history(
         }
     }
     Ok(0)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_names_liveness_failures_and_the_baseline() {
+        let s: ServiceStatus = serde_json::from_value(serde_json::json!({
+            "service": "shop", "record": "shop.example.test.", "rtype": "A",
+            "provider": "local", "phase": {"phase": "normal"}, "published": null,
+            "published_values": [], "original_ttl": 300, "ttl_restore_at_ms": null,
+            "targets": [{
+                "target": "primary", "priority": 1, "values": ["192.0.2.10"],
+                "state": "down", "local": "down", "flapping": false, "vantage": null,
+                "checks": [
+                    {"check": "shop/primary/0", "role": "readiness", "state": "down",
+                     "last_error": "status 503", "last_latency_ms": 4},
+                    {"check": "shop/primary/1", "role": "liveness", "state": "down",
+                     "last_error": "connection refused", "last_latency_ms": 1}
+                ]
+            }],
+            "reason": "", "alert": null, "held": null, "last_error": null,
+            "baseline": {"samples": 120, "warm": true, "latency_p95_ms": 12, "error_rate": 0.005}
+        }))
+        .unwrap();
+        let text = render(&s);
+        assert!(
+            text.contains("status 503; liveness check: connection refused"),
+            "{text}"
+        );
+        assert!(
+            text.contains("primary baseline: p95 12 ms, errors 0.50 %, 120 samples (warm)"),
+            "{text}"
+        );
+    }
 }

@@ -91,6 +91,9 @@ pub struct TargetStatus {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CheckStatus {
     pub check: String,
+    /// `readiness` or `liveness`: which checks can keep the target in service.
+    #[serde(default)]
+    pub role: crate::probe::Role,
     pub state: String,
     pub last_error: Option<String>,
     pub last_latency_ms: Option<u64>,
@@ -121,6 +124,7 @@ impl TargetStatus {
                 .iter()
                 .map(|c| CheckStatus {
                     check: c.check.0.clone(),
+                    role: c.role,
                     state: s(c.state),
                     last_error: c.last_error.clone(),
                     last_latency_ms: c.last_latency_ms,
