@@ -120,7 +120,7 @@ async fn status_one(State(s): State<ApiState>, Path(service): Path<String>) -> R
 }
 
 async fn history(State(s): State<ApiState>, Path(service): Path<String>) -> Response {
-    match s.store.history(&service, 200) {
+    match s.store.history(&service, 200).await {
         Ok(h) => Json(h).into_response(),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
@@ -172,7 +172,7 @@ pub fn serve_listener(
             let mut every = tokio::time::interval(Duration::from_secs(1));
             loop {
                 tokio::select! {
-                    _ = every.tick() => operator::expire(&state, operator::now_ms()),
+                    _ = every.tick() => operator::expire(&state, operator::now_ms()).await,
                     _ = shutdown.changed() => return,
                 }
             }

@@ -167,7 +167,7 @@ async fn submit(s: &ApiState, caller: &Caller, service: &str, op: Operation) -> 
             p.id
         ),
     );
-    if let Err(e) = s.store.audit(&entry) {
+    if let Err(e) = s.store.audit(&entry).await {
         s.approvals.forget(&p.id);
         tracing::error!("cannot audit an approval request on `{service}`: {e}");
         return error(
@@ -242,13 +242,13 @@ fn audit_entry(p: &PendingApproval, actor: &str, action: &str, reason: String) -
 }
 
 /// Audits requests that expired unapproved; called by the sweeper and before listing.
-pub(super) fn expire(s: &ApiState, now: u64) {
+pub(super) async fn expire(s: &ApiState, now: u64) {
     for p in s.approvals.sweep(now) {
-        audit_expiry(s, &p);
+        audit_expiry(s, &p).await;
     }
 }
 
-fn audit_expiry(s: &ApiState, p: &PendingApproval) {
+async fn audit_expiry(s: &ApiState, p: &PendingApproval) {
     tracing::info!(
         "approval {} for `{}` on `{}` requested by {} expired unapproved",
         p.id,
@@ -267,13 +267,13 @@ fn audit_expiry(s: &ApiState, p: &PendingApproval) {
             p.id
         ),
     );
-    if let Err(e) = s.store.audit(&entry) {
+    if let Err(e) = s.store.audit(&entry).await {
         tracing::error!("cannot audit the expiry of approval {}: {e}", p.id);
     }
 }
 
 pub(super) async fn list_approvals(State(s): State<ApiState>) -> Response {
-    expire(&s, now_ms());
+    expire(&s, now_ms()).await;
     Json(s.approvals.list()).into_response()
 }
 
@@ -316,7 +316,7 @@ pub(super) async fn approve(
             );
         }
         Err(ApproveError::Expired(p)) => {
-            audit_expiry(&s, &p);
+            audit_expiry(&s, &p).await;
             return gone(&p);
         }
         Err(ApproveError::AlreadyExpired(p)) => return gone(&p),
@@ -331,7 +331,7 @@ pub(super) async fn approve(
             p.requester, caller.name, p.id
         ),
     );
-    if let Err(e) = s.store.audit(&entry) {
+    if let Err(e) = s.store.audit(&entry).await {
         tracing::error!("cannot audit approval {}: {e}", p.id);
         s.approvals.restore(p);
         return error(

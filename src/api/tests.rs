@@ -134,8 +134,9 @@ impl Api {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
-    fn actions(&self, service: &str) -> Vec<(String, String)> {
+    async fn actions(&self, service: &str) -> Vec<(String, String)> {
         crate::state::Store::history(self.store.as_ref(), service, 100)
+            .await
             .unwrap_or_default()
             .into_iter()
             .rev()
@@ -284,7 +285,7 @@ async fn two_person_rule() {
     assert_eq!(v["message"], "failover on web by alice approved by bob");
     assert_eq!(api.call(BOB, "POST", &approve, None).await.0, 404);
     assert_eq!(
-        api.actions("web"),
+        api.actions("web").await,
         vec![
             ("approval_requested".to_string(), "alice".to_string()),
             ("approved".to_string(), "bob".to_string())
@@ -306,7 +307,7 @@ async fn expired_requests_answer_gone_and_are_audited_once() {
     let (_, list) = api.call(BOB, "GET", "/v1/approvals", None).await;
     assert_eq!(list, json!([]));
     assert_eq!(
-        api.actions("web"),
+        api.actions("web").await,
         vec![("approval_expired".to_string(), "alice".to_string())]
     );
     assert!(api.seen.lock().map(|s| s.is_empty()).unwrap_or(false));

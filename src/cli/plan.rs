@@ -58,7 +58,7 @@ pub async fn plan(path: &Path, json: bool) -> anyhow::Result<u8> {
             .get(&s.provider)
             .ok_or_else(|| anyhow!("no provider {}", s.provider))?;
         let state = match &store {
-            Some(st) => st.service_state(&s.name)?.unwrap_or_default(),
+            Some(st) => st.service_state(&s.name).await?.unwrap_or_default(),
             None => Default::default(),
         };
         let h = health.service(&s.name);

@@ -67,7 +67,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         store.clone(),
         Arc::new(SingleNode),
         Clock::system(),
-    )?;
+    )
+    .await?;
     let board = controller.board();
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (commands, commands_rx) = mpsc::channel(64);

@@ -99,11 +99,13 @@ impl Controller {
                     &format!("passed in {took:.1}s: {out}"),
                     health,
                     None,
-                );
+                )
+                .await;
                 Ok(())
             }
             Err(e) => {
-                self.audit(&service.name, &format!("{name}_failed"), &e, health, None);
+                self.audit(&service.name, &format!("{name}_failed"), &e, health, None)
+                    .await;
                 tracing::warn!(service = %service.name, "{name} failed: {e}");
                 match point {
                     HookPoint::PreFailback => Err(format!("{name} failed, failback waits: {e}")),

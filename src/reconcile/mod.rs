@@ -107,7 +107,7 @@ async fn failpoint(name: &str) {
 
 impl Controller {
     /// A controller for `config`, loading each service's persisted state from `store`.
-    pub fn new(
+    pub async fn new(
         config: Config,
         providers: BTreeMap<String, Arc<dyn Provider>>,
         store: Arc<dyn Store>,
@@ -119,7 +119,7 @@ impl Controller {
         health.set_vantage(c.vantage_quorum, &c.agents, c.agent_stale_after);
         let mut runtime = BTreeMap::new();
         for name in config.services.keys() {
-            let state = store.service_state(name)?.unwrap_or_default();
+            let state = store.service_state(name).await?.unwrap_or_default();
             let restored = restore_baseline(&state);
             runtime.insert(
                 name.clone(),
@@ -247,7 +247,7 @@ impl Controller {
                 }
                 rt.baseline_seen_ms = now;
             }
-            self.save_baseline(name, now, primary_up);
+            self.save_baseline(name, now, primary_up).await;
         }
         if let Err(e) = self.ensure_original_ttl(&service, provider.as_ref()).await {
             self.set_error(name, e);
@@ -293,7 +293,8 @@ impl Controller {
                 decision.alert.as_deref().unwrap_or_default(),
                 &health,
                 None,
-            );
+            )
+            .await;
         }
         if let Some(rt) = self.runtime.get_mut(name) {
             rt.last_alert = decision.alert.clone();
@@ -362,7 +363,7 @@ impl Controller {
                 self.converge(&service, provider.as_ref(), desired, &decision, &health)
                     .await
             }
-            _ => self.save_state(name, decision.state.clone()),
+            _ => self.save_state(name, decision.state.clone()).await,
         };
         let applied_step = result.is_ok()
             && backoff_until.is_none()
@@ -377,7 +378,7 @@ impl Controller {
         }
         match result {
             Ok(()) => {
-                self.mark_lowered(name, now);
+                self.mark_lowered(name, now).await;
                 if backoff_until.is_none() {
                     if let Some(rt) = self.runtime.get_mut(name) {
                         rt.last_error = None;
@@ -497,7 +498,7 @@ impl Controller {
 
     /// A planned switch measures the old TTL's expiry from the moment the lowered TTL was
     /// verified at the provider.
-    fn mark_lowered(&mut self, name: &str, now: u64) {
+    async fn mark_lowered(&mut self, name: &str, now: u64) {
         let Some(rt) = self.runtime.get(name) else {
             return;
         };
@@ -523,7 +524,7 @@ impl Controller {
                 old_ttl: *old_ttl,
                 lowered_at_ms: Some(now),
             };
-            if let Err(e) = self.save_state(name, st) {
+            if let Err(e) = self.save_state(name, st).await {
                 self.set_error(name, e);
             }
         }
@@ -548,7 +549,7 @@ impl Controller {
             .unwrap_or_default();
         let (next, message) =
             crate::policy::operate::apply(&svc, &current, &op, actor, now, &health)?;
-        self.save_state(service, next)?;
+        self.save_state(service, next).await?;
         let entry = AuditEntry {
             at_ms: now,
             service: service.to_string(),
@@ -558,7 +559,7 @@ impl Controller {
             evidence: serde_json::to_value(&health).unwrap_or_default(),
             changes: None,
         };
-        if let Err(e) = self.store.audit(&entry) {
+        if let Err(e) = self.store.audit(&entry).await {
             tracing::error!("cannot write the audit trail: {e}");
         }
         tracing::info!(service, actor, "operator {}: {message}", op.verb());
@@ -592,7 +593,7 @@ impl Controller {
         let ttl = observed.iter().map(|s| s.ttl).max().unwrap_or(service.ttl);
         let mut state = rt.state.clone();
         state.original_ttl = Some(ttl);
-        self.save_state(&service.name, state)?;
+        self.save_state(&service.name, state).await?;
         tracing::info!(service = %service.name, "recorded original TTL {ttl}");
         Ok(())
     }
@@ -601,7 +602,7 @@ impl Controller {
     /// all is well, and at once when the primary stops being up (an incident may be starting,
     /// and the canary after it needs the normal from before it). A restart, in any phase, then
     /// resumes with a warm baseline instead of relearning it.
-    fn save_baseline(&mut self, name: &str, now: u64, primary_up: bool) {
+    async fn save_baseline(&mut self, name: &str, now: u64, primary_up: bool) {
         let Some(rt) = self.runtime.get_mut(name) else {
             return;
         };
@@ -618,12 +619,12 @@ impl Controller {
         rt.baseline_saved_ms = now;
         let mut state = rt.state.clone();
         state.baseline = Some(snapshot);
-        if let Err(e) = self.save_state(name, state) {
+        if let Err(e) = self.save_state(name, state).await {
             tracing::warn!(service = name, error = %e, "could not save the baseline; retrying later");
         }
     }
 
-    fn save_state(&mut self, name: &str, state: ServiceState) -> Result<(), String> {
+    async fn save_state(&mut self, name: &str, state: ServiceState) -> Result<(), String> {
         let Some(rt) = self.runtime.get_mut(name) else {
             return Ok(());
         };
@@ -633,6 +634,7 @@ impl Controller {
         let phase_changed = rt.state.phase != state.phase;
         self.store
             .save_service_state(name, &state)
+            .await
             .map_err(|e| e.to_string())?;
         let old = std::mem::replace(&mut rt.state, state);
         if phase_changed {
@@ -673,7 +675,7 @@ impl Controller {
         let mut next = decision.state.clone();
         next.published = Some(desired.clone());
         if plan.is_noop() {
-            return self.save_state(&service.name, next);
+            return self.save_state(&service.name, next).await;
         }
         if !plan.is_valid() {
             self.audit(
@@ -682,7 +684,8 @@ impl Controller {
                 &plan.problems.join("; "),
                 health,
                 Some(&plan),
-            );
+            )
+            .await;
             return Err(format!(
                 "plan not applied, it is invalid: {}",
                 plan.problems.join("; ")
@@ -721,6 +724,7 @@ impl Controller {
         let id = self
             .store
             .begin_intent(&intent)
+            .await
             .map_err(|e| e.to_string())?;
         failpoint("after-intent").await;
         self.execute(service, provider, &intent, id, health).await
@@ -748,8 +752,10 @@ impl Controller {
             let msg = format!("apply failed: {e}");
             self.store
                 .finish_intent(id, IntentOutcome::Failed, Some(&msg))
+                .await
                 .map_err(|e| e.to_string())?;
-            self.audit(&service.name, "apply_failed", &msg, health, Some(&plan));
+            self.audit(&service.name, "apply_failed", &msg, health, Some(&plan))
+                .await;
             return Err(msg);
         }
         let want: Vec<RecordSet> = intent
@@ -761,12 +767,15 @@ impl Controller {
         if let Err(msg) = verify::read_back(provider, service, &want).await {
             self.store
                 .finish_intent(id, IntentOutcome::Failed, Some(&msg))
+                .await
                 .map_err(|e| e.to_string())?;
-            self.audit(&service.name, "verify_failed", &msg, health, Some(&plan));
+            self.audit(&service.name, "verify_failed", &msg, health, Some(&plan))
+                .await;
             return Err(msg);
         }
         self.store
             .finish_intent(id, IntentOutcome::Applied, None)
+            .await
             .map_err(|e| e.to_string())?;
         if let (Ok(r), Some(rt)) = (receipt, self.runtime.get_mut(&service.name)) {
             if provider.capabilities().change_status {
@@ -787,11 +796,13 @@ impl Controller {
             // Only failovers that really happened count toward max_failovers.
             self.recent_failovers.push(intent.created_ms);
         }
-        self.audit(&service.name, action, &intent.reason, health, Some(&plan));
+        self.audit(&service.name, action, &intent.reason, health, Some(&plan))
+            .await;
         self.save_state(&service.name, intent.next_state.clone())
+            .await
     }
 
-    fn audit(
+    async fn audit(
         &self,
         service: &str,
         action: &str,
@@ -808,7 +819,7 @@ impl Controller {
             evidence: serde_json::to_value(health).unwrap_or_default(),
             changes: plan.map(|p| p.changes.clone()),
         };
-        if let Err(e) = self.store.audit(&entry) {
+        if let Err(e) = self.store.audit(&entry).await {
             tracing::error!("cannot write the audit trail: {e}");
         }
     }

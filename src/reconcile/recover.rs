@@ -16,7 +16,7 @@ fn holds(observed: &[RecordSet], set: &RecordSet) -> bool {
 
 impl Controller {
     pub(super) async fn recover_open_intents(&mut self) {
-        let intents = match self.store.open_intents() {
+        let intents = match self.store.open_intents().await {
             Ok(i) => i,
             Err(e) => {
                 tracing::error!("cannot read open intents: {e}");
@@ -25,11 +25,14 @@ impl Controller {
         };
         for intent in intents {
             let Some(service) = self.config.services.get(&intent.service).cloned() else {
-                let _ = self.store.finish_intent(
-                    intent.id,
-                    IntentOutcome::Abandoned,
-                    Some("service no longer configured"),
-                );
+                let _ = self
+                    .store
+                    .finish_intent(
+                        intent.id,
+                        IntentOutcome::Abandoned,
+                        Some("service no longer configured"),
+                    )
+                    .await;
                 continue;
             };
             let Some(provider) = self.provider(&service) else {
@@ -58,7 +61,8 @@ impl Controller {
                 tracing::info!(service = %service.name, "intent {} was applied before the restart", intent.id);
                 let _ = self
                     .store
-                    .finish_intent(intent.id, IntentOutcome::Applied, None);
+                    .finish_intent(intent.id, IntentOutcome::Applied, None)
+                    .await;
                 self.audit(
                     &service.name,
                     "resume",
@@ -68,8 +72,12 @@ impl Controller {
                     ),
                     &health,
                     None,
-                );
-                if let Err(e) = self.save_state(&service.name, intent.next_state.clone()) {
+                )
+                .await;
+                if let Err(e) = self
+                    .save_state(&service.name, intent.next_state.clone())
+                    .await
+                {
                     tracing::error!("{e}");
                 }
             } else if untouched {
@@ -83,7 +91,8 @@ impl Controller {
                     ),
                     &health,
                     None,
-                );
+                )
+                .await;
                 if let Err(e) = self
                     .execute(&service, provider.as_ref(), &intent, intent.id, &health)
                     .await
@@ -94,8 +103,10 @@ impl Controller {
                 let msg = "the zone changed since the intent was written; re-planning";
                 let _ = self
                     .store
-                    .finish_intent(intent.id, IntentOutcome::Abandoned, Some(msg));
-                self.audit(&service.name, "abandon", msg, &health, None);
+                    .finish_intent(intent.id, IntentOutcome::Abandoned, Some(msg))
+                    .await;
+                self.audit(&service.name, "abandon", msg, &health, None)
+                    .await;
             }
         }
     }

@@ -26,11 +26,16 @@ impl MemoryStore {
     }
 }
 
+#[async_trait::async_trait]
 impl Store for MemoryStore {
-    fn service_state(&self, service: &str) -> Result<Option<ServiceState>, StoreError> {
+    async fn service_state(&self, service: &str) -> Result<Option<ServiceState>, StoreError> {
         Ok(self.lock().services.get(service).cloned())
     }
-    fn save_service_state(&self, service: &str, state: &ServiceState) -> Result<(), StoreError> {
+    async fn save_service_state(
+        &self,
+        service: &str,
+        state: &ServiceState,
+    ) -> Result<(), StoreError> {
         let mut inner = self.lock();
         let mut state = state.clone();
         // Write-once original TTL, as in the SQLite store.
@@ -40,7 +45,7 @@ impl Store for MemoryStore {
         inner.services.insert(service.to_string(), state);
         Ok(())
     }
-    fn begin_intent(&self, intent: &Intent) -> Result<i64, StoreError> {
+    async fn begin_intent(&self, intent: &Intent) -> Result<i64, StoreError> {
         let mut inner = self.lock();
         inner.next_id += 1;
         let id = inner.next_id;
@@ -49,7 +54,7 @@ impl Store for MemoryStore {
         inner.intents.insert(id, (i, None));
         Ok(id)
     }
-    fn finish_intent(
+    async fn finish_intent(
         &self,
         id: i64,
         outcome: IntentOutcome,
@@ -63,7 +68,7 @@ impl Store for MemoryStore {
             None => Err(StoreError(format!("no intent {id}"))),
         }
     }
-    fn open_intents(&self) -> Result<Vec<Intent>, StoreError> {
+    async fn open_intents(&self) -> Result<Vec<Intent>, StoreError> {
         Ok(self
             .lock()
             .intents
@@ -72,11 +77,11 @@ impl Store for MemoryStore {
             .map(|(i, _)| i.clone())
             .collect())
     }
-    fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+    async fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
         self.lock().audit.push(entry.clone());
         Ok(())
     }
-    fn history(&self, service: &str, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+    async fn history(&self, service: &str, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
         Ok(self
             .lock()
             .audit

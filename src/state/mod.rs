@@ -84,26 +84,34 @@ pub struct AuditEntry {
 }
 
 /// Durable controller state. Implementations must make each write durable before returning.
+///
+/// Async because the multi-controller store (etcd, one round trip per write, fenced with the
+/// leader lease) must not block a runtime thread; the SQLite store simply answers at once.
+#[async_trait::async_trait]
 pub trait Store: Send + Sync {
     /// The persisted state of a service, if any.
-    fn service_state(&self, service: &str) -> Result<Option<ServiceState>, StoreError>;
+    async fn service_state(&self, service: &str) -> Result<Option<ServiceState>, StoreError>;
     /// Persists a service's state.
-    fn save_service_state(&self, service: &str, state: &ServiceState) -> Result<(), StoreError>;
+    async fn save_service_state(
+        &self,
+        service: &str,
+        state: &ServiceState,
+    ) -> Result<(), StoreError>;
     /// Journals an intent; returns its id.
-    fn begin_intent(&self, intent: &Intent) -> Result<i64, StoreError>;
+    async fn begin_intent(&self, intent: &Intent) -> Result<i64, StoreError>;
     /// Closes an intent.
-    fn finish_intent(
+    async fn finish_intent(
         &self,
         id: i64,
         outcome: IntentOutcome,
         error: Option<&str>,
     ) -> Result<(), StoreError>;
     /// Intents written but never closed (the controller died in between).
-    fn open_intents(&self) -> Result<Vec<Intent>, StoreError>;
+    async fn open_intents(&self) -> Result<Vec<Intent>, StoreError>;
     /// Appends to the audit trail.
-    fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+    async fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
     /// The newest `limit` audit entries of a service, newest first.
-    fn history(&self, service: &str, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
+    async fn history(&self, service: &str, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
 }
 
 /// The seam for running several controllers: only the lease holder may write DNS, and each

@@ -75,8 +75,9 @@ fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, StoreError> {
     serde_json::from_str(s).map_err(|e| err("corrupt row in state store", e))
 }
 
+#[async_trait::async_trait]
 impl Store for SqliteStore {
-    fn service_state(&self, service: &str) -> Result<Option<ServiceState>, StoreError> {
+    async fn service_state(&self, service: &str) -> Result<Option<ServiceState>, StoreError> {
         let row: Option<(String, Option<u32>)> = self
             .conn()
             .query_row(
@@ -97,7 +98,11 @@ impl Store for SqliteStore {
         .transpose()
     }
 
-    fn save_service_state(&self, service: &str, state: &ServiceState) -> Result<(), StoreError> {
+    async fn save_service_state(
+        &self,
+        service: &str,
+        state: &ServiceState,
+    ) -> Result<(), StoreError> {
         // COALESCE keeps an original TTL once recorded: it is never overwritten or lost.
         self.conn()
             .execute(
@@ -110,7 +115,7 @@ impl Store for SqliteStore {
             .map_err(|e| err("save service state", e))
     }
 
-    fn begin_intent(&self, intent: &Intent) -> Result<i64, StoreError> {
+    async fn begin_intent(&self, intent: &Intent) -> Result<i64, StoreError> {
         let conn = self.conn();
         conn.execute(
             "INSERT INTO intents (service, created_ms, fencing_token, body) VALUES (?1, ?2, ?3, ?4)",
@@ -120,7 +125,7 @@ impl Store for SqliteStore {
         Ok(conn.last_insert_rowid())
     }
 
-    fn finish_intent(
+    async fn finish_intent(
         &self,
         id: i64,
         outcome: IntentOutcome,
@@ -140,7 +145,7 @@ impl Store for SqliteStore {
         }
     }
 
-    fn open_intents(&self) -> Result<Vec<Intent>, StoreError> {
+    async fn open_intents(&self) -> Result<Vec<Intent>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn
             .prepare("SELECT id, body FROM intents WHERE outcome IS NULL ORDER BY id")
@@ -158,7 +163,7 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
-    fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+    async fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
         self.conn()
             .execute(
                 "INSERT INTO audit (at_ms, service, body) VALUES (?1, ?2, ?3)",
@@ -168,7 +173,7 @@ impl Store for SqliteStore {
             .map_err(|e| err("write audit", e))
     }
 
-    fn history(&self, service: &str, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+    async fn history(&self, service: &str, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn
             .prepare("SELECT body FROM audit WHERE service = ?1 ORDER BY id DESC LIMIT ?2")

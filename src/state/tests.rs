@@ -21,21 +21,21 @@ fn intent() -> Intent {
     }
 }
 
-fn exercise(store: &dyn Store) -> Result<(), StoreError> {
-    assert_eq!(store.service_state("shop")?, None);
+async fn exercise(store: &dyn Store) -> Result<(), StoreError> {
+    assert_eq!(store.service_state("shop").await?, None);
     let mut st = ServiceState {
         original_ttl: Some(3600),
         ..ServiceState::default()
     };
-    store.save_service_state("shop", &st)?;
+    store.save_service_state("shop", &st).await?;
     st.phase = Phase::FailedOver {
         target: "backup".into(),
         since_ms: 5,
         manual: false,
     };
     st.original_ttl = Some(30);
-    store.save_service_state("shop", &st)?;
-    let back = store.service_state("shop")?.unwrap_or_default();
+    store.save_service_state("shop", &st).await?;
+    let back = store.service_state("shop").await?.unwrap_or_default();
     assert_eq!(back.phase, st.phase);
     assert_eq!(
         back.original_ttl,
@@ -43,29 +43,33 @@ fn exercise(store: &dyn Store) -> Result<(), StoreError> {
         "the original TTL is write-once"
     );
 
-    let id = store.begin_intent(&intent())?;
-    let open = store.open_intents()?;
+    let id = store.begin_intent(&intent()).await?;
+    let open = store.open_intents().await?;
     assert_eq!(open.len(), 1);
     assert_eq!(open[0].id, id);
     assert_eq!(
         open[0].changes.changes[0].before().map(|s| s.ttl),
         Some(3600)
     );
-    store.finish_intent(id, IntentOutcome::Applied, None)?;
-    assert!(store.open_intents()?.is_empty());
+    store
+        .finish_intent(id, IntentOutcome::Applied, None)
+        .await?;
+    assert!(store.open_intents().await?.is_empty());
 
     for i in 0..3 {
-        store.audit(&AuditEntry {
-            at_ms: i,
-            service: "shop".into(),
-            actor: "controller".into(),
-            action: format!("a{i}"),
-            reason: String::new(),
-            evidence: serde_json::Value::Null,
-            changes: None,
-        })?;
+        store
+            .audit(&AuditEntry {
+                at_ms: i,
+                service: "shop".into(),
+                actor: "controller".into(),
+                action: format!("a{i}"),
+                reason: String::new(),
+                evidence: serde_json::Value::Null,
+                changes: None,
+            })
+            .await?;
     }
-    let h = store.history("shop", 2)?;
+    let h = store.history("shop", 2).await?;
     assert_eq!(
         h.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
         vec!["a2", "a1"]
@@ -73,29 +77,32 @@ fn exercise(store: &dyn Store) -> Result<(), StoreError> {
     Ok(())
 }
 
-#[test]
-fn memory_store_keeps_state_intents_and_audit() -> Result<(), StoreError> {
-    exercise(&MemoryStore::default())
+#[tokio::test]
+async fn memory_store_keeps_state_intents_and_audit() -> Result<(), StoreError> {
+    exercise(&MemoryStore::default()).await
 }
 
-#[test]
-fn sqlite_store_survives_reopen() -> Result<(), StoreError> {
+#[tokio::test]
+async fn sqlite_store_survives_reopen() -> Result<(), StoreError> {
     let dir = std::env::temp_dir().join(format!("dnsfailback-store-{}", std::process::id()));
     let path = dir.join("state.db");
     let _ = std::fs::remove_file(&path);
     {
         let store = SqliteStore::open(&path)?;
-        exercise(&store)?;
-        store.begin_intent(&intent())?;
+        exercise(&store).await?;
+        store.begin_intent(&intent()).await?;
     }
     let store = SqliteStore::open(&path)?;
     assert_eq!(
-        store.open_intents()?.len(),
+        store.open_intents().await?.len(),
         1,
         "an open intent survives a restart"
     );
     assert_eq!(
-        store.service_state("shop")?.and_then(|s| s.original_ttl),
+        store
+            .service_state("shop")
+            .await?
+            .and_then(|s| s.original_ttl),
         Some(3600)
     );
     let _ = std::fs::remove_dir_all(&dir);

@@ -70,7 +70,7 @@ struct Scene {
 }
 
 impl Scene {
-    fn new(extra: &str) -> Scene {
+    async fn new(extra: &str) -> Scene {
         let text = CONFIG.replace(
             "restore_ttl_after = \"10m\"",
             &format!("restore_ttl_after = \"10m\"\n{extra}"),
@@ -89,6 +89,7 @@ impl Scene {
             Arc::new(SingleNode),
             clock,
         )
+        .await
         .unwrap_or_else(|e| panic!("{e}"));
         Scene {
             ctl,
@@ -101,7 +102,7 @@ impl Scene {
 
     /// A new controller on the same store, provider and clock: a restart, with all in-memory
     /// health and history gone.
-    fn restart(&mut self) {
+    async fn restart(&mut self) {
         let mut providers: BTreeMap<String, Arc<dyn Provider>> = BTreeMap::new();
         providers.insert("mem".into(), Arc::new(self.provider.clone()));
         self.ctl = Controller::new(
@@ -111,6 +112,7 @@ impl Scene {
             Arc::new(SingleNode),
             self.clock,
         )
+        .await
         .unwrap_or_else(|e| panic!("{e}"));
     }
 
@@ -187,7 +189,7 @@ impl Scene {
 
 #[tokio::test(start_paused = true)]
 async fn full_outage_failover_canary_steps_and_ttl_restore_in_exact_order() {
-    let mut s = Scene::new("");
+    let mut s = Scene::new("").await;
     for _ in 0..3 {
         s.round(true, true, S).await;
     }
@@ -314,6 +316,7 @@ async fn full_outage_failover_canary_steps_and_ttl_restore_in_exact_order() {
     let actions: Vec<String> = s
         .store
         .history("shop", 50)
+        .await
         .unwrap_or_default()
         .into_iter()
         .rev()
@@ -335,7 +338,7 @@ async fn full_outage_failover_canary_steps_and_ttl_restore_in_exact_order() {
 
 #[tokio::test(start_paused = true)]
 async fn a_backend_flapping_2s_up_2s_down_for_a_minute_changes_the_answer_once() {
-    let mut s = Scene::new("");
+    let mut s = Scene::new("").await;
     for _ in 0..3 {
         s.round(true, true, S).await;
     }
@@ -375,7 +378,7 @@ async fn into_canary_step_2(s: &mut Scene) {
 
 #[tokio::test(start_paused = true)]
 async fn a_failing_gate_freezes_the_canary_and_nothing_else_moves() {
-    let mut s = Scene::new("");
+    let mut s = Scene::new("").await;
     into_canary_step_2(&mut s).await;
     let before = s.applied().len();
     // Two lost probes, not in a row: the primary never goes down (fall = 2), but 2 failures in
@@ -425,7 +428,7 @@ async fn a_failing_gate_freezes_the_canary_and_nothing_else_moves() {
 
 #[tokio::test(start_paused = true)]
 async fn a_failing_gate_rolls_back_when_configured() {
-    let mut s = Scene::new("on_gate_failure = \"rollback\"");
+    let mut s = Scene::new("on_gate_failure = \"rollback\"").await;
     into_canary_step_2(&mut s).await;
     s.round(false, true, S).await;
     s.round(true, true, S).await;
@@ -456,6 +459,7 @@ async fn a_failing_gate_rolls_back_when_configured() {
     let actions: Vec<String> = s
         .store
         .history("shop", 3)
+        .await
         .unwrap_or_default()
         .into_iter()
         .map(|e| e.action)
@@ -466,7 +470,7 @@ async fn a_failing_gate_rolls_back_when_configured() {
 #[tokio::test(start_paused = true)]
 async fn planned_failover_lowers_the_ttl_and_waits_out_the_old_one() {
     use dnsfailback::policy::command::Operation;
-    let mut s = Scene::new("");
+    let mut s = Scene::new("").await;
     for _ in 0..3 {
         s.round(true, true, S).await;
     }
@@ -525,6 +529,7 @@ async fn planned_failover_lowers_the_ttl_and_waits_out_the_old_one() {
     let actors: Vec<String> = s
         .store
         .history("shop", 10)
+        .await
         .unwrap_or_default()
         .into_iter()
         .map(|e| e.actor)
@@ -538,7 +543,7 @@ async fn planned_failover_lowers_the_ttl_and_waits_out_the_old_one() {
 #[tokio::test(start_paused = true)]
 async fn a_manual_failover_target_that_dies_sends_traffic_back_to_the_healthy_primary() {
     use dnsfailback::policy::command::Operation;
-    let mut s = Scene::new("");
+    let mut s = Scene::new("").await;
     for _ in 0..3 {
         s.round(true, true, S).await;
     }
@@ -574,7 +579,7 @@ async fn a_manual_failover_target_that_dies_sends_traffic_back_to_the_healthy_pr
 #[tokio::test(start_paused = true)]
 async fn hold_freezes_everything_and_abort_returns_to_the_backup() {
     use dnsfailback::policy::command::Operation;
-    let mut s = Scene::new("");
+    let mut s = Scene::new("").await;
     for _ in 0..3 {
         s.round(true, true, S).await;
     }
@@ -643,7 +648,7 @@ async fn hold_freezes_everything_and_abort_returns_to_the_backup() {
 
 #[tokio::test(start_paused = true)]
 async fn all_targets_down_keeps_the_last_good_answer_and_alerts() {
-    let mut s = Scene::new("");
+    let mut s = Scene::new("").await;
     for _ in 0..3 {
         s.round(true, true, S).await;
     }
@@ -669,7 +674,7 @@ async fn all_targets_down_keeps_the_last_good_answer_and_alerts() {
 
 #[tokio::test(start_paused = true)]
 async fn all_down_sorry_target_is_published() {
-    let mut s = Scene::new("all_down = \"sorry\"\nsorry_target = \"backup\"");
+    let mut s = Scene::new("all_down = \"sorry\"\nsorry_target = \"backup\"").await;
     for _ in 0..3 {
         s.round(true, true, S).await;
     }
@@ -687,7 +692,7 @@ async fn all_down_sorry_target_is_published() {
 
 #[tokio::test(start_paused = true)]
 async fn a_failed_apply_is_journaled_and_retried_until_it_converges() {
-    let mut s = Scene::new("");
+    let mut s = Scene::new("").await;
     for _ in 0..3 {
         s.round(true, true, S).await;
     }
@@ -701,17 +706,18 @@ async fn a_failed_apply_is_journaled_and_retried_until_it_converges() {
     let actions: Vec<String> = s
         .store
         .history("shop", 50)
+        .await
         .unwrap_or_default()
         .into_iter()
         .map(|e| e.action)
         .collect();
     assert_eq!(actions.iter().filter(|a| *a == "apply_failed").count(), 2);
-    assert!(s.store.open_intents().unwrap_or_default().is_empty());
+    assert!(s.store.open_intents().await.unwrap_or_default().is_empty());
 }
 
 #[tokio::test(start_paused = true)]
 async fn an_existing_records_ttl_is_the_original_that_gets_restored() {
-    let mut s = Scene::new("canary_steps = [100]");
+    let mut s = Scene::new("canary_steps = [100]").await;
     s.provider
         .external_put(&fq("example.test"), a(3600, "192.0.2.10"));
     for _ in 0..3 {
@@ -754,7 +760,7 @@ fn held(s: &Scene) -> String {
 
 #[tokio::test(start_paused = true)]
 async fn min_change_interval_spaces_a_failback_after_a_failover() {
-    let mut s = Scene::new("min_change_interval = \"5m\"\ncanary_steps = [100]");
+    let mut s = Scene::new("min_change_interval = \"5m\"\ncanary_steps = [100]").await;
     for _ in 0..3 {
         s.round(true, true, S).await;
     }
@@ -784,7 +790,7 @@ async fn min_change_interval_spaces_a_failback_after_a_failover() {
 
 #[tokio::test(start_paused = true)]
 async fn min_change_interval_never_holds_traffic_on_a_dead_target() {
-    let mut s = Scene::new("min_change_interval = \"5m\"\nall_down = \"publish-all\"");
+    let mut s = Scene::new("min_change_interval = \"5m\"\nall_down = \"publish-all\"").await;
     for _ in 0..3 {
         s.round(true, true, S).await;
     }
@@ -829,7 +835,7 @@ async fn min_change_interval_never_holds_traffic_on_a_dead_target() {
 
 #[tokio::test(start_paused = true)]
 async fn a_gate_rollback_is_not_held_by_min_change_interval() {
-    let mut s = Scene::new("on_gate_failure = \"rollback\"\nmin_change_interval = \"10m\"");
+    let mut s = Scene::new("on_gate_failure = \"rollback\"\nmin_change_interval = \"10m\"").await;
     for _ in 0..3 {
         s.round(true, true, S).await;
     }
@@ -866,7 +872,7 @@ fn status_baseline(s: &Scene) -> Option<dnsfailback::reconcile::status::Baseline
 
 #[tokio::test(start_paused = true)]
 async fn the_primarys_baseline_is_saved_and_survives_a_restart_during_the_outage() {
-    let mut s = Scene::new("");
+    let mut s = Scene::new("").await;
     for _ in 0..150 {
         s.round(true, true, S).await;
     }
@@ -882,6 +888,7 @@ async fn the_primarys_baseline_is_saved_and_survives_a_restart_during_the_outage
     let saved = s
         .store
         .service_state("shop")
+        .await
         .unwrap_or_else(|e| panic!("{e}"))
         .unwrap_or_else(|| panic!("no state"));
     assert_eq!(saved.phase.label(), "failed_over");
@@ -897,7 +904,7 @@ async fn the_primarys_baseline_is_saved_and_survives_a_restart_during_the_outage
 
     // A restart in the middle of the outage: the canary's baseline gate still knows the
     // primary's normal, without relearning it.
-    s.restart();
+    s.restart().await;
     s.round(false, true, S).await;
     let after = status_baseline(&s).unwrap_or_else(|| panic!("no baseline after restart"));
     assert!(after.warm, "{after:?}");
@@ -908,7 +915,7 @@ async fn the_primarys_baseline_is_saved_and_survives_a_restart_during_the_outage
 #[tokio::test(start_paused = true)]
 async fn a_failback_outside_the_change_window_waits_for_it() {
     // The scene's clock starts on Tuesday 2023-11-14 at 22:13:20 UTC.
-    let mut s = Scene::new("change_windows = [\"Wed 00:00-01:00\"]\ncanary_steps = [100]");
+    let mut s = Scene::new("change_windows = [\"Wed 00:00-01:00\"]\ncanary_steps = [100]").await;
     for _ in 0..3 {
         s.round(true, true, S).await;
     }
@@ -994,7 +1001,7 @@ async fn two_services_round(ctl: &mut Controller, down: &[(&str, &str)]) {
     tokio::time::advance(S).await;
 }
 
-fn two_services() -> (Controller, MemoryProvider) {
+async fn two_services() -> (Controller, MemoryProvider) {
     let (config, _) =
         parse(std::path::Path::new("two.toml"), TWO_SERVICES).unwrap_or_else(|e| panic!("{e}"));
     let provider = MemoryProvider::new("mem", &[fq("example.test")]);
@@ -1007,13 +1014,14 @@ fn two_services() -> (Controller, MemoryProvider) {
         Arc::new(SingleNode),
         Clock::starting_at(1_700_000_000_000),
     )
+    .await
     .unwrap_or_else(|e| panic!("{e}"));
     (ctl, provider)
 }
 
 #[tokio::test(start_paused = true)]
 async fn primaries_of_unrelated_services_failing_at_once_look_like_our_own_partition() {
-    let (mut ctl, provider) = two_services();
+    let (mut ctl, provider) = two_services().await;
     for _ in 0..3 {
         two_services_round(&mut ctl, &[]).await;
     }
@@ -1040,7 +1048,7 @@ async fn primaries_of_unrelated_services_failing_at_once_look_like_our_own_parti
 
 #[tokio::test(start_paused = true)]
 async fn one_services_primary_failing_alone_fails_over_normally() {
-    let (mut ctl, provider) = two_services();
+    let (mut ctl, provider) = two_services().await;
     for _ in 0..3 {
         two_services_round(&mut ctl, &[]).await;
     }
