@@ -1,6 +1,7 @@
-//! Test peers for the RFC 2136 adapter: a primary and a secondary BIND 9 (`named`) or Knot DNS
-//! (`knotd`) on 127.0.0.1, started by the tests themselves with fresh TSIG keys in a private
-//! state directory, and stopped by pid on drop (also when a test panics).
+//! Test peers for the RFC 2136 adapter: a primary and a secondary BIND 9 (`named`), Knot DNS
+//! (`knotd`) or PowerDNS Authoritative (`pdns_server`, set up by `powerdns.rs`) on 127.0.0.1,
+//! started by the tests themselves with fresh TSIG keys in a private state directory, and
+//! stopped by pid on drop (also when a test panics).
 //!
 //! Missing binaries fail the test with a pointer to `scripts/install-test-deps.sh`: nothing
 //! is skipped silently.
@@ -45,6 +46,7 @@ www     IN A    192.0.2.1
 pub enum Kind {
     Bind,
     Knot,
+    PowerDns,
 }
 
 /// A running primary + secondary pair.
@@ -77,7 +79,8 @@ impl Drop for Peer {
     }
 }
 
-fn find_binary(name: &str) -> PathBuf {
+/// `name` in `PATH` or the usual sbin/bin directories.
+fn lookup_binary(name: &str) -> Option<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect())
         .unwrap_or_default();
@@ -85,13 +88,19 @@ fn find_binary(name: &str) -> PathBuf {
     for d in dirs {
         let p = d.join(name);
         if p.is_file() {
-            return p;
+            return Some(p);
         }
     }
-    panic!(
+    None
+}
+
+fn find_binary(name: &str) -> PathBuf {
+    lookup_binary(name).unwrap_or_else(|| {
+        panic!(
         "`{name}` not found: the RFC 2136 peer tests need BIND 9 and Knot DNS. \
          Run scripts/install-test-deps.sh (installs bind9 bind9-utils knot knot-dnsutils bind9-dnsutils)"
-    );
+        )
+    })
 }
 
 fn random_secret(len: usize) -> String {
@@ -197,12 +206,12 @@ impl Peer {
         let pdir = dir.join("primary");
         let sdir = dir.join("secondary");
         for d in [&pdir, &sdir] {
-            // Knot needs its journal directory to exist, or every UPDATE fails (SERVFAIL).
-            std::fs::create_dir_all(d.join("db")).map_err(|e| e.to_string())?;
+            std::fs::create_dir_all(d).map_err(|e| e.to_string())?;
         }
         write(&pdir.join("example.test.zone"), SEED_ZONE);
         let (bind_keys, knot_keys) = keys(&dir);
         match kind {
+            Kind::PowerDns => powerdns::start(&mut peer, &other, &pdir, &sdir).await?,
             Kind::Bind => {
                 let named = find_binary("named");
                 let common = |d: &Path, port: u16| {
@@ -253,6 +262,10 @@ impl Peer {
             }
             Kind::Knot => {
                 let knotd = find_binary("knotd");
+                for d in [&pdir, &sdir] {
+                    // Knot needs its journal directory to exist, or every UPDATE fails (SERVFAIL).
+                    std::fs::create_dir_all(d.join("db")).map_err(|e| e.to_string())?;
+                }
                 let common = |d: &Path, port: u16| {
                     format!(
                         "server:\n  rundir: \"{d}\"\n  pidfile: \"{d}/knotd.pid\"\n  listen: 127.0.0.1@{port}\n\
@@ -368,11 +381,18 @@ impl Peer {
         }
     }
 
-    /// Log text of the primary, for "secret never logged" checks.
+    /// Log text of both servers, for "secret never logged" checks.
     pub fn logs(&self) -> String {
         let mut s = String::new();
         for d in ["primary", "secondary"] {
-            for f in ["named.log", "knotd.log", "named.stderr", "knotd.stderr"] {
+            // PowerDNS (disable-syslog) logs to stderr only: pdns.stderr.
+            for f in [
+                "named.log",
+                "knotd.log",
+                "named.stderr",
+                "knotd.stderr",
+                "pdns.stderr",
+            ] {
                 s.push_str(&std::fs::read_to_string(self.dir.join(d).join(f)).unwrap_or_default());
             }
         }
