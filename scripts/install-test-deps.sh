@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs on a fresh Debian machine, idempotently:
 #   - apt: BIND 9, Knot and PowerDNS Authoritative with its SQLite backend (RFC 2136 peers),
-#     dig, iproute2;
+#     etcd (shared state of several controllers), dig, iproute2;
 #   - PyPI: moto[server] 5.2.5 in a venv (Route 53 peer);
 #   - npm: @stoplight/prism-cli 5.14.2 (Cloudflare schema checks; 5.15+ needs Node 24).
 # Peers go to $DNSFAILBACK_PEERS (default ~/.cache/dnsfailback-peers); tests find them there.
@@ -25,9 +25,12 @@ command -v dig >/dev/null 2>&1 || need_apt+=(bind9-dnsutils)
 command -v tsig-keygen >/dev/null 2>&1 || need_apt+=(bind9-utils)
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
+# etcd: the shared store and leader lease of several controllers (tests start their own).
+command -v etcd >/dev/null 2>&1 || need_apt+=(etcd-server)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "install-test-deps: apt-get install ${need_apt[*]}"
-  # Package scripts must not start system daemons (named or pdns_server on port 53, knotd):
+  # Package scripts must not start system daemons (named or pdns_server on port 53, knotd,
+  # etcd):
   # tests start their own copies on loopback ports. policy-rc.d exit 101 tells invoke-rc.d
   # (and deb-systemd-invoke) "not now".
   had_policy=0

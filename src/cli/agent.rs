@@ -38,9 +38,10 @@ pub struct AgentArgs {
     /// This agent's name: listed in `controller.agents`, and the name of its agent token.
     #[arg(long)]
     pub name: String,
-    /// The controller's admin API, as HOST:PORT (or an http:// or https:// URL).
-    #[arg(long, value_name = "HOST:PORT")]
-    pub controller: String,
+    /// The controller's admin API, as HOST:PORT (or an http:// or https:// URL). Repeat it
+    /// for every controller of an etcd group: whichever holds the lease needs the reports.
+    #[arg(long, value_name = "HOST:PORT", required = true)]
+    pub controller: Vec<String>,
     /// Read the agent token from this environment variable (default: DNSFAILBACK_AGENT_TOKEN).
     #[arg(long, value_name = "VAR", conflicts_with = "token_file")]
     pub token_env: Option<String>,
@@ -78,13 +79,16 @@ pub async fn agent(config_path: &Path, args: &AgentArgs) -> anyhow::Result<u8> {
             config_path.display()
         );
     }
-    let url = match report_url(&args.controller, name) {
-        Ok(u) => u,
-        Err(e) => {
-            eprintln!("error: --controller: {e}");
-            return Ok(2);
+    let mut urls = Vec::new();
+    for c in &args.controller {
+        match report_url(c, name) {
+            Ok(u) => urls.push((c.clone(), u)),
+            Err(e) => {
+                eprintln!("error: --controller {c}: {e}");
+                return Ok(2);
+            }
         }
-    };
+    }
     let source = SecretSource {
         env: match (&args.token_env, &args.token_file) {
             (None, None) => Some(AGENT_TOKEN_ENV.to_string()),
@@ -111,22 +115,28 @@ pub async fn agent(config_path: &Path, args: &AgentArgs) -> anyhow::Result<u8> {
     let every = args.every;
     tracing::info!(
         "agent {name} reporting to {} every {}",
-        args.controller,
+        args.controller.join(", "),
         crate::probe::duration_opt::format(every)
     );
 
-    let reporter = Reporter {
-        name: name.to_string(),
-        controller: args.controller.clone(),
-        url,
-        token,
-        http,
-    };
+    // One report in flight per controller at a time; a slow controller delays its own
+    // reports, never the probes or the other controllers' reports.
+    let mut slots: Vec<Slot> = urls
+        .into_iter()
+        .map(|(controller, url)| Slot {
+            reporter: Reporter {
+                name: name.to_string(),
+                controller,
+                url,
+                token: token.clone(),
+                http: http.clone(),
+            },
+            in_flight: None,
+            failing: false,
+        })
+        .collect();
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // One report in flight at a time; a slow controller delays reports, never the probes.
-    let mut in_flight: Option<tokio::task::JoinHandle<bool>> = None;
-    let mut failing = false;
     let signal = stop_signal();
     tokio::pin!(signal);
     loop {
@@ -136,27 +146,53 @@ pub async fn agent(config_path: &Path, args: &AgentArgs) -> anyhow::Result<u8> {
                 None => break,
             },
             _ = tick.tick() => {
-                if let Some(h) = in_flight.take() {
-                    if !h.is_finished() {
-                        tracing::debug!("agent {name}: previous report still in flight; skipping this round");
-                        in_flight = Some(h);
-                        continue;
-                    }
-                    failing = !h.await.unwrap_or(false);
-                }
                 let report = AgentReport { agent: name.to_string(), targets: health.local_states() };
-                let reporter = reporter.clone();
-                in_flight = Some(tokio::spawn(async move { reporter.send(&report, failing).await }));
+                for slot in &mut slots {
+                    slot.report(&report).await;
+                }
             }
             _ = &mut signal => break,
         }
     }
     tracing::info!("agent {name} stopping");
-    if let Some(h) = in_flight {
-        h.abort();
+    for slot in slots {
+        if let Some(h) = slot.in_flight {
+            h.abort();
+        }
     }
     drop(runner);
     Ok(0)
+}
+
+/// One controller's report stream: at most one report in flight.
+struct Slot {
+    reporter: Reporter,
+    in_flight: Option<tokio::task::JoinHandle<bool>>,
+    failing: bool,
+}
+
+impl Slot {
+    /// Sends `report` unless the previous one to this controller is still in flight.
+    async fn report(&mut self, report: &AgentReport) {
+        if let Some(h) = self.in_flight.take() {
+            if !h.is_finished() {
+                tracing::debug!(
+                    "agent {}: previous report to {} still in flight; skipping this round",
+                    self.reporter.name,
+                    self.reporter.controller
+                );
+                self.in_flight = Some(h);
+                return;
+            }
+            self.failing = !h.await.unwrap_or(false);
+        }
+        let reporter = self.reporter.clone();
+        let report = report.clone();
+        let failing = self.failing;
+        self.in_flight = Some(tokio::spawn(async move {
+            reporter.send(&report, failing).await
+        }));
+    }
 }
 
 /// What one report needs; cheap to clone into the task that sends it.

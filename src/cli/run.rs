@@ -16,7 +16,7 @@ use crate::health::agent::AgentReport;
 use crate::health::check_id;
 use crate::probe::{CheckId, CheckSpec, Runner};
 use crate::reconcile::{Clock, Controller, StatusBoard};
-use crate::state::{SingleNode, SqliteStore, Store};
+use crate::state::{Leadership, SingleNode, SqliteStore, Store};
 
 /// A started controller; dropping it without [`Running::stop`] aborts everything.
 pub struct Running {
@@ -45,10 +45,27 @@ impl Running {
 
 /// Starts the controller for a loaded configuration.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&config.controller.state)
-            .with_context(|| "cannot open the state store".to_string())?,
-    );
+    // One controller: the SQLite file. Several: the shared etcd store and a leader lease
+    // (`[controller.etcd]`); a follower probes and shows status but changes nothing.
+    let (store, leadership): (Arc<dyn Store>, Arc<dyn Leadership>) = match &config.controller.etcd {
+        Some(settings) => {
+            let (store, leadership) =
+                crate::state::etcd::connect(settings).map_err(|e| anyhow!(e))?;
+            tracing::info!(
+                node = %settings.node,
+                prefix = %settings.prefix,
+                "shared state in etcd; campaigning for the leader lease"
+            );
+            (store, leadership)
+        }
+        None => (
+            Arc::new(
+                SqliteStore::open(&config.controller.state)
+                    .with_context(|| "cannot open the state store".to_string())?,
+            ),
+            Arc::new(SingleNode),
+        ),
+    };
     let built = crate::providers::build(&config).map_err(|e| anyhow!(e))?;
     let mut dns_addrs = Vec::new();
     for e in &built.embedded {
@@ -65,7 +82,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         config.clone(),
         built.providers,
         store.clone(),
-        Arc::new(SingleNode),
+        leadership,
         Clock::system(),
     )
     .await?;

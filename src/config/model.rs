@@ -48,6 +48,9 @@ pub struct ControllerConfig {
     pub agents: Vec<String>,
     /// An agent whose last report is older than this counts as unknown.
     pub agent_stale_after: Duration,
+    /// Several controllers sharing state and a leader lease in etcd; `None` = one controller
+    /// with the SQLite file `state`.
+    pub etcd: Option<crate::state::etcd::EtcdSettings>,
 }
 
 /// What a token may do on the admin API.

@@ -37,6 +37,19 @@ pub struct RawController {
     #[serde(default)]
     pub agents: Vec<String>,
     pub agent_stale_after: Option<Spanned<String>>,
+    /// `[controller.etcd]`: share state with other controllers through etcd.
+    pub etcd: Option<Spanned<RawEtcd>>,
+}
+
+/// `[controller.etcd]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEtcd {
+    pub endpoints: Spanned<Vec<String>>,
+    pub prefix: Option<Spanned<String>>,
+    pub node: Option<Spanned<String>>,
+    pub lease_ttl: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<String>>,
 }
 
 /// `[[controller.admin_tokens]]`.

@@ -14,7 +14,7 @@ use toml::Spanned;
 use super::error::{ConfigError, Lines, Problem};
 use super::model::Role;
 use super::model::*;
-use super::raw::{RawConfig, RawController, RawService, RawTarget};
+use super::raw::{RawConfig, RawController, RawEtcd, RawService, RawTarget};
 use crate::probe::{duration_opt, CheckSpec};
 
 const DOCS: &str = "see docs/config.md";
@@ -126,6 +126,19 @@ pub fn parse(file: &Path, text: &str) -> Result<(Config, Vec<Problem>), ConfigEr
     };
     let controller = controller(&mut ctx, raw.controller.as_ref());
     let providers = providers(&mut ctx, &raw.providers);
+    if let (Some(_), Some(rc)) = (&controller.etcd, &raw.controller) {
+        for p in providers
+            .values()
+            .filter(|p| p.kind == ProviderKind::Embedded)
+        {
+            ctx.err(
+                rc,
+                "controller.etcd",
+                format!("provider `{}` is embedded: each controller serves its own copy of the zone, and only the leader's would change", p.name),
+                "with several controllers use an external provider (RFC 2136, Route 53, Cloudflare), or run one controller without [controller.etcd]",
+            );
+        }
+    }
     let mut services = BTreeMap::new();
     if raw.services.is_empty() {
         ctx.problems.push(Problem::error(
@@ -172,6 +185,7 @@ fn controller(ctx: &mut Ctx, raw: Option<&Spanned<RawController>>) -> Controller
         vantage_quorum: 1,
         agents: Vec::new(),
         agent_stale_after: Duration::from_secs(10),
+        etcd: None,
     };
     let Some(raw_ctl) = raw else { return c };
     let raw = raw_ctl.get_ref();
@@ -285,7 +299,97 @@ fn controller(ctx: &mut Ctx, raw: Option<&Spanned<RawController>>) -> Controller
         "controller.max_failovers_window".into(),
         c.max_failovers_window,
     );
+    c.etcd = raw.etcd.as_ref().and_then(|e| etcd(ctx, e));
     c
+}
+
+/// `[controller.etcd]`: endpoints must be http(s) URLs; the lease long enough to survive a
+/// keep-alive hiccup and short enough that a dead leader is replaced quickly.
+fn etcd(ctx: &mut Ctx, raw: &Spanned<RawEtcd>) -> Option<crate::state::etcd::EtcdSettings> {
+    let r = raw.get_ref();
+    let mut ok = true;
+    if r.endpoints.get_ref().is_empty() {
+        ctx.err(
+            &r.endpoints,
+            "controller.etcd.endpoints",
+            "no etcd endpoint given",
+            "list the cluster's client URLs, e.g. [\"http://10.0.0.5:2379\"]",
+        );
+        ok = false;
+    }
+    for e in r.endpoints.get_ref() {
+        if !(e.starts_with("http://") || e.starts_with("https://")) {
+            ctx.err(
+                &r.endpoints,
+                "controller.etcd.endpoints",
+                format!("`{e}` is not an http:// or https:// URL"),
+                "write the client URL, e.g. \"http://10.0.0.5:2379\"",
+            );
+            ok = false;
+        }
+    }
+    let lease_ttl = ctx.duration(
+        &r.lease_ttl,
+        "controller.etcd.lease_ttl".into(),
+        Duration::from_secs(10),
+    );
+    if !(Duration::from_secs(3)..=Duration::from_secs(120)).contains(&lease_ttl) {
+        if let Some(l) = &r.lease_ttl {
+            ctx.err(
+                l,
+                "controller.etcd.lease_ttl",
+                "lease_ttl must be between 3s and 2m",
+                "a dead leader is replaced after about lease_ttl; 10s suits most set-ups",
+            );
+        }
+        ok = false;
+    }
+    let timeout = ctx.duration(
+        &r.timeout,
+        "controller.etcd.timeout".into(),
+        Duration::from_secs(2),
+    );
+    let node = match &r.node {
+        Some(n) if n.get_ref().trim().is_empty() => {
+            ctx.err(n, "controller.etcd.node", "node is empty", "name this controller, e.g. \"ctl-a\"; it is shown to the others as the lease holder");
+            ok = false;
+            String::new()
+        }
+        Some(n) => n.get_ref().clone(),
+        None => std::env::var("HOSTNAME")
+            .ok()
+            .filter(|h| !h.is_empty())
+            .or_else(|| {
+                std::fs::read_to_string("/etc/hostname")
+                    .ok()
+                    .map(|h| h.trim().to_string())
+            })
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| format!("controller-{}", std::process::id())),
+    };
+    let prefix = r
+        .prefix
+        .as_ref()
+        .map(|p| p.get_ref().clone())
+        .unwrap_or_else(|| "/dnsfailback".into());
+    if !prefix.starts_with('/') {
+        if let Some(p) = &r.prefix {
+            ctx.err(
+                p,
+                "controller.etcd.prefix",
+                format!("prefix `{prefix}` does not start with /"),
+                "write e.g. \"/dnsfailback/prod\"",
+            );
+        }
+        ok = false;
+    }
+    ok.then(|| crate::state::etcd::EtcdSettings {
+        endpoints: r.endpoints.get_ref().clone(),
+        prefix,
+        node,
+        lease_ttl,
+        timeout,
+    })
 }
 
 fn hook(ctx: &mut Ctx, raw: &Option<Spanned<super::raw::RawHook>>, path: String) -> Option<Hook> {

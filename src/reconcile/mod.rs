@@ -81,6 +81,8 @@ pub struct Controller {
     board: StatusBoard,
     /// Times of recent automatic failovers, for the `max_failovers` cap.
     recent_failovers: Vec<u64>,
+    /// Whether the last tick ran as the lease holder (to notice taking over).
+    was_leader: bool,
 }
 
 /// How often the primary's baseline is written to the store while the service is normal.
@@ -151,6 +153,7 @@ impl Controller {
             runtime,
             board: StatusBoard::default(),
             recent_failovers: Vec::new(),
+            was_leader: false,
         })
     }
 
@@ -173,7 +176,7 @@ impl Controller {
         mut agent_reports: mpsc::Receiver<crate::health::agent::AgentReport>,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) {
-        self.recover_open_intents().await;
+        // Open intents are resolved by the first tick as leader (see `tick`).
         let mut tick = tokio::time::interval(self.config.controller.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -199,13 +202,83 @@ impl Controller {
             .report_agent(report, tokio::time::Instant::now());
     }
 
-    /// One reconcile pass over every service.
+    /// One reconcile pass over every service, as the leader; a follower only follows.
     pub async fn tick(&mut self) {
         self.health.evaluate(tokio::time::Instant::now());
+        let leader = self.leadership.is_leader();
+        if leader && !self.was_leader {
+            self.take_over().await;
+        }
+        self.was_leader = leader;
         let names: Vec<String> = self.config.services.keys().cloned().collect();
         for name in names {
-            self.reconcile(&name).await;
+            if leader {
+                self.reconcile(&name).await;
+            } else {
+                self.follow(&name).await;
+            }
         }
+    }
+
+    /// Becoming the lease holder (at start-up, or after another controller's lease lapsed):
+    /// the shared store, not this process's memory, is the truth. Reload every service's
+    /// state and baseline, then resolve intents a previous leader left open.
+    async fn take_over(&mut self) {
+        let names: Vec<String> = self.config.services.keys().cloned().collect();
+        for name in &names {
+            match self.store.service_state(name).await {
+                Ok(state) => {
+                    let state = state.unwrap_or_default();
+                    if let Some(rt) = self.runtime.get_mut(name) {
+                        rt.baseline = restore_baseline(&state);
+                        rt.baseline_seen_ms = 0;
+                        rt.baseline_saved_ms = 0;
+                        rt.state = state;
+                    }
+                }
+                Err(e) => self.set_error(name, format!("taking over: {e}")),
+            }
+        }
+        tracing::info!(
+            token = self.leadership.fencing_token(),
+            "leading: state reloaded from the store"
+        );
+        self.recover_open_intents().await;
+    }
+
+    /// A follower keeps its health view current (it probes too) and shows the leader's state
+    /// from the shared store, so `status` on any controller tells the truth.
+    async fn follow(&mut self, name: &str) {
+        let Some(service) = self.config.services.get(name).cloned() else {
+            return;
+        };
+        match self.store.service_state(name).await {
+            Ok(Some(state)) => {
+                if let Some(rt) = self.runtime.get_mut(name) {
+                    rt.state = state;
+                }
+            }
+            Ok(None) => {}
+            Err(e) => self.set_error(name, format!("following: {e}")),
+        }
+        let health = self.health.service(name);
+        let holder = self
+            .leadership
+            .holder()
+            .unwrap_or_else(|| "nobody yet".into());
+        let note = crate::policy::Decision {
+            state: self
+                .runtime
+                .get(name)
+                .map(|r| r.state.clone())
+                .unwrap_or_default(),
+            desired: None,
+            reason: format!("follower: changes are made by the lease holder `{holder}`"),
+            alert: None,
+            held: None,
+            hook: None,
+        };
+        self.publish_status(&service, &health, Some(&note));
     }
 
     fn provider(&self, service: &Service) -> Option<Arc<dyn Provider>> {
@@ -540,6 +613,14 @@ impl Controller {
         let Some(svc) = self.config.services.get(service).cloned() else {
             return Err(format!("no service named `{service}`"));
         };
+        if !self.leadership.is_leader() {
+            return Err(format!(
+                "this controller is a follower; send the command to the lease holder `{}`",
+                self.leadership
+                    .holder()
+                    .unwrap_or_else(|| "(none yet)".into())
+            ));
+        }
         let now = self.clock.now_ms();
         let health = self.health.service(service);
         let current = self

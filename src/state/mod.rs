@@ -14,9 +14,11 @@
 //! Applying an intent is idempotent through the provider's compare-and-swap: re-applying an
 //! already applied change set fails as a conflict and the re-read shows it converged.
 //! # Caveats
-//! The SQLite store serves one controller. Several controllers need a store with a leader
-//! lease and fenced writes (see [`Leadership`] and docs/decisions/0002-state-store.md).
+//! The SQLite store serves one controller. Several controllers share the [`etcd`] store, with
+//! a leader lease and fenced writes (see [`Leadership`], docs/decisions/0002-state-store.md
+//! and 0007-etcd-coordination.md).
 
+pub mod etcd;
 mod memory;
 mod sqlite;
 
@@ -57,7 +59,7 @@ pub enum IntentOutcome {
 }
 
 impl IntentOutcome {
-    fn as_str(&self) -> &'static str {
+    pub(crate) fn as_str(&self) -> &'static str {
         match self {
             IntentOutcome::Applied => "applied",
             IntentOutcome::Failed => "failed",
@@ -121,6 +123,10 @@ pub trait Leadership: Send + Sync {
     fn is_leader(&self) -> bool;
     /// The token of the current lease (monotonic across leaders).
     fn fencing_token(&self) -> u64;
+    /// Who holds the lease, when known (for a follower's status and refusals).
+    fn holder(&self) -> Option<String> {
+        None
+    }
 }
 
 /// One controller, no election: always the leader. The default with the SQLite store.

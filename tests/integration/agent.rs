@@ -75,10 +75,17 @@ struct Agent {
 impl Agent {
     /// `dnsfailback agent --name edge` with the right token from the environment.
     fn start(config: &Path, controller: SocketAddr, every: &str) -> Agent {
+        Agent::start_to(config, &[controller], every)
+    }
+
+    /// The same, reporting to every one of `controllers` (an etcd group).
+    fn start_to(config: &Path, controllers: &[SocketAddr], every: &str) -> Agent {
         let mut cmd = Command::new(BIN);
-        cmd.args(["agent", "--name", "edge", "--controller"])
-            .arg(controller.to_string())
-            .args(["--token-env", EDGE_ENV, "--every", every, "-c"])
+        cmd.args(["agent", "--name", "edge"]);
+        for c in controllers {
+            cmd.arg("--controller").arg(c.to_string());
+        }
+        cmd.args(["--token-env", EDGE_ENV, "--every", every, "-c"])
             .arg(config)
             .env(EDGE_ENV, EDGE)
             .env(ADMIN_ENV, ADMIN);
@@ -448,8 +455,13 @@ async fn quorum_of_controller_and_agent_moves_traffic_only_together() {
     )
     .await;
 
-    // The agent starts, sees the primary down too: 2 of 2 agree, traffic moves.
-    let agent = Agent::start(&cfg, admin, "200ms");
+    // The agent starts, sees the primary down too: 2 of 2 agree, traffic moves. It also
+    // reports to a second controller that is down (an etcd group with a dead member): that
+    // must not hold back the reports to this one.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let agent = Agent::start_to(&cfg, &[dead, admin], "200ms");
     wait_dns(
         dns,
         Duration::from_secs(15),
@@ -460,5 +472,15 @@ async fn quorum_of_controller_and_agent_moves_traffic_only_together() {
     // The controller's status shows both vantage points agreeing.
     let t = target(admin, "primary").await;
     assert!(edge_in(&t, "down") && t["state"] == "down", "{t}");
-    assert!(!agent.log().contains(FAILED), "{}", agent.log());
+    let log = agent.log();
+    assert!(
+        log.lines()
+            .filter(|l| l.contains(FAILED))
+            .all(|l| l.contains(&dead.to_string())),
+        "only the dead controller's reports fail: {log}"
+    );
+    assert!(
+        log.contains(&format!("{FAILED}: cannot reach the controller at {dead}")),
+        "{log}"
+    );
 }

@@ -6,6 +6,7 @@ mod api;
 mod config_fixtures;
 mod crash_phases;
 mod e2e;
+mod etcd;
 mod harness;
 mod operator;
 mod restart;

@@ -1,0 +1,49 @@
+//! Several controllers, one truth: the etcd-backed [`Store`](crate::state::Store) and the
+//! lease-based [`Leadership`](crate::state::Leadership).
+//!
+//! Part of `state`. Every controller campaigns for one leader key; only the holder changes
+//! DNS and writes state, its writes fenced by the key's creation revision. Followers keep
+//! probing, serve `status` from the shared state and take over when the lease lapses
+//! (`reconcile` reloads every service's state and resolves open intents when it becomes
+//! leader). See docs/decisions/0007-etcd-coordination.md.
+
+mod client;
+mod leadership;
+mod store;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use leadership::EtcdLeadership;
+pub use store::EtcdStore;
+
+/// Where the cluster's state lives and how this controller campaigns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EtcdSettings {
+    /// Client URLs, `http://host:2379`; the first reachable one is used.
+    pub endpoints: Vec<String>,
+    /// Key prefix for this controller group, e.g. `/dnsfailback/prod`.
+    pub prefix: String,
+    /// This controller's name, shown to the others as the lease holder.
+    pub node: String,
+    /// Leader lease TTL: a dead leader is replaced within about this time.
+    pub lease_ttl: Duration,
+    /// Longest wait for one etcd call.
+    pub timeout: Duration,
+}
+
+/// Connects, starts campaigning, and returns the store and the leadership to hand to the
+/// controller.
+pub fn connect(settings: &EtcdSettings) -> Result<(Arc<EtcdStore>, Arc<EtcdLeadership>), String> {
+    let client = client::EtcdClient::new(&settings.endpoints, settings.timeout)
+        .map_err(|e| e.to_string())?;
+    let prefix = settings.prefix.trim_end_matches('/');
+    let leadership = Arc::new(EtcdLeadership::start(
+        client.clone(),
+        format!("{prefix}/leader").into_bytes(),
+        settings.node.clone(),
+        settings.lease_ttl,
+    ));
+    let store = Arc::new(EtcdStore::new(client, prefix, leadership.clone()));
+    Ok((store, leadership))
+}

@@ -1,0 +1,431 @@
+//! Several controllers over a real etcd (started by the test on free loopback ports): one
+//! leader changes DNS, a follower follows; when the leader dies the follower takes over with
+//! the shared state (original TTL included) and finishes the failback; a deposed leader's
+//! writes are refused by etcd itself.
+//!
+//! Real time, not tokio's paused clock: etcd expires leases on its own clock. Every wait is a
+//! poll with a deadline, never a fixed sleep that a slow machine could outrun.
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dnsfailback::config::validate::parse;
+use dnsfailback::health::check_id;
+use dnsfailback::probe::{FailureReason, Outcome, ProbeResult};
+use dnsfailback::reconcile::{Clock, Controller};
+use dnsfailback::state::etcd::{connect, EtcdLeadership, EtcdSettings, EtcdStore};
+use dnsfailback::state::{Leadership, Store};
+use dnsfailback_provider::memory::MemoryProvider;
+use dnsfailback_provider::{Fqdn, Provider, RecordType};
+
+use crate::harness::Scratch;
+
+/// An etcd server of its own, killed on drop (also when the test fails).
+struct Etcd {
+    child: Child,
+    url: String,
+    _dir: Scratch,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("free port: {e}"))
+}
+
+impl Etcd {
+    fn start() -> Etcd {
+        let dir = Scratch::new("etcd");
+        let (client, peer) = (free_port(), free_port());
+        let url = format!("http://127.0.0.1:{client}");
+        let peer_url = format!("http://127.0.0.1:{peer}");
+        let log =
+            std::fs::File::create(dir.path("etcd.log")).unwrap_or_else(|e| panic!("etcd log: {e}"));
+        let child = Command::new("etcd")
+            .args([
+                "--name",
+                "t",
+                "--data-dir",
+                &dir.path("data").to_string_lossy(),
+                "--listen-client-urls",
+                &url,
+                "--advertise-client-urls",
+                &url,
+                "--listen-peer-urls",
+                &peer_url,
+                "--initial-advertise-peer-urls",
+                &peer_url,
+                "--initial-cluster",
+                &format!("t={peer_url}"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start etcd ({e}); run scripts/install-test-deps.sh (apt etcd-server)"
+                )
+            });
+        let etcd = Etcd {
+            child,
+            url,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let addr: SocketAddr = format!("127.0.0.1:{client}")
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"));
+        while std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            assert!(Instant::now() < deadline, "etcd did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        etcd
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn settings(etcd: &Etcd, node: &str) -> EtcdSettings {
+    settings_ttl(etcd, node, Duration::from_secs(3))
+}
+
+fn settings_ttl(etcd: &Etcd, node: &str, lease_ttl: Duration) -> EtcdSettings {
+    EtcdSettings {
+        endpoints: vec![etcd.url.clone()],
+        prefix: "/dnsfailback/test".into(),
+        node: node.into(),
+        lease_ttl,
+        timeout: Duration::from_secs(2),
+    }
+}
+
+async fn until(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+const CONFIG: &str = r#"
+[controller.etcd]
+endpoints = ["ETCD"]
+prefix = "/dnsfailback/test"
+lease_ttl = "3s"
+
+# The controllers get an in-memory provider under this name; validation only checks the
+# settings (an embedded provider is refused with [controller.etcd]).
+[providers.mem]
+kind = "rfc2136"
+server = "127.0.0.1:53"
+key_name = "dnsfailback"
+algorithm = "hmac-sha256"
+secret = { env = "DNSFAILBACK_TEST_UNUSED_TSIG" }
+
+[services.shop]
+provider = "mem"
+zone = "example.test"
+name = "shop.example.test"
+type = "A"
+ttl = 300
+failover_ttl = 30
+stable_for = "1s"
+restore_ttl_after = "1s"
+canary_steps = [100]
+
+[[services.shop.targets]]
+name = "primary"
+address = "192.0.2.10"
+priority = 1
+[[services.shop.targets.checks]]
+kind = "tcp"
+address = "127.0.0.1:9"
+rise = 1
+fall = 1
+
+[[services.shop.targets]]
+name = "backup"
+address = "198.51.100.20"
+priority = 2
+[[services.shop.targets.checks]]
+kind = "tcp"
+address = "127.0.0.1:9"
+rise = 1
+fall = 1
+"#;
+
+struct Node {
+    ctl: Controller,
+    leadership: Arc<EtcdLeadership>,
+    store: Arc<EtcdStore>,
+}
+
+async fn node(etcd: &Etcd, name: &str, provider: &MemoryProvider) -> Node {
+    let text = CONFIG.replace("ETCD", &etcd.url);
+    let (config, _) =
+        parse(std::path::Path::new("etcd.toml"), &text).unwrap_or_else(|e| panic!("{e}"));
+    assert!(config.controller.etcd.is_some(), "[controller.etcd] parsed");
+    let (store, leadership) = connect(&settings(etcd, name)).unwrap_or_else(|e| panic!("{e}"));
+    let mut providers: BTreeMap<String, Arc<dyn Provider>> = BTreeMap::new();
+    providers.insert("mem".into(), Arc::new(provider.clone()));
+    let ctl = Controller::new(
+        config,
+        providers,
+        store.clone(),
+        leadership.clone(),
+        Clock::system(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    Node {
+        ctl,
+        leadership,
+        store,
+    }
+}
+
+/// One probe result per target into `n`, then a tick.
+async fn round(n: &mut Node, primary_ok: bool) {
+    for (target, ok) in [("primary", primary_ok), ("backup", true)] {
+        n.ctl.observe(&ProbeResult {
+            check: check_id("shop", target, 0),
+            outcome: Outcome {
+                result: if ok {
+                    Ok(())
+                } else {
+                    Err(FailureReason::Refused)
+                },
+                latency: Duration::from_millis(2),
+            },
+            at: tokio::time::Instant::now(),
+        });
+    }
+    n.ctl.tick().await;
+}
+
+async fn answer(p: &MemoryProvider) -> Option<(u32, Vec<String>)> {
+    let zone = Fqdn::new("example.test").unwrap_or_else(|e| panic!("{e}"));
+    let name = Fqdn::new("shop.example.test").unwrap_or_else(|e| panic!("{e}"));
+    let sets = p
+        .read(&zone, &name, RecordType::A)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    sets.first().map(|s| (s.ttl, s.values.clone()))
+}
+
+fn reason(n: &Node) -> String {
+    let board = n.ctl.board();
+    let b = board
+        .read()
+        .map(|b| b.get("shop").map(|s| s.reason.clone()));
+    b.ok().flatten().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_leader_changes_dns_and_a_follower_takes_over_with_the_original_ttl() {
+    let etcd = Etcd::start();
+    let provider = MemoryProvider::new(
+        "mem",
+        &[Fqdn::new("example.test").unwrap_or_else(|e| panic!("{e}"))],
+    );
+    let mut a = node(&etcd, "ctl-a", &provider).await;
+    until("ctl-a to lead", Duration::from_secs(10), || {
+        a.leadership.is_leader()
+    })
+    .await;
+    let mut b = node(&etcd, "ctl-b", &provider).await;
+
+    // Both probe and tick; only the leader writes.
+    for _ in 0..5 {
+        round(&mut a, true).await;
+        round(&mut b, true).await;
+    }
+    assert!(!b.leadership.is_leader());
+    assert_eq!(
+        answer(&provider).await,
+        Some((300, vec!["192.0.2.10".into()]))
+    );
+    assert!(
+        reason(&b).contains("follower") && reason(&b).contains("ctl-a"),
+        "{}",
+        reason(&b)
+    );
+    let first = provider.applied().len();
+
+    // The primary fails: the leader fails over, the follower changes nothing.
+    round(&mut a, false).await;
+    round(&mut b, false).await;
+    assert_eq!(
+        answer(&provider).await,
+        Some((30, vec!["198.51.100.20".into()]))
+    );
+    assert_eq!(
+        provider.applied().len(),
+        first + 1,
+        "one change, by the leader"
+    );
+    let token_a = a.leadership.fencing_token();
+
+    // The leader dies without a word (no resign): its lease runs out, the follower takes
+    // over, reloads the shared state and, the primary being back, fails back and restores
+    // the original TTL it never saw itself.
+    drop(a);
+    let t0 = Instant::now();
+    let deadline = t0 + Duration::from_secs(15);
+    while !b.leadership.is_leader() {
+        assert!(Instant::now() < deadline, "ctl-b never took over");
+        round(&mut b, true).await;
+        assert_eq!(
+            answer(&provider).await,
+            Some((30, vec!["198.51.100.20".into()])),
+            "no change while nobody leads"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let took = t0.elapsed();
+    assert!(
+        took < Duration::from_secs(8),
+        "takeover took {took:?} with a 3 s lease"
+    );
+    assert!(
+        b.leadership.fencing_token() > token_a,
+        "a new leader, a higher token"
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        round(&mut b, true).await;
+        if answer(&provider).await == Some((300, vec!["192.0.2.10".into()])) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ctl-b did not fail back with the original TTL: {:?} / {}",
+            answer(&provider).await,
+            reason(&b)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let state = b
+        .store
+        .service_state("shop")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("no state"));
+    assert_eq!(state.original_ttl, Some(300));
+    assert_eq!(state.phase.label(), "normal");
+    let actions: Vec<String> = b
+        .store
+        .history("shop", 20)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert!(actions.contains(&"failover".to_string()), "{actions:?}");
+    assert!(actions.contains(&"ttl_restore".to_string()), "{actions:?}");
+    assert!(
+        b.store.open_intents().await.unwrap_or_default().is_empty(),
+        "every intent closed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deposed_leaders_writes_are_refused_by_etcd() {
+    let etcd = Etcd::start();
+    // A 30 s lease: ctl-a looks at the leader key only every 10 s, so it is certain to still
+    // believe it leads when its write arrives below (no race with its own check).
+    let (store_a, lead_a) = connect(&settings_ttl(&etcd, "ctl-a", Duration::from_secs(30)))
+        .unwrap_or_else(|e| panic!("{e}"));
+    until("ctl-a to lead", Duration::from_secs(10), || {
+        lead_a.is_leader()
+    })
+    .await;
+    let st = dnsfailback::policy::ServiceState {
+        original_ttl: Some(300),
+        ..Default::default()
+    };
+    store_a
+        .save_service_state("shop", &st)
+        .await
+        .unwrap_or_else(|e| panic!("the leader writes: {e}"));
+
+    // Someone else's view: the leader key vanishes (as when etcd expires a paused leader's
+    // lease) and ctl-b wins it, while ctl-a has not noticed yet.
+    let http = reqwest::Client::new();
+    let key = base64_of("/dnsfailback/test/leader");
+    let del = http
+        .post(format!("{}/v3/kv/deleterange", etcd.url))
+        .body(format!(r#"{{"key":"{key}"}}"#))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(del.status().is_success());
+    let (store_b, lead_b) = connect(&settings(&etcd, "ctl-b")).unwrap_or_else(|e| panic!("{e}"));
+    until("ctl-b to lead", Duration::from_secs(10), || {
+        lead_b.is_leader()
+    })
+    .await;
+    assert!(lead_b.fencing_token() > lead_a.fencing_token());
+
+    let mut stale = st.clone();
+    stale.original_ttl = Some(30);
+    stale.phase = dnsfailback::policy::Phase::Restoring { since_ms: 1 };
+    assert!(lead_a.is_leader(), "ctl-a has not looked yet");
+    // It still believes it leads: etcd's compare on the leader key's revision refuses it.
+    let e = store_a
+        .save_service_state("shop", &stale)
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("a deposed leader's write went through"));
+    assert!(e.to_string().contains("fenced"), "{e}");
+    // Either way the shared state is the one the real leaders wrote.
+    let now = store_b
+        .service_state("shop")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_default();
+    assert_eq!(now.phase, st.phase);
+    assert_eq!(now.original_ttl, Some(300));
+    // ... and ctl-a notices at its next look (a third of its TTL) and stops calling itself
+    // leader.
+    until("ctl-a to step down", Duration::from_secs(15), || {
+        !lead_a.is_leader()
+    })
+    .await;
+    until("ctl-a to see ctl-b lead", Duration::from_secs(15), || {
+        lead_a.holder().as_deref() == Some("ctl-b")
+    })
+    .await;
+    let e = store_a
+        .begin_intent(&dnsfailback::state::Intent {
+            id: 0,
+            service: "shop".into(),
+            created_ms: 1,
+            fencing_token: lead_a.fencing_token(),
+            reason: "stale".into(),
+            changes: dnsfailback_provider::ChangeSet {
+                zone: Fqdn::new("example.test").unwrap_or_else(|e| panic!("{e}")),
+                changes: vec![],
+            },
+            next_state: stale,
+        })
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("a follower journaled an intent"));
+    assert!(e.to_string().contains("not the leader"), "{e}");
+    assert!(e.to_string().contains("ctl-b"), "names the holder: {e}");
+}
+
+fn base64_of(s: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
