@@ -22,7 +22,10 @@ pub async fn plan(path: &Path, json: bool) -> anyhow::Result<u8> {
             return Ok(2);
         }
     };
-    let store: Option<Arc<dyn Store>> = if config.controller.state.exists() {
+    let store: Option<Arc<dyn Store>> = if let Some(settings) = &config.controller.etcd {
+        // Reads the group's shared state; never campaigns, never writes.
+        Some(crate::state::etcd::observe(settings).map_err(|e| anyhow!(e))?)
+    } else if config.controller.state.exists() {
         Some(Arc::new(SqliteStore::open(&config.controller.state)?))
     } else {
         None

@@ -16,7 +16,7 @@ use dnsfailback::config::validate::parse;
 use dnsfailback::health::check_id;
 use dnsfailback::probe::{FailureReason, Outcome, ProbeResult};
 use dnsfailback::reconcile::{Clock, Controller};
-use dnsfailback::state::etcd::{connect, EtcdLeadership, EtcdSettings, EtcdStore};
+use dnsfailback::state::etcd::{connect, observe, EtcdLeadership, EtcdSettings, EtcdStore};
 use dnsfailback::state::{Leadership, Store};
 use dnsfailback_provider::memory::MemoryProvider;
 use dnsfailback_provider::{Fqdn, Provider, RecordType};
@@ -423,6 +423,22 @@ async fn a_deposed_leaders_writes_are_refused_by_etcd() {
         .unwrap_or_else(|| panic!("a follower journaled an intent"));
     assert!(e.to_string().contains("not the leader"), "{e}");
     assert!(e.to_string().contains("ctl-b"), "names the holder: {e}");
+
+    // `plan` and other tools read the group's state without ever campaigning.
+    let tool = observe(&settings(&etcd, "plan")).unwrap_or_else(|e| panic!("{e}"));
+    let seen = tool
+        .service_state("shop")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_default();
+    assert_eq!(seen.original_ttl, Some(300));
+    let e = tool
+        .save_service_state("shop", &seen)
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("an observer wrote"));
+    assert!(e.to_string().contains("not the leader"), "{e}");
+    assert!(lead_b.is_leader(), "the observer took nothing from ctl-b");
 }
 
 fn base64_of(s: &str) -> String {

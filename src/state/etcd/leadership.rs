@@ -34,6 +34,16 @@ struct Inner {
 }
 
 impl Inner {
+    fn fresh() -> Arc<Inner> {
+        Arc::new(Inner {
+            leader: AtomicBool::new(false),
+            token: AtomicU64::new(0),
+            valid_until_ns: AtomicU64::new(0),
+            epoch: Instant::now(),
+            holder: Mutex::new(None),
+            lease: AtomicU64::new(0),
+        })
+    }
     fn now_ns(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
@@ -65,14 +75,7 @@ pub struct EtcdLeadership {
 impl EtcdLeadership {
     /// Starts campaigning for `key` as `node` with leases of `ttl`.
     pub(crate) fn start(client: EtcdClient, key: Vec<u8>, node: String, ttl: Duration) -> Self {
-        let inner = Arc::new(Inner {
-            leader: AtomicBool::new(false),
-            token: AtomicU64::new(0),
-            valid_until_ns: AtomicU64::new(0),
-            epoch: Instant::now(),
-            holder: Mutex::new(None),
-            lease: AtomicU64::new(0),
-        });
+        let inner = Inner::fresh();
         let task = tokio::spawn(campaign(
             client.clone(),
             key.clone(),
@@ -81,6 +84,19 @@ impl EtcdLeadership {
             inner.clone(),
         ))
         .abort_handle();
+        EtcdLeadership {
+            inner,
+            task,
+            client,
+            key,
+            node,
+        }
+    }
+
+    /// A non-candidate: never leads (for read-only use of the store).
+    pub(crate) fn observer(client: EtcdClient, key: Vec<u8>, node: String) -> Self {
+        let inner = Inner::fresh();
+        let task = tokio::spawn(async {}).abort_handle();
         EtcdLeadership {
             inner,
             task,

@@ -32,6 +32,20 @@ pub struct EtcdSettings {
     pub timeout: Duration,
 }
 
+/// The group's store for reading only (`plan`, tools): it never campaigns, so every write
+/// it might attempt is refused as "not the leader".
+pub fn observe(settings: &EtcdSettings) -> Result<Arc<EtcdStore>, String> {
+    let client = client::EtcdClient::new(&settings.endpoints, settings.timeout)
+        .map_err(|e| e.to_string())?;
+    let prefix = settings.prefix.trim_end_matches('/');
+    let leadership = Arc::new(EtcdLeadership::observer(
+        client.clone(),
+        format!("{prefix}/leader").into_bytes(),
+        settings.node.clone(),
+    ));
+    Ok(Arc::new(EtcdStore::new(client, prefix, leadership)))
+}
+
 /// Connects, starts campaigning, and returns the store and the leadership to hand to the
 /// controller.
 pub fn connect(settings: &EtcdSettings) -> Result<(Arc<EtcdStore>, Arc<EtcdLeadership>), String> {
