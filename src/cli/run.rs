@@ -29,6 +29,8 @@ pub struct Running {
     api: tokio::task::JoinHandle<()>,
     _runner: Runner,
     embedded: Vec<Arc<dnsfailback_provider_embedded::EmbeddedProvider>>,
+    /// In an etcd group: given up on a clean stop, so another controller takes over at once.
+    lease: Option<Arc<crate::state::etcd::EtcdLeadership>>,
 }
 
 impl Running {
@@ -37,6 +39,9 @@ impl Running {
         let _ = self.shutdown.send(true);
         let _ = self.controller.await;
         let _ = self.api.await;
+        if let Some(lease) = &self.lease {
+            lease.resign().await;
+        }
         for e in &self.embedded {
             e.shutdown().await;
         }
@@ -47,6 +52,7 @@ impl Running {
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     // One controller: the SQLite file. Several: the shared etcd store and a leader lease
     // (`[controller.etcd]`); a follower probes and shows status but changes nothing.
+    let mut lease = None;
     let (store, leadership): (Arc<dyn Store>, Arc<dyn Leadership>) = match &config.controller.etcd {
         Some(settings) => {
             let (store, leadership) =
@@ -56,6 +62,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                 prefix = %settings.prefix,
                 "shared state in etcd; campaigning for the leader lease"
             );
+            lease = Some(leadership.clone());
             (store, leadership)
         }
         None => (
@@ -123,6 +130,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         api,
         _runner: runner,
         embedded: built.embedded,
+        lease,
     })
 }
 

@@ -439,6 +439,21 @@ async fn a_deposed_leaders_writes_are_refused_by_etcd() {
         .unwrap_or_else(|| panic!("an observer wrote"));
     assert!(e.to_string().contains("not the leader"), "{e}");
     assert!(lead_b.is_leader(), "the observer took nothing from ctl-b");
+
+    // A clean stop resigns: the next candidate leads at once, not after the 3 s lease.
+    lead_b.resign().await;
+    assert!(!lead_b.is_leader());
+    let t0 = Instant::now();
+    let (_store_c, lead_c) = connect(&settings(&etcd, "ctl-c")).unwrap_or_else(|e| panic!("{e}"));
+    until("ctl-c to lead", Duration::from_secs(10), || {
+        lead_c.is_leader()
+    })
+    .await;
+    assert!(
+        t0.elapsed() < Duration::from_millis(2500),
+        "took {:?} after a resign",
+        t0.elapsed()
+    );
 }
 
 fn base64_of(s: &str) -> String {
