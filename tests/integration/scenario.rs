@@ -140,6 +140,14 @@ impl Scene {
 
 const S: Duration = Duration::from_secs(1);
 
+/// The change that moves all traffic from the backup back to the primary (failover TTL).
+fn backup_to_primary() -> Vec<Change> {
+    vec![Change::Update {
+        old: a(30, "198.51.100.20"),
+        new: a(30, "192.0.2.10"),
+    }]
+}
+
 /// Feeds one scripted probe result per (service, target, ok) to the controller.
 fn probe_round(ctl: &mut Controller, results: &[(&str, &str, bool)]) {
     for (service, target, ok) in results {
@@ -521,10 +529,7 @@ async fn planned_failover_lowers_the_ttl_and_waits_out_the_old_one() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         s.applied().last().cloned().unwrap_or_default(),
-        vec![Change::Update {
-            old: a(30, "198.51.100.20"),
-            new: a(30, "192.0.2.10")
-        }]
+        backup_to_primary()
     );
     let actors: Vec<String> = s
         .store
@@ -569,10 +574,7 @@ async fn a_manual_failover_target_that_dies_sends_traffic_back_to_the_healthy_pr
     s.round(true, false, S).await;
     assert_eq!(
         s.applied().last().cloned().unwrap_or_default(),
-        vec![Change::Update {
-            old: a(30, "198.51.100.20"),
-            new: a(30, "192.0.2.10")
-        }]
+        backup_to_primary()
     );
 }
 
@@ -781,10 +783,7 @@ async fn min_change_interval_spaces_a_failback_after_a_failover() {
     );
     assert_eq!(
         s.applied().last().cloned().unwrap_or_default(),
-        vec![Change::Update {
-            old: a(30, "198.51.100.20"),
-            new: a(30, "192.0.2.10")
-        }]
+        backup_to_primary()
     );
 }
 

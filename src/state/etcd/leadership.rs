@@ -66,7 +66,8 @@ impl Inner {
 #[derive(Debug)]
 pub struct EtcdLeadership {
     inner: Arc<Inner>,
-    task: tokio::task::AbortHandle,
+    /// The campaign; `None` for an observer.
+    task: Option<tokio::task::AbortHandle>,
     client: EtcdClient,
     key: Vec<u8>,
     node: String,
@@ -75,31 +76,25 @@ pub struct EtcdLeadership {
 impl EtcdLeadership {
     /// Starts campaigning for `key` as `node` with leases of `ttl`.
     pub(crate) fn start(client: EtcdClient, key: Vec<u8>, node: String, ttl: Duration) -> Self {
-        let inner = Inner::fresh();
-        let task = tokio::spawn(campaign(
-            client.clone(),
-            key.clone(),
-            node.clone(),
-            ttl,
-            inner.clone(),
-        ))
-        .abort_handle();
-        EtcdLeadership {
-            inner,
-            task,
-            client,
-            key,
-            node,
-        }
+        let mut me = Self::observer(client, key, node);
+        me.task = Some(
+            tokio::spawn(campaign(
+                me.client.clone(),
+                me.key.clone(),
+                me.node.clone(),
+                ttl,
+                me.inner.clone(),
+            ))
+            .abort_handle(),
+        );
+        me
     }
 
     /// A non-candidate: never leads (for read-only use of the store).
     pub(crate) fn observer(client: EtcdClient, key: Vec<u8>, node: String) -> Self {
-        let inner = Inner::fresh();
-        let task = tokio::spawn(async {}).abort_handle();
         EtcdLeadership {
-            inner,
-            task,
+            inner: Inner::fresh(),
+            task: None,
             client,
             key,
             node,
@@ -114,7 +109,9 @@ impl EtcdLeadership {
     /// Stops campaigning and gives the lease up at once, so another controller takes over
     /// without waiting for the TTL (a planned shutdown or upgrade).
     pub async fn resign(&self) {
-        self.task.abort();
+        if let Some(t) = &self.task {
+            t.abort();
+        }
         self.inner.step_down();
         let lease = self.inner.lease.load(Ordering::SeqCst);
         if lease != 0 {
@@ -128,7 +125,9 @@ impl EtcdLeadership {
 
 impl Drop for EtcdLeadership {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(t) = &self.task {
+            t.abort();
+        }
     }
 }
 

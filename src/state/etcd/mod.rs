@@ -35,29 +35,34 @@ pub struct EtcdSettings {
 /// The group's store for reading only (`plan`, tools): it never campaigns, so every write
 /// it might attempt is refused as "not the leader".
 pub fn observe(settings: &EtcdSettings) -> Result<Arc<EtcdStore>, String> {
-    let client = client::EtcdClient::new(&settings.endpoints, settings.timeout)
-        .map_err(|e| e.to_string())?;
-    let prefix = settings.prefix.trim_end_matches('/');
+    let (client, prefix, key) = parts(settings)?;
     let leadership = Arc::new(EtcdLeadership::observer(
         client.clone(),
-        format!("{prefix}/leader").into_bytes(),
+        key,
         settings.node.clone(),
     ));
-    Ok(Arc::new(EtcdStore::new(client, prefix, leadership)))
+    Ok(Arc::new(EtcdStore::new(client, &prefix, leadership)))
+}
+
+/// The client, the key prefix and the leader key of a group.
+fn parts(settings: &EtcdSettings) -> Result<(client::EtcdClient, String, Vec<u8>), String> {
+    let client = client::EtcdClient::new(&settings.endpoints, settings.timeout)
+        .map_err(|e| e.to_string())?;
+    let prefix = settings.prefix.trim_end_matches('/').to_string();
+    let key = format!("{prefix}/leader").into_bytes();
+    Ok((client, prefix, key))
 }
 
 /// Connects, starts campaigning, and returns the store and the leadership to hand to the
 /// controller.
 pub fn connect(settings: &EtcdSettings) -> Result<(Arc<EtcdStore>, Arc<EtcdLeadership>), String> {
-    let client = client::EtcdClient::new(&settings.endpoints, settings.timeout)
-        .map_err(|e| e.to_string())?;
-    let prefix = settings.prefix.trim_end_matches('/');
+    let (client, prefix, key) = parts(settings)?;
     let leadership = Arc::new(EtcdLeadership::start(
         client.clone(),
-        format!("{prefix}/leader").into_bytes(),
+        key,
         settings.node.clone(),
         settings.lease_ttl,
     ));
-    let store = Arc::new(EtcdStore::new(client, prefix, leadership.clone()));
+    let store = Arc::new(EtcdStore::new(client, &prefix, leadership.clone()));
     Ok((store, leadership))
 }
