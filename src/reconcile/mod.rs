@@ -81,8 +81,9 @@ pub struct Controller {
     board: StatusBoard,
     /// Times of recent automatic failovers, for the `max_failovers` cap.
     recent_failovers: Vec<u64>,
-    /// Whether the last tick ran as the lease holder (to notice taking over).
-    was_leader: bool,
+    /// The fencing token of the lease the last tick led with (`None` = followed), to notice
+    /// taking over, also when the lease was lost and won again in between two ticks.
+    led_with: Option<u64>,
 }
 
 /// How often the primary's baseline is written to the store while the service is normal.
@@ -153,7 +154,7 @@ impl Controller {
             runtime,
             board: StatusBoard::default(),
             recent_failovers: Vec::new(),
-            was_leader: false,
+            led_with: None,
         })
     }
 
@@ -206,10 +207,11 @@ impl Controller {
     pub async fn tick(&mut self) {
         self.health.evaluate(tokio::time::Instant::now());
         let leader = self.leadership.is_leader();
-        if leader && !self.was_leader {
+        let token = self.leadership.fencing_token();
+        if leader && self.led_with != Some(token) {
             self.take_over().await;
         }
-        self.was_leader = leader;
+        self.led_with = leader.then_some(token);
         let names: Vec<String> = self.config.services.keys().cloned().collect();
         for name in names {
             if leader {
