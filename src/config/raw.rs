@@ -50,6 +50,8 @@ pub struct RawEtcd {
     pub node: Option<Spanned<String>>,
     pub lease_ttl: Option<Spanned<String>>,
     pub timeout: Option<Spanned<String>>,
+    pub user: Option<Spanned<String>>,
+    pub password: Option<Spanned<SecretSource>>,
 }
 
 /// `[[controller.admin_tokens]]`.

@@ -383,12 +383,37 @@ fn etcd(ctx: &mut Ctx, raw: &Spanned<RawEtcd>) -> Option<crate::state::etcd::Etc
         }
         ok = false;
     }
+    let auth = match (&r.user, &r.password) {
+        (None, None) => None,
+        (Some(u), Some(p)) => Some((u.get_ref().clone(), p.get_ref().clone())),
+        (Some(u), None) => {
+            ctx.err(
+                u,
+                "controller.etcd.password",
+                "`user` without `password`",
+                "add password = { env = \"DNSFAILBACK_ETCD_PASSWORD\" } (or { file = \"/path\" })",
+            );
+            ok = false;
+            None
+        }
+        (None, Some(p)) => {
+            ctx.err(
+                p,
+                "controller.etcd.user",
+                "`password` without `user`",
+                "add the etcd user name, e.g. user = \"dnsfailback\"",
+            );
+            ok = false;
+            None
+        }
+    };
     ok.then(|| crate::state::etcd::EtcdSettings {
         endpoints: r.endpoints.get_ref().clone(),
         prefix,
         node,
         lease_ttl,
         timeout,
+        auth,
     })
 }
 

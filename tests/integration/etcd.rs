@@ -39,6 +39,11 @@ fn free_port() -> u16 {
 
 impl Etcd {
     fn start() -> Etcd {
+        Etcd::start_with(&[])
+    }
+
+    /// `extra` etcd flags, e.g. a short auth-token TTL.
+    fn start_with(extra: &[&str]) -> Etcd {
         let dir = Scratch::new("etcd");
         let (client, peer) = (free_port(), free_port());
         let url = format!("http://127.0.0.1:{client}");
@@ -62,6 +67,7 @@ impl Etcd {
                 "--initial-cluster",
                 &format!("t={peer_url}"),
             ])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -105,6 +111,7 @@ fn settings_ttl(etcd: &Etcd, node: &str, lease_ttl: Duration) -> EtcdSettings {
         node: node.into(),
         lease_ttl,
         timeout: Duration::from_secs(2),
+        auth: None,
     }
 }
 
@@ -459,4 +466,106 @@ async fn a_deposed_leaders_writes_are_refused_by_etcd() {
 fn base64_of(s: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+/// Turns authentication on: user `root` (role root) with `password`.
+async fn enable_auth(etcd: &Etcd, password: &str) {
+    let http = reqwest::Client::new();
+    for (path, body) in [
+        (
+            "/v3/auth/user/add",
+            format!(r#"{{"name":"root","password":"{password}"}}"#),
+        ),
+        (
+            "/v3/auth/user/grant",
+            r#"{"user":"root","role":"root"}"#.to_string(),
+        ),
+        ("/v3/auth/enable", "{}".to_string()),
+    ] {
+        let r = http
+            .post(format!("{}{path}", etcd.url))
+            .body(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_etcd_with_authentication_needs_the_password_and_never_shows_it() {
+    // Tokens expire after 2 s without use, so the renewal path runs too.
+    let etcd = Etcd::start_with(&["--auth-token-ttl", "2"]);
+    let password = "s3cret-etcd-pw-9f2c";
+    enable_auth(&etcd, password).await;
+    let var = "DNSFAILBACK_TEST_ETCD_PASSWORD_AUTH";
+    std::env::set_var(var, password);
+    let with = |user: &str, env: &str| EtcdSettings {
+        auth: Some((
+            user.to_string(),
+            dnsfailback_provider::SecretSource {
+                env: Some(env.to_string()),
+                file: None,
+            },
+        )),
+        ..settings(&etcd, "ctl-a")
+    };
+
+    // No credentials: refused by etcd, said plainly.
+    let anon = observe(&settings(&etcd, "anon")).unwrap_or_else(|e| panic!("{e}"));
+    let e = anon
+        .service_state("shop")
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("read without a user"));
+    assert!(e.to_string().contains("user name is empty"), "{e}");
+
+    // A wrong password: the error names the user, never a password.
+    std::env::set_var("DNSFAILBACK_TEST_ETCD_WRONG_PW", "not-the-password-77");
+    let wrong =
+        observe(&with("root", "DNSFAILBACK_TEST_ETCD_WRONG_PW")).unwrap_or_else(|e| panic!("{e}"));
+    let e = wrong
+        .service_state("shop")
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("a wrong password was accepted"));
+    let text = format!("{e} {e:?}");
+    assert!(text.contains("authentication as `root` failed"), "{text}");
+    assert!(
+        !text.contains("not-the-password-77") && !text.contains(password),
+        "{text}"
+    );
+
+    // The right one: the controller leads and writes.
+    let (store, lead) = connect(&with("root", var)).unwrap_or_else(|e| panic!("{e}"));
+    until("ctl-a to lead with auth", Duration::from_secs(10), || {
+        lead.is_leader()
+    })
+    .await;
+    let st = dnsfailback::policy::ServiceState {
+        original_ttl: Some(300),
+        ..Default::default()
+    };
+    store
+        .save_service_state("shop", &st)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        !format!("{store:?} {lead:?}").contains(password),
+        "Debug shows no password"
+    );
+
+    // An idle reader's token expires on the server; the next read renews it.
+    let reader = observe(&with("root", var)).unwrap_or_else(|e| panic!("{e}"));
+    let first = reader
+        .service_state("shop")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    tokio::time::sleep(Duration::from_millis(3500)).await; // the server's token TTL, not ours
+    let again = reader
+        .service_state("shop")
+        .await
+        .unwrap_or_else(|e| panic!("an expired token was not renewed: {e}"));
+    assert_eq!(first, again);
+    assert_eq!(again.and_then(|s| s.original_ttl), Some(300));
 }

@@ -9,8 +9,11 @@
 
 use std::time::Duration;
 
+use std::sync::{Arc, Mutex};
+
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
+use dnsfailback_provider::Secret;
 use serde_json::{json, Value};
 
 /// One key-value pair as etcd returns it.
@@ -34,11 +37,22 @@ pub(crate) struct EtcdError(pub String);
 pub(crate) struct EtcdClient {
     http: reqwest::Client,
     endpoints: Vec<String>,
+    /// etcd user and password, when the cluster has authentication on.
+    auth: Option<(String, Secret)>,
+    /// The current auth token (etcd's simple tokens expire; renewed on "invalid auth token").
+    token: Arc<Mutex<Option<String>>>,
 }
+
+/// etcd's gRPC code for an unknown or expired auth token.
+const UNAUTHENTICATED: i64 = 16;
 
 impl EtcdClient {
     /// A client for `endpoints` (`http://host:2379`), each call bounded by `timeout`.
-    pub(crate) fn new(endpoints: &[String], timeout: Duration) -> Result<Self, EtcdError> {
+    pub(crate) fn new(
+        endpoints: &[String],
+        timeout: Duration,
+        auth: Option<(String, Secret)>,
+    ) -> Result<Self, EtcdError> {
         if endpoints.is_empty() {
             return Err(EtcdError("no endpoints".into()));
         }
@@ -54,45 +68,95 @@ impl EtcdClient {
                 .iter()
                 .map(|e| e.trim_end_matches('/').to_string())
                 .collect(),
+            auth,
+            token: Arc::new(Mutex::new(None)),
         })
+    }
+
+    /// The auth token to send, authenticating first when there is none yet (or `renew`).
+    async fn auth_token(&self, renew: bool) -> Result<Option<String>, EtcdError> {
+        let Some((user, password)) = &self.auth else {
+            return Ok(None);
+        };
+        if !renew {
+            if let Some(t) = self.token.lock().ok().and_then(|g| g.clone()) {
+                return Ok(Some(t));
+            }
+        }
+        let body = json!({ "name": user, "password": password.expose() });
+        let v = self
+            .post("/v3/auth/authenticate", &body, None)
+            .await
+            .map_err(|(e, _)| EtcdError(format!("authentication as `{user}` failed: {}", e.0)))?;
+        let token = v
+            .get("token")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| EtcdError(format!("authentication as `{user}`: no token returned")))?;
+        if let Ok(mut g) = self.token.lock() {
+            *g = Some(token.clone());
+        }
+        Ok(Some(token))
+    }
+
+    /// One etcd call, authenticated when the cluster needs it; an expired token is renewed
+    /// once.
+    async fn call(&self, path: &str, body: &Value) -> Result<Value, EtcdError> {
+        let token = self.auth_token(false).await?;
+        match self.post(path, body, token.as_deref()).await {
+            Err((_, code)) if code == UNAUTHENTICATED && self.auth.is_some() => {
+                let token = self.auth_token(true).await?;
+                self.post(path, body, token.as_deref())
+                    .await
+                    .map_err(|e| e.0)
+            }
+            r => r.map_err(|e| e.0),
+        }
     }
 
     /// POSTs `body` to `path` on the first endpoint that answers; an HTTP error from a
     /// reachable endpoint is final (the cluster answered), a connection failure tries the next.
-    async fn call(&self, path: &str, body: &Value) -> Result<Value, EtcdError> {
+    /// The error carries etcd's gRPC code (0 when there is none).
+    async fn post(
+        &self,
+        path: &str,
+        body: &Value,
+        token: Option<&str>,
+    ) -> Result<Value, (EtcdError, i64)> {
         let mut last = String::new();
         for ep in &self.endpoints {
-            let resp = match self
-                .http
-                .post(format!("{ep}{path}"))
-                .json(body)
-                .send()
-                .await
-            {
+            let mut req = self.http.post(format!("{ep}{path}")).json(body);
+            if let Some(t) = token {
+                req = req.header(reqwest::header::AUTHORIZATION, t);
+            }
+            let resp = match req.send().await {
                 Ok(r) => r,
                 Err(e) => {
-                    last = format!("{ep}: {e}");
+                    last = format!("{ep}: {}", e.without_url());
                     continue;
                 }
             };
             let status = resp.status();
-            let text = resp
-                .text()
-                .await
-                .map_err(|e| EtcdError(format!("{ep}{path}: reading the answer: {e}")))?;
-            let v: Value = serde_json::from_str(&text)
-                .map_err(|_| EtcdError(format!("{ep}{path}: HTTP {status}, not an etcd answer")))?;
+            let text = resp.text().await.map_err(|e| {
+                let e = e.without_url();
+                (EtcdError(format!("{ep}{path}: reading the answer: {e}")), 0)
+            })?;
+            let v: Value = serde_json::from_str(&text).map_err(|_| {
+                let e = EtcdError(format!("{ep}{path}: HTTP {status}, not an etcd answer"));
+                (e, 0)
+            })?;
             if !status.is_success() {
                 let msg = v
                     .get("message")
                     .or_else(|| v.get("error"))
                     .and_then(Value::as_str)
                     .unwrap_or("no message");
-                return Err(EtcdError(format!("{ep}{path}: HTTP {status}: {msg}")));
+                let code = num(v.get("code"));
+                return Err((EtcdError(format!("{ep}{path}: HTTP {status}: {msg}")), code));
             }
             return Ok(v);
         }
-        Err(EtcdError(format!("no endpoint reachable ({last})")))
+        Err((EtcdError(format!("no endpoint reachable ({last})")), 0))
     }
 
     /// The value of `key`, if it exists.

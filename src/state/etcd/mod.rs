@@ -30,6 +30,8 @@ pub struct EtcdSettings {
     pub lease_ttl: Duration,
     /// Longest wait for one etcd call.
     pub timeout: Duration,
+    /// User and password source, when the cluster has authentication on.
+    pub auth: Option<(String, dnsfailback_provider::SecretSource)>,
 }
 
 /// The group's store for reading only (`plan`, tools): it never campaigns, so every write
@@ -46,7 +48,16 @@ pub fn observe(settings: &EtcdSettings) -> Result<Arc<EtcdStore>, String> {
 
 /// The client, the key prefix and the leader key of a group.
 fn parts(settings: &EtcdSettings) -> Result<(client::EtcdClient, String, Vec<u8>), String> {
-    let client = client::EtcdClient::new(&settings.endpoints, settings.timeout)
+    let auth = match &settings.auth {
+        Some((user, source)) => Some((
+            user.clone(),
+            source
+                .load()
+                .map_err(|e| format!("controller.etcd.password: {e}"))?,
+        )),
+        None => None,
+    };
+    let client = client::EtcdClient::new(&settings.endpoints, settings.timeout, auth)
         .map_err(|e| e.to_string())?;
     let prefix = settings.prefix.trim_end_matches('/').to_string();
     let key = format!("{prefix}/leader").into_bytes();
