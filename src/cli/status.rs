@@ -109,6 +109,17 @@ pub fn render(s: &ServiceStatus) -> String {
     if let Some(e) = &s.last_error {
         out.push_str(&format!("  last error: {e}\n"));
     }
+    if let Some(l) = &s.lease {
+        let holder = l
+            .holder
+            .as_deref()
+            .unwrap_or("nobody (election in progress)");
+        out.push_str(&format!(
+            "  lease: held by {holder}{} (token {})\n",
+            if l.leading { ", this controller" } else { "" },
+            l.token
+        ));
+    }
     if let Some(b) = &s.baseline {
         let p95 = b
             .latency_p95_ms
@@ -173,7 +184,8 @@ mod tests {
                 ]
             }],
             "reason": "", "alert": null, "held": null, "last_error": null,
-            "baseline": {"samples": 120, "warm": true, "latency_p95_ms": 12, "error_rate": 0.005}
+            "baseline": {"samples": 120, "warm": true, "latency_p95_ms": 12, "error_rate": 0.005},
+            "lease": {"holder": "ctl-b", "leading": false, "token": 42}
         }))
         .unwrap();
         let text = render(&s);
@@ -185,5 +197,6 @@ mod tests {
             text.contains("primary baseline: p95 12 ms, errors 0.50 %, 120 samples (warm)"),
             "{text}"
         );
+        assert!(text.contains("lease: held by ctl-b (token 42)"), "{text}");
     }
 }

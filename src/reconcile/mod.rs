@@ -963,6 +963,11 @@ impl Controller {
                 )),
             },
             baseline: rt.baseline.as_ref().map(status::BaselineStatus::of),
+            lease: self.config.controller.etcd.as_ref().map(|_| status::LeaseStatus {
+                holder: self.leadership.holder(),
+                leading: self.leadership.is_leader(),
+                token: self.leadership.fencing_token(),
+            }),
             provider_sync: rt.sync.as_ref().map(|(r, st, _)| {
                 format!(
                     "{} {}",

@@ -40,6 +40,20 @@ pub struct ServiceStatus {
     /// The primary's learnt normal, which the canary's baseline gate compares against.
     #[serde(default)]
     pub baseline: Option<BaselineStatus>,
+    /// In an etcd group: which controller holds the lease, and whether it is this one.
+    #[serde(default)]
+    pub lease: Option<LeaseStatus>,
+}
+
+/// Who leads an etcd group of controllers, as this controller sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseStatus {
+    /// The holder's `node` name, when known.
+    pub holder: Option<String>,
+    /// This controller holds the lease (it alone changes DNS).
+    pub leading: bool,
+    /// The lease's fencing token (grows with every new leader).
+    pub token: u64,
 }
 
 /// The primary's baseline as `status` shows it: enough to see whether the baseline gate has

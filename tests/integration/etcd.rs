@@ -266,6 +266,16 @@ async fn one_leader_changes_dns_and_a_follower_takes_over_with_the_original_ttl(
         "{}",
         reason(&b)
     );
+    let lease = |n: &Node| {
+        let board = n.ctl.board();
+        let l = board
+            .read()
+            .ok()
+            .and_then(|b| b.get("shop").and_then(|s| s.lease.clone()));
+        l.unwrap_or_else(|| panic!("no lease in status"))
+    };
+    assert!(lease(&a).leading && lease(&a).holder.as_deref() == Some("ctl-a"));
+    assert!(!lease(&b).leading && lease(&b).holder.as_deref() == Some("ctl-a"));
     let first = provider.applied().len();
 
     // The primary fails: the leader fails over, the follower changes nothing.
