@@ -213,12 +213,12 @@ impl Controller {
         }
         self.led_with = leader.then_some(token);
         let names: Vec<String> = self.config.services.keys().cloned().collect();
+        if !leader {
+            self.follow(&names).await;
+            return;
+        }
         for name in names {
-            if leader {
-                self.reconcile(&name).await;
-            } else {
-                self.follow(&name).await;
-            }
+            self.reconcile(&name).await;
         }
     }
 
@@ -227,18 +227,22 @@ impl Controller {
     /// state and baseline, then resolve intents a previous leader left open.
     async fn take_over(&mut self) {
         let names: Vec<String> = self.config.services.keys().cloned().collect();
-        for name in &names {
-            match self.store.service_state(name).await {
-                Ok(state) => {
-                    let state = state.unwrap_or_default();
-                    if let Some(rt) = self.runtime.get_mut(name) {
-                        rt.baseline = restore_baseline(&state);
-                        rt.baseline_seen_ms = 0;
-                        rt.baseline_saved_ms = 0;
-                        rt.state = state;
-                    }
+        let mut states = match self.store.service_states(&names).await {
+            Ok(s) => s,
+            Err(e) => {
+                for name in &names {
+                    self.set_error(name, format!("taking over: {e}"));
                 }
-                Err(e) => self.set_error(name, format!("taking over: {e}")),
+                return;
+            }
+        };
+        for name in &names {
+            let state = states.remove(name).unwrap_or_default();
+            if let Some(rt) = self.runtime.get_mut(name) {
+                rt.baseline = restore_baseline(&state);
+                rt.baseline_seen_ms = 0;
+                rt.baseline_saved_ms = 0;
+                rt.state = state;
             }
         }
         tracing::info!(
@@ -250,37 +254,45 @@ impl Controller {
 
     /// A follower keeps its health view current (it probes too) and shows the leader's state
     /// from the shared store, so `status` on any controller tells the truth.
-    async fn follow(&mut self, name: &str) {
-        let Some(service) = self.config.services.get(name).cloned() else {
-            return;
-        };
-        match self.store.service_state(name).await {
-            Ok(Some(state)) => {
-                if let Some(rt) = self.runtime.get_mut(name) {
-                    rt.state = state;
+    /// One read of the shared store per tick, whatever the number of services.
+    async fn follow(&mut self, names: &[String]) {
+        match self.store.service_states(names).await {
+            Ok(states) => {
+                for (name, state) in states {
+                    if let Some(rt) = self.runtime.get_mut(&name) {
+                        rt.state = state;
+                    }
                 }
             }
-            Ok(None) => {}
-            Err(e) => self.set_error(name, format!("following: {e}")),
+            Err(e) => {
+                for name in names {
+                    self.set_error(name, format!("following: {e}"));
+                }
+            }
         }
-        let health = self.health.service(name);
         let holder = self
             .leadership
             .holder()
             .unwrap_or_else(|| "nobody yet".into());
-        let note = crate::policy::Decision {
-            state: self
-                .runtime
-                .get(name)
-                .map(|r| r.state.clone())
-                .unwrap_or_default(),
-            desired: None,
-            reason: format!("follower: changes are made by the lease holder `{holder}`"),
-            alert: None,
-            held: None,
-            hook: None,
-        };
-        self.publish_status(&service, &health, Some(&note));
+        for name in names {
+            let Some(service) = self.config.services.get(name).cloned() else {
+                continue;
+            };
+            let health = self.health.service(name);
+            let note = crate::policy::Decision {
+                state: self
+                    .runtime
+                    .get(name)
+                    .map(|r| r.state.clone())
+                    .unwrap_or_default(),
+                desired: None,
+                reason: format!("follower: changes are made by the lease holder `{holder}`"),
+                alert: None,
+                held: None,
+                hook: None,
+            };
+            self.publish_status(&service, &health, Some(&note));
+        }
     }
 
     fn provider(&self, service: &Service) -> Option<Arc<dyn Provider>> {

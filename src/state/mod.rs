@@ -93,6 +93,20 @@ pub struct AuditEntry {
 pub trait Store: Send + Sync {
     /// The persisted state of a service, if any.
     async fn service_state(&self, service: &str) -> Result<Option<ServiceState>, StoreError>;
+    /// The states of `services` at once (missing ones are left out). A follower reads them
+    /// every tick, so a remote store answers with one request instead of one per service.
+    async fn service_states(
+        &self,
+        services: &[String],
+    ) -> Result<std::collections::BTreeMap<String, ServiceState>, StoreError> {
+        let mut out = std::collections::BTreeMap::new();
+        for s in services {
+            if let Some(st) = self.service_state(s).await? {
+                out.insert(s.clone(), st);
+            }
+        }
+        Ok(out)
+    }
     /// Persists a service's state.
     async fn save_service_state(
         &self,

@@ -37,6 +37,11 @@ async fn exercise(store: &dyn Store) -> Result<(), StoreError> {
     store.save_service_state("shop", &st).await?;
     let back = store.service_state("shop").await?.unwrap_or_default();
     assert_eq!(back.phase, st.phase);
+    let all = store
+        .service_states(&["shop".to_string(), "none".to_string()])
+        .await?;
+    assert_eq!(all.keys().collect::<Vec<_>>(), vec!["shop"]);
+    assert_eq!(all["shop"].phase, st.phase);
     assert_eq!(
         back.original_ttl,
         Some(3600),

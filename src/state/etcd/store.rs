@@ -122,6 +122,26 @@ impl Store for EtcdStore {
         kv.map(|kv| parse("read service state", &kv)).transpose()
     }
 
+    async fn service_states(
+        &self,
+        services: &[String],
+    ) -> Result<std::collections::BTreeMap<String, ServiceState>, StoreError> {
+        let prefix = format!("{}/state/", self.prefix);
+        let kvs = self
+            .client
+            .list(prefix.as_bytes(), 0, false)
+            .await
+            .map_err(|e| err("read service states", e))?;
+        let mut out = std::collections::BTreeMap::new();
+        for kv in &kvs {
+            let name = String::from_utf8_lossy(&kv.key[prefix.len()..]).into_owned();
+            if services.contains(&name) {
+                out.insert(name, parse("read service states", kv)?);
+            }
+        }
+        Ok(out)
+    }
+
     async fn save_service_state(
         &self,
         service: &str,
