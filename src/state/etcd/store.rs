@@ -134,7 +134,10 @@ impl Store for EtcdStore {
             .map_err(|e| err("read service states", e))?;
         let mut out = std::collections::BTreeMap::new();
         for kv in &kvs {
-            let name = String::from_utf8_lossy(&kv.key[prefix.len()..]).into_owned();
+            let Some(rest) = kv.key.get(prefix.len()..) else {
+                continue;
+            };
+            let name = String::from_utf8_lossy(rest).into_owned();
             if services.contains(&name) {
                 out.insert(name, parse("read service states", kv)?);
             }
