@@ -701,14 +701,14 @@ impl Controller {
         let Some(rt) = self.runtime.get_mut(name) else {
             return;
         };
+        let due = now.saturating_sub(rt.baseline_saved_ms) >= BASELINE_SAVE_EVERY_MS;
+        if !due && primary_up {
+            return; // the common case on every tick: no copy, no write
+        }
         let Some(snapshot) = rt.baseline.as_ref().map(|b| b.snapshot().clone()) else {
             return;
         };
         if rt.state.baseline.as_ref() == Some(&snapshot) {
-            return;
-        }
-        let due = now.saturating_sub(rt.baseline_saved_ms) >= BASELINE_SAVE_EVERY_MS;
-        if !due && primary_up {
             return;
         }
         rt.baseline_saved_ms = now;
