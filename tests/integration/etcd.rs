@@ -123,52 +123,31 @@ async fn until(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
     }
 }
 
-const CONFIG: &str = r#"
-[controller.etcd]
-endpoints = ["ETCD"]
-prefix = "/dnsfailback/test"
-lease_ttl = "3s"
-
-# The controllers get an in-memory provider under this name; validation only checks the
-# settings (an embedded provider is refused with [controller.etcd]).
-[providers.mem]
-kind = "rfc2136"
-server = "127.0.0.1:53"
-key_name = "dnsfailback"
-algorithm = "hmac-sha256"
-secret = { env = "DNSFAILBACK_TEST_UNUSED_TSIG" }
-
-[services.shop]
-provider = "mem"
-zone = "example.test"
-name = "shop.example.test"
-type = "A"
-ttl = 300
-failover_ttl = 30
-stable_for = "1s"
-restore_ttl_after = "1s"
-canary_steps = [100]
-
-[[services.shop.targets]]
-name = "primary"
-address = "192.0.2.10"
-priority = 1
-[[services.shop.targets.checks]]
-kind = "tcp"
-address = "127.0.0.1:9"
-rise = 1
-fall = 1
-
-[[services.shop.targets]]
-name = "backup"
-address = "198.51.100.20"
-priority = 2
-[[services.shop.targets.checks]]
-kind = "tcp"
-address = "127.0.0.1:9"
-rise = 1
-fall = 1
-"#;
+/// The scenario tests' service, with quick timers, behind an etcd group. The controllers
+/// get an in-memory provider under the name `mem`; validation only checks the provider's
+/// settings, and an embedded provider is refused with `[controller.etcd]`, hence rfc2136.
+fn config(etcd: &Etcd) -> String {
+    let mut text = crate::scenario::CONFIG.to_string();
+    for (old, new) in [
+        (
+            "[providers.mem]\nkind = \"embedded\"\n",
+            "[providers.mem]\nkind = \"rfc2136\"\nserver = \"127.0.0.1:53\"\nkey_name = \"dnsfailback\"\nalgorithm = \"hmac-sha256\"\nsecret = { env = \"DNSFAILBACK_TEST_UNUSED_TSIG\" }\n",
+        ),
+        ("stable_for = \"60s\"", "stable_for = \"1s\""),
+        (
+            "restore_ttl_after = \"10m\"",
+            "restore_ttl_after = \"1s\"\ncanary_steps = [100]",
+        ),
+        ("rise = 3\nfall = 2", "rise = 1\nfall = 1"),
+    ] {
+        assert!(text.contains(old), "the scenario config changed: `{old}` is gone");
+        text = text.replace(old, new);
+    }
+    format!(
+        "[controller.etcd]\nendpoints = [\"{}\"]\nprefix = \"/dnsfailback/test\"\nlease_ttl = \"3s\"\n{text}",
+        etcd.url
+    )
+}
 
 struct Node {
     ctl: Controller,
@@ -177,7 +156,7 @@ struct Node {
 }
 
 async fn node(etcd: &Etcd, name: &str, provider: &MemoryProvider) -> Node {
-    let text = CONFIG.replace("ETCD", &etcd.url);
+    let text = config(etcd);
     let (config, _) =
         parse(std::path::Path::new("etcd.toml"), &text).unwrap_or_else(|e| panic!("{e}"));
     assert!(config.controller.etcd.is_some(), "[controller.etcd] parsed");
@@ -578,4 +557,68 @@ async fn an_etcd_with_authentication_needs_the_password_and_never_shows_it() {
         .unwrap_or_else(|e| panic!("an expired token was not renewed: {e}"));
     assert_eq!(first, again);
     assert_eq!(again.and_then(|s| s.original_ttl), Some(300));
+}
+
+/// The holder of the group's leader key, read straight from etcd.
+async fn leader_in_etcd(etcd: &Etcd) -> Option<String> {
+    let v: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/v3/kv/range", etcd.url))
+        .body(format!(
+            r#"{{"key":"{}"}}"#,
+            base64_of("/dnsfailback/test/leader")
+        ))
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    let value = v.pointer("/kvs/0/value")?.as_str()?;
+    use base64::Engine as _;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(value)
+        .ok()?;
+    String::from_utf8(raw).ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_real_binary_campaigns_and_a_stopped_leader_hands_over_at_once() {
+    let etcd = Etcd::start();
+    let dir = crate::harness::Scratch::new("etcd-bin");
+    // A 30 s lease: a hand-over within a few seconds can only come from the resign on SIGTERM.
+    let node_config = |node: &str| {
+        let text = config(&etcd)
+            .replace("lease_ttl = \"3s\"", &format!("lease_ttl = \"30s\"\nnode = \"{node}\""))
+            .replace(
+                "[providers.mem]",
+                &format!(
+                    "[controller]\nstate = \"{}\"\nadmin_listen = \"127.0.0.1:0\"\n\n[providers.mem]",
+                    dir.path(&format!("{node}.db")).display()
+                ),
+            );
+        let path = dir.path(&format!("{node}.toml"));
+        std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+        path
+    };
+    let env = [("DNSFAILBACK_TEST_UNUSED_TSIG", "c2VjcmV0")];
+    let a = crate::harness::Proc::start(&node_config("ctl-a"), &env);
+    a.wait_for("became the leader", Duration::from_secs(20));
+    let b = crate::harness::Proc::start(&node_config("ctl-b"), &env);
+    b.admin_addr();
+    assert_eq!(leader_in_etcd(&etcd).await.as_deref(), Some("ctl-a"));
+
+    let t0 = Instant::now();
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &a.pid().to_string()])
+        .status()
+        .unwrap_or_else(|e| panic!("kill: {e}"));
+    assert!(kill.success());
+    b.wait_for("became the leader", Duration::from_secs(15));
+    assert!(
+        t0.elapsed() < Duration::from_secs(8),
+        "ctl-b led after {:?}: the lease was not given up (30 s TTL)",
+        t0.elapsed()
+    );
+    assert_eq!(leader_in_etcd(&etcd).await.as_deref(), Some("ctl-b"));
+    assert!(a.log().contains("resigned the leader lease"), "{}", a.log());
 }

@@ -200,6 +200,11 @@ impl Proc {
         let _ = self.child.wait();
     }
 
+    /// The process id, for signals other than SIGKILL.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// True while the process runs.
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))

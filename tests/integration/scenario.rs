@@ -13,7 +13,7 @@ use dnsfailback::state::{MemoryStore, SingleNode, Store};
 use dnsfailback_provider::memory::{Fault, MemoryProvider};
 use dnsfailback_provider::{Change, ChangeSet, ErrorKind, Fqdn, Provider, RecordSet, RecordType};
 
-const CONFIG: &str = r#"
+pub(crate) const CONFIG: &str = r#"
 [providers.mem]
 kind = "embedded"
 
@@ -943,50 +943,40 @@ async fn a_failback_outside_the_change_window_waits_for_it() {
     assert_eq!(st.phase.label(), "restoring_ttl");
 }
 
-const TWO_SERVICES: &str = r#"
-[providers.mem]
-kind = "embedded"
-
-[services.shop]
+/// One `A` service with a primary and a backup, named by `name` and the two addresses.
+fn service_toml(name: &str, primary: &str, backup: &str) -> String {
+    format!(
+        r#"
+[services.{name}]
 provider = "mem"
 zone = "example.test"
-name = "shop.example.test"
+name = "{name}.example.test"
 type = "A"
-[[services.shop.targets]]
+[[services.{name}.targets]]
 name = "primary"
-address = "192.0.2.10"
+address = "{primary}"
 priority = 1
-[[services.shop.targets.checks]]
+[[services.{name}.targets.checks]]
 kind = "tcp"
 address = "127.0.0.1:9"
-[[services.shop.targets]]
+[[services.{name}.targets]]
 name = "backup"
-address = "198.51.100.20"
+address = "{backup}"
 priority = 2
-[[services.shop.targets.checks]]
+[[services.{name}.targets.checks]]
 kind = "tcp"
 address = "127.0.0.1:9"
+"#
+    )
+}
 
-[services.mail]
-provider = "mem"
-zone = "example.test"
-name = "mail.example.test"
-type = "A"
-[[services.mail.targets]]
-name = "primary"
-address = "192.0.2.30"
-priority = 1
-[[services.mail.targets.checks]]
-kind = "tcp"
-address = "127.0.0.1:9"
-[[services.mail.targets]]
-name = "backup"
-address = "198.51.100.40"
-priority = 2
-[[services.mail.targets.checks]]
-kind = "tcp"
-address = "127.0.0.1:9"
-"#;
+fn two_services_toml() -> String {
+    format!(
+        "[providers.mem]\nkind = \"embedded\"\n{}{}",
+        service_toml("shop", "192.0.2.10", "198.51.100.20"),
+        service_toml("mail", "192.0.2.30", "198.51.100.40")
+    )
+}
 
 async fn two_services_round(ctl: &mut Controller, down: &[(&str, &str)]) {
     let mut results = Vec::new();
@@ -1001,8 +991,8 @@ async fn two_services_round(ctl: &mut Controller, down: &[(&str, &str)]) {
 }
 
 async fn two_services() -> (Controller, MemoryProvider) {
-    let (config, _) =
-        parse(std::path::Path::new("two.toml"), TWO_SERVICES).unwrap_or_else(|e| panic!("{e}"));
+    let (config, _) = parse(std::path::Path::new("two.toml"), &two_services_toml())
+        .unwrap_or_else(|e| panic!("{e}"));
     let provider = MemoryProvider::new("mem", &[fq("example.test")]);
     let mut providers: BTreeMap<String, Arc<dyn Provider>> = BTreeMap::new();
     providers.insert("mem".into(), Arc::new(provider.clone()));

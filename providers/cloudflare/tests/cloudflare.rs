@@ -478,6 +478,8 @@ async fn pagination_follows_every_page() {
     assert_eq!(zone.len(), 2);
 }
 
+/// A successful list with no records.
+const EMPTY_LIST: &str = r#"{"success":true,"errors":[],"messages":[],"result":[]}"#;
 const RATE_LIMITED: &str = r#"{"success":false,"errors":[{"code":10100,"message":"More than 1200 requests per 300 seconds reached. Please wait and consider throttling your request speed"}],"messages":[],"result":null}"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -509,11 +511,7 @@ async fn retry_after_on_429_is_honoured() {
     };
     // The first 429 hits the re-read (then an empty list is served); the second hits the
     // batch itself, which is then sent again.
-    fake.push_fault(
-        200,
-        &[],
-        r#"{"success":true,"errors":[],"messages":[],"result":[]}"#,
-    );
+    fake.push_fault(200, &[], EMPTY_LIST);
     fake.push_fault(429, &[("retry-after", "1")], RATE_LIMITED);
     let out = p.apply(&create).await;
     assert!(out.is_ok(), "{out:?}");
@@ -571,11 +569,7 @@ async fn server_error_on_batch_is_not_retried_and_marked_unknown() {
     let zone = fq("example.com");
     let _ = p.read(&zone, &fq("www.example.com"), RecordType::A).await;
     let before = fake.seen().len();
-    fake.push_fault(
-        200,
-        &[],
-        r#"{"success":true,"errors":[],"messages":[],"result":[]}"#,
-    );
+    fake.push_fault(200, &[], EMPTY_LIST);
     fake.push_fault(500, &[], r#"{"success":false,"errors":[{"code":1100,"message":"Internal error"}],"messages":[],"result":null}"#);
     let create = ChangeSet {
         zone,
@@ -658,11 +652,7 @@ async fn cloudflare_error_bodies_are_surfaced() {
             new: set("new.example.com", RecordType::A, 60, &["192.0.2.1"]),
         }],
     };
-    fake.push_fault(
-        200,
-        &[],
-        r#"{"success":true,"errors":[],"messages":[],"result":[]}"#,
-    );
+    fake.push_fault(200, &[], EMPTY_LIST);
     fake.push_fault(400, &[], r#"{"success":false,"errors":[{"code":81058,"message":"An identical record already exists."}],"messages":[],"result":null}"#);
     let err = p
         .apply(&fresh)

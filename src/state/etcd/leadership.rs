@@ -20,6 +20,9 @@ use tokio::time::Instant;
 use super::client::{created_at, put, range, EtcdClient};
 use crate::state::Leadership;
 
+/// Longest pause between a follower's attempts to take the leader key.
+const FOLLOW_EVERY: Duration = Duration::from_secs(1);
+
 /// Shared between the campaign task and the readers.
 #[derive(Debug)]
 struct Inner {
@@ -208,7 +211,9 @@ async fn hold_or_follow(
             .first()
             .map(|kv| String::from_utf8_lossy(&kv.value).into_owned());
         inner.set_holder(holder);
-        tokio::time::sleep(beat).await;
+        // Followers look often (a txn a second is nothing for etcd), so a leader that resigns
+        // is replaced at once, whatever the lease TTL.
+        tokio::time::sleep(beat.min(FOLLOW_EVERY)).await;
         let sent = inner.now_ns();
         if client.keepalive(lease).await? == 0 {
             return Err(super::client::EtcdError(
