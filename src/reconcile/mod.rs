@@ -144,7 +144,7 @@ impl Controller {
                 },
             );
         }
-        Ok(Controller {
+        let ctl = Controller {
             config,
             providers,
             store,
@@ -155,7 +155,14 @@ impl Controller {
             board: StatusBoard::default(),
             recent_failovers: Vec::new(),
             led_with: None,
-        })
+        };
+        // Every configured service is on the board from the start (the admin API serves
+        // before the first tick has run), with its persisted phase and unknown health.
+        for service in ctl.config.services.values() {
+            let health = ctl.health.service(&service.name);
+            ctl.publish_status(service, &health, None);
+        }
+        Ok(ctl)
     }
 
     /// The status board the admin API reads.

@@ -1054,3 +1054,20 @@ async fn one_services_primary_failing_alone_fails_over_normally() {
         }]
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn every_service_is_on_the_status_board_before_the_first_tick() {
+    let s = Scene::new("").await;
+    let board = s.ctl.board();
+    let st = board
+        .read()
+        .ok()
+        .and_then(|b| b.get("shop").cloned())
+        .unwrap_or_else(|| panic!("`shop` is not on the board before the first tick"));
+    assert_eq!(st.phase.label(), "normal");
+    assert!(
+        st.targets.iter().all(|t| t.state == "unknown"),
+        "{:?}",
+        st.targets
+    );
+}
