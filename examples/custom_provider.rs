@@ -96,6 +96,7 @@ impl Provider for JournalProvider {
             change_status: false,
             prerequisites: true,
             soa: false,
+            max_batch_records: 0,
         }
     }
 

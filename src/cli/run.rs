@@ -137,18 +137,22 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 /// Every check of every service with the id health knows it by: what the controller's probe
 /// runner runs, and what a probe agent (`dnsfailback agent`) runs from its vantage point.
 pub fn checks_of(config: &Config) -> Vec<(CheckId, CheckSpec)> {
-    config
-        .services
-        .values()
-        .flat_map(|s| {
-            s.targets.iter().flat_map(move |t| {
-                t.checks
-                    .iter()
-                    .enumerate()
-                    .map(move |(i, c)| (check_id(&s.name, &t.name, i), c.spec.clone()))
-            })
+    let services = config.services.values().flat_map(|s| {
+        s.targets.iter().flat_map(move |t| {
+            t.checks
+                .iter()
+                .enumerate()
+                .map(move |(i, c)| (check_id(&s.name, &t.name, i), c.spec.clone()))
         })
-        .collect()
+    });
+    // The controller's uplink anchors, probed like targets (health files them under UPLINK).
+    let uplink = config.controller.uplink_checks.iter().flat_map(|a| {
+        a.checks
+            .iter()
+            .enumerate()
+            .map(move |(i, c)| (check_id(crate::health::UPLINK, &a.name, i), c.spec.clone()))
+    });
+    services.chain(uplink).collect()
 }
 
 /// Every configured `(service, target)` pair: what an agent's report may name.

@@ -51,6 +51,14 @@ pub struct ControllerConfig {
     /// Several controllers sharing state and a leader lease in etcd; `None` = one controller
     /// with the SQLite file `state`.
     pub etcd: Option<crate::state::etcd::EtcdSettings>,
+    pub uplink_checks: Vec<UplinkAnchor>,
+}
+
+/// A reference point of the controller's own network (PLACEHOLDER until the config work lands).
+#[derive(Debug, Clone)]
+pub struct UplinkAnchor {
+    pub name: String,
+    pub checks: Vec<Check>,
 }
 
 /// What a token may do on the admin API.
@@ -255,6 +263,7 @@ pub struct Target {
     pub checks: Vec<Check>,
     /// How many checks must be down for the target to be down (quorum over checks).
     pub fail_quorum: usize,
+    pub site: Option<String>,
 }
 
 /// One check of a target, with the thresholds that turn its results into up/down.

@@ -186,6 +186,7 @@ fn controller(ctx: &mut Ctx, raw: Option<&Spanned<RawController>>) -> Controller
         agents: Vec::new(),
         agent_stale_after: Duration::from_secs(10),
         etcd: None,
+        uplink_checks: Vec::new(),
     };
     let Some(raw_ctl) = raw else { return c };
     let raw = raw_ctl.get_ref();
@@ -1061,6 +1062,7 @@ fn target(
         priority,
         checks,
         fail_quorum,
+        site: None,
     })
 }
 

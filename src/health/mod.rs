@@ -77,6 +77,23 @@ fn flap_config() -> FlapConfig {
     }
 }
 
+impl CheckTracker {
+    fn new(c: &crate::config::Check) -> Self {
+        let judge = match c.window {
+            Some((n, k)) => AnyJudge::window(n, k, n.min(3), c.max_latency)
+                .unwrap_or_else(|_| AnyJudge::rise_fall(c.rise, c.fall, c.max_latency)),
+            None => AnyJudge::rise_fall(c.rise, c.fall, c.max_latency),
+        };
+        CheckTracker {
+            judge,
+            role: c.spec.role(),
+            last_error: None,
+            last_latency_ms: None,
+            samples: VecDeque::new(),
+        }
+    }
+}
+
 struct CheckTracker {
     judge: AnyJudge,
     role: Role,
@@ -114,7 +131,13 @@ pub struct HealthBook {
     targets: BTreeMap<(String, String), TargetTrack>,
     /// `None` only if the built-in configuration were invalid (unit-tested not to be).
     partition: Option<PartitionDetector>,
+    /// The controller's uplink anchors: name -> check ids (see [`partition`]).
+    uplink: Vec<(String, Vec<CheckId>)>,
 }
+
+/// The service name uplink anchors' checks are filed under (never a configured service:
+/// service names cannot start with `@`).
+pub const UPLINK: &str = "@uplink";
 
 /// The controller's own name among the vantage points.
 pub const CONTROLLER_VANTAGE: &str = "controller";
@@ -135,21 +158,7 @@ impl HealthBook {
                 let mut ids = Vec::new();
                 for (i, c) in t.checks.iter().enumerate() {
                     let id = check_id(&s.name, &t.name, i);
-                    let judge = match c.window {
-                        Some((n, k)) => AnyJudge::window(n, k, n.min(3), c.max_latency)
-                            .unwrap_or_else(|_| AnyJudge::rise_fall(c.rise, c.fall, c.max_latency)),
-                        None => AnyJudge::rise_fall(c.rise, c.fall, c.max_latency),
-                    };
-                    checks.insert(
-                        id.clone(),
-                        CheckTracker {
-                            judge,
-                            role: c.spec.role(),
-                            last_error: None,
-                            last_latency_ms: None,
-                            samples: VecDeque::new(),
-                        },
-                    );
+                    checks.insert(id.clone(), CheckTracker::new(c));
                     ids.push(id);
                 }
                 targets.push((t.name.clone(), ids, t.fail_quorum));
@@ -161,6 +170,7 @@ impl HealthBook {
             layout,
             targets: BTreeMap::new(),
             partition: PartitionDetector::new(PartitionConfig::default()).ok(),
+            uplink: Vec::new(),
         };
         book.set_vantage(1, &[], std::time::Duration::from_secs(10));
         book
@@ -196,6 +206,59 @@ impl HealthBook {
                 );
             }
         }
+    }
+
+    /// Tracks the controller's uplink anchors; their checks are fed through
+    /// [`HealthBook::observe`] under the ids [`check_id`]`(UPLINK, anchor, i)`.
+    pub fn set_uplink(&mut self, anchors: &[crate::config::UplinkAnchor]) {
+        self.uplink.clear();
+        for a in anchors {
+            let ids: Vec<CheckId> = a
+                .checks
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let id = check_id(UPLINK, &a.name, i);
+                    self.checks.insert(id.clone(), CheckTracker::new(c));
+                    id
+                })
+                .collect();
+            self.uplink.push((a.name.clone(), ids));
+        }
+    }
+
+    /// The anchors' joint verdict and how many there are, `None` without anchors: up when
+    /// any anchor answers (each anchor is up when any of its checks is), down when all are
+    /// down, unknown until then.
+    pub fn uplink_state(&self) -> Option<(State, usize)> {
+        if self.uplink.is_empty() {
+            return None;
+        }
+        let states: Vec<State> = self
+            .uplink
+            .iter()
+            .map(|(_, ids)| {
+                let s: Vec<State> = ids
+                    .iter()
+                    .filter_map(|id| self.checks.get(id).map(|t| t.judge.state()))
+                    .collect();
+                if s.contains(&State::Up) {
+                    State::Up
+                } else if !s.is_empty() && s.iter().all(|x| *x == State::Down) {
+                    State::Down
+                } else {
+                    State::Unknown
+                }
+            })
+            .collect();
+        let joint = if states.contains(&State::Up) {
+            State::Up
+        } else if states.iter().all(|x| *x == State::Down) {
+            State::Down
+        } else {
+            State::Unknown
+        };
+        Some((joint, states.len()))
     }
 
     /// Feeds one agent's report; targets it does not know are ignored.
@@ -242,23 +305,16 @@ impl HealthBook {
         let views: Vec<TargetView<'_>> = self
             .targets
             .iter()
-            .map(|((service, target), t)| TargetView {
+            .map(|((service, _), t)| TargetView {
                 service,
-                target,
                 state: t.local,
-                changed_at: t.changed_at,
             })
             .collect();
-        let was = self.partition().is_suspected();
+        let uplink = self.uplink_state();
         let status = match self.partition.as_mut() {
-            Some(p) => p.evaluate(&views, now),
+            Some(p) => p.evaluate(&views, uplink, now),
             None => PartitionStatus::Clear,
         };
-        if status.is_suspected() && !was {
-            tracing::error!("most targets of unrelated services failed at once from here: suspecting the controller's own network; not moving traffic on local evidence alone ({status:?})");
-        } else if was && !status.is_suspected() {
-            tracing::warn!("partition suspicion cleared");
-        }
         for track in self.targets.values_mut() {
             let gated = status.gate(track.local);
             track.quorum.report(CONTROLLER_VANTAGE, gated, now);

@@ -1,13 +1,13 @@
 //! Failback hooks: the user's own checks around a failback ("replication lag below 5 s",
-//! "write drain done", "warm the caches"), run by the control loop with a time limit.
+//! "write drain done", "warm the caches"), run as tasks with a time limit, never inside the
+//! loop: a hanging hook holds its own service's failback and nothing else.
 //!
 //! Sits between policy and plan: a pre-failback hook must pass before the first canary step is
 //! published; a post-step hook runs after a step and is audited, never fatal. Output (trimmed)
 //! goes to the audit trail.
 
-use super::Controller;
+use super::{Controller, Done};
 use crate::config::{Hook, Service};
-use crate::health::TargetHealth;
 use crate::policy::HookPoint;
 
 const OUTPUT_KEPT: usize = 2000;
@@ -75,44 +75,26 @@ pub async fn run(hook: &Hook) -> Result<String, String> {
 }
 
 impl Controller {
-    /// Runs the hook for `point`, auditing its output. A failed pre-failback hook stops the
-    /// transition (returned as the reason it is held); a failed post-step hook does not.
-    pub(super) async fn run_hook(
-        &mut self,
-        service: &Service,
-        point: HookPoint,
-        health: &[TargetHealth],
-    ) -> Result<(), String> {
-        let (hook, name) = match point {
-            HookPoint::PreFailback => (service.canary.pre_hook.as_ref(), "pre_failback_hook"),
-            HookPoint::PostStep => (service.canary.post_step_hook.as_ref(), "post_step_hook"),
+    /// Starts the hook for `point` as a task with its own timeout; the result comes back to
+    /// the loop (see `finish`), which audits it. Only the service's own transition waits for a
+    /// pre-failback hook; every other service goes on.
+    pub(super) fn start_hook(&mut self, service: &Service, point: HookPoint) {
+        let hook = match point {
+            HookPoint::PreFailback => service.canary.pre_hook.clone(),
+            HookPoint::PostStep => service.canary.post_step_hook.clone(),
         };
-        let Some(hook) = hook else { return Ok(()) };
-        let started = tokio::time::Instant::now();
-        let result = run(hook).await;
-        let took = started.elapsed().as_secs_f64();
-        match result {
-            Ok(out) => {
-                self.audit(
-                    &service.name,
-                    name,
-                    &format!("passed in {took:.1}s: {out}"),
-                    health,
-                    None,
-                )
-                .await;
-                Ok(())
+        let Some(hook) = hook else { return };
+        let name = service.name.clone();
+        self.spawn(async move {
+            let started = tokio::time::Instant::now();
+            let result = run(&hook).await;
+            Done::Hook {
+                service: name,
+                point,
+                result,
+                took_s: started.elapsed().as_secs_f64(),
             }
-            Err(e) => {
-                self.audit(&service.name, &format!("{name}_failed"), &e, health, None)
-                    .await;
-                tracing::warn!(service = %service.name, "{name} failed: {e}");
-                match point {
-                    HookPoint::PreFailback => Err(format!("{name} failed, failback waits: {e}")),
-                    HookPoint::PostStep => Ok(()),
-                }
-            }
-        }
+        });
     }
 }
 

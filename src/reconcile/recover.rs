@@ -7,8 +7,12 @@
 
 use dnsfailback_provider::{Change, RecordSet};
 
+use dnsfailback_provider::Provider;
+
 use super::Controller;
-use crate::state::IntentOutcome;
+use crate::config::Service;
+use crate::health::TargetHealth;
+use crate::state::{Intent, IntentOutcome};
 
 fn holds(observed: &[RecordSet], set: &RecordSet) -> bool {
     observed.iter().any(|o| o.same_answer(set))
@@ -35,7 +39,7 @@ impl Controller {
                     .await;
                 continue;
             };
-            let Some(provider) = self.provider(&service) else {
+            let Some(provider) = self.providers.get(&service.provider).cloned() else {
                 continue;
             };
             let observed = match provider
@@ -63,17 +67,15 @@ impl Controller {
                     .store
                     .finish_intent(intent.id, IntentOutcome::Applied, None)
                     .await;
-                self.audit(
+                self.audit_later(
                     &service.name,
                     "resume",
                     &format!(
                         "intent {} found applied after restart: {}",
                         intent.id, intent.reason
                     ),
-                    &health,
-                    None,
-                )
-                .await;
+                    serde_json::to_value(&health).unwrap_or_default(),
+                );
                 if let Err(e) = self
                     .save_state(&service.name, intent.next_state.clone())
                     .await
@@ -82,31 +84,82 @@ impl Controller {
                 }
             } else if untouched {
                 tracing::info!(service = %service.name, "resuming intent {} after restart", intent.id);
-                self.audit(
+                self.audit_later(
                     &service.name,
                     "resume",
                     &format!(
                         "re-applying intent {} after restart: {}",
                         intent.id, intent.reason
                     ),
-                    &health,
-                    None,
-                )
-                .await;
-                if let Err(e) = self
-                    .execute(&service, provider.as_ref(), &intent, intent.id, &health)
-                    .await
-                {
-                    tracing::error!(service = %service.name, "{e}");
-                }
+                    serde_json::to_value(&health).unwrap_or_default(),
+                );
+                self.reapply(&service, provider.as_ref(), &intent, &health)
+                    .await;
             } else {
                 let msg = "the zone changed since the intent was written; re-planning";
                 let _ = self
                     .store
                     .finish_intent(intent.id, IntentOutcome::Abandoned, Some(msg))
                     .await;
-                self.audit(&service.name, "abandon", msg, &health, None)
+                self.audit_later(
+                    &service.name,
+                    "abandon",
+                    msg,
+                    serde_json::to_value(&health).unwrap_or_default(),
+                );
+            }
+        }
+    }
+
+    /// Finishes what a durable intent promised: apply, read back, close, save, audit.
+    async fn reapply(
+        &mut self,
+        service: &Service,
+        provider: &dyn Provider,
+        intent: &Intent,
+        health: &[TargetHealth],
+    ) {
+        let outcome = match provider.apply(&intent.changes).await {
+            Err(e) => Err(format!("apply failed: {e}")),
+            Ok(_) => match provider
+                .read(&service.zone, &service.record, service.rtype)
+                .await
+            {
+                Err(e) => Err(format!("read-back after apply failed: {e}")),
+                Ok(got) => match super::zone::mismatch(&got, &intent.changes) {
+                    Some(m) => Err(m),
+                    None => Ok(()),
+                },
+            },
+        };
+        let evidence = serde_json::to_value(health).unwrap_or_default();
+        match outcome {
+            Ok(()) => {
+                let _ = self
+                    .store
+                    .finish_intent(intent.id, IntentOutcome::Applied, None)
                     .await;
+                let current = self
+                    .runtime
+                    .get(&service.name)
+                    .map(|r| r.state.phase.clone())
+                    .unwrap_or(crate::policy::Phase::Normal);
+                let action = super::prepare::action_for(&intent.next_state.phase, &current);
+                self.audit_later(&service.name, action, &intent.reason, evidence);
+                if let Err(e) = self
+                    .save_state(&service.name, intent.next_state.clone())
+                    .await
+                {
+                    tracing::error!(service = %service.name, "{e}");
+                }
+            }
+            Err(msg) => {
+                tracing::error!(service = %service.name, "{msg}");
+                let _ = self
+                    .store
+                    .finish_intent(intent.id, IntentOutcome::Failed, Some(&msg))
+                    .await;
+                self.audit_later(&service.name, "apply_failed", &msg, evidence);
             }
         }
     }

@@ -34,6 +34,9 @@ pub struct ServiceStatus {
     /// Set while the controller suspects its own network (partition awareness).
     #[serde(default)]
     pub partition: Option<String>,
+    /// The failure event (a site or address going down) this service's failover belongs to.
+    #[serde(default)]
+    pub event: Option<String>,
     /// Whether the provider serves the last change everywhere (providers with change status).
     #[serde(default)]
     pub provider_sync: Option<String>,

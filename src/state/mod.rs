@@ -68,6 +68,14 @@ impl IntentOutcome {
     }
 }
 
+/// How one intent ended, for [`Store::finish_intents`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntentClose {
+    pub id: i64,
+    pub outcome: IntentOutcome,
+    pub error: Option<String>,
+}
+
 /// One line of the audit trail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
@@ -113,8 +121,35 @@ pub trait Store: Send + Sync {
         service: &str,
         state: &ServiceState,
     ) -> Result<(), StoreError>;
+    /// Persists the states of several services. A site failover saves hundreds at once, so a
+    /// local store writes them in one transaction (one fsync) instead of one per service.
+    async fn save_service_states(
+        &self,
+        states: &[(String, ServiceState)],
+    ) -> Result<(), StoreError> {
+        for (name, state) in states {
+            self.save_service_state(name, state).await?;
+        }
+        Ok(())
+    }
     /// Journals an intent; returns its id.
     async fn begin_intent(&self, intent: &Intent) -> Result<i64, StoreError>;
+    /// Journals several intents durably before one batched provider call; ids in order.
+    async fn begin_intents(&self, intents: &[Intent]) -> Result<Vec<i64>, StoreError> {
+        let mut ids = Vec::with_capacity(intents.len());
+        for i in intents {
+            ids.push(self.begin_intent(i).await?);
+        }
+        Ok(ids)
+    }
+    /// Closes several intents (one transaction where the store has them).
+    async fn finish_intents(&self, done: &[IntentClose]) -> Result<(), StoreError> {
+        for d in done {
+            self.finish_intent(d.id, d.outcome, d.error.as_deref())
+                .await?;
+        }
+        Ok(())
+    }
     /// Closes an intent.
     async fn finish_intent(
         &self,
@@ -126,6 +161,13 @@ pub trait Store: Send + Sync {
     async fn open_intents(&self) -> Result<Vec<Intent>, StoreError>;
     /// Appends to the audit trail.
     async fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+    /// Appends several entries (one transaction where the store has them).
+    async fn audit_many(&self, entries: &[AuditEntry]) -> Result<(), StoreError> {
+        for e in entries {
+            self.audit(e).await?;
+        }
+        Ok(())
+    }
     /// The newest `limit` audit entries of a service, newest first.
     async fn history(&self, service: &str, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
 }

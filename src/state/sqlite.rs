@@ -6,7 +6,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{AuditEntry, Intent, IntentOutcome, Store, StoreError};
+use super::{AuditEntry, Intent, IntentClose, IntentOutcome, Store, StoreError};
 use crate::policy::ServiceState;
 
 const SCHEMA: &str = "
@@ -65,7 +65,29 @@ impl SqliteStore {
     fn conn(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// Runs `f` in one transaction: a batch of writes costs one fsync, not one per row.
+    fn batch<T>(
+        &self,
+        context: &str,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(|e| err(context, e))?;
+        let out = f(&tx)?;
+        tx.commit().map_err(|e| err(context, e))?;
+        Ok(out)
+    }
 }
+
+const SAVE_STATE: &str =
+    "INSERT INTO service_state (service, state, original_ttl) VALUES (?1, ?2, ?3)
+     ON CONFLICT(service) DO UPDATE SET state = excluded.state,
+       original_ttl = COALESCE(service_state.original_ttl, excluded.original_ttl)";
+const BEGIN_INTENT: &str =
+    "INSERT INTO intents (service, created_ms, fencing_token, body) VALUES (?1, ?2, ?3, ?4)";
+const FINISH_INTENT: &str = "UPDATE intents SET outcome = ?2, error = ?3 WHERE id = ?1";
+const AUDIT: &str = "INSERT INTO audit (at_ms, service, body) VALUES (?1, ?2, ?3)";
 
 fn to_json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
     serde_json::to_string(v).map_err(|e| err("cannot encode", e))
@@ -106,9 +128,7 @@ impl Store for SqliteStore {
         // COALESCE keeps an original TTL once recorded: it is never overwritten or lost.
         self.conn()
             .execute(
-                "INSERT INTO service_state (service, state, original_ttl) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(service) DO UPDATE SET state = excluded.state,
-                   original_ttl = COALESCE(service_state.original_ttl, excluded.original_ttl)",
+                SAVE_STATE,
                 params![service, to_json(state)?, state.original_ttl],
             )
             .map(|_| ())
@@ -118,8 +138,13 @@ impl Store for SqliteStore {
     async fn begin_intent(&self, intent: &Intent) -> Result<i64, StoreError> {
         let conn = self.conn();
         conn.execute(
-            "INSERT INTO intents (service, created_ms, fencing_token, body) VALUES (?1, ?2, ?3, ?4)",
-            params![intent.service, intent.created_ms as i64, intent.fencing_token as i64, to_json(intent)?],
+            BEGIN_INTENT,
+            params![
+                intent.service,
+                intent.created_ms as i64,
+                intent.fencing_token as i64,
+                to_json(intent)?
+            ],
         )
         .map_err(|e| err("write intent", e))?;
         Ok(conn.last_insert_rowid())
@@ -133,10 +158,7 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         let n = self
             .conn()
-            .execute(
-                "UPDATE intents SET outcome = ?2, error = ?3 WHERE id = ?1",
-                params![id, outcome.as_str(), error],
-            )
+            .execute(FINISH_INTENT, params![id, outcome.as_str(), error])
             .map_err(|e| err("close intent", e))?;
         if n == 1 {
             Ok(())
@@ -166,11 +188,77 @@ impl Store for SqliteStore {
     async fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
         self.conn()
             .execute(
-                "INSERT INTO audit (at_ms, service, body) VALUES (?1, ?2, ?3)",
+                AUDIT,
                 params![entry.at_ms as i64, entry.service, to_json(entry)?],
             )
             .map(|_| ())
             .map_err(|e| err("write audit", e))
+    }
+
+    async fn save_service_states(
+        &self,
+        states: &[(String, ServiceState)],
+    ) -> Result<(), StoreError> {
+        self.batch("save service states", |tx| {
+            let mut stmt = tx
+                .prepare_cached(SAVE_STATE)
+                .map_err(|e| err("save service state", e))?;
+            for (service, state) in states {
+                stmt.execute(params![service, to_json(state)?, state.original_ttl])
+                    .map_err(|e| err("save service state", e))?;
+            }
+            Ok(())
+        })
+    }
+
+    async fn begin_intents(&self, intents: &[Intent]) -> Result<Vec<i64>, StoreError> {
+        self.batch("write intents", |tx| {
+            let mut stmt = tx
+                .prepare_cached(BEGIN_INTENT)
+                .map_err(|e| err("write intent", e))?;
+            let mut ids = Vec::with_capacity(intents.len());
+            for i in intents {
+                stmt.execute(params![
+                    i.service,
+                    i.created_ms as i64,
+                    i.fencing_token as i64,
+                    to_json(i)?
+                ])
+                .map_err(|e| err("write intent", e))?;
+                ids.push(tx.last_insert_rowid());
+            }
+            Ok(ids)
+        })
+    }
+
+    async fn finish_intents(&self, done: &[IntentClose]) -> Result<(), StoreError> {
+        self.batch("close intents", |tx| {
+            let mut stmt = tx
+                .prepare_cached(FINISH_INTENT)
+                .map_err(|e| err("close intent", e))?;
+            for d in done {
+                let n = stmt
+                    .execute(params![d.id, d.outcome.as_str(), d.error])
+                    .map_err(|e| err("close intent", e))?;
+                if n != 1 {
+                    return Err(StoreError(format!("no intent {}", d.id)));
+                }
+            }
+            Ok(())
+        })
+    }
+
+    async fn audit_many(&self, entries: &[AuditEntry]) -> Result<(), StoreError> {
+        self.batch("write audit", |tx| {
+            let mut stmt = tx
+                .prepare_cached(AUDIT)
+                .map_err(|e| err("write audit", e))?;
+            for e in entries {
+                stmt.execute(params![e.at_ms as i64, e.service, to_json(e)?])
+                    .map_err(|e| err("write audit", e))?;
+            }
+            Ok(())
+        })
     }
 
     async fn history(&self, service: &str, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {

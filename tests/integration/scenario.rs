@@ -990,38 +990,81 @@ async fn two_services_round(ctl: &mut Controller, down: &[(&str, &str)]) {
     tokio::time::advance(S).await;
 }
 
-async fn two_services() -> (Controller, MemoryProvider) {
+async fn two_services() -> (Controller, MemoryProvider, Arc<MemoryStore>) {
     let (config, _) = parse(std::path::Path::new("two.toml"), &two_services_toml())
         .unwrap_or_else(|e| panic!("{e}"));
     let provider = MemoryProvider::new("mem", &[fq("example.test")]);
     let mut providers: BTreeMap<String, Arc<dyn Provider>> = BTreeMap::new();
     providers.insert("mem".into(), Arc::new(provider.clone()));
+    let store = Arc::new(MemoryStore::default());
     let ctl = Controller::new(
         config,
         providers,
-        Arc::new(MemoryStore::default()),
+        store.clone(),
         Arc::new(SingleNode),
         Clock::starting_at(1_700_000_000_000),
     )
     .await
     .unwrap_or_else(|e| panic!("{e}"));
-    (ctl, provider)
+    (ctl, provider, store)
 }
 
 #[tokio::test(start_paused = true)]
-async fn primaries_of_unrelated_services_failing_at_once_look_like_our_own_partition() {
-    let (mut ctl, provider) = two_services().await;
+async fn primaries_of_two_services_failing_at_once_move_together_when_the_backups_answer() {
+    let (mut ctl, provider, store) = two_services().await;
     for _ in 0..3 {
         two_services_round(&mut ctl, &[]).await;
     }
-    assert_eq!(provider.applied().len(), 2, "both services published");
-    for _ in 0..10 {
+    assert_eq!(
+        provider.applied().len(),
+        1,
+        "both services published in one change set of the zone"
+    );
+    for _ in 0..3 {
         two_services_round(&mut ctl, &[("shop", "primary"), ("mail", "primary")]).await;
+    }
+    // Half of all targets failed at once, but the backups answer the controller: it can see
+    // the world, so both move, together, in one provider call.
+    let applied = provider.applied();
+    assert_eq!(applied.len(), 2, "{applied:?}");
+    assert_eq!(applied[1].changes.len(), 2, "{:?}", applied[1]);
+    let board = ctl.board();
+    let st = board
+        .read()
+        .ok()
+        .and_then(|b| b.get("shop").cloned())
+        .unwrap_or_else(|| panic!("no status"));
+    assert_eq!(st.partition, None, "no self-suspicion while backups answer");
+    assert_eq!(st.phase.label(), "failed_over");
+    let events = store
+        .history(dnsfailback::reconcile::EVENTS_LOG, 50)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        events.iter().all(|e| e.action != "self_suspected"),
+        "{events:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn nothing_answering_from_here_moves_nothing_and_alerts_once() {
+    let (mut ctl, provider, store) = two_services().await;
+    for _ in 0..3 {
+        two_services_round(&mut ctl, &[]).await;
+    }
+    let all = [
+        ("shop", "primary"),
+        ("shop", "backup"),
+        ("mail", "primary"),
+        ("mail", "backup"),
+    ];
+    for _ in 0..10 {
+        two_services_round(&mut ctl, &all).await;
     }
     assert_eq!(
         provider.applied().len(),
-        2,
-        "no failover on the controller's own evidence alone"
+        1,
+        "no change on the controller's own evidence alone"
     );
     let board = ctl.board();
     let st = board
@@ -1030,14 +1073,45 @@ async fn primaries_of_unrelated_services_failing_at_once_look_like_our_own_parti
         .and_then(|b| b.get("shop").cloned())
         .unwrap_or_else(|| panic!("no status"));
     assert!(
-        st.partition.unwrap_or_default().contains("suspected"),
-        "status names the suspicion"
+        st.partition
+            .clone()
+            .unwrap_or_default()
+            .contains("not one target answers"),
+        "status names the suspicion: {:?}",
+        st.partition
     );
+    let alerts: Vec<_> = store
+        .history(dnsfailback::reconcile::EVENTS_LOG, 50)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .filter(|e| e.action == "self_suspected")
+        .collect();
+    assert_eq!(
+        alerts.len(),
+        1,
+        "one loud alert, not one per tick: {alerts:?}"
+    );
+    // One backup answers again: the suspicion clears at once and that service can move.
+    for _ in 0..4 {
+        two_services_round(
+            &mut ctl,
+            &[("shop", "primary"), ("mail", "primary"), ("mail", "backup")],
+        )
+        .await;
+    }
+    let st = board
+        .read()
+        .ok()
+        .and_then(|b| b.get("shop").cloned())
+        .unwrap_or_else(|| panic!("no status"));
+    assert_eq!(st.partition, None);
+    assert_eq!(st.phase.label(), "failed_over");
 }
 
 #[tokio::test(start_paused = true)]
 async fn one_services_primary_failing_alone_fails_over_normally() {
-    let (mut ctl, provider) = two_services().await;
+    let (mut ctl, provider, _) = two_services().await;
     for _ in 0..3 {
         two_services_round(&mut ctl, &[]).await;
     }
@@ -1045,9 +1119,13 @@ async fn one_services_primary_failing_alone_fails_over_normally() {
         two_services_round(&mut ctl, &[("shop", "primary")]).await;
     }
     let changes: Vec<ChangeSet> = provider.applied();
-    assert_eq!(changes.len(), 3);
     assert_eq!(
-        changes[2].changes,
+        changes.len(),
+        2,
+        "first publication of both in one call, then the failover"
+    );
+    assert_eq!(
+        changes[1].changes,
         vec![Change::Update {
             old: a(300, "192.0.2.10"),
             new: a(30, "198.51.100.20")

@@ -259,6 +259,7 @@ impl Provider for CloudflareProvider {
             change_status: false,
             prerequisites: false,
             soa: false,
+            max_batch_records: self.config.max_batch_size,
         }
     }
 

@@ -26,6 +26,12 @@ pub struct Capabilities {
     pub prerequisites: bool,
     /// The adapter can report the zone's SOA (for negative-caching checks).
     pub soa: bool,
+    /// Most records one [`crate::Provider::apply`] call may carry, counted as
+    /// [`crate::ChangeSet::record_count`] (values before plus after); 0 = no limit. The
+    /// controller writes all changes of one zone together (a site failover is one request per
+    /// zone) and splits only at this limit (Route 53: 1,000 ResourceRecord elements).
+    #[serde(default)]
+    pub max_batch_records: usize,
 }
 
 impl Default for Capabilities {
@@ -40,6 +46,7 @@ impl Default for Capabilities {
             change_status: false,
             prerequisites: false,
             soa: false,
+            max_batch_records: 0,
         }
     }
 }

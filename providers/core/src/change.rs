@@ -79,6 +79,18 @@ impl ChangeSet {
         }
     }
 
+    /// Records this change set carries: every value of every set before and after. An upper
+    /// bound of what a provider counts against its per-request limit (Route 53 counts a
+    /// delete's and a create's values; an UPSERT twice).
+    pub fn record_count(&self) -> usize {
+        self.changes
+            .iter()
+            .flat_map(|c| [c.before(), c.after()])
+            .flatten()
+            .map(|s| s.values.len().max(1))
+            .sum()
+    }
+
     /// True when there is nothing to apply.
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()

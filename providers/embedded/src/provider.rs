@@ -215,6 +215,7 @@ impl Provider for EmbeddedProvider {
             change_status: false,
             prerequisites: true,
             soa: true,
+            max_batch_records: 0,
         }
     }
 

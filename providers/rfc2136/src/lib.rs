@@ -22,6 +22,12 @@ mod provider;
 pub mod request;
 
 pub use client::KEY_REJECTED;
+
+/// Most records ([`dnsfailback_provider::ChangeSet::record_count`]) sent in one UPDATE message.
+/// A message over TCP holds at most 65,535 bytes; an update of one A set is a prerequisite, a
+/// delete and an add (~25 bytes each with a compressed name), and long TXT values are larger,
+/// so 500 leaves room for names, values and the TSIG record.
+pub const MAX_UPDATE_RECORDS: usize = 500;
 pub use config::{Algorithm, Config};
 pub use propagation::{PropagationReport, ServerSync};
 pub use provider::Rfc2136Provider;

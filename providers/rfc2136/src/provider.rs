@@ -257,6 +257,7 @@ impl Provider for Rfc2136Provider {
             change_status: true,
             prerequisites: true,
             soa: true,
+            max_batch_records: crate::MAX_UPDATE_RECORDS,
         }
     }
 

@@ -45,6 +45,7 @@ pub fn route53_capabilities() -> Capabilities {
         change_status: true,
         prerequisites: true,
         soa: false,
+        max_batch_records: crate::request::MAX_RECORDS_PER_BATCH,
     }
 }
 

@@ -1,0 +1,78 @@
+//! Operator commands reaching the loop (operator -> api -> **policy** -> plan): applied to the
+//! service's state between two ticks, persisted and audited, then the service is decided at
+//! once so the command takes effect without waiting for the next tick.
+
+use super::Controller;
+use crate::state::AuditEntry;
+
+impl Controller {
+    /// Applies an operator command and waits until the change it starts is applied and
+    /// verified (tests and embedders; the running loop uses [`Controller::submit`], which
+    /// answers as soon as the command is accepted and the change started).
+    pub async fn command(
+        &mut self,
+        service: &str,
+        op: crate::policy::command::Operation,
+        actor: &str,
+    ) -> Result<String, String> {
+        let answer = self.submit(service, op, actor).await;
+        self.settle().await;
+        answer
+    }
+
+    /// Applies an operator command to a service's state; its change starts right away.
+    pub async fn submit(
+        &mut self,
+        service: &str,
+        op: crate::policy::command::Operation,
+        actor: &str,
+    ) -> Result<String, String> {
+        let Some(svc) = self.service(service) else {
+            return Err(format!("no service named `{service}`"));
+        };
+        if !self.leadership.is_leader() {
+            return Err(format!(
+                "this controller is a follower; send the command to the lease holder `{}`",
+                self.leadership
+                    .holder()
+                    .unwrap_or_else(|| "(none yet)".into())
+            ));
+        }
+        if self.runtime.get(service).is_some_and(|r| r.in_flight) {
+            return Err(format!(
+                "a change of `{service}` is being applied right now; try again in a moment"
+            ));
+        }
+        let now = self.clock.now_ms();
+        let health = self.health.service(service);
+        let current = self
+            .runtime
+            .get(service)
+            .map(|r| r.state.clone())
+            .unwrap_or_default();
+        let (next, message) =
+            crate::policy::operate::apply(&svc, &current, &op, actor, now, &health)?;
+        self.save_state(service, next).await?;
+        let entry = AuditEntry {
+            at_ms: now,
+            service: service.to_string(),
+            actor: actor.to_string(),
+            action: op.verb().to_string(),
+            reason: message.clone(),
+            evidence: serde_json::to_value(&health).unwrap_or_default(),
+            changes: None,
+        };
+        if let Err(e) = self.store.audit(&entry).await {
+            tracing::error!("cannot write the audit trail: {e}");
+        }
+        tracing::info!(service, actor, "operator {}: {message}", op.verb());
+        if let Some(item) = self.prepare(service, now) {
+            self.flush().await;
+            let key = (item.service.provider.clone(), item.service.zone.clone());
+            self.start_zone_job(key, vec![item], now);
+        } else {
+            self.flush().await;
+        }
+        Ok(message)
+    }
+}

@@ -1,0 +1,180 @@
+//! Folding background results into the loop: zone jobs, hooks, metric and propagation reads.
+//!
+//! The last step of the flow (provider -> verify -> **record**): a zone job has already
+//! journaled, applied, verified, audited and saved; here the loop takes the saved states into
+//! memory, backs off the services whose change failed, starts post-step hooks and follows
+//! propagation. Runs between ticks, so it never races a decision.
+
+use dnsfailback_provider::SyncStatus;
+
+use super::runtime::HookRun;
+use super::zone::{ItemOutcome, ZoneDone};
+use super::{Controller, Done};
+use crate::policy::HookPoint;
+
+/// From this many results on, one zone job is logged as a summary, not line by line.
+const LOG_EACH_UP_TO: usize = 20;
+
+/// How long a failed pre-failback hook waits before it is run again.
+const HOOK_RETRY_MS: u64 = 5_000;
+
+impl Controller {
+    /// Takes one finished piece of background work into the loop's state.
+    pub(super) async fn finish(&mut self, done: Done) {
+        self.pending = self.pending.saturating_sub(1);
+        match done {
+            Done::Zone(z) => self.finish_zone(z).await,
+            Done::Hook {
+                service,
+                point,
+                result,
+                took_s,
+            } => self.finish_hook(&service, point, result, took_s).await,
+            Done::Metric {
+                service,
+                at_ms,
+                reading,
+            } => {
+                if let Err(e) = &reading {
+                    tracing::warn!(service = %service, "{e}");
+                }
+                if let Some(rt) = self.runtime.get_mut(&service) {
+                    rt.metric_pending = false;
+                    rt.metric = Some((at_ms, reading));
+                }
+            }
+            Done::Sync {
+                service,
+                status,
+                at_ms,
+            } => self.finish_sync(&service, status, at_ms),
+        }
+    }
+
+    async fn finish_zone(&mut self, done: ZoneDone) {
+        self.zones_busy
+            .remove(&(done.provider_name.clone(), done.zone.clone()));
+        let now = self.clock.now_ms();
+        let change_status = self
+            .providers
+            .get(&done.provider_name)
+            .is_some_and(|p| p.capabilities().change_status);
+        let many = done.results.len() > LOG_EACH_UP_TO;
+        let mut changed: std::collections::BTreeMap<&'static str, usize> = Default::default();
+        let mut failed = 0usize;
+        let touched: Vec<String> = done.results.iter().map(|r| r.service.clone()).collect();
+        for r in done.results {
+            let Some(rt) = self.runtime.get_mut(&r.service) else {
+                continue;
+            };
+            rt.in_flight = false;
+            rt.last_verify_ms = Some(now);
+            match r.outcome {
+                ItemOutcome::Unchanged => {
+                    rt.succeeded();
+                    self.adopt_state(&r.service, r.state);
+                }
+                ItemOutcome::Changed { receipt, .. } => {
+                    rt.succeeded();
+                    rt.event_pending = false;
+                    if change_status {
+                        rt.sync = Some((receipt, SyncStatus::Pending, 0));
+                    }
+                    if !many {
+                        tracing::info!(service = %r.service, action = r.action, "{}", r.reason);
+                    }
+                    *changed.entry(r.action).or_default() += 1;
+                    self.adopt_state(&r.service, r.state);
+                }
+                ItemOutcome::Failed(f) => {
+                    rt.back_off(now, f.retry_after);
+                    failed += 1;
+                    self.set_error(&r.service, f.message);
+                    continue;
+                }
+            }
+            if r.post_step {
+                if let Some(service) = self.service(&r.service) {
+                    self.start_hook(&service, HookPoint::PostStep);
+                }
+            }
+            self.mark_lowered(&r.service, now);
+        }
+        self.flush().await;
+        for name in &touched {
+            self.refresh_status(name);
+        }
+        if many && (!changed.is_empty() || failed > 0) {
+            tracing::info!(
+                zone = %done.zone,
+                provider = %done.provider_name,
+                failed,
+                "zone changed together: {changed:?}"
+            );
+        }
+    }
+
+    async fn finish_hook(
+        &mut self,
+        name: &str,
+        point: HookPoint,
+        result: Result<String, String>,
+        took_s: f64,
+    ) {
+        let hook_name = match point {
+            HookPoint::PreFailback => "pre_failback_hook",
+            HookPoint::PostStep => "post_step_hook",
+        };
+        let now = self.clock.now_ms();
+        let (action, text) = match &result {
+            Ok(out) => (
+                hook_name.to_string(),
+                format!("passed in {took_s:.1}s: {out}"),
+            ),
+            Err(e) => {
+                tracing::warn!(service = name, "{hook_name} failed: {e}");
+                (format!("{hook_name}_failed"), e.clone())
+            }
+        };
+        self.audit_later(name, &action, &text, serde_json::Value::Null);
+        if point == HookPoint::PreFailback {
+            if let Some(rt) = self.runtime.get_mut(name) {
+                rt.hook = match result {
+                    Ok(_) => HookRun::Passed,
+                    Err(e) => HookRun::Failed {
+                        retry_at_ms: now + HOOK_RETRY_MS,
+                        why: format!("{hook_name} failed, failback waits: {e}"),
+                    },
+                };
+            }
+        }
+        self.flush().await;
+    }
+
+    fn finish_sync(&mut self, name: &str, status: Result<SyncStatus, String>, at_ms: u64) {
+        let Some(rt) = self.runtime.get_mut(name) else {
+            return;
+        };
+        rt.sync_pending = false;
+        let Some((receipt, old, _)) = rt.sync.clone() else {
+            return;
+        };
+        let st = match status {
+            Ok(st) => {
+                if st == SyncStatus::InSync {
+                    tracing::info!(
+                        service = name,
+                        "change {} is served everywhere",
+                        receipt.change_id.clone().unwrap_or_default()
+                    );
+                }
+                st
+            }
+            Err(e) => {
+                tracing::warn!(service = name, "cannot read change status: {e}");
+                old
+            }
+        };
+        rt.sync = Some((receipt, st, at_ms));
+    }
+}

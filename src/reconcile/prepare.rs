@@ -1,0 +1,448 @@
+//! Deciding one service on a tick, without waiting on the network: health -> policy -> the
+//! loop's safety rules -> a [`zone::Item`] for the zone job, or nothing.
+//!
+//! The rules applied on top of [`crate::policy::decide`] live here, each once: the failure
+//! event and `max_failovers` cap ([`super::events`]), the pre-failback hook (started as a task;
+//! the transition waits for it, nobody else does), the provider back-off, and when to re-read
+//! the provider to catch drift. Every hold is logged when it starts.
+
+use std::time::Duration;
+
+use dnsfailback_provider::SyncStatus;
+
+use super::runtime::HookRun;
+use super::{zone, Controller, Done};
+use crate::config::{Service, Target};
+use crate::health::{State, TargetHealth};
+use crate::policy::{decide, Decision, HookPoint, Observed, Phase, ServiceState};
+
+/// Re-read the provider at least this often even when nothing changed, to notice drift.
+const VERIFY_EVERY_MS: u64 = 30_000;
+
+/// How often the primary's baseline is written to the store while the service is normal.
+const BASELINE_SAVE_EVERY_MS: u64 = 5 * 60 * 1000;
+
+/// How often a metrics gate or a change's propagation status is read.
+const READ_EVERY_MS: u64 = 5_000;
+
+/// The failure domain a target belongs to: its site, or its address when it has none
+/// (targets on one address fail together whatever their service).
+pub(super) fn domain_of(target: &Target) -> String {
+    match &target.site {
+        Some(site) => format!("site {site}"),
+        None => format!("address {}", target.values.join(",")),
+    }
+}
+
+impl Controller {
+    /// Decides `name` at `now`; returns the change to hand to its zone job, if any.
+    pub(super) fn prepare(&mut self, name: &str, now: u64) -> Option<zone::Item> {
+        let service = self.service(name)?;
+        let health = self.health.service(name);
+        let rt = self.runtime.get(name)?;
+        if rt.in_flight || rt.state.original_ttl.is_none() {
+            // A change is being applied (its job reports back), or the original TTL could not
+            // be read yet (the error is in status): nothing to decide now.
+            let last = rt.last_decision.clone();
+            self.publish_status(&service, &health, last.as_ref());
+            return None;
+        }
+        self.learn_baseline(&service, &health, now);
+        self.read_in_background(&service, now);
+        let current = self.effective_state(name)?;
+        let rt = self.runtime.get(name)?;
+        let step_since = match current.phase {
+            Phase::Canary { since_ms, .. } => since_ms,
+            _ => now,
+        };
+        let primary = &service.primary().name;
+        let obs = Observed {
+            health: &health,
+            primary_up_since_ms: rt.primary_up_since_ms,
+            now_ms: now,
+            step_stats: self.health.stats_since(name, primary, step_since),
+            baseline_p95_ms: rt
+                .baseline
+                .as_ref()
+                .filter(|b| b.is_warm())
+                .and_then(|b| b.latency_p95())
+                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            metric: rt.metric.as_ref().map(|(_, m)| m.clone()),
+        };
+        let mut decision = decide(&service, &current, &obs);
+        self.raise_alert(name, &decision, &health);
+        let event = self.gate_failover(&service, &current, &mut decision, now);
+        self.gate_pre_failback(&service, &current, &mut decision, now);
+        let item = self.converge_or_save(&service, &current, &mut decision, &health, event, now);
+        self.note_hold(name, &decision);
+        self.publish_status(&service, &health, Some(&decision));
+        if let Some(rt) = self.runtime.get_mut(name) {
+            rt.last_decision = Some(decision);
+        }
+        item
+    }
+
+    /// Learns the primary's normal latency and error rate while all is well, and queues the
+    /// baseline for saving every few minutes and at once when the primary stops being up (an
+    /// incident may be starting, and the canary after it needs the normal from before it).
+    fn learn_baseline(&mut self, service: &Service, health: &[TargetHealth], now: u64) {
+        let primary = service.primary().name.clone();
+        let primary_up = health
+            .iter()
+            .any(|h| h.target == primary && h.state == State::Up);
+        let Some(rt) = self.runtime.get_mut(&service.name) else {
+            return;
+        };
+        rt.primary_up_since_ms = match (primary_up, rt.primary_up_since_ms) {
+            (true, Some(s)) => Some(s),
+            (true, None) => Some(now),
+            (false, _) => None,
+        };
+        if rt.state.phase != Phase::Normal {
+            return;
+        }
+        let fresh = self
+            .health
+            .samples_since(&service.name, &primary, rt.baseline_seen_ms + 1);
+        let state = if primary_up { State::Up } else { State::Down };
+        if let Some(b) = rt.baseline.as_mut() {
+            for (at, ok, latency) in fresh {
+                b.observe(ok, Duration::from_millis(latency), at, state, false);
+            }
+        }
+        rt.baseline_seen_ms = now;
+        let due = now.saturating_sub(rt.baseline_saved_ms) >= BASELINE_SAVE_EVERY_MS;
+        if !due && primary_up {
+            return; // the common case on every tick: no copy, no write
+        }
+        let Some(snapshot) = rt.baseline.as_ref().map(|b| b.snapshot().clone()) else {
+            return;
+        };
+        if rt.state.baseline.as_ref() == Some(&snapshot) {
+            return;
+        }
+        rt.baseline_saved_ms = now;
+        let mut state = rt.state.clone();
+        state.baseline = Some(snapshot);
+        self.save_later(&service.name, state);
+    }
+
+    /// Starts the reads a decision may use but must not wait for: the metrics gate's number
+    /// during a canary, and the propagation status of the last change.
+    fn read_in_background(&mut self, service: &Service, now: u64) {
+        let provider = self.providers.get(&service.provider).cloned();
+        let Some(rt) = self.runtime.get_mut(&service.name) else {
+            return;
+        };
+        let mut jobs: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = Done> + Send>>> =
+            Vec::new();
+        match (&rt.state.phase, &service.canary.gates.metric) {
+            (Phase::Canary { .. }, Some(gate)) => {
+                let stale = rt
+                    .metric
+                    .as_ref()
+                    .is_none_or(|(at, _)| now.saturating_sub(*at) >= READ_EVERY_MS);
+                if stale && !rt.metric_pending {
+                    rt.metric_pending = true;
+                    let (url, name) = (gate.url.clone(), service.name.clone());
+                    jobs.push(Box::pin(async move {
+                        let reading = super::metrics::fetch(&url).await;
+                        Done::Metric {
+                            service: name,
+                            at_ms: now,
+                            reading,
+                        }
+                    }));
+                }
+            }
+            // Outside a canary a stale reading must never judge a later step.
+            _ => rt.metric = None,
+        }
+        if let (Some((receipt, SyncStatus::Pending, polled)), Some(provider)) = (&rt.sync, provider)
+        {
+            if !rt.sync_pending && now.saturating_sub(*polled) >= READ_EVERY_MS {
+                rt.sync_pending = true;
+                let (receipt, name) = (receipt.clone(), service.name.clone());
+                jobs.push(Box::pin(async move {
+                    Done::Sync {
+                        service: name,
+                        status: provider
+                            .sync_status(&receipt)
+                            .await
+                            .map_err(|e| e.to_string()),
+                        at_ms: now,
+                    }
+                }));
+            }
+        }
+        for job in jobs {
+            self.spawn(job);
+        }
+    }
+
+    /// Logs and audits a decision's alert when it first appears.
+    fn raise_alert(&mut self, name: &str, decision: &Decision, health: &[TargetHealth]) {
+        let Some(rt) = self.runtime.get_mut(name) else {
+            return;
+        };
+        if decision.alert == rt.last_alert {
+            return;
+        }
+        rt.last_alert = decision.alert.clone();
+        let Some(alert) = decision.alert.clone() else {
+            return;
+        };
+        tracing::error!(service = name, "{alert}");
+        let action = if matches!(decision.state.phase, Phase::AllDown { .. }) {
+            "all_down"
+        } else {
+            "alert"
+        };
+        let evidence = serde_json::to_value(health).unwrap_or_default();
+        self.audit_later(name, action, &alert, evidence);
+    }
+
+    /// An automatic failover joins its failure domain's event, or is held by the
+    /// `max_failovers` cap (which counts events, not services). Returns the event's label.
+    fn gate_failover(
+        &mut self,
+        service: &Service,
+        current: &ServiceState,
+        decision: &mut Decision,
+        now: u64,
+    ) -> Option<String> {
+        let automatic = matches!(
+            current.phase,
+            Phase::Normal | Phase::Restoring { .. } | Phase::Canary { .. }
+        ) && matches!(
+            decision.state.phase,
+            Phase::FailedOver { manual: false, .. }
+        );
+        let rt = self.runtime.get_mut(&service.name)?;
+        if !automatic {
+            rt.event_pending = false;
+            if current.phase == Phase::Normal {
+                rt.event = None;
+            }
+            return None;
+        }
+        if rt.event_pending {
+            return rt.event.clone();
+        }
+        match self
+            .events
+            .admit(&domain_of(service.primary()), &service.name, now)
+        {
+            Ok(label) => {
+                rt.event = Some(label.clone());
+                rt.event_pending = true;
+                Some(label)
+            }
+            Err(why) => {
+                hold(decision, current, why);
+                None
+            }
+        }
+    }
+
+    /// A pre-failback hook must pass before the first canary step. It runs as a task with its
+    /// timeout; the transition waits for it (and, after a failure, for the retry interval).
+    fn gate_pre_failback(
+        &mut self,
+        service: &Service,
+        current: &ServiceState,
+        decision: &mut Decision,
+        now: u64,
+    ) {
+        let Some(rt) = self.runtime.get_mut(&service.name) else {
+            return;
+        };
+        let due = decision.hook == Some(HookPoint::PreFailback)
+            && decision.state.phase != current.phase
+            && service.canary.pre_hook.is_some();
+        if !due {
+            if rt.hook == HookRun::Passed {
+                rt.hook = HookRun::Idle;
+            }
+            return;
+        }
+        match rt.hook.clone() {
+            HookRun::Passed => rt.hook = HookRun::Idle,
+            HookRun::Running { since_ms, .. } => hold(
+                decision,
+                current,
+                format!(
+                    "pre_failback_hook running for {}s; failback waits for it",
+                    now.saturating_sub(since_ms) / 1000
+                ),
+            ),
+            HookRun::Failed { retry_at_ms, why } if retry_at_ms > now => hold(
+                decision,
+                current,
+                format!(
+                    "{why}; next try in {}s",
+                    retry_at_ms.saturating_sub(now).div_ceil(1000)
+                ),
+            ),
+            HookRun::Idle | HookRun::Failed { .. } => {
+                rt.hook = HookRun::Running {
+                    point: HookPoint::PreFailback,
+                    since_ms: now,
+                };
+                self.start_hook(service, HookPoint::PreFailback);
+                hold(
+                    decision,
+                    current,
+                    "pre_failback_hook started; failback waits for it".into(),
+                );
+            }
+        }
+    }
+
+    /// The change for the zone job when the records must change (or are due for a drift
+    /// check); otherwise the decided state is queued for saving.
+    fn converge_or_save(
+        &mut self,
+        service: &Service,
+        current: &ServiceState,
+        decision: &mut Decision,
+        health: &[TargetHealth],
+        event: Option<String>,
+        now: u64,
+    ) -> Option<zone::Item> {
+        let rt = self.runtime.get(&service.name)?;
+        let verify_due = rt
+            .last_verify_ms
+            .is_none_or(|t| now.saturating_sub(t) >= VERIFY_EVERY_MS);
+        let backoff = rt.backing_off(now);
+        let desired = match &decision.desired {
+            Some(_) if backoff.is_some() => {
+                decision.held = Some(format!(
+                    "backing off after a provider error; next attempt in {}s",
+                    backoff.unwrap_or_default().div_ceil(1000)
+                ));
+                return None;
+            }
+            Some(d) if Some(d) != current.published.as_ref() || verify_due => d.clone(),
+            _ => {
+                self.save_later(&service.name, decision.state.clone());
+                self.mark_lowered(&service.name, now);
+                return None;
+            }
+        };
+        let mut next = decision.state.clone();
+        next.published = Some(desired.clone());
+        let phase_changes = current.phase != next.phase;
+        if phase_changes {
+            // Only traffic moves count for min_change_interval; a first publish or a drift
+            // correction must not delay the next failover.
+            next.last_change_ms = Some(now);
+        }
+        let drift = Some(&desired) == current.published.as_ref();
+        let mut reason = if drift {
+            format!("drift corrected: {}", decision.reason)
+        } else {
+            decision.reason.clone()
+        };
+        if let Some(label) = event {
+            reason = format!("{reason} [{label}]");
+        }
+        Some(zone::Item {
+            action: action_for(&next.phase, &current.phase),
+            previous_change_ms: current.last_change_ms,
+            post_step: phase_changes
+                && decision.held.is_none()
+                && decision.hook == Some(HookPoint::PostStep),
+            service: service.clone(),
+            desired,
+            next_state: next,
+            reason,
+            evidence: serde_json::to_value(health).unwrap_or_default(),
+        })
+    }
+
+    /// A planned switch measures the old TTL's expiry from the moment the lowered TTL was
+    /// verified at the provider.
+    pub(super) fn mark_lowered(&mut self, name: &str, now: u64) {
+        let failover_ttl = self
+            .config
+            .services
+            .get(name)
+            .map(|s| s.failover_ttl)
+            .unwrap_or(0);
+        let Some(pending) = self.effective_state(name) else {
+            return;
+        };
+        // Only a lowered TTL that is really published (not a back-off tick) starts the wait.
+        if !matches!(&pending.published, Some(p) if p.ttl() <= failover_ttl) {
+            return;
+        }
+        if let Phase::Lowering {
+            to,
+            old_ttl,
+            lowered_at_ms: None,
+        } = &pending.phase
+        {
+            let mut st = pending.clone();
+            st.phase = Phase::Lowering {
+                to: to.clone(),
+                old_ttl: *old_ttl,
+                lowered_at_ms: Some(now),
+            };
+            self.saves.push((name.to_string(), st));
+        }
+    }
+
+    /// The service's state including writes queued this tick (not yet flushed).
+    fn effective_state(&self, name: &str) -> Option<ServiceState> {
+        self.saves
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, s)| s.clone())
+            .or_else(|| self.runtime.get(name).map(|rt| rt.state.clone()))
+    }
+
+    /// Logs a hold when it starts (not every tick) and records it in the audit trail.
+    fn note_hold(&mut self, name: &str, decision: &Decision) {
+        let Some(rt) = self.runtime.get_mut(name) else {
+            return;
+        };
+        if decision.held == rt.last_held {
+            return;
+        }
+        rt.last_held = decision.held.clone();
+        if let Some(why) = decision.held.clone() {
+            let rule = why.split([':', ';']).next().unwrap_or_default().to_string();
+            self.holds_started
+                .entry(rule)
+                .or_default()
+                .push(name.to_string());
+            self.audit_later(name, "held", &why, serde_json::Value::Null);
+        }
+    }
+}
+
+/// Keeps the service as it is and says why.
+fn hold(decision: &mut Decision, current: &ServiceState, why: String) {
+    decision.held = Some(why);
+    decision.desired = current.published.clone();
+    decision.state = current.clone();
+}
+
+/// The audit verb of a change from `current` to `next`.
+pub(super) fn action_for(next: &Phase, current: &Phase) -> &'static str {
+    match (current, next) {
+        (Phase::Restoring { .. }, Phase::Normal) => "ttl_restore",
+        (Phase::Lowering { .. }, Phase::Normal) => "abort",
+        (Phase::Canary { .. }, Phase::FailedOver { .. }) => "rollback",
+        (_, Phase::FailedOver { .. }) => "failover",
+        (Phase::Canary { .. }, Phase::Canary { .. }) => "canary_step",
+        (_, Phase::Canary { .. }) => "failback",
+        (Phase::Canary { .. }, Phase::Restoring { .. }) => "canary_complete",
+        (Phase::FailedOver { .. } | Phase::AllDown { .. }, Phase::Restoring { .. }) => "failback",
+        (_, Phase::Lowering { .. }) => "ttl_lower",
+        (_, Phase::AllDown { .. }) => "all_down",
+        _ => "publish",
+    }
+}

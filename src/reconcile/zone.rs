@@ -1,0 +1,513 @@
+//! One zone's changes, written together: plan -> **provider** -> verify for many services.
+//!
+//! The control loop decides every service on each tick, then hands the services of one
+//! `(provider, zone)` that need work to a [`ZoneJob`], which runs as its own task: one read of
+//! the zone, a [`Plan`] per service, every intent journaled in one store transaction, the
+//! changes applied in as few provider calls as the provider's batch limit allows (a site
+//! failover on Route 53 is one `ChangeResourceRecordSets` per zone), one read-back, and the
+//! intents, audit entries and states written back in one transaction each. A slow or failing
+//! zone never delays another zone, nor the loop's next tick.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use dnsfailback_provider::{
+    ApplyReceipt, Change, ChangeSet, ErrorKind, Fqdn, Provider, ProviderError, RecordSet,
+    RecordType,
+};
+
+use crate::config::Service;
+use crate::plan::{desired_sets, diff, Plan};
+use crate::policy::{Publication, ServiceState};
+use crate::state::{AuditEntry, Intent, IntentClose, IntentOutcome, Store};
+
+/// From this many services on, the job reads the whole zone once instead of each record.
+const READ_ZONE_FROM: usize = 8;
+
+/// One service's share of a zone job.
+pub(super) struct Item {
+    pub service: Service,
+    pub desired: Publication,
+    /// The state to persist once the records say `desired` (published already set).
+    pub next_state: ServiceState,
+    /// Audit verb if the records change (`failover`, `canary_step`, ...).
+    pub action: &'static str,
+    pub reason: String,
+    /// The health the decision was taken on (audit evidence).
+    pub evidence: serde_json::Value,
+    /// `last_change_ms` before this decision: kept when the records turn out unchanged, so
+    /// a drift check never delays the next failover through `min_change_interval`.
+    pub previous_change_ms: Option<u64>,
+    /// Run the post-step hook once the change is verified.
+    pub post_step: bool,
+}
+
+/// How one service's share ended.
+pub(super) enum ItemOutcome {
+    /// The records already said what was wanted; the state was saved.
+    Unchanged,
+    /// Changed, verified by reading back, journaled and audited.
+    Changed { receipt: ApplyReceipt },
+    /// Nothing (or not all) was changed; the state was not advanced.
+    Failed(Failure),
+}
+
+/// Why a service's change did not happen, classified for the back-off.
+#[derive(Debug, Clone)]
+pub(super) struct Failure {
+    pub message: String,
+    pub retry_after: Option<std::time::Duration>,
+    pub kind: Option<ErrorKind>,
+}
+
+impl Failure {
+    fn text(message: String) -> Self {
+        Failure {
+            message,
+            retry_after: None,
+            kind: None,
+        }
+    }
+
+    fn provider(context: &str, e: &ProviderError) -> Self {
+        Failure {
+            message: format!("{context}: {e}"),
+            retry_after: e.retry_after,
+            kind: Some(e.kind),
+        }
+    }
+}
+
+/// Everything one zone job needs; it owns no controller state.
+pub(super) struct ZoneJob {
+    pub provider_name: String,
+    pub provider: Arc<dyn Provider>,
+    pub zone: Fqdn,
+    pub items: Vec<Item>,
+    pub store: Arc<dyn Store>,
+    pub fencing_token: u64,
+    pub now_ms: u64,
+    /// Set when the controller is shutting down: no new change starts.
+    pub stop: Arc<AtomicBool>,
+}
+
+/// What a zone job reports back to the loop.
+pub(super) struct ZoneDone {
+    pub provider_name: String,
+    pub zone: Fqdn,
+    pub results: Vec<ItemDone>,
+}
+
+/// One service's result, with the state the job saved for it (on success).
+pub(super) struct ItemDone {
+    pub service: String,
+    pub outcome: ItemOutcome,
+    pub state: ServiceState,
+    pub action: &'static str,
+    pub reason: String,
+    pub post_step: bool,
+}
+
+/// Test-only pause point: `DNSFAILBACK_FAILPOINT=after-intent` stops the controller right
+/// after an intent is durable and before the provider is called, so a test can SIGKILL it
+/// exactly there.
+async fn failpoint(name: &str) {
+    if std::env::var("DNSFAILBACK_FAILPOINT").ok().as_deref() == Some(name) {
+        tracing::warn!("failpoint {name} reached; pausing forever");
+        std::future::pending::<()>().await;
+    }
+}
+
+type Observed = BTreeMap<(Fqdn, RecordType), Vec<RecordSet>>;
+
+/// Reads the records of `services` in `zone`: the whole zone once for many, each record for
+/// few (a zone of 10,000 names is not listed to change one).
+pub(super) async fn read_records<'a>(
+    provider: &dyn Provider,
+    zone: &Fqdn,
+    services: impl ExactSizeIterator<Item = &'a Service>,
+) -> Result<Observed, ProviderError> {
+    let mut out: Observed = BTreeMap::new();
+    if services.len() >= READ_ZONE_FROM {
+        for set in provider.read_zone(zone).await? {
+            out.entry((set.name.clone(), set.rtype))
+                .or_default()
+                .push(set);
+        }
+        return Ok(out);
+    }
+    for s in services {
+        let sets = provider.read(&s.zone, &s.record, s.rtype).await?;
+        out.insert((s.record.clone(), s.rtype), sets);
+    }
+    Ok(out)
+}
+
+fn observed_for<'a>(observed: &'a Observed, s: &Service) -> &'a [RecordSet] {
+    observed
+        .get(&(s.record.clone(), s.rtype))
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+}
+
+/// A planned change of one item, journaled.
+struct Pending {
+    index: usize,
+    intent_id: i64,
+    changes: ChangeSet,
+}
+
+impl ZoneJob {
+    /// Runs the job to the end; never panics on provider or store errors (they become the
+    /// items' failures).
+    pub async fn run(self) -> ZoneDone {
+        let mut outcomes: Vec<Option<ItemOutcome>> = self.items.iter().map(|_| None).collect();
+        let pending = self.plan_and_journal(&mut outcomes).await;
+        let journaled: BTreeMap<usize, i64> =
+            pending.iter().map(|p| (p.index, p.intent_id)).collect();
+        let mut applied = Vec::new();
+        if !pending.is_empty() {
+            failpoint("after-intent").await;
+            applied = self.apply_all(pending, &mut outcomes).await;
+            self.verify(&mut applied, &mut outcomes).await;
+        }
+        self.record(applied, &journaled, &mut outcomes).await;
+        let results = self
+            .items
+            .into_iter()
+            .zip(outcomes)
+            .map(|(item, o)| {
+                let outcome = o.unwrap_or(ItemOutcome::Failed(Failure::text(
+                    "internal: no outcome recorded".into(),
+                )));
+                let mut state = item.next_state;
+                if matches!(outcome, ItemOutcome::Unchanged) {
+                    state.last_change_ms = item.previous_change_ms;
+                }
+                ItemDone {
+                    service: item.service.name,
+                    outcome,
+                    state,
+                    action: item.action,
+                    reason: item.reason,
+                    post_step: item.post_step,
+                }
+            })
+            .collect();
+        ZoneDone {
+            provider_name: self.provider_name,
+            zone: self.zone,
+            results,
+        }
+    }
+
+    /// Reads the zone, plans every item and journals the intents of those that change.
+    async fn plan_and_journal(&self, outcomes: &mut [Option<ItemOutcome>]) -> Vec<Pending> {
+        let services = self.items.iter().map(|i| &i.service);
+        let observed = match read_records(self.provider.as_ref(), &self.zone, services).await {
+            Ok(o) => o,
+            Err(e) => {
+                let f = Failure::provider("cannot read current records", &e);
+                fill(outcomes, |_| ItemOutcome::Failed(f.clone()));
+                return Vec::new();
+            }
+        };
+        let caps = self.provider.capabilities();
+        let mut plans = Vec::new();
+        let mut invalid = Vec::new();
+        for (index, item) in self.items.iter().enumerate() {
+            let want = desired_sets(&item.service, &item.desired, caps.weighted);
+            let changes = diff(&self.zone, observed_for(&observed, &item.service), &want);
+            let plan = Plan::new(&item.service.name, changes, &caps);
+            if plan.is_noop() {
+                outcomes[index] = Some(ItemOutcome::Unchanged);
+            } else if !plan.is_valid() {
+                let why = plan.problems.join("; ");
+                invalid.push(self.entry(item, "plan_invalid", &why, Some(&plan.changes)));
+                outcomes[index] = Some(ItemOutcome::Failed(Failure::text(format!(
+                    "plan not applied, it is invalid: {why}"
+                ))));
+            } else if self.stop.load(Ordering::SeqCst) {
+                outcomes[index] = Some(ItemOutcome::Failed(Failure::text(
+                    "controller shutting down: change not started".into(),
+                )));
+            } else {
+                plans.push((index, plan.changes));
+            }
+        }
+        self.audit(&invalid).await;
+        let intents: Vec<Intent> = plans
+            .iter()
+            .map(|(index, changes)| {
+                let item = &self.items[*index];
+                Intent {
+                    id: 0,
+                    service: item.service.name.clone(),
+                    created_ms: self.now_ms,
+                    fencing_token: self.fencing_token,
+                    reason: item.reason.clone(),
+                    changes: changes.clone(),
+                    next_state: item.next_state.clone(),
+                }
+            })
+            .collect();
+        if intents.is_empty() {
+            return Vec::new();
+        }
+        match self.store.begin_intents(&intents).await {
+            Ok(ids) => plans
+                .into_iter()
+                .zip(ids)
+                .map(|((index, changes), intent_id)| Pending {
+                    index,
+                    intent_id,
+                    changes,
+                })
+                .collect(),
+            Err(e) => {
+                for (index, _) in plans {
+                    outcomes[index] = Some(ItemOutcome::Failed(Failure::text(format!(
+                        "not applied, the intent could not be journaled: {e}"
+                    ))));
+                }
+                Vec::new()
+            }
+        }
+    }
+
+    /// Applies the journaled changes in batches of at most the provider's limit. A batch the
+    /// provider refuses as a whole for one set's sake (a conflict, an invalid set) is retried
+    /// service by service, so one record changed by hand does not hold back a site failover.
+    async fn apply_all(
+        &self,
+        pending: Vec<Pending>,
+        outcomes: &mut [Option<ItemOutcome>],
+    ) -> Vec<(Pending, ApplyReceipt)> {
+        let limit = self.provider.capabilities().max_batch_records;
+        let mut done = Vec::new();
+        for batch in batches(pending, limit) {
+            if self.stop.load(Ordering::SeqCst) {
+                for p in batch {
+                    outcomes[p.index] = Some(ItemOutcome::Failed(Failure::text(
+                        "controller shutting down: change not started".into(),
+                    )));
+                }
+                continue;
+            }
+            let mut merged = ChangeSet::new(self.zone.clone());
+            for p in &batch {
+                merged.changes.extend(p.changes.changes.iter().cloned());
+            }
+            match self.provider.apply(&merged).await {
+                Ok(receipt) => done.extend(batch.into_iter().map(|p| (p, receipt.clone()))),
+                Err(e) if batch.len() > 1 && e.not_applied && !e.is_retryable() => {
+                    tracing::warn!(zone = %self.zone, "batch of {} refused ({e}); applying service by service", batch.len());
+                    for p in batch {
+                        match self.provider.apply(&p.changes).await {
+                            Ok(r) => done.push((p, r)),
+                            Err(e) => {
+                                outcomes[p.index] =
+                                    Some(ItemOutcome::Failed(Failure::provider("apply failed", &e)))
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    let f = Failure::provider("apply failed", &e);
+                    for p in batch {
+                        outcomes[p.index] = Some(ItemOutcome::Failed(f.clone()));
+                    }
+                }
+            }
+        }
+        done
+    }
+
+    /// Reads back what was applied: a provider that said OK but serves something else fails
+    /// the item (its intent is closed as failed and the loop backs off and re-plans).
+    async fn verify(
+        &self,
+        applied: &mut Vec<(Pending, ApplyReceipt)>,
+        outcomes: &mut [Option<ItemOutcome>],
+    ) {
+        let services = applied.iter().map(|(p, _)| &self.items[p.index].service);
+        let got = match read_records(self.provider.as_ref(), &self.zone, services).await {
+            Ok(g) => g,
+            Err(e) => {
+                let f = Failure::provider("read-back after apply failed", &e);
+                for (p, _) in applied.drain(..) {
+                    outcomes[p.index] = Some(ItemOutcome::Failed(f.clone()));
+                }
+                return;
+            }
+        };
+        applied.retain(|(p, _)| {
+            let service = &self.items[p.index].service;
+            match mismatch(observed_for(&got, service), &p.changes) {
+                None => true,
+                Some(msg) => {
+                    outcomes[p.index] = Some(ItemOutcome::Failed(Failure::text(msg)));
+                    false
+                }
+            }
+        });
+    }
+
+    /// Closes intents, writes the audit trail and saves the states, one transaction each.
+    async fn record(
+        &self,
+        applied: Vec<(Pending, ApplyReceipt)>,
+        journaled: &BTreeMap<usize, i64>,
+        outcomes: &mut [Option<ItemOutcome>],
+    ) {
+        let mut entries = Vec::new();
+        let mut states = Vec::new();
+        for (p, receipt) in applied {
+            let item = &self.items[p.index];
+            entries.push(self.entry(item, item.action, &item.reason, Some(&p.changes)));
+            outcomes[p.index] = Some(ItemOutcome::Changed { receipt });
+        }
+        for (index, outcome) in outcomes.iter().enumerate() {
+            let item = &self.items[index];
+            match outcome {
+                Some(ItemOutcome::Changed { .. }) => {
+                    states.push((item.service.name.clone(), item.next_state.clone()));
+                }
+                Some(ItemOutcome::Unchanged) => {
+                    let mut state = item.next_state.clone();
+                    state.last_change_ms = item.previous_change_ms;
+                    states.push((item.service.name.clone(), state));
+                }
+                Some(ItemOutcome::Failed(f)) => {
+                    if let Some(action) = failure_action(f) {
+                        entries.push(self.entry(item, action, &f.message, None));
+                    }
+                }
+                None => {}
+            }
+        }
+        let closes: Vec<IntentClose> = journaled
+            .iter()
+            .map(|(index, id)| match &outcomes[*index] {
+                Some(ItemOutcome::Changed { .. }) => IntentClose {
+                    id: *id,
+                    outcome: IntentOutcome::Applied,
+                    error: None,
+                },
+                Some(ItemOutcome::Failed(f)) => IntentClose {
+                    id: *id,
+                    outcome: IntentOutcome::Failed,
+                    error: Some(f.message.clone()),
+                },
+                _ => IntentClose {
+                    id: *id,
+                    outcome: IntentOutcome::Failed,
+                    error: Some("not applied".into()),
+                },
+            })
+            .collect();
+        if let Err(e) = self.store.finish_intents(&closes).await {
+            tracing::error!(zone = %self.zone, "cannot close intents: {e}");
+        }
+        self.audit(&entries).await;
+        if let Err(e) = self.store.save_service_states(&states).await {
+            tracing::error!(zone = %self.zone, "cannot save service states: {e}");
+            for (name, _) in &states {
+                if let Some(i) = self.items.iter().position(|i| &i.service.name == name) {
+                    outcomes[i] = Some(ItemOutcome::Failed(Failure::text(format!(
+                        "records changed but the state could not be saved: {e}"
+                    ))));
+                }
+            }
+        }
+    }
+
+    fn entry(
+        &self,
+        item: &Item,
+        action: &str,
+        reason: &str,
+        changes: Option<&ChangeSet>,
+    ) -> AuditEntry {
+        AuditEntry {
+            at_ms: self.now_ms,
+            service: item.service.name.clone(),
+            actor: "controller".into(),
+            action: action.to_string(),
+            reason: reason.to_string(),
+            evidence: item.evidence.clone(),
+            changes: changes.cloned(),
+        }
+    }
+
+    async fn audit(&self, entries: &[AuditEntry]) {
+        if entries.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store.audit_many(entries).await {
+            tracing::error!("cannot write the audit trail: {e}");
+        }
+    }
+}
+
+fn fill(outcomes: &mut [Option<ItemOutcome>], f: impl Fn(usize) -> ItemOutcome) {
+    for (i, o) in outcomes.iter_mut().enumerate() {
+        if o.is_none() {
+            *o = Some(f(i));
+        }
+    }
+}
+
+/// The audit verb of a failure; `None` for an invalid plan, audited when it was found.
+fn failure_action(f: &Failure) -> Option<&'static str> {
+    if f.message.starts_with("plan not applied") {
+        None
+    } else if f.message.starts_with("read-back") {
+        Some("verify_failed")
+    } else {
+        Some("apply_failed")
+    }
+}
+
+/// Groups journaled changes into provider calls of at most `limit` records (0 = no limit);
+/// one service's changes are never split across calls.
+fn batches(pending: Vec<Pending>, limit: usize) -> Vec<Vec<Pending>> {
+    let mut out: Vec<Vec<Pending>> = Vec::new();
+    let mut size = 0;
+    for p in pending {
+        let n = p.changes.record_count();
+        let full = limit > 0 && size + n > limit;
+        match out.last_mut() {
+            Some(batch) if !full => batch.push(p),
+            _ => {
+                out.push(vec![p]);
+                size = 0;
+            }
+        }
+        size += n;
+    }
+    out
+}
+
+/// Why `got` does not hold what `changes` promised, if it does not.
+pub(super) fn mismatch(got: &[RecordSet], changes: &ChangeSet) -> Option<String> {
+    for c in &changes.changes {
+        let ok = match c {
+            Change::Create { new } | Change::Update { new, .. } => {
+                got.iter().any(|g| g.same_answer(new))
+            }
+            Change::Delete { old } => !got.iter().any(|g| g.key() == old.key()),
+        };
+        if !ok {
+            return Some(format!(
+                "read-back mismatch: planned {c}, provider serves [{}]",
+                got.iter()
+                    .map(|g| g.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ));
+        }
+    }
+    None
+}
