@@ -224,13 +224,13 @@ impl Controller {
         self.settle().await;
     }
 
-    /// Waits for every zone job and background read started so far and folds in the
-    /// results. Hooks are waited for too, so a test sees their effect on the next tick.
+    /// Waits until every zone job started so far has reported back, folding in whatever else
+    /// finishes meanwhile. Hooks are not waited for: a hanging hook must not stop a tick.
     pub async fn settle(&mut self) {
         let Some(mut done) = self.done_rx.take() else {
             return;
         };
-        while self.pending > 0 {
+        while !self.zones_busy.is_empty() {
             match done.recv().await {
                 Some(d) => self.finish(d).await,
                 None => break,

@@ -11,3 +11,4 @@ mod harness;
 mod operator;
 mod restart;
 mod scenario;
+mod site;
