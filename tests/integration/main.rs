@@ -10,5 +10,6 @@ mod etcd;
 mod harness;
 mod operator;
 mod restart;
+mod route53_site;
 mod scenario;
 mod site;

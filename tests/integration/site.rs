@@ -188,14 +188,24 @@ async fn a_site_outage_moves_every_service_in_one_call_and_one_event() {
         f.round(|_, t| t == "backup").await;
         rounds += 1;
     }
-    assert_eq!(f.failed_over(), n, "every service moved within {rounds} rounds");
+    assert_eq!(
+        f.failed_over(),
+        n,
+        "every service moved within {rounds} rounds"
+    );
     let applied = f.provider.applied();
-    assert_eq!(applied.len(), 2, "one provider call for the whole site failover");
+    assert_eq!(
+        applied.len(),
+        2,
+        "one provider call for the whole site failover"
+    );
     assert_eq!(applied[1].changes.len(), n);
     let events = f.events("failure_event").await;
     assert_eq!(events.len(), 1, "one site event: {events:?}");
     assert!(
-        events[0].reason.contains(&format!("address {PRIMARY} down")),
+        events[0]
+            .reason
+            .contains(&format!("address {PRIMARY} down")),
         "{}",
         events[0].reason
     );
@@ -221,7 +231,12 @@ async fn a_site_outage_moves_every_service_in_one_call_and_one_event() {
 #[tokio::test(start_paused = true)]
 async fn unrelated_services_failing_one_after_another_are_still_capped() {
     // Seven services, each primary on its own address: seven independent failure domains.
-    let mut f = Fleet::new(config(&fleet_toml(7, |i| format!("192.0.2.{}", 20 + i), ""))).await;
+    let mut f = Fleet::new(config(&fleet_toml(
+        7,
+        |i| format!("192.0.2.{}", 20 + i),
+        "",
+    )))
+    .await;
     for _ in 0..3 {
         f.round(|_, _| true).await;
     }
@@ -231,14 +246,21 @@ async fn unrelated_services_failing_one_after_another_are_still_capped() {
             f.round(|i, t| t == "backup" || i >= dead).await;
         }
     }
-    assert_eq!(f.failed_over(), 5, "max_failovers (5 events per 10 min) holds the rest");
+    assert_eq!(
+        f.failed_over(),
+        5,
+        "max_failovers (5 events per 10 min) holds the rest"
+    );
     let board = f.ctl.board();
     let held = board
         .read()
         .ok()
         .and_then(|b| b.get("s0006").and_then(|s| s.held.clone()))
         .unwrap_or_default();
-    assert!(held.starts_with("max_failovers: 5 failure events"), "{held}");
+    assert!(
+        held.starts_with("max_failovers: 5 failure events"),
+        "{held}"
+    );
     let audited = f
         .store
         .history("s0006", 20)
@@ -279,7 +301,11 @@ async fn everything_unreachable_and_the_uplink_down_moves_nothing_with_one_alert
     assert_eq!(f.failed_over(), 0);
     let alerts = f.events("self_suspected").await;
     assert_eq!(alerts.len(), 1, "one loud alert: {alerts:?}");
-    assert!(alerts[0].reason.contains("uplink anchor"), "{}", alerts[0].reason);
+    assert!(
+        alerts[0].reason.contains("uplink anchor"),
+        "{}",
+        alerts[0].reason
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -328,7 +354,12 @@ async fn half_the_services_down_with_the_uplink_passing_move_and_the_rest_stay()
 async fn a_hanging_hook_of_one_service_never_delays_another_services_failover() {
     // s0000 waits for an hour-long pre-failback hook; s0001's primary dies meanwhile.
     let hook = "stable_for = \"2s\"\npre_failback_hook = { command = [\"sleep\", \"3600\"], timeout = \"3600s\" }";
-    let mut f = Fleet::new(config(&fleet_toml(2, |i| format!("192.0.2.{}", 40 + i), hook))).await;
+    let mut f = Fleet::new(config(&fleet_toml(
+        2,
+        |i| format!("192.0.2.{}", 40 + i),
+        hook,
+    )))
+    .await;
     for _ in 0..3 {
         f.round(|_, _| true).await;
     }
@@ -351,5 +382,9 @@ async fn a_hanging_hook_of_one_service_never_delays_another_services_failover() 
     f.round(|i, t| i == 0 || t == "backup").await;
     f.round(|i, t| i == 0 || t == "backup").await;
     assert_eq!(f.phase("s0001"), "failed_over");
-    assert_eq!(f.phase("s0000"), "failed_over", "still waiting for its hook");
+    assert_eq!(
+        f.phase("s0000"),
+        "failed_over",
+        "still waiting for its hook"
+    );
 }

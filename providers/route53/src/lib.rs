@@ -23,6 +23,8 @@ pub mod config;
 pub mod credentials;
 pub mod provider;
 pub mod request;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use config::Config;
 pub use provider::{route53_capabilities, FailedApply, Route53Provider};
