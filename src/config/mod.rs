@@ -4,6 +4,7 @@
 //! stages, [`raw`] (serde, spans, unknown keys denied) then [`validate`] (typed model, every
 //! problem collected with file, line, key path and fix).
 
+pub mod bounds;
 pub mod error;
 pub mod model;
 pub mod raw;

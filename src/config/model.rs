@@ -51,13 +51,18 @@ pub struct ControllerConfig {
     /// Several controllers sharing state and a leader lease in etcd; `None` = one controller
     /// with the SQLite file `state`.
     pub etcd: Option<crate::state::etcd::EtcdSettings>,
+    /// Reference checks of the controller's own network (the provider's API, the zone's name
+    /// servers, other sites). The controller suspects its own network only when every anchor
+    /// is down; while they answer, its local evidence is trusted. Empty by default.
     pub uplink_checks: Vec<UplinkAnchor>,
 }
 
-/// A reference point of the controller's own network (PLACEHOLDER until the config work lands).
+/// `[[controller.uplink_checks]]`: one reference point of the controller's own network.
 #[derive(Debug, Clone)]
 pub struct UplinkAnchor {
+    /// Unique among the anchors; letters, digits, `-`, `_`, `.` (at most 63).
     pub name: String,
+    /// Checked like a target's checks (rise/fall, window, max_latency apply); at least one.
     pub checks: Vec<Check>,
 }
 
@@ -263,6 +268,8 @@ pub struct Target {
     pub checks: Vec<Check>,
     /// How many checks must be down for the target to be down (quorum over checks).
     pub fail_quorum: usize,
+    /// The failure domain (data centre or region). Failures of several targets of one site
+    /// close together are handled and reported as one site event.
     pub site: Option<String>,
 }
 

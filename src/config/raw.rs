@@ -39,6 +39,19 @@ pub struct RawController {
     pub agent_stale_after: Option<Spanned<String>>,
     /// `[controller.etcd]`: share state with other controllers through etcd.
     pub etcd: Option<Spanned<RawEtcd>>,
+    /// `[[controller.uplink_checks]]`: reference checks of the controller's own network.
+    #[serde(default)]
+    pub uplink_checks: Vec<Spanned<RawUplinkAnchor>>,
+}
+
+/// `[[controller.uplink_checks]]`: one anchor, with checks written like a target's.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUplinkAnchor {
+    pub name: Spanned<String>,
+    /// `[[controller.uplink_checks.checks]]`, parsed by the same code as a target's checks.
+    #[serde(default)]
+    pub checks: Vec<Spanned<toml::Table>>,
 }
 
 /// `[controller.etcd]`.
@@ -117,6 +130,8 @@ pub struct RawTarget {
     pub addresses: Option<Spanned<Vec<String>>>,
     pub priority: Spanned<i64>,
     pub fail_quorum: Option<Spanned<i64>>,
+    /// The failure domain (data centre or region) this target lives in.
+    pub site: Option<Spanned<String>>,
     #[serde(default)]
     pub checks: Vec<Spanned<toml::Table>>,
 }

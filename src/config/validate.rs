@@ -11,6 +11,7 @@ use std::time::Duration;
 use dnsfailback_provider::{Fqdn, RecordType};
 use toml::Spanned;
 
+use super::bounds::{self, Bounds};
 use super::error::{ConfigError, Lines, Problem};
 use super::model::Role;
 use super::model::*;
@@ -19,12 +20,12 @@ use crate::probe::{duration_opt, CheckSpec};
 
 const DOCS: &str = "see docs/config.md";
 
-struct Ctx<'a> {
-    lines: Lines<'a>,
+struct Ctx {
+    lines: Lines,
     problems: Vec<Problem>,
 }
 
-impl Ctx<'_> {
+impl Ctx {
     /// One of a fixed set of words; an unknown word is an error listing the allowed ones.
     fn choice<T: Copy>(
         &mut self,
@@ -75,26 +76,52 @@ impl Ctx<'_> {
         let line = self.line(at);
         self.problems.push(Problem::warning(line, path, msg, fix));
     }
+    /// A duration key: `default` when absent; the written value when it parses and lies
+    /// within `bounds`; else an error naming the allowed range (and `default` is returned).
     fn duration(
         &mut self,
         v: &Option<Spanned<String>>,
         path: String,
         default: Duration,
+        bounds: Bounds,
     ) -> Duration {
-        match v {
-            None => default,
-            Some(s) => match duration_opt::parse(s.get_ref()) {
-                Ok(d) => d,
-                Err(e) => {
-                    self.err(
-                        s,
-                        path,
-                        e,
-                        "write a duration such as \"500ms\", \"30s\", \"5m\" or \"1h\"",
+        self.duration_checked(v, path, default, bounds)
+            .unwrap_or(default)
+    }
+
+    /// [`Ctx::duration`] that says whether the written value was usable: `None` after an
+    /// error.
+    fn duration_checked(
+        &mut self,
+        v: &Option<Spanned<String>>,
+        path: String,
+        default: Duration,
+        bounds: Bounds,
+    ) -> Option<Duration> {
+        let Some(s) = v else { return Some(default) };
+        let key = path.rsplit('.').next().unwrap_or(&path).to_string();
+        match duration_opt::parse(s.get_ref()) {
+            Ok(d) => match bounds.check(&key, s.get_ref(), d) {
+                None => Some(d),
+                Some(msg) => {
+                    let fix = format!(
+                        "write {key} {} (the default is {})",
+                        bounds.describe(),
+                        duration_opt::format(default)
                     );
-                    default
+                    self.err(s, path, msg, fix);
+                    None
                 }
             },
+            Err(e) => {
+                self.err(
+                    s,
+                    path,
+                    e,
+                    "write a duration such as \"500ms\", \"30s\", \"5m\" or \"1h\"",
+                );
+                None
+            }
         }
     }
 }
@@ -216,7 +243,7 @@ fn controller(ctx: &mut Ctx, raw: Option<&Spanned<RawController>>) -> Controller
             ctx.err(t, "controller.admin_token", "give exactly one of `env` or `file`", "write admin_token = { env = \"DNSFAILBACK_ADMIN_TOKEN\" } or { file = \"/etc/dnsfailback/admin.token\" }");
         }
     }
-    c.tick = ctx.duration(&raw.tick, "controller.tick".into(), c.tick);
+    c.tick = ctx.duration(&raw.tick, "controller.tick".into(), c.tick, bounds::TICK);
     let mut names = BTreeSet::new();
     for (i, t) in raw.admin_tokens.iter().enumerate() {
         let t = t.get_ref();
@@ -274,6 +301,7 @@ fn controller(ctx: &mut Ctx, raw: Option<&Spanned<RawController>>) -> Controller
         &raw.agent_stale_after,
         "controller.agent_stale_after".into(),
         c.agent_stale_after,
+        bounds::AGENT_STALE_AFTER,
     );
     if let Some(q) = &raw.vantage_quorum {
         match usize::try_from(*q.get_ref()) {
@@ -299,9 +327,83 @@ fn controller(ctx: &mut Ctx, raw: Option<&Spanned<RawController>>) -> Controller
         &raw.max_failovers_window,
         "controller.max_failovers_window".into(),
         c.max_failovers_window,
+        bounds::MAX_FAILOVERS_WINDOW,
     );
     c.etcd = raw.etcd.as_ref().and_then(|e| etcd(ctx, e));
+    c.uplink_checks = uplink_checks(ctx, &raw.uplink_checks);
     c
+}
+
+/// Longest site or anchor name (a DNS label's length).
+const MAX_LABEL: usize = 63;
+
+/// A short identifier (a target's `site`, an uplink anchor's `name`): not empty, at most 63
+/// characters, letters, digits, `-`, `_`, `.`.
+fn label(ctx: &mut Ctx, v: &Spanned<String>, path: String, example: &str) -> Option<String> {
+    let s = v.get_ref();
+    let problem = if s.is_empty() {
+        Some("is empty".to_string())
+    } else if s.chars().count() > MAX_LABEL {
+        Some(format!("`{s}` is longer than {MAX_LABEL} characters"))
+    } else {
+        s.chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+            .map(|c| format!("`{s}` contains `{c}`"))
+    };
+    match problem {
+        None => Some(s.clone()),
+        Some(p) => {
+            ctx.err(
+                v,
+                path,
+                format!("{p}: use 1 to {MAX_LABEL} letters, digits, `-`, `_` or `.`"),
+                format!("write e.g. \"{example}\""),
+            );
+            None
+        }
+    }
+}
+
+/// `[[controller.uplink_checks]]`: named anchors, each with checks parsed exactly like a
+/// target's. An anchor with a bad name or check is left out (and reported).
+fn uplink_checks(ctx: &mut Ctx, raw: &[Spanned<super::raw::RawUplinkAnchor>]) -> Vec<UplinkAnchor> {
+    let mut out = Vec::new();
+    let mut names = BTreeSet::new();
+    for (i, ra) in raw.iter().enumerate() {
+        let path = format!("controller.uplink_checks[{i}]");
+        let r = ra.get_ref();
+        let name = label(ctx, &r.name, format!("{path}.name"), "anchor-1");
+        if let Some(n) = &name {
+            if !names.insert(n.clone()) {
+                ctx.err(
+                    &r.name,
+                    format!("{path}.name"),
+                    format!("duplicate uplink anchor name `{n}`"),
+                    "give each anchor its own name",
+                );
+            }
+        }
+        if r.checks.is_empty() {
+            ctx.err(
+                ra,
+                format!("{path}.checks"),
+                "an uplink anchor needs at least one check",
+                "add [[controller.uplink_checks.checks]] with kind = \"tcp\", \"dns\" or \"http\", e.g. the provider's API endpoint or a name server of the zone",
+            );
+        }
+        let mut ok = name.is_some() && !r.checks.is_empty();
+        let mut checks = Vec::with_capacity(r.checks.len());
+        for (j, ct) in r.checks.iter().enumerate() {
+            match check(ctx, &format!("{path}.checks[{j}]"), ct) {
+                Some(c) => checks.push(c),
+                None => ok = false,
+            }
+        }
+        if let (true, Some(name)) = (ok, name) {
+            out.push(UplinkAnchor { name, checks });
+        }
+    }
+    out
 }
 
 /// `[controller.etcd]`: endpoints must be http(s) URLs; the lease long enough to survive a
@@ -329,26 +431,17 @@ fn etcd(ctx: &mut Ctx, raw: &Spanned<RawEtcd>) -> Option<crate::state::etcd::Etc
             ok = false;
         }
     }
-    let lease_ttl = ctx.duration(
+    let lease_ttl = ctx.duration_checked(
         &r.lease_ttl,
         "controller.etcd.lease_ttl".into(),
         Duration::from_secs(10),
+        bounds::ETCD_LEASE_TTL,
     );
-    if !(Duration::from_secs(3)..=Duration::from_secs(120)).contains(&lease_ttl) {
-        if let Some(l) = &r.lease_ttl {
-            ctx.err(
-                l,
-                "controller.etcd.lease_ttl",
-                "lease_ttl must be between 3s and 2m",
-                "a dead leader is replaced after about lease_ttl; 10s suits most set-ups",
-            );
-        }
-        ok = false;
-    }
-    let timeout = ctx.duration(
+    let timeout = ctx.duration_checked(
         &r.timeout,
         "controller.etcd.timeout".into(),
         Duration::from_secs(2),
+        bounds::ETCD_TIMEOUT,
     );
     let node = match &r.node {
         Some(n) if n.get_ref().trim().is_empty() => {
@@ -408,7 +501,10 @@ fn etcd(ctx: &mut Ctx, raw: &Spanned<RawEtcd>) -> Option<crate::state::etcd::Etc
             None
         }
     };
-    ok.then(|| crate::state::etcd::EtcdSettings {
+    let (true, Some(lease_ttl), Some(timeout)) = (ok, lease_ttl, timeout) else {
+        return None;
+    };
+    Some(crate::state::etcd::EtcdSettings {
         endpoints: r.endpoints.get_ref().clone(),
         prefix,
         node,
@@ -424,7 +520,21 @@ fn hook(ctx: &mut Ctx, raw: &Option<Spanned<super::raw::RawHook>>, path: String)
     let timeout = match &r.timeout {
         None => Duration::from_secs(30),
         Some(t) => match duration_opt::parse(t) {
-            Ok(d) => d,
+            Ok(d) => match bounds::HOOK_TIMEOUT.check("timeout", t, d) {
+                None => d,
+                Some(msg) => {
+                    ctx.err(
+                        h,
+                        format!("{path}.timeout"),
+                        msg,
+                        format!(
+                            "write a hook timeout {} (the default is 30s); the control loop waits for the hook",
+                            bounds::HOOK_TIMEOUT.describe()
+                        ),
+                    );
+                    return None;
+                }
+            },
             Err(e) => {
                 ctx.err(
                     h,
@@ -481,6 +591,7 @@ fn canary(ctx: &mut Ctx, p: &str, raw: &RawService) -> Canary {
         &raw.step_hold,
         format!("{p}.step_hold"),
         Duration::from_secs(120),
+        bounds::STEP_HOLD,
     );
     let metric = match (&raw.gate_metrics_url, &raw.gate_metrics_max) {
         (None, None) => None,
@@ -529,6 +640,7 @@ fn canary(ctx: &mut Ctx, p: &str, raw: &RawService) -> Canary {
             &raw.gate_max_latency,
             format!("{p}.gate_max_latency"),
             Duration::from_secs(1),
+            bounds::GATE_MAX_LATENCY,
         ));
     }
     if let Some(f) = &raw.gate_baseline_factor {
@@ -762,16 +874,19 @@ fn service(
         &raw.stable_for,
         format!("{p}.stable_for"),
         Duration::from_secs(60),
+        bounds::STABLE_FOR,
     );
     let restore_ttl_after = ctx.duration(
         &raw.restore_ttl_after,
         format!("{p}.restore_ttl_after"),
         Duration::from_secs(600),
+        bounds::RESTORE_TTL_AFTER,
     );
     let min_change_interval = ctx.duration(
         &raw.min_change_interval,
         format!("{p}.min_change_interval"),
         Duration::from_secs(0),
+        bounds::MIN_CHANGE_INTERVAL,
     );
     if raw.targets.len() == 1 {
         ctx.warn(
@@ -789,6 +904,7 @@ fn service(
                 &raw.approval_timeout,
                 format!("{p}.approval_timeout"),
                 Duration::from_secs(900),
+                bounds::APPROVAL_TIMEOUT,
             ),
         }),
         Some(other) => {
@@ -821,6 +937,7 @@ fn service(
         &raw.ttl_lead_margin,
         format!("{p}.ttl_lead_margin"),
         Duration::from_secs(10),
+        bounds::TTL_LEAD_MARGIN,
     );
     let mut change_windows = Vec::new();
     for (i, w) in raw.change_windows.iter().enumerate() {
@@ -1053,6 +1170,14 @@ fn target(
             }
         },
     };
+    let site = match &raw.site {
+        None => None,
+        Some(v) => {
+            let site = label(ctx, v, format!("{tp}.site"), "eu-west-1a");
+            ok &= site.is_some();
+            site
+        }
+    };
     if !ok {
         return None;
     }
@@ -1062,7 +1187,7 @@ fn target(
         priority,
         checks,
         fail_quorum,
-        site: None,
+        site,
     })
 }
 
@@ -1106,7 +1231,18 @@ fn check(ctx: &mut Ctx, cp: &str, ct: &Spanned<toml::Table>) -> Option<Check> {
     let max_latency = match table.remove("max_latency") {
         None => Some(None),
         Some(toml::Value::String(d)) => match duration_opt::parse(&d) {
-            Ok(d) => Some(Some(d)),
+            Ok(v) => match bounds::CHECK_MAX_LATENCY.check("max_latency", &d, v) {
+                None => Some(Some(v)),
+                Some(msg) => {
+                    ctx.err(
+                        ct,
+                        format!("{cp}.max_latency"),
+                        msg,
+                        format!("write max_latency {}", bounds::CHECK_MAX_LATENCY.describe()),
+                    );
+                    None
+                }
+            },
             Err(e) => {
                 ctx.err(
                     ct,
@@ -1127,8 +1263,45 @@ fn check(ctx: &mut Ctx, cp: &str, ct: &Spanned<toml::Table>) -> Option<Check> {
             None
         }
     };
+    let mut in_bounds = true;
+    for (key, b, fix) in [
+        ("interval", bounds::CHECK_INTERVAL, "the default is 5s"),
+        (
+            "timeout",
+            bounds::CHECK_TIMEOUT,
+            "and at most the interval; the default is 2s",
+        ),
+        (
+            "recheck_interval",
+            bounds::CHECK_RECHECK_INTERVAL,
+            "the default is 100ms",
+        ),
+        (
+            "cert_min_validity",
+            bounds::CERT_MIN_VALIDITY,
+            "e.g. \"7d\"",
+        ),
+    ] {
+        // A value that does not parse is reported below, by the check's own parser.
+        let Some(toml::Value::String(written)) = table.get(key) else {
+            continue;
+        };
+        let Ok(d) = duration_opt::parse(written) else {
+            continue;
+        };
+        if let Some(msg) = b.check(key, written, d) {
+            ctx.err(
+                ct,
+                format!("{cp}.{key}"),
+                msg,
+                format!("write {key} {} ({fix})", b.describe()),
+            );
+            in_bounds = false;
+        }
+    }
     let spec: Result<CheckSpec, _> = toml::Value::Table(table).try_into();
     match (spec, rise, fall) {
+        (Ok(_), _, _) if !in_bounds => None,
         (Ok(spec), Some(rise), Some(fall)) if window.is_some() && max_latency.is_some() => {
             match spec.validate() {
                 Ok(()) => Some(Check {
@@ -1194,6 +1367,268 @@ kind = "http"
 url = "http://198.51.100.20/ready"
 "#
         )
+    }
+
+    /// `n` services `sNNNN` in zone `example.test` on one embedded provider, each with a
+    /// primary (127.0.0.2) and a backup (127.0.0.3) with one tcp check each.
+    pub(crate) fn generated_services(n: usize) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::from("[providers.local]\nkind = \"embedded\"\n");
+        for i in 0..n {
+            let _ = write!(
+                out,
+                r#"
+[services.s{i:04}]
+provider = "local"
+zone = "example.test"
+name = "s{i:04}.example.test"
+type = "A"
+ttl = 300
+failover_ttl = 30
+
+[[services.s{i:04}.targets]]
+name = "primary"
+address = "127.0.0.2"
+priority = 1
+[[services.s{i:04}.targets.checks]]
+kind = "tcp"
+address = "127.0.0.2:8080"
+
+[[services.s{i:04}.targets]]
+name = "backup"
+address = "127.0.0.3"
+priority = 2
+[[services.s{i:04}.targets.checks]]
+kind = "tcp"
+address = "127.0.0.3:8080"
+"#
+            );
+        }
+        out
+    }
+
+    #[test]
+    fn a_generated_config_of_2000_services_is_accepted() {
+        let text = generated_services(2000);
+        let (config, warnings) = parse(Path::new("big.toml"), &text).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(config.services.len(), 2000);
+        let s = &config.services["s1999"];
+        assert_eq!(
+            s.record.to_string(),
+            Fqdn::new("s1999.example.test").unwrap().to_string()
+        );
+        assert_eq!(s.targets.len(), 2);
+        assert_eq!(s.targets[0].values, vec!["127.0.0.2".to_string()]);
+        assert_eq!(s.failover_ttl, 30);
+    }
+
+    #[test]
+    fn errors_late_in_a_large_file_name_their_own_lines() {
+        // A bad value in the last service is reported on its own line (line lookups are
+        // indexed, not rescanned, so this also stays fast).
+        let mut text = generated_services(300);
+        let before = text.lines().count();
+        text.push_str("\n[services.zz]\nprovider = \"local\"\nzone = \"example.test\"\nname = \"zz.example.test\"\ntype = \"A\"\nstable_for = \"2ms\"\n[[services.zz.targets]]\nname = \"a\"\naddress = \"127.0.0.2\"\npriority = 1\n[[services.zz.targets.checks]]\nkind = \"tcp\"\naddress = \"127.0.0.2:1\"\n");
+        let e = parse(Path::new("big.toml"), &text).unwrap_err();
+        let p = e.errors().next().unwrap();
+        assert_eq!(p.path, "services.zz.stable_for");
+        assert_eq!(p.line, Some(before + 7));
+    }
+
+    fn controller_with(extra: &str) -> String {
+        format!(
+            "[controller]\n{extra}\n{}",
+            service_with_checks(
+                "[[services.shop.targets.checks]]\nkind = \"tcp\"\naddress = \"192.0.2.10:443\"\n"
+            )
+        )
+    }
+
+    fn only_error(text: &str) -> Problem {
+        let e = parse(Path::new("t.toml"), text).unwrap_err();
+        let errors: Vec<_> = e.errors().cloned().collect();
+        assert_eq!(errors.len(), 1, "{e}");
+        errors[0].clone()
+    }
+
+    #[test]
+    fn tick_is_bounded() {
+        for bad in ["0s", "0.0001ms", "5ms", "61s", "1h"] {
+            let p = only_error(&controller_with(&format!("tick = \"{bad}\"")));
+            assert_eq!(p.path, "controller.tick");
+            assert_eq!(p.line, Some(2));
+            assert!(
+                p.message.contains(&format!("`{bad}`")) && p.message.contains("from 10ms to 1m"),
+                "{p:?}"
+            );
+        }
+        for good in ["10ms", "500ms", "60s"] {
+            let text = controller_with(&format!("tick = \"{good}\""));
+            assert!(parse(Path::new("t.toml"), &text).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn every_duration_key_is_bounded() {
+        let service_key = |key: &str, v: &str| {
+            service_with_checks(
+                "[[services.shop.targets.checks]]\nkind = \"tcp\"\naddress = \"192.0.2.10:443\"\n",
+            )
+            .replace("type = \"A\"\n", &format!("type = \"A\"\n{key} = {v}\n"))
+        };
+        let cases = [
+            (service_key("stable_for", "\"500ms\""), "services.shop.stable_for"),
+            (service_key("stable_for", "\"8d\""), "services.shop.stable_for"),
+            (service_key("restore_ttl_after", "\"100d\""), "services.shop.restore_ttl_after"),
+            (service_key("min_change_interval", "\"10ms\""), "services.shop.min_change_interval"),
+            (service_key("step_hold", "\"300d\""), "services.shop.step_hold"),
+            (service_key("gate_max_latency", "\"0s\""), "services.shop.gate_max_latency"),
+            (service_key("ttl_lead_margin", "\"2h\""), "services.shop.ttl_lead_margin"),
+            (
+                service_key("approval = \"two-person\"\napproval_timeout", "\"0s\""),
+                "services.shop.approval_timeout",
+            ),
+            (
+                service_key("pre_failback_hook", "{ command = [\"true\"], timeout = \"0s\" }"),
+                "services.shop.pre_failback_hook.timeout",
+            ),
+            (controller_with("max_failovers_window = \"0s\""), "controller.max_failovers_window"),
+            (controller_with("agent_stale_after = \"100ms\""), "controller.agent_stale_after"),
+            (
+                service_with_checks("[[services.shop.targets.checks]]\nkind = \"tcp\"\naddress = \"192.0.2.10:443\"\ninterval = \"0s\"\n"),
+                "services.shop.targets[0].checks[0].interval",
+            ),
+            (
+                service_with_checks("[[services.shop.targets.checks]]\nkind = \"tcp\"\naddress = \"192.0.2.10:443\"\ntimeout = \"0s\"\n"),
+                "services.shop.targets[0].checks[0].timeout",
+            ),
+            (
+                service_with_checks("[[services.shop.targets.checks]]\nkind = \"tcp\"\naddress = \"192.0.2.10:443\"\nrecheck_interval = \"0s\"\n"),
+                "services.shop.targets[0].checks[0].recheck_interval",
+            ),
+            (
+                service_with_checks("[[services.shop.targets.checks]]\nkind = \"tcp\"\naddress = \"192.0.2.10:443\"\nmax_latency = \"0s\"\n"),
+                "services.shop.targets[0].checks[0].max_latency",
+            ),
+        ];
+        for (text, path) in cases {
+            let p = only_error(&text);
+            assert_eq!(p.path, path, "{p:?}");
+            assert!(p.message.contains("outside the allowed range"), "{p:?}");
+            assert!(p.line.is_some(), "{p:?}");
+        }
+        // Zero where it means "none" is fine.
+        for key in [
+            "stable_for",
+            "restore_ttl_after",
+            "min_change_interval",
+            "step_hold",
+            "ttl_lead_margin",
+        ] {
+            assert!(
+                parse(Path::new("t.toml"), &service_key(key, "\"0s\"")).is_ok(),
+                "{key}"
+            );
+        }
+    }
+
+    #[test]
+    fn sites_are_parsed_and_checked() {
+        let with_site = |site: &str| {
+            service_with_checks(
+                "[[services.shop.targets.checks]]\nkind = \"tcp\"\naddress = \"192.0.2.10:443\"\n",
+            )
+            .replacen(
+                "priority = 1\n",
+                &format!("priority = 1\nsite = {site}\n"),
+                1,
+            )
+        };
+        let (config, _) = parse(Path::new("t.toml"), &with_site("\"eu-west.dc_1\"")).unwrap();
+        let shop = &config.services["shop"];
+        assert_eq!(shop.targets[0].site.as_deref(), Some("eu-west.dc_1"));
+        assert_eq!(shop.targets[1].site, None);
+        for bad in [
+            "\"\"",
+            "\"eu west\"",
+            "\"a/b\"",
+            &format!("\"{}\"", "x".repeat(64)),
+        ] {
+            let p = only_error(&with_site(bad));
+            assert_eq!(p.path, "services.shop.targets[0].site", "{p:?}");
+            assert_eq!(p.line, Some(15), "{p:?}");
+        }
+    }
+
+    #[test]
+    fn uplink_checks_use_the_target_check_parser() {
+        let anchors = r#"
+[[controller.uplink_checks]]
+name = "provider-api"
+[[controller.uplink_checks.checks]]
+kind = "tcp"
+address = "192.0.2.53:443"
+fall = 3
+max_latency = "500ms"
+
+[[controller.uplink_checks]]
+name = "ns1"
+[[controller.uplink_checks.checks]]
+kind = "dns"
+server = "192.0.2.54"
+name = "example.test"
+record_type = "SOA"
+[[controller.uplink_checks.checks]]
+kind = "icmp"
+host = "192.0.2.54"
+window = 10
+window_failures = 3
+"#;
+        let text = format!(
+            "{anchors}\n{}",
+            controller_with("").replacen("[controller]\n", "", 1)
+        );
+        let (config, _) = parse(Path::new("t.toml"), &text).unwrap();
+        let up = &config.controller.uplink_checks;
+        assert_eq!(up.len(), 2);
+        assert_eq!(up[0].name, "provider-api");
+        assert_eq!(up[0].checks.len(), 1);
+        assert_eq!(up[0].checks[0].fall, 3);
+        assert_eq!(
+            up[0].checks[0].max_latency,
+            Some(Duration::from_millis(500))
+        );
+        assert_eq!(up[1].checks.len(), 2);
+        assert_eq!(up[1].checks[1].window, Some((10, 3)));
+
+        // Default: none.
+        let (plain, _) = parse(Path::new("t.toml"), &controller_with("")).unwrap();
+        assert!(plain.controller.uplink_checks.is_empty());
+
+        // Same errors as a target's checks, under the anchor's path.
+        let bad = text.replacen("fall = 3", "fall = 0", 1);
+        let p = only_error(&bad);
+        assert_eq!(p.path, "controller.uplink_checks[0].checks[0].fall");
+        assert_eq!(p.line, Some(4));
+        let dup = text.replacen("name = \"ns1\"", "name = \"provider-api\"", 1);
+        assert!(only_error(&dup)
+            .message
+            .contains("duplicate uplink anchor name"));
+        let badname = text.replacen("name = \"ns1\"", "name = \"ns 1\"", 1);
+        assert_eq!(
+            only_error(&badname).path,
+            "controller.uplink_checks[1].name"
+        );
+        let nochecks = "[[controller.uplink_checks]]\nname = \"a\"\n".to_string()
+            + &controller_with("").replacen("[controller]\n", "", 1);
+        let p = only_error(&nochecks);
+        assert_eq!(p.path, "controller.uplink_checks[0].checks");
+        let slow = text.replacen("max_latency = \"500ms\"", "interval = \"0s\"", 1);
+        assert_eq!(
+            only_error(&slow).path,
+            "controller.uplink_checks[0].checks[0].interval"
+        );
     }
 
     #[test]

@@ -12,8 +12,12 @@
 //!   longer than [`BaselineConfig::max_gap`] count as `max_gap`), so "the last hour" means
 //!   the last hour of healthy operation, however long ago the outage was;
 //! * latency and error rate as time-weighted EWMAs with [`BaselineConfig::half_life`];
-//! * latency p50/p95 from a fixed-bucket histogram kept in time slots covering
-//!   [`BaselineConfig::window`] (ring of `slots`; the oldest slot is dropped whole). Only
+//! * latency p50/p95 from a log-spaced histogram kept in time slots covering
+//!   [`BaselineConfig::window`] (ring of `slots`; the oldest slot is dropped whole). Bucket
+//!   bounds grow by a factor [`GAMMA`] (about 2 %) and a quantile reads as its bucket's middle,
+//!   so it is within [`RELATIVE_ACCURACY`] (1 %) of a sample at that rank, at any latency.
+//!   Only non-empty buckets are stored (at most [`MAX_SLOT_BUCKETS`] per slot, the lowest
+//!   merged beyond that), so a baseline stays at a few hundred bytes to a few KB. Only
 //!   successful probes contribute latency (a failure's latency is mostly its timeout).
 //!
 //! All times are unix milliseconds passed in by the caller; [`BaselineSnapshot`] is serde
@@ -25,15 +29,40 @@ use serde::{Deserialize, Serialize};
 
 use super::threshold::State;
 
-/// Upper bounds of the latency buckets, in microseconds; one more bucket holds everything
-/// slower. Roughly 1-1.5-2-3-5-7.5 steps from 1 ms to 30 s.
-const BOUNDS_US: [u64; 24] = [
-    1_000, 2_000, 3_000, 5_000, 7_500, 10_000, 15_000, 20_000, 30_000, 50_000, 75_000, 100_000,
-    150_000, 200_000, 300_000, 500_000, 750_000, 1_000_000, 1_500_000, 2_000_000, 3_000_000,
-    5_000_000, 10_000_000, 30_000_000,
-];
-/// Number of histogram buckets (the bounds plus the overflow bucket).
-pub const BUCKETS: usize = BOUNDS_US.len() + 1;
+/// Largest relative error of a latency quantile against a sample at that rank (1 %).
+pub const RELATIVE_ACCURACY: f64 = 0.01;
+/// Ratio of consecutive bucket bounds: bucket `i` holds latencies in `(GAMMA^(i-1), GAMMA^i]`
+/// microseconds, and reads as `2 GAMMA^i / (GAMMA + 1)`, at most [`RELATIVE_ACCURACY`] away
+/// from any value inside it.
+pub const GAMMA: f64 = (1.0 + RELATIVE_ACCURACY) / (1.0 - RELATIVE_ACCURACY);
+/// Most non-empty buckets one slot keeps. Beyond that the two lowest are merged (the upper
+/// quantiles the gates read stay exact); a slot rarely needs more than a few dozen.
+pub const MAX_SLOT_BUCKETS: usize = 64;
+/// Version of the histogram layout in [`BaselineSnapshot::layout`]. Snapshots of another
+/// layout (older versions wrote 25 fixed buckets, without this field) keep their EWMAs but
+/// relearn the histogram.
+pub const LAYOUT: u32 = 2;
+
+/// The bucket of a latency.
+fn bucket_of(latency: Duration) -> u16 {
+    let us = latency.as_secs_f64() * 1e6;
+    if us <= 1.0 {
+        return 0;
+    }
+    // At most ~2,220 for u64::MAX microseconds: always fits.
+    let i = (us.ln() / GAMMA.ln()).ceil();
+    if i >= f64::from(u16::MAX) {
+        u16::MAX
+    } else {
+        i as u16
+    }
+}
+
+/// The latency a bucket reads as.
+fn bucket_value(index: u16) -> Duration {
+    let us = 2.0 * GAMMA.powi(i32::from(index)) / (GAMMA + 1.0);
+    Duration::try_from_secs_f64(us / 1e6).unwrap_or(Duration::MAX)
+}
 
 /// How the baseline learns and how lenient the gates are.
 #[derive(Debug, Clone, PartialEq)]
@@ -110,13 +139,61 @@ pub struct Slot {
     pub epoch: u64,
     /// Learned samples, successes and failures.
     pub samples: u64,
-    /// Successful samples per latency bucket ([`BUCKETS`] entries).
-    pub counts: Vec<u64>,
+    /// Successful samples per non-empty latency bucket, as `(bucket, count)` in ascending
+    /// bucket order (see [`GAMMA`]); at most [`MAX_SLOT_BUCKETS`] entries.
+    #[serde(default)]
+    pub buckets: Vec<(u16, u32)>,
+}
+
+impl Slot {
+    fn fresh(epoch: u64) -> Self {
+        Slot {
+            epoch,
+            samples: 0,
+            buckets: Vec::new(),
+        }
+    }
+
+    /// Counts one successful latency.
+    fn add(&mut self, latency: Duration) {
+        let idx = bucket_of(latency);
+        match self.buckets.binary_search_by_key(&idx, |b| b.0) {
+            Ok(i) => {
+                if let Some(b) = self.buckets.get_mut(i) {
+                    b.1 = b.1.saturating_add(1);
+                }
+            }
+            Err(0) if self.buckets.len() >= MAX_SLOT_BUCKETS => {
+                // Below the lowest bucket of a full slot: the lowest bucket already stands
+                // for "this low or lower".
+                if let Some(b) = self.buckets.first_mut() {
+                    b.1 = b.1.saturating_add(1);
+                }
+            }
+            Err(i) if self.buckets.len() >= MAX_SLOT_BUCKETS => {
+                // Full: merge the two lowest buckets, then insert (one position lower).
+                let (_, lowest) = self.buckets.remove(0);
+                if let Some(b) = self.buckets.first_mut() {
+                    b.1 = b.1.saturating_add(lowest);
+                }
+                self.buckets.insert(i - 1, (idx, 1));
+            }
+            Err(i) => self.buckets.insert(i, (idx, 1)),
+        }
+    }
+
+    /// Buckets in ascending order, none repeated, at most [`MAX_SLOT_BUCKETS`].
+    fn well_formed(&self) -> bool {
+        self.buckets.len() <= MAX_SLOT_BUCKETS && self.buckets.windows(2).all(|w| w[0].0 < w[1].0)
+    }
 }
 
 /// Everything a [`Baseline`] knows, for persistence. Restore with [`Baseline::from_snapshot`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BaselineSnapshot {
+    /// Histogram layout ([`LAYOUT`]); 0 in snapshots written before the field existed.
+    #[serde(default)]
+    pub layout: u32,
     /// The healthy clock: milliseconds of learned operation.
     pub healthy_ms: u64,
     /// Wall time (unix ms) of the last learned sample.
@@ -156,6 +233,7 @@ impl Baseline {
     pub fn new(config: BaselineConfig) -> Result<Self, BaselineConfigError> {
         config.validate()?;
         let s = BaselineSnapshot {
+            layout: LAYOUT,
             slots: vec![Slot::default(); config.slots],
             ..BaselineSnapshot::default()
         };
@@ -163,18 +241,17 @@ impl Baseline {
     }
 
     /// Restores a persisted baseline under `config`. Parts that do not fit (a different slot
-    /// count or bucket layout after an upgrade, non-finite numbers from a damaged file) are
-    /// dropped rather than trusted: the baseline just has to warm up again.
+    /// count or histogram layout after an upgrade, such as the fixed buckets of older
+    /// versions; non-finite numbers from a damaged file) are dropped rather than trusted: the
+    /// baseline just has to warm up again. Only an unusable `config` is an error.
     pub fn from_snapshot(
         config: BaselineConfig,
         snapshot: BaselineSnapshot,
     ) -> Result<Self, BaselineConfigError> {
         let mut b = Baseline::new(config)?;
-        let fits = snapshot.slots.len() == b.config.slots
-            && snapshot
-                .slots
-                .iter()
-                .all(|s| s.counts.is_empty() || s.counts.len() == BUCKETS);
+        let fits = snapshot.layout == LAYOUT
+            && snapshot.slots.len() == b.config.slots
+            && snapshot.slots.iter().all(Slot::well_formed);
         let sane = [
             snapshot.latency_sum,
             snapshot.latency_weight,
@@ -245,23 +322,12 @@ impl Baseline {
         let n = self.s.slots.len().max(1);
         let idx = usize::try_from(epoch % n as u64).unwrap_or(0);
         if let Some(slot) = self.s.slots.get_mut(idx) {
-            if slot.epoch != epoch || slot.counts.len() != BUCKETS {
-                *slot = Slot {
-                    epoch,
-                    samples: 0,
-                    counts: vec![0; BUCKETS],
-                };
+            if slot.epoch != epoch || slot.samples == 0 {
+                *slot = Slot::fresh(epoch);
             }
             slot.samples = slot.samples.saturating_add(1);
             if ok {
-                let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
-                let b = BOUNDS_US
-                    .iter()
-                    .position(|&ub| us <= ub)
-                    .unwrap_or(BUCKETS - 1);
-                if let Some(c) = slot.counts.get_mut(b) {
-                    *c = c.saturating_add(1);
-                }
+                slot.add(latency);
             }
         }
     }
@@ -277,7 +343,7 @@ impl Baseline {
         self.s
             .slots
             .iter()
-            .filter(move |s| s.counts.len() == BUCKETS && s.epoch <= now && now - s.epoch < n)
+            .filter(move |s| s.samples > 0 && s.epoch <= now && now - s.epoch < n)
     }
 
     /// Samples (successes and failures) learned within the window.
@@ -290,33 +356,30 @@ impl Baseline {
         self.samples() >= self.config.min_samples.max(1)
     }
 
-    /// The `q` quantile (0..=1) of successful latencies within the window, interpolated
-    /// within its bucket; `None` without successful samples. Slower than the last bound reads
-    /// as the last bound (30 s).
+    /// The `q` quantile (0..=1) of successful latencies within the window, within
+    /// [`RELATIVE_ACCURACY`] of the sample at that rank; `None` without successful samples.
     pub fn latency_quantile(&self, q: f64) -> Option<Duration> {
-        let mut counts = [0u64; BUCKETS];
-        for s in self.live() {
-            for (acc, c) in counts.iter_mut().zip(&s.counts) {
-                *acc = acc.saturating_add(*c);
-            }
-        }
-        let total: u64 = counts.iter().sum();
-        if total == 0 || q.is_nan() {
+        if q.is_nan() {
             return None;
         }
-        let rank = q.clamp(0.0, 1.0) * total as f64;
-        let mut below = 0u64;
-        for (i, &c) in counts.iter().enumerate() {
-            if c > 0 && (below + c) as f64 >= rank {
-                let lo = if i == 0 { 0 } else { BOUNDS_US[i - 1] };
-                let Some(&hi) = BOUNDS_US.get(i) else {
-                    return Some(Duration::from_micros(lo));
-                };
-                let frac = ((rank - below as f64) / c as f64).clamp(0.0, 1.0);
-                let us = lo as f64 + (hi - lo) as f64 * frac;
-                return Some(Duration::from_micros(us.round() as u64));
+        // Merge the live slots' sparse buckets: at most slots x MAX_SLOT_BUCKETS entries.
+        let mut merged: Vec<(u16, u64)> = self
+            .live()
+            .flat_map(|s| s.buckets.iter().map(|&(i, c)| (i, u64::from(c))))
+            .collect();
+        merged.sort_unstable_by_key(|b| b.0);
+        let total: u64 = merged.iter().map(|b| b.1).sum();
+        if total == 0 {
+            return None;
+        }
+        // The sample of rank ceil(q * total) (1-based), as the nearest-rank definition.
+        let rank = ((q.clamp(0.0, 1.0) * total as f64).ceil() as u64).clamp(1, total);
+        let mut seen = 0u64;
+        for (i, c) in merged {
+            seen += c;
+            if seen >= rank {
+                return Some(bucket_value(i));
             }
-            below += c;
         }
         None
     }
@@ -629,6 +692,163 @@ mod tests {
         let r = Baseline::from_snapshot(BaselineConfig::default(), damaged)?;
         assert_eq!(r.error_rate(), None);
         assert_eq!(r.samples(), b.samples());
+        Ok(())
+    }
+
+    /// The sample at nearest rank `ceil(q n)` of `values`.
+    fn true_quantile(values: &mut [u64], q: f64) -> u64 {
+        values.sort_unstable();
+        let rank = ((q * values.len() as f64).ceil() as usize).clamp(1, values.len());
+        values[rank - 1]
+    }
+
+    fn relative_error(got: Option<Duration>, want_ms: u64) -> f64 {
+        let got = got.map(|d| d.as_secs_f64() * 1000.0).unwrap_or(f64::NAN);
+        (got - want_ms as f64).abs() / want_ms as f64
+    }
+
+    #[test]
+    fn p95_of_slow_probes_is_accurate_within_two_percent() -> Result<(), BaselineConfigError> {
+        // Probes of 2,001-2,015 ms: the old fixed buckets said 2,900 ms (a 45 % looser gate).
+        let mut b = baseline()?;
+        let mut t = T0;
+        let lat = |i: u64| ms(2001 + (i * 7) % 15);
+        feed(&mut b, &mut t, 300, 0, lat);
+        let mut values: Vec<u64> = (0..300).map(|i| 2001 + (i * 7) % 15).collect();
+        let p95 = true_quantile(&mut values, 0.95);
+        let err = relative_error(b.latency_p95(), p95);
+        assert!(
+            err <= 0.02,
+            "p95 {:?} vs true {p95} ms: {err}",
+            b.latency_p95()
+        );
+        let p50 = true_quantile(&mut values, 0.5);
+        assert!(relative_error(b.latency_p50(), p50) <= 0.02);
+        // And the gate is as tight as configured: 2x the real p95, not 2x 2,900 ms.
+        assert!(b.within(ms(3950), 0.0, 2.0).is_ok());
+        assert!(b.within(ms(4150), 0.0, 2.0).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn quantiles_of_a_bimodal_distribution() -> Result<(), BaselineConfigError> {
+        // 90 % fast (20-29 ms), 10 % slow (800-899 ms): p50 is fast, p95 is slow.
+        let mut b = baseline()?;
+        let mut t = T0;
+        let lat = |i: u64| {
+            if i % 10 == 9 {
+                800 + (i * 13) % 100
+            } else {
+                20 + (i * 3) % 10
+            }
+        };
+        feed(&mut b, &mut t, 600, 0, |i| ms(lat(i)));
+        let mut values: Vec<u64> = (0..600).map(lat).collect();
+        for q in [0.5, 0.9, 0.95, 0.99] {
+            let want = true_quantile(&mut values, q);
+            let got = b.latency_quantile(q);
+            assert!(
+                relative_error(got, want) <= 0.02,
+                "q{q}: {got:?} vs true {want} ms"
+            );
+        }
+        let p50 = b.latency_p50().unwrap_or_default();
+        let p95 = b.latency_p95().unwrap_or_default();
+        assert!(p50 < ms(30) && p95 > ms(790), "p50 {p50:?}, p95 {p95:?}");
+        Ok(())
+    }
+
+    #[test]
+    fn accurate_from_a_millisecond_to_a_minute() {
+        for us in [
+            900u64, 1_000, 3_333, 47_000, 250_000, 2_014_000, 29_999_000, 60_000_000,
+        ] {
+            let d = Duration::from_micros(us);
+            let read = bucket_value(bucket_of(d)).as_secs_f64();
+            let err = (read - d.as_secs_f64()).abs() / d.as_secs_f64();
+            assert!(err <= RELATIVE_ACCURACY + 1e-9, "{us} us reads as {read} s");
+        }
+        assert_eq!(bucket_of(Duration::ZERO), 0);
+        assert!(bucket_of(Duration::MAX) > 0);
+    }
+
+    #[test]
+    fn a_wide_spread_keeps_the_slot_small_and_the_upper_quantiles_exact(
+    ) -> Result<(), BaselineConfigError> {
+        // Every sample in its own bucket, 1 ms to ~13 s, all within one 5-minute slot.
+        let mut b = baseline()?;
+        let mut values = Vec::new();
+        for i in 0..300u64 {
+            let v = (1.033f64.powi(i as i32) * 1000.0) as u64; // microseconds
+            values.push(v);
+            b.learn(true, Duration::from_micros(v), T0 + i);
+        }
+        assert!(b
+            .snapshot()
+            .slots
+            .iter()
+            .all(|s| s.buckets.len() <= MAX_SLOT_BUCKETS));
+        let want = true_quantile(&mut values, 0.95) as f64 / 1000.0;
+        let got = b
+            .latency_p95()
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .unwrap_or(0.0);
+        assert!(
+            (got - want).abs() / want <= 0.02,
+            "p95 {got} ms vs {want} ms"
+        );
+        let json = serde_json::to_string(b.snapshot()).unwrap_or_default();
+        assert!(json.len() < 4096, "{} bytes", json.len());
+        Ok(())
+    }
+
+    #[test]
+    fn snapshot_round_trip_keeps_the_quantiles_exactly() -> Result<(), Box<dyn std::error::Error>> {
+        let mut b = baseline()?;
+        let mut t = T0;
+        feed(&mut b, &mut t, 800, 9, |i| ms(2001 + i % 15));
+        let json = serde_json::to_string(b.snapshot())?;
+        let snap: BaselineSnapshot = serde_json::from_str(&json)?;
+        assert_eq!(&snap, b.snapshot());
+        let r = Baseline::from_snapshot(BaselineConfig::default(), snap)?;
+        for q in [0.0, 0.5, 0.95, 1.0] {
+            assert_eq!(r.latency_quantile(q), b.latency_quantile(q), "q{q}");
+        }
+        assert_eq!(r.samples(), b.samples());
+        assert!(r.is_warm());
+        Ok(())
+    }
+
+    #[test]
+    fn an_old_fixed_bucket_snapshot_loads_without_panic_and_relearns(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        // As written by earlier versions: 25 fixed buckets per slot, no `layout`.
+        let counts = format!("[{}]", vec!["3"; 25].join(","));
+        let slots: Vec<String> = (0..12)
+            .map(|e| format!(r#"{{"epoch":{e},"samples":75,"counts":{counts}}}"#))
+            .collect();
+        let json = format!(
+            r#"{{"healthy_ms":3600000,"last_ms":{T0},"latency_sum":20.0,"latency_weight":1.0,"error_sum":0.0,"error_weight":1.0,"slots":[{}]}}"#,
+            slots.join(",")
+        );
+        let snap: BaselineSnapshot = serde_json::from_str(&json)?;
+        assert_eq!(snap.layout, 0);
+        let mut r = Baseline::from_snapshot(BaselineConfig::default(), snap)?;
+        assert_eq!(r.samples(), 0, "the old histogram is not trusted");
+        assert!(!r.is_warm());
+        assert_eq!(r.latency_p95(), None);
+        assert!(r.latency_ewma().is_some(), "the EWMAs still fit");
+        let mut t = T0 + STEP;
+        feed(&mut r, &mut t, 60, 0, |_| ms(20));
+        assert!(r.is_warm());
+        assert_eq!(r.snapshot().layout, LAYOUT);
+        // A damaged new-layout snapshot (buckets out of order) is dropped the same way.
+        let mut bad = r.snapshot().clone();
+        if let Some(s) = bad.slots.iter_mut().find(|s| !s.buckets.is_empty()) {
+            s.buckets.push((0, 1));
+        }
+        let r2 = Baseline::from_snapshot(BaselineConfig::default(), bad)?;
+        assert_eq!(r2.samples(), 0);
         Ok(())
     }
 

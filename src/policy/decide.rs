@@ -338,24 +338,30 @@ pub fn decide(service: &Service, state: &ServiceState, obs: &Observed) -> Decisi
         );
     }
 
-    // The primary is the best target.
+    // The primary is the best target: up, or unknown while it is the active target (the
+    // reasons below say which; an unknown primary is never called healthy).
+    let primary_state = state_of(obs.health, primary);
     match &state.phase {
         Phase::Normal => s.go(
             Some(Publication::Target { target: primary.into(), ttl: original_ttl }),
-            "primary healthy".into(),
+            normal_reason(primary, primary_state, state.published.is_none()),
         ),
         Phase::Restoring { since_ms } => {
             if now.saturating_sub(*since_ms) >= ms(service.restore_ttl_after) {
                 s.next.phase = Phase::Normal;
-                s.go(
-                    Some(Publication::Target { target: primary.into(), ttl: original_ttl }),
-                    format!("primary stable since the return; restoring original TTL {original_ttl}"),
-                )
+                let why = if primary_state == State::Up {
+                    format!("primary `{primary}` stable since the return; restoring original TTL {original_ttl}")
+                } else {
+                    format!("restore time passed; primary `{primary}` has no health verdict yet (unknown); restoring original TTL {original_ttl}")
+                };
+                s.go(Some(Publication::Target { target: primary.into(), ttl: original_ttl }), why)
             } else {
-                s.go(
-                    Some(Publication::Target { target: primary.into(), ttl: service.failover_ttl }),
-                    "all traffic on the primary; failover TTL kept until the restore time".into(),
-                )
+                let why = if primary_state == State::Up {
+                    "all traffic on the primary; failover TTL kept until the restore time".to_string()
+                } else {
+                    format!("all traffic on the primary; primary `{primary}` has no health verdict yet (unknown); failover TTL kept until the restore time")
+                };
+                s.go(Some(Publication::Target { target: primary.into(), ttl: service.failover_ttl }), why)
             }
         }
         Phase::Lowering { to, old_ttl, lowered_at_ms } => {
@@ -433,6 +439,21 @@ pub fn decide(service: &Service, state: &ServiceState, obs: &Observed) -> Decisi
             )
         }
         Phase::Canary { backup, step, since_ms } => canary_step(s, backup.clone(), *step, *since_ms),
+    }
+}
+
+/// Why the primary is published in `normal`, saying what its health really is. `first` is
+/// the very first publication (nothing was published before).
+fn normal_reason(primary: &str, health: State, first: bool) -> String {
+    match (first, health) {
+        (true, State::Up) => format!("first publication: primary `{primary}` is up; publishing it"),
+        (true, _) => format!(
+            "first publication: primary `{primary}` not yet probed to a verdict (unknown); publishing the configured primary"
+        ),
+        (false, State::Up) => format!("primary `{primary}` healthy"),
+        (false, _) => format!(
+            "primary `{primary}` has no health verdict (unknown); keeping traffic on it until there is evidence"
+        ),
     }
 }
 
@@ -598,5 +619,142 @@ fn canary_step(mut s: Step<'_>, backup: String, step: usize, since_ms: u64) -> D
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::policy::canary::StepStats;
+
+    fn service() -> Service {
+        let text = r#"
+[providers.local]
+kind = "embedded"
+
+[services.shop]
+provider = "local"
+zone = "example.test"
+name = "shop.example.test"
+type = "A"
+
+[[services.shop.targets]]
+name = "eu"
+address = "192.0.2.10"
+priority = 1
+[[services.shop.targets.checks]]
+kind = "tcp"
+address = "192.0.2.10:443"
+
+[[services.shop.targets]]
+name = "us"
+address = "198.51.100.20"
+priority = 2
+[[services.shop.targets.checks]]
+kind = "tcp"
+address = "198.51.100.20:443"
+"#;
+        let (config, _) = crate::config::validate::parse(std::path::Path::new("t.toml"), text)
+            .expect("valid config");
+        config.services.get("shop").cloned().expect("service shop")
+    }
+
+    fn health(target: &str, state: State) -> TargetHealth {
+        TargetHealth {
+            target: target.into(),
+            state,
+            local: state,
+            flapping: false,
+            vantage: None,
+            checks: Vec::new(),
+        }
+    }
+
+    fn decide_with(state: &ServiceState, primary: State, backup: State) -> Decision {
+        let service = service();
+        let health = [health("eu", primary), health("us", backup)];
+        let obs = Observed {
+            health: &health,
+            primary_up_since_ms: None,
+            now_ms: 1_700_000_000_000,
+            step_stats: StepStats::default(),
+            baseline_p95_ms: None,
+            metric: None,
+        };
+        decide(&service, state, &obs)
+    }
+
+    #[test]
+    fn first_publication_with_an_unknown_primary_says_so() {
+        let d = decide_with(&ServiceState::default(), State::Unknown, State::Unknown);
+        assert_eq!(
+            d.desired,
+            Some(Publication::Target {
+                target: "eu".into(),
+                ttl: 300
+            })
+        );
+        assert_eq!(
+            d.reason,
+            "first publication: primary `eu` not yet probed to a verdict (unknown); publishing the configured primary"
+        );
+        assert!(!d.reason.contains("healthy"), "{}", d.reason);
+    }
+
+    #[test]
+    fn first_publication_with_a_healthy_primary() {
+        let d = decide_with(&ServiceState::default(), State::Up, State::Unknown);
+        assert_eq!(
+            d.reason,
+            "first publication: primary `eu` is up; publishing it"
+        );
+    }
+
+    #[test]
+    fn normal_reasons_follow_the_primarys_health() {
+        let published = ServiceState {
+            published: Some(Publication::Target {
+                target: "eu".into(),
+                ttl: 300,
+            }),
+            original_ttl: Some(300),
+            ..ServiceState::default()
+        };
+        let up = decide_with(&published, State::Up, State::Up);
+        assert_eq!(up.reason, "primary `eu` healthy");
+        let unknown = decide_with(&published, State::Unknown, State::Up);
+        assert!(
+            unknown
+                .reason
+                .contains("`eu` has no health verdict (unknown)"),
+            "{}",
+            unknown.reason
+        );
+        assert!(!unknown.reason.contains("healthy"), "{}", unknown.reason);
+        assert_eq!(unknown.desired, published.published, "nothing moves");
+    }
+
+    #[test]
+    fn restoring_reasons_do_not_call_an_unknown_primary_stable() {
+        let restoring = ServiceState {
+            phase: Phase::Restoring { since_ms: 0 },
+            published: Some(Publication::Target {
+                target: "eu".into(),
+                ttl: 30,
+            }),
+            original_ttl: Some(300),
+            ..ServiceState::default()
+        };
+        let up = decide_with(&restoring, State::Up, State::Up);
+        assert!(
+            up.reason
+                .starts_with("primary `eu` stable since the return"),
+            "{}",
+            up.reason
+        );
+        let unknown = decide_with(&restoring, State::Unknown, State::Up);
+        assert!(!unknown.reason.contains("stable"), "{}", unknown.reason);
+        assert!(unknown.reason.contains("(unknown)"), "{}", unknown.reason);
     }
 }

@@ -72,6 +72,42 @@ fn each_bad_config_is_rejected_with_its_message_and_line() {
 }
 
 #[test]
+fn out_of_range_durations_name_file_line_key_path_and_range() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bad");
+    for (file, line, path, message) in [
+        (
+            "tick_zero.toml",
+            4,
+            "controller.tick",
+            "tick `0s` is outside the allowed range: from 10ms to 1m",
+        ),
+        (
+            "zero_check_interval.toml",
+            24,
+            "services.shop.targets[1].checks[0].interval",
+            "interval `0s` is outside the allowed range: from 100ms to 1h",
+        ),
+    ] {
+        let f = dir.join(file);
+        let e = match load(&f) {
+            Ok(_) => panic!("{file} accepted"),
+            Err(e) => e,
+        };
+        let p = e
+            .errors()
+            .find(|p| p.message == message)
+            .unwrap_or_else(|| panic!("{file}: no error `{message}`; got:\n{e}"));
+        assert_eq!(p.line, Some(line), "{file}");
+        assert_eq!(p.path, path, "{file}");
+        let rendered = e.to_string();
+        assert!(
+            rendered.contains(&format!("{}:{line}: {path}: {message}", f.display())),
+            "{rendered}"
+        );
+    }
+}
+
+#[test]
 fn every_example_config_validates() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     let mut n = 0;
