@@ -111,7 +111,7 @@ pub async fn agent(config_path: &Path, args: &AgentArgs) -> anyhow::Result<u8> {
 
     let (tx, mut results) = mpsc::channel(4096);
     let runner = Runner::spawn(checks_of(&config), tx);
-    let mut health = HealthBook::new(config.services.values());
+    let mut health = HealthBook::new(config.services.values()).without_samples();
     let every = args.every;
     tracing::info!(
         "agent {name} reporting to {} every {}",

@@ -528,7 +528,7 @@ fn hook(ctx: &mut Ctx, raw: &Option<Spanned<super::raw::RawHook>>, path: String)
                         format!("{path}.timeout"),
                         msg,
                         format!(
-                            "write a hook timeout {} (the default is 30s); the control loop waits for the hook",
+                            "write a hook timeout {} (the default is 30s); the service's failback waits for its hook",
                             bounds::HOOK_TIMEOUT.describe()
                         ),
                     );

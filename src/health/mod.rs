@@ -63,6 +63,8 @@ struct TargetTrack {
     damper: Option<FlapDamper>,
     /// Last evaluated (state, flapping, vantage verdict).
     last: Option<(State, bool, VantageVerdict)>,
+    /// (state, flapping, local) at the last evaluation, to notice a change.
+    seen: Option<(State, bool, State)>,
 }
 
 /// Flap damping: a single outage and recovery pass undamped; three changes within about a
@@ -90,6 +92,7 @@ impl CheckTracker {
             last_error: None,
             last_latency_ms: None,
             samples: VecDeque::new(),
+            sampled: false,
         }
     }
 }
@@ -101,6 +104,8 @@ struct CheckTracker {
     last_latency_ms: Option<u64>,
     /// Recent results with their wall time, for canary gates and baselines.
     samples: VecDeque<Sample>,
+    /// Whether `samples` are kept for this check (a primary's checks).
+    sampled: bool,
 }
 
 /// Results kept per check: enough for a canary step of several minutes at 1 s intervals.
@@ -133,6 +138,10 @@ pub struct HealthBook {
     partition: Option<PartitionDetector>,
     /// The controller's uplink anchors: name -> check ids (see [`partition`]).
     uplink: Vec<(String, Vec<CheckId>)>,
+    /// Keep each check's recent samples (the controller's gates and baseline need them).
+    keep_samples: bool,
+    /// Per service: bumped whenever one of its targets changes (see [`HealthBook::generation`]).
+    generation: BTreeMap<String, u64>,
 }
 
 /// The service name uplink anchors' checks are filed under (never a configured service:
@@ -154,11 +163,14 @@ impl HealthBook {
         let mut layout = BTreeMap::new();
         for s in services {
             let mut targets = Vec::new();
-            for t in &s.targets {
+            for (ti, t) in s.targets.iter().enumerate() {
                 let mut ids = Vec::new();
                 for (i, c) in t.checks.iter().enumerate() {
                     let id = check_id(&s.name, &t.name, i);
-                    checks.insert(id.clone(), CheckTracker::new(c));
+                    let mut tracker = CheckTracker::new(c);
+                    // Only the primary's results are read (baseline, canary gates).
+                    tracker.sampled = ti == 0;
+                    checks.insert(id.clone(), tracker);
                     ids.push(id);
                 }
                 targets.push((t.name.clone(), ids, t.fail_quorum));
@@ -171,6 +183,8 @@ impl HealthBook {
             targets: BTreeMap::new(),
             partition: PartitionDetector::new(PartitionConfig::default()).ok(),
             uplink: Vec::new(),
+            keep_samples: true,
+            generation: BTreeMap::new(),
         };
         book.set_vantage(1, &[], std::time::Duration::from_secs(10));
         book
@@ -202,6 +216,7 @@ impl HealthBook {
                         quorum,
                         damper,
                         last: None,
+                        seen: None,
                     },
                 );
             }
@@ -231,34 +246,7 @@ impl HealthBook {
     /// any anchor answers (each anchor is up when any of its checks is), down when all are
     /// down, unknown until then.
     pub fn uplink_state(&self) -> Option<(State, usize)> {
-        if self.uplink.is_empty() {
-            return None;
-        }
-        let states: Vec<State> = self
-            .uplink
-            .iter()
-            .map(|(_, ids)| {
-                let s: Vec<State> = ids
-                    .iter()
-                    .filter_map(|id| self.checks.get(id).map(|t| t.judge.state()))
-                    .collect();
-                if s.contains(&State::Up) {
-                    State::Up
-                } else if !s.is_empty() && s.iter().all(|x| *x == State::Down) {
-                    State::Down
-                } else {
-                    State::Unknown
-                }
-            })
-            .collect();
-        let joint = if states.contains(&State::Up) {
-            State::Up
-        } else if states.iter().all(|x| *x == State::Down) {
-            State::Down
-        } else {
-            State::Unknown
-        };
-        Some((joint, states.len()))
+        uplink_of(&self.checks, &self.uplink)
     }
 
     /// Feeds one agent's report; targets it does not know are ignored.
@@ -281,41 +269,45 @@ impl HealthBook {
     /// Recomputes every target: local quorum -> partition gate -> vantage quorum -> flap
     /// damping. Call once per control-loop tick, before reading [`HealthBook::service`].
     pub fn evaluate(&mut self, now: Instant) {
-        let locals: Vec<((String, String), State)> = self
-            .layout
-            .iter()
-            .flat_map(|(service, targets)| {
-                targets.iter().map(move |(target, ids, quorum)| {
-                    ((service.clone(), target.clone()), (ids, *quorum))
-                })
-            })
-            .map(|(key, (ids, quorum))| {
-                let checks = self.check_states(ids);
-                (key, quorum_state(&checks, quorum))
-            })
-            .collect();
-        for (key, local) in &locals {
-            if let Some(track) = self.targets.get_mut(key) {
-                if track.local != *local {
-                    track.local = *local;
-                    track.changed_at = now;
-                }
+        let HealthBook {
+            checks,
+            layout,
+            targets,
+            partition,
+            generation,
+            ..
+        } = self;
+        // Local quorum per target, without copying a name (10,000 services: every tick).
+        for ((service, target), track) in targets.iter_mut() {
+            let Some((_, ids, quorum)) = layout
+                .get(service.as_str())
+                .and_then(|list| list.iter().find(|(t, _, _)| t == target))
+            else {
+                continue;
+            };
+            let roles: Vec<(Role, State)> = ids
+                .iter()
+                .filter_map(|id| checks.get(id).map(|t| (t.role, t.judge.state())))
+                .collect();
+            let local = quorum_of(&roles, *quorum);
+            if track.local != local {
+                track.local = local;
+                track.changed_at = now;
             }
         }
-        let views: Vec<TargetView<'_>> = self
-            .targets
+        let views: Vec<TargetView<'_>> = targets
             .iter()
             .map(|((service, _), t)| TargetView {
                 service,
                 state: t.local,
             })
             .collect();
-        let uplink = self.uplink_state();
-        let status = match self.partition.as_mut() {
+        let uplink = uplink_of(checks, &self.uplink);
+        let status = match partition.as_mut() {
             Some(p) => p.evaluate(&views, uplink, now),
             None => PartitionStatus::Clear,
         };
-        for track in self.targets.values_mut() {
+        for ((service, _), track) in targets.iter_mut() {
             let gated = status.gate(track.local);
             track.quorum.report(CONTROLLER_VANTAGE, gated, now);
             let verdict = track.quorum.verdict(now);
@@ -326,8 +318,20 @@ impl HealthBook {
                 }
                 None => (verdict.state, false),
             };
+            let seen = (state, flapping, track.local);
+            if track.seen != Some(seen) {
+                track.seen = Some(seen);
+                *generation.entry(service.clone()).or_default() += 1;
+            }
             track.last = Some((state, flapping, verdict));
         }
+    }
+
+    /// A number that changes whenever any target of `service` changes state (as policy sees
+    /// it, or locally, or its flapping flag). The loop skips re-deciding a quiet service whose
+    /// number did not move.
+    pub fn generation(&self, service: &str) -> u64 {
+        self.generation.get(service).copied().unwrap_or(0)
     }
 
     fn check_states(&self, ids: &[CheckId]) -> Vec<CheckHealth> {
@@ -352,6 +356,9 @@ impl HealthBook {
             t.last_error = r.outcome.result.as_ref().err().map(|e| e.to_string());
             let latency_ms = u64::try_from(r.outcome.latency.as_millis()).unwrap_or(u64::MAX);
             t.last_latency_ms = Some(latency_ms);
+            if !self.keep_samples || !t.sampled {
+                return;
+            }
             if t.samples.len() == SAMPLES_KEPT {
                 t.samples.pop_front();
             }
@@ -363,17 +370,66 @@ impl HealthBook {
         }
     }
 
+    /// A target's samples since `since_ms`, oldest first per check. Walks back from the newest
+    /// only as far as needed: the cost is the answer's size, not the samples kept.
     fn target_samples(&self, service: &str, target: &str, since_ms: u64) -> Vec<Sample> {
+        let mut out = Vec::new();
+        for t in self.target_checks(service, target) {
+            let start = out.len();
+            out.extend(
+                t.samples
+                    .iter()
+                    .rev()
+                    .take_while(|s| s.at_ms >= since_ms)
+                    .copied(),
+            );
+            out[start..].reverse();
+        }
+        out
+    }
+
+    fn target_checks<'a>(
+        &'a self,
+        service: &str,
+        target: &str,
+    ) -> impl Iterator<Item = &'a CheckTracker> + 'a {
         self.layout
             .get(service)
             .and_then(|ts| ts.iter().find(|(name, _, _)| name == target))
-            .map(|(_, ids, _)| {
-                ids.iter()
-                    .filter_map(|id| self.checks.get(id))
-                    .flat_map(|t| t.samples.iter().filter(|s| s.at_ms >= since_ms).copied())
-                    .collect()
-            })
+            .map(|(_, ids, _)| ids.as_slice())
             .unwrap_or_default()
+            .iter()
+            .filter_map(|id| self.checks.get(id))
+    }
+
+    /// Forgets a target's samples older than `before_ms`: the loop calls it once it has taken
+    /// what it needs (the baseline has learnt them; no canary step reads them), so memory
+    /// stays a few samples per check however long the controller runs, not [`SAMPLES_KEPT`].
+    pub fn release_samples(&mut self, service: &str, target: &str, before_ms: u64) {
+        let Some(ids) = self
+            .layout
+            .get(service)
+            .and_then(|ts| ts.iter().find(|(name, _, _)| name == target))
+            .map(|(_, ids, _)| ids.clone())
+        else {
+            return;
+        };
+        for id in ids {
+            if let Some(t) = self.checks.get_mut(&id) {
+                while t.samples.front().is_some_and(|s| s.at_ms < before_ms) {
+                    t.samples.pop_front();
+                }
+                if t.samples.is_empty() && t.samples.capacity() > 64 {
+                    t.samples.shrink_to(16);
+                }
+            }
+        }
+    }
+
+    /// Stops keeping samples (a probe agent reports states, never samples).
+    pub fn without_samples(mut self) -> Self {
+        self.keep_samples = false;
+        self
     }
 
     /// Every target's state judged from this process's own probes alone (quorum over its
@@ -460,25 +516,48 @@ impl HealthBook {
     }
 }
 
-/// A target is down when at least `fail_quorum` checks are down, up when it cannot reach that
-/// quorum and at least one check is up, unknown otherwise.
-///
-/// Roles: liveness checks never keep a target in service on their own. When a target has
-/// readiness checks and all of them are down, it is down whatever its liveness checks say
-/// (the process answers but cannot serve: the "alive, not ready" trap that hides user-facing
-/// errors), and it is up only while at least one readiness check is up. A target with only
-/// liveness checks is judged on them (`validate` warns about it).
-pub fn quorum_state(checks: &[CheckHealth], fail_quorum: usize) -> State {
+/// The uplink anchors' joint verdict; see [`HealthBook::uplink_state`].
+fn uplink_of(
+    checks: &BTreeMap<CheckId, CheckTracker>,
+    anchors: &[(String, Vec<CheckId>)],
+) -> Option<(State, usize)> {
+    if anchors.is_empty() {
+        return None;
+    }
+    let joint = |states: &[State]| {
+        if states.contains(&State::Up) {
+            State::Up
+        } else if !states.is_empty() && states.iter().all(|x| *x == State::Down) {
+            State::Down
+        } else {
+            State::Unknown
+        }
+    };
+    let per_anchor: Vec<State> = anchors
+        .iter()
+        .map(|(_, ids)| {
+            let s: Vec<State> = ids
+                .iter()
+                .filter_map(|id| checks.get(id).map(|t| t.judge.state()))
+                .collect();
+            joint(&s)
+        })
+        .collect();
+    Some((joint(&per_anchor), per_anchor.len()))
+}
+
+/// [`quorum_state`] over `(role, state)` pairs, for the hot path that needs no evidence.
+fn quorum_of(checks: &[(Role, State)], fail_quorum: usize) -> State {
     let count = |role: Option<Role>, state: State| {
         checks
             .iter()
-            .filter(|c| c.state == state && role.is_none_or(|r| c.role == r))
+            .filter(|(r, s)| *s == state && role.is_none_or(|x| *r == x))
             .count()
     };
     let down = count(None, State::Down);
     let up = count(None, State::Up);
     let unknown = checks.len() - down - up;
-    let readiness = checks.iter().filter(|c| c.role == Role::Readiness).count();
+    let readiness = checks.iter().filter(|(r, _)| *r == Role::Readiness).count();
     let not_ready = readiness > 0 && count(Some(Role::Readiness), State::Down) == readiness;
     let ready = readiness == 0 || count(Some(Role::Readiness), State::Up) > 0;
     if down >= fail_quorum || not_ready {
@@ -488,6 +567,19 @@ pub fn quorum_state(checks: &[CheckHealth], fail_quorum: usize) -> State {
     } else {
         State::Unknown
     }
+}
+
+/// A target is down when at least `fail_quorum` checks are down, up when it cannot reach that
+/// quorum and at least one check is up, unknown otherwise.
+///
+/// Roles: liveness checks never keep a target in service on their own. When a target has
+/// readiness checks and all of them are down, it is down whatever its liveness checks say
+/// (the process answers but cannot serve: the "alive, not ready" trap that hides user-facing
+/// errors), and it is up only while at least one readiness check is up. A target with only
+/// liveness checks is judged on them (`validate` warns about it).
+pub fn quorum_state(checks: &[CheckHealth], fail_quorum: usize) -> State {
+    let pairs: Vec<(Role, State)> = checks.iter().map(|c| (c.role, c.state)).collect();
+    quorum_of(&pairs, fail_quorum)
 }
 
 #[cfg(test)]

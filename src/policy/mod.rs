@@ -121,7 +121,7 @@ pub struct ServiceState {
     /// The primary's baseline as it was when the service left normal (for canary gates after
     /// a restart).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub baseline: Option<crate::health::baseline::BaselineSnapshot>,
+    pub baseline: Option<crate::health::baseline::SharedSnapshot>,
 }
 
 /// Why and by whom a service is frozen.

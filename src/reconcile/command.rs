@@ -66,6 +66,7 @@ impl Controller {
             tracing::error!("cannot write the audit trail: {e}");
         }
         tracing::info!(service, actor, "operator {}: {message}", op.verb());
+        self.wake(service);
         if let Some(item) = self.prepare(service, now) {
             self.flush().await;
             let key = (item.service.provider.clone(), item.service.zone.clone());

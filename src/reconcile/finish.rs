@@ -5,7 +5,7 @@
 //! memory, backs off the services whose change failed, starts post-step hooks and follows
 //! propagation. Runs between ticks, so it never races a decision.
 
-use dnsfailback_provider::SyncStatus;
+use dnsfailback_provider::{ErrorKind, SyncStatus};
 
 use super::runtime::HookRun;
 use super::zone::{ItemOutcome, ZoneDone};
@@ -22,6 +22,16 @@ impl Controller {
     /// Takes one finished piece of background work into the loop's state.
     pub(super) async fn finish(&mut self, done: Done) {
         self.pending = self.pending.saturating_sub(1);
+        match &done {
+            Done::Zone(z) => {
+                for r in &z.results {
+                    self.wake(&r.service);
+                }
+            }
+            Done::Hook { service, .. }
+            | Done::Metric { service, .. }
+            | Done::Sync { service, .. } => self.wake(service),
+        }
         match done {
             Done::Zone(z) => self.finish_zone(z).await,
             Done::Hook {
@@ -87,9 +97,20 @@ impl Controller {
                     self.adopt_state(&r.service, r.state);
                 }
                 ItemOutcome::Failed(f) => {
-                    rt.back_off(now, f.retry_after);
+                    // A refused credential or a missing zone will not heal by retrying soon:
+                    // say so, and try again only at the longest back-off.
+                    let (message, retry_after) = match f.kind {
+                        Some(
+                            k @ (ErrorKind::Auth | ErrorKind::NotFound | ErrorKind::Unsupported),
+                        ) => (
+                            format!("needs operator ({}): {}", k.label(), f.message),
+                            Some(std::time::Duration::from_secs(60)),
+                        ),
+                        _ => (f.message, f.retry_after),
+                    };
+                    rt.back_off(now, retry_after);
                     failed += 1;
-                    self.set_error(&r.service, f.message);
+                    self.set_error(&r.service, message);
                     continue;
                 }
             }

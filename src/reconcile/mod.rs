@@ -68,6 +68,8 @@ enum Done {
 /// The controller: owns health, per-service state and the providers.
 pub struct Controller {
     config: Config,
+    /// `config.services`, shared with zone jobs without copying.
+    services: BTreeMap<String, Arc<Service>>,
     providers: BTreeMap<String, Arc<dyn Provider>>,
     store: Arc<dyn Store>,
     leadership: Arc<dyn Leadership>,
@@ -115,10 +117,11 @@ impl Controller {
         let mut states = store.service_states(&names).await?;
         let runtime = names
             .iter()
-            .map(|n| {
+            .enumerate()
+            .map(|(i, n)| {
                 (
                     n.clone(),
-                    Runtime::new(states.remove(n).unwrap_or_default()),
+                    Runtime::new(states.remove(n).unwrap_or_default(), i),
                 )
             })
             .collect();
@@ -127,7 +130,13 @@ impl Controller {
             config.controller.max_failovers,
             u64::try_from(config.controller.max_failovers_window.as_millis()).unwrap_or(u64::MAX),
         );
+        let services = config
+            .services
+            .iter()
+            .map(|(k, v)| (k.clone(), Arc::new(v.clone())))
+            .collect();
         let ctl = Controller {
+            services,
             config,
             providers,
             store,
@@ -349,6 +358,13 @@ impl Controller {
         rt.state = state;
     }
 
+    /// Makes the next tick decide `name` even if it looks quiet (a command, a hook result).
+    fn wake(&mut self, name: &str) {
+        if let Some(rt) = self.runtime.get_mut(name) {
+            rt.decided = (u64::MAX, 0);
+        }
+    }
+
     /// Queues a state write for this tick's flush, if the state changed.
     fn save_later(&mut self, name: &str, state: ServiceState) {
         if self.runtime.get(name).is_some_and(|rt| rt.state != state) {
@@ -394,8 +410,9 @@ impl Controller {
         }
     }
 
-    fn service(&self, name: &str) -> Option<Service> {
-        self.config.services.get(name).cloned()
+    /// A service's configuration, shared (the loop reads it every tick; no copy).
+    fn service(&self, name: &str) -> Option<Arc<Service>> {
+        self.services.get(name).cloned()
     }
 }
 

@@ -22,6 +22,9 @@ const VERIFY_EVERY_MS: u64 = 30_000;
 /// How often the primary's baseline is written to the store while the service is normal.
 const BASELINE_SAVE_EVERY_MS: u64 = 5 * 60 * 1000;
 
+/// The status board shows each service's latencies and errors at most this old.
+const STATUS_REFRESH_MS: u64 = 2_000;
+
 /// How often a metrics gate or a change's propagation status is read.
 const READ_EVERY_MS: u64 = 5_000;
 
@@ -38,8 +41,13 @@ impl Controller {
     /// Decides `name` at `now`; returns the change to hand to its zone job, if any.
     pub(super) fn prepare(&mut self, name: &str, now: u64) -> Option<zone::Item> {
         let service = self.service(name)?;
+        let generation = self.health.generation(name);
+        if self.quiet(name, generation, now) {
+            return None;
+        }
         let health = self.health.service(name);
-        let rt = self.runtime.get(name)?;
+        let rt = self.runtime.get_mut(name)?;
+        rt.decided = (generation, now);
         if rt.in_flight || rt.state.original_ttl.is_none() {
             // A change is being applied (its job reports back), or the original TTL could not
             // be read yet (the error is in status): nothing to decide now.
@@ -70,12 +78,21 @@ impl Controller {
             metric: rt.metric.as_ref().map(|(_, m)| m.clone()),
         };
         let mut decision = decide(&service, &current, &obs);
+        // Samples the next tick cannot need are dropped: a canary step reads its own since it
+        // began; everything else (the baseline has learnt them) is done with them.
+        let keep_from = match decision.state.phase {
+            Phase::Canary { since_ms, .. } => since_ms.min(step_since),
+            _ => now,
+        };
+        self.health.release_samples(name, primary, keep_from);
         self.raise_alert(name, &decision, &health);
         let event = self.gate_failover(&service, &current, &mut decision, now);
         self.gate_pre_failback(&service, &current, &mut decision, now);
         let item = self.converge_or_save(&service, &current, &mut decision, &health, event, now);
         self.note_hold(name, &decision);
-        self.publish_status(&service, &health, Some(&decision));
+        if self.status_changed(name, &decision, &health, now) {
+            self.publish_status(&service, &health, Some(&decision));
+        }
         if let Some(rt) = self.runtime.get_mut(name) {
             rt.last_decision = Some(decision);
         }
@@ -118,12 +135,12 @@ impl Controller {
         let Some(snapshot) = rt.baseline.as_ref().map(|b| b.snapshot().clone()) else {
             return;
         };
-        if rt.state.baseline.as_ref() == Some(&snapshot) {
+        if rt.state.baseline.as_ref().map(|b| b.get()) == Some(&snapshot) {
             return;
         }
         rt.baseline_saved_ms = now;
         let mut state = rt.state.clone();
-        state.baseline = Some(snapshot);
+        state.baseline = Some(snapshot.into());
         self.save_later(&service.name, state);
     }
 
@@ -303,7 +320,7 @@ impl Controller {
     /// check); otherwise the decided state is queued for saving.
     fn converge_or_save(
         &mut self,
-        service: &Service,
+        service: &std::sync::Arc<Service>,
         current: &ServiceState,
         decision: &mut Decision,
         health: &[TargetHealth],
@@ -391,6 +408,66 @@ impl Controller {
             };
             self.saves.push((name.to_string(), st));
         }
+    }
+
+    /// A service with nothing going on — normal, not held, its last decision published, no
+    /// health change since it was last decided, no timer or background work — is decided
+    /// again only every few seconds (for its baseline and its status row). A site outage
+    /// changes health and wakes exactly the services it touches, on the same tick.
+    fn quiet(&self, name: &str, generation: u64, now: u64) -> bool {
+        let Some(rt) = self.runtime.get(name) else {
+            return false;
+        };
+        let settled = rt.last_decision.as_ref().is_some_and(|d| {
+            d.desired == rt.state.published && d.alert.is_none() && d.held.is_none()
+        });
+        settled
+            && rt.decided.0 == generation
+            && now.saturating_sub(rt.decided.1) < rt.quiet_for_ms
+            && rt.state.phase == Phase::Normal
+            && rt.state.hold.is_none()
+            && rt.state.failback_requested.is_none()
+            && rt.hook == HookRun::Idle
+            && rt.retry_at_ms.is_none()
+            && !rt.metric_pending
+            && !rt.sync_pending
+            && !matches!(rt.sync, Some((_, SyncStatus::Pending, _)))
+            && rt
+                .last_verify_ms
+                .is_some_and(|t| now.saturating_sub(t) < VERIFY_EVERY_MS)
+    }
+
+    /// Whether the status board needs this service again: something an operator reads
+    /// changed, or the last refresh (latencies, errors) is [`STATUS_REFRESH_MS`] old. At
+    /// 10,000 services rebuilding every row on every tick was a fifth of the tick.
+    fn status_changed(
+        &mut self,
+        name: &str,
+        decision: &Decision,
+        health: &[TargetHealth],
+        now: u64,
+    ) -> bool {
+        let suspected = self.suspicion_alerted;
+        let Some(rt) = self.runtime.get_mut(name) else {
+            return false;
+        };
+        let states: Vec<(State, State, bool)> = health
+            .iter()
+            .map(|h| (h.state, h.local, h.flapping))
+            .collect();
+        let same = rt.last_decision.as_ref().is_some_and(|d| {
+            d.reason == decision.reason
+                && d.held == decision.held
+                && d.alert == decision.alert
+                && d.state.phase == decision.state.phase
+                && d.desired == decision.desired
+        }) && rt.shown.0 == states
+            && rt.shown.1 == suspected
+            && now.saturating_sub(rt.shown.2) < STATUS_REFRESH_MS;
+        if !same {
+            rt.shown = (states, suspected, now);
+        }
+        !same
     }
 
     /// The service's state including writes queued this tick (not yet flushed).

@@ -8,6 +8,7 @@
 use dnsfailback_provider::{ApplyReceipt, SyncStatus};
 
 use crate::health::baseline::{Baseline, BaselineConfig};
+use crate::health::State;
 use crate::policy::{Decision, HookPoint, ServiceState};
 
 /// Longest back-off between two attempts after provider errors.
@@ -61,11 +62,18 @@ pub(super) struct Runtime {
     pub event_pending: bool,
     /// The last decision, shown in status while a change is in flight.
     pub last_decision: Option<Decision>,
+    /// What the status board last showed: target states, self-suspicion, when (unix ms).
+    pub shown: (Vec<(State, State, bool)>, bool, u64),
+    /// The health generation and time (unix ms) of the last decision.
+    pub decided: (u64, u64),
+    /// How long a quiet service goes undecided (4-6 s, spread so that 10,000 quiet
+    /// services do not all wake on the same tick).
+    pub quiet_for_ms: u64,
 }
 
 impl Runtime {
     /// Loop state for a service resumed from `state`.
-    pub fn new(state: ServiceState) -> Self {
+    pub fn new(state: ServiceState, index: usize) -> Self {
         Runtime {
             baseline: restore_baseline(&state),
             state,
@@ -87,6 +95,9 @@ impl Runtime {
             event: None,
             event_pending: false,
             last_decision: None,
+            shown: (Vec::new(), false, 0),
+            decided: (u64::MAX, 0),
+            quiet_for_ms: 4_000 + (index as u64 * 997) % 2_000,
         }
     }
 
@@ -130,7 +141,7 @@ impl Runtime {
 pub(super) fn restore_baseline(state: &ServiceState) -> Option<Baseline> {
     let config = BaselineConfig::default();
     match &state.baseline {
-        Some(snap) => Baseline::from_snapshot(config.clone(), snap.clone())
+        Some(snap) => Baseline::from_snapshot(config.clone(), snap.get().clone())
             .ok()
             .or_else(|| Baseline::new(config).ok()),
         None => Baseline::new(config).ok(),
@@ -143,7 +154,7 @@ mod tests {
 
     #[test]
     fn back_off_doubles_to_a_minute_and_honours_retry_after() {
-        let mut rt = Runtime::new(ServiceState::default());
+        let mut rt = Runtime::new(ServiceState::default(), 0);
         let delays: Vec<u64> = (0..9)
             .map(|_| {
                 rt.back_off(0, None);

@@ -27,7 +27,7 @@ const READ_ZONE_FROM: usize = 8;
 
 /// One service's share of a zone job.
 pub(super) struct Item {
-    pub service: Service,
+    pub service: Arc<Service>,
     pub desired: Publication,
     /// The state to persist once the records say `desired` (published already set).
     pub next_state: ServiceState,
@@ -186,7 +186,7 @@ impl ZoneJob {
                     state.last_change_ms = item.previous_change_ms;
                 }
                 ItemDone {
-                    service: item.service.name,
+                    service: item.service.name.clone(),
                     outcome,
                     state,
                     action: item.action,
@@ -204,7 +204,7 @@ impl ZoneJob {
 
     /// Reads the zone, plans every item and journals the intents of those that change.
     async fn plan_and_journal(&self, outcomes: &mut [Option<ItemOutcome>]) -> Vec<Pending> {
-        let services = self.items.iter().map(|i| &i.service);
+        let services = self.items.iter().map(|i| i.service.as_ref());
         let observed = match read_records(self.provider.as_ref(), &self.zone, services).await {
             Ok(o) => o,
             Err(e) => {
@@ -331,7 +331,9 @@ impl ZoneJob {
         applied: &mut Vec<(Pending, ApplyReceipt)>,
         outcomes: &mut [Option<ItemOutcome>],
     ) {
-        let services = applied.iter().map(|(p, _)| &self.items[p.index].service);
+        let services = applied
+            .iter()
+            .map(|(p, _)| self.items[p.index].service.as_ref());
         let got = match read_records(self.provider.as_ref(), &self.zone, services).await {
             Ok(g) => g,
             Err(e) => {

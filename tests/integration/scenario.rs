@@ -718,6 +718,45 @@ async fn a_failed_apply_is_journaled_and_retried_until_it_converges() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_refused_credential_needs_an_operator_and_is_not_retried_every_tick() {
+    let mut s = Scene::new("").await;
+    for _ in 0..3 {
+        s.round(true, true, S).await;
+    }
+    let calls = s.provider.apply_calls();
+    s.provider.fail_apply(Fault::Error(ErrorKind::Auth));
+    for _ in 0..30 {
+        s.round(false, true, S).await;
+    }
+    assert_eq!(
+        s.provider.apply_calls(),
+        calls + 1,
+        "one refused attempt, then the longest back-off, not a retry per tick"
+    );
+    let st = s
+        .ctl
+        .board()
+        .read()
+        .ok()
+        .and_then(|b| b.get("shop").cloned())
+        .unwrap_or_else(|| panic!("no status"));
+    let err = st.last_error.unwrap_or_default();
+    assert!(err.starts_with("needs operator (auth)"), "{err}");
+    // After the back-off the (now accepted) change goes through.
+    for _ in 0..35 {
+        s.round(false, true, S).await;
+    }
+    assert_eq!(s.provider.apply_calls(), calls + 2);
+    assert_eq!(
+        s.applied().last().map(|c| c[0].clone()),
+        Some(Change::Update {
+            old: a(300, "192.0.2.10"),
+            new: a(30, "198.51.100.20")
+        })
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn an_existing_records_ttl_is_the_original_that_gets_restored() {
     let mut s = Scene::new("canary_steps = [100]").await;
     s.provider
@@ -896,7 +935,7 @@ async fn the_primarys_baseline_is_saved_and_survives_a_restart_during_the_outage
         .unwrap_or_else(|| panic!("the baseline was not saved"));
     let restored = dnsfailback::health::baseline::Baseline::from_snapshot(
         dnsfailback::health::baseline::BaselineConfig::default(),
-        snapshot,
+        snapshot.get().clone(),
     )
     .unwrap_or_else(|e| panic!("{e:?}"));
     assert!(restored.samples() >= 140, "{}", restored.samples());

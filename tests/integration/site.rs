@@ -353,7 +353,7 @@ async fn half_the_services_down_with_the_uplink_passing_move_and_the_rest_stay()
 #[tokio::test(start_paused = true)]
 async fn a_hanging_hook_of_one_service_never_delays_another_services_failover() {
     // s0000 waits for an hour-long pre-failback hook; s0001's primary dies meanwhile.
-    let hook = "stable_for = \"2s\"\npre_failback_hook = { command = [\"sleep\", \"3600\"], timeout = \"3600s\" }";
+    let hook = "stable_for = \"2s\"\npre_failback_hook = { command = [\"sleep\", \"3600\"], timeout = \"600s\" }";
     let mut f = Fleet::new(config(&fleet_toml(
         2,
         |i| format!("192.0.2.{}", 40 + i),
