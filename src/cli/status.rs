@@ -103,6 +103,11 @@ pub fn render(s: &ServiceStatus) -> String {
     if let Some(p) = &s.partition {
         out.push_str(&format!("  PARTITION SUSPECTED: {p}\n"));
     }
+    if let Some(e) = &s.event {
+        out.push_str(&format!(
+            "  failure event: {e} (all of it: `dnsfailback history @events`)\n"
+        ));
+    }
     if let Some(sync) = &s.provider_sync {
         out.push_str(&format!("  provider sync: {sync}\n"));
     }

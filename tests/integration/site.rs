@@ -229,6 +229,31 @@ async fn a_site_outage_moves_every_service_in_one_call_and_one_event() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn targets_labelled_with_one_site_fail_over_as_one_site_event() {
+    // Primaries on 40 different addresses, all in site `eu-1`: one event, not 40 (which the
+    // default max_failovers of 5 would mostly have held).
+    let toml = fleet_toml(40, |i| format!("192.0.2.{}", 100 + i), "")
+        .replace("priority = 1\n", "priority = 1\nsite = \"eu-1\"\n");
+    let mut f = Fleet::new(config(&toml)).await;
+    for _ in 0..3 {
+        f.round(|_, _| true).await;
+    }
+    for _ in 0..3 {
+        f.round(|_, t| t == "backup").await;
+    }
+    assert_eq!(f.failed_over(), 40);
+    let events = f.events("failure_event").await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert!(
+        events[0]
+            .reason
+            .starts_with("site eu-1 down: 40 service(s)"),
+        "{}",
+        events[0].reason
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn unrelated_services_failing_one_after_another_are_still_capped() {
     // Seven services, each primary on its own address: seven independent failure domains.
     let mut f = Fleet::new(config(&fleet_toml(
