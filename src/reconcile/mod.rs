@@ -21,6 +21,7 @@ mod publish;
 mod recover;
 mod runtime;
 pub mod status;
+mod verify;
 mod zone;
 
 use std::collections::{BTreeMap, BTreeSet};

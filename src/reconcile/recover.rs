@@ -126,7 +126,7 @@ impl Controller {
                 .await
             {
                 Err(e) => Err(format!("read-back after apply failed: {e}")),
-                Ok(got) => match super::zone::mismatch(&got, &intent.changes) {
+                Ok(got) => match super::verify::mismatch(&got, &intent.changes) {
                     Some(m) => Err(m),
                     None => Ok(()),
                 },

@@ -13,8 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use dnsfailback_provider::{
-    ApplyReceipt, Change, ChangeSet, ErrorKind, Fqdn, Provider, ProviderError, RecordSet,
-    RecordType,
+    ApplyReceipt, ChangeSet, ErrorKind, Fqdn, Provider, ProviderError, RecordSet, RecordType,
 };
 
 use crate::config::Service;
@@ -346,7 +345,7 @@ impl ZoneJob {
         };
         applied.retain(|(p, _)| {
             let service = &self.items[p.index].service;
-            match mismatch(observed_for(&got, service), &p.changes) {
+            match super::verify::mismatch(observed_for(&got, service), &p.changes) {
                 None => true,
                 Some(msg) => {
                     outcomes[p.index] = Some(ItemOutcome::Failed(Failure::text(msg)));
@@ -492,31 +491,10 @@ fn batches(pending: Vec<Pending>, limit: usize) -> Vec<Vec<Pending>> {
     out
 }
 
-/// Why `got` does not hold what `changes` promised, if it does not.
-pub(super) fn mismatch(got: &[RecordSet], changes: &ChangeSet) -> Option<String> {
-    for c in &changes.changes {
-        let ok = match c {
-            Change::Create { new } | Change::Update { new, .. } => {
-                got.iter().any(|g| g.same_answer(new))
-            }
-            Change::Delete { old } => !got.iter().any(|g| g.key() == old.key()),
-        };
-        if !ok {
-            return Some(format!(
-                "read-back mismatch: planned {c}, provider serves [{}]",
-                got.iter()
-                    .map(|g| g.to_string())
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            ));
-        }
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dnsfailback_provider::Change;
 
     fn pending(index: usize, values: usize) -> Pending {
         let name = Fqdn::new(&format!("s{index}.example.test")).unwrap_or_else(|e| panic!("{e}"));
