@@ -611,6 +611,49 @@ async fn ns_discovery(kind: Kind) {
     );
 }
 
+/// A site failover as the controller sends it: the changes of many services in one change set
+/// of the zone, as large as the adapter declares it can carry (`max_batch_records`): one
+/// UPDATE message each (the serial goes up by exactly one), accepted and served.
+async fn site_batch(kind: Kind) {
+    let peer = Peer::start(kind).await;
+    let p = provider(&peer);
+    let limit = p.capabilities().max_batch_records;
+    let n = limit / 2; // an update counts its old and its new set
+    let name = |i: usize| format!("s{i:03}.{ZONE}");
+    let serial0 = serial(peer.primary).await.unwrap_or_else(|e| panic!("{e}"));
+    let create = cs((0..n)
+        .map(|i| Change::Create {
+            new: a(&name(i), 300, &["192.0.2.10"]),
+        })
+        .collect());
+    p.apply(&create)
+        .await
+        .unwrap_or_else(|e| panic!("{kind:?}: create {n}: {e}"));
+    let failover = cs((0..n)
+        .map(|i| Change::Update {
+            old: a(&name(i), 300, &["192.0.2.10"]),
+            new: a(&name(i), 30, &["198.51.100.20"]),
+        })
+        .collect());
+    assert_eq!(failover.record_count(), limit);
+    p.apply(&failover)
+        .await
+        .unwrap_or_else(|e| panic!("{kind:?}: failover of {n}: {e}\nlogs:\n{}", peer.logs()));
+    let serial1 = serial(peer.primary).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(serial1, serial0 + 2, "{kind:?}: one UPDATE per change set");
+    for i in [0, n / 2, n - 1] {
+        let got = dig(peer.primary, &name(i), HType::A)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            got,
+            Some((30, vec!["198.51.100.20".to_string()])),
+            "{}",
+            name(i)
+        );
+    }
+}
+
 macro_rules! all_kinds {
     ($($f:ident),*) => {
         mod bind { $( #[tokio::test] async fn $f() { super::$f(super::Kind::Bind).await } )* }
@@ -624,5 +667,6 @@ all_kinds!(
     concurrent_change,
     wrong_key,
     sha512_axfr_soa,
-    ns_discovery
+    ns_discovery,
+    site_batch
 );
