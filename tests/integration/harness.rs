@@ -280,3 +280,83 @@ pub fn cli(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// One `A` service `name` in zone `example.test` on `provider`, with a primary and a backup
+/// at the given addresses, one TCP check each; `extra` goes into the service table. The unit
+/// of the fleet configurations the scenario tests generate.
+pub fn service_toml(
+    name: &str,
+    provider: &str,
+    primary: &str,
+    backup: &str,
+    extra: &str,
+) -> String {
+    format!(
+        r#"
+[services.{name}]
+provider = "{provider}"
+zone = "example.test"
+name = "{name}.example.test"
+type = "A"
+{extra}
+[[services.{name}.targets]]
+name = "primary"
+address = "{primary}"
+priority = 1
+[[services.{name}.targets.checks]]
+kind = "tcp"
+address = "127.0.0.1:9"
+[[services.{name}.targets]]
+name = "backup"
+address = "{backup}"
+priority = 2
+[[services.{name}.targets.checks]]
+kind = "tcp"
+address = "127.0.0.1:9"
+"#
+    )
+}
+
+/// A scripted probe result for `check`: answered in 3 ms, or refused.
+pub fn probe(check: dnsfailback::probe::CheckId, ok: bool) -> dnsfailback::probe::ProbeResult {
+    use dnsfailback::probe::{FailureReason, Outcome, ProbeResult};
+    ProbeResult {
+        check,
+        outcome: Outcome {
+            result: if ok {
+                Ok(())
+            } else {
+                Err(FailureReason::Refused)
+            },
+            latency: Duration::from_millis(3),
+        },
+        at: tokio::time::Instant::now(),
+    }
+}
+
+/// A controller on the paused clock for `config`, with one in-memory provider `mem` serving
+/// `example.test` and an in-memory store: the scenario tests' usual set-up.
+pub async fn memory_controller(
+    config: dnsfailback::config::Config,
+) -> (
+    dnsfailback::reconcile::Controller,
+    dnsfailback_provider::memory::MemoryProvider,
+    Arc<dnsfailback::state::MemoryStore>,
+) {
+    use dnsfailback_provider::Provider;
+    let zone = dnsfailback_provider::Fqdn::new("example.test").unwrap_or_else(|e| panic!("{e}"));
+    let provider = dnsfailback_provider::memory::MemoryProvider::new("mem", &[zone]);
+    let mut providers: std::collections::BTreeMap<String, Arc<dyn Provider>> = Default::default();
+    providers.insert("mem".into(), Arc::new(provider.clone()));
+    let store = Arc::new(dnsfailback::state::MemoryStore::default());
+    let ctl = dnsfailback::reconcile::Controller::new(
+        config,
+        providers,
+        store.clone(),
+        Arc::new(dnsfailback::state::SingleNode),
+        dnsfailback::reconcile::Clock::starting_at(1_700_000_000_000),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    (ctl, provider, store)
+}

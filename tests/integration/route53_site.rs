@@ -6,12 +6,10 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use dnsfailback::config::validate::parse;
 use dnsfailback::health::check_id;
-use dnsfailback::probe::{FailureReason, Outcome, ProbeResult};
 use dnsfailback::reconcile::{Clock, Controller, EVENTS_LOG};
 use dnsfailback::state::{MemoryStore, SingleNode, Store};
 use dnsfailback_provider::{
@@ -19,6 +17,8 @@ use dnsfailback_provider::{
     SyncStatus,
 };
 use dnsfailback_provider_route53::testkit::Moto;
+
+use crate::harness::{probe, service_toml};
 
 /// Counts the change sets the controller hands the Route 53 adapter: each is one
 /// ChangeResourceRecordSets request (the adapter never splits one; it refuses a set over the
@@ -63,28 +63,12 @@ impl Provider for Counting {
 fn fleet(n: usize, zone_id: &str) -> String {
     let mut t = format!("[providers.r53]\nkind = \"route53\"\nhosted_zone_id = \"{zone_id}\"\n");
     for i in 0..n {
-        t.push_str(&format!(
-            r#"
-[services.s{i:03}]
-provider = "r53"
-zone = "example.test"
-name = "s{i:03}.example.test"
-type = "A"
-[[services.s{i:03}.targets]]
-name = "primary"
-address = "192.0.2.10"
-priority = 1
-[[services.s{i:03}.targets.checks]]
-kind = "tcp"
-address = "127.0.0.1:9"
-[[services.s{i:03}.targets]]
-name = "backup"
-address = "198.51.100.20"
-priority = 2
-[[services.s{i:03}.targets.checks]]
-kind = "tcp"
-address = "127.0.0.1:9"
-"#
+        t.push_str(&service_toml(
+            &format!("s{i:03}"),
+            "r53",
+            "192.0.2.10",
+            "198.51.100.20",
+            "",
         ));
     }
     t
@@ -93,18 +77,7 @@ address = "127.0.0.1:9"
 fn round(ctl: &mut Controller, n: usize, primary_ok: bool) {
     for i in 0..n {
         for (target, ok) in [("primary", primary_ok), ("backup", true)] {
-            ctl.observe(&ProbeResult {
-                check: check_id(&format!("s{i:03}"), target, 0),
-                outcome: Outcome {
-                    result: if ok {
-                        Ok(())
-                    } else {
-                        Err(FailureReason::Refused)
-                    },
-                    latency: Duration::from_millis(3),
-                },
-                at: tokio::time::Instant::now(),
-            });
+            ctl.observe(&probe(check_id(&format!("s{i:03}"), target, 0), ok));
         }
     }
 }

@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use dnsfailback::config::validate::parse;
 use dnsfailback::health::check_id;
-use dnsfailback::probe::{FailureReason, Outcome, ProbeResult};
+
 use dnsfailback::reconcile::{Clock, Controller};
+
+use crate::harness::{probe, service_toml};
 use dnsfailback::state::{MemoryStore, SingleNode, Store};
 use dnsfailback_provider::memory::{Fault, MemoryProvider};
 use dnsfailback_provider::{Change, ChangeSet, ErrorKind, Fqdn, Provider, RecordSet, RecordType};
@@ -151,19 +153,7 @@ fn backup_to_primary() -> Vec<Change> {
 /// Feeds one scripted probe result per (service, target, ok) to the controller.
 fn probe_round(ctl: &mut Controller, results: &[(&str, &str, bool)]) {
     for (service, target, ok) in results {
-        let result = if *ok {
-            Ok(())
-        } else {
-            Err(FailureReason::Refused)
-        };
-        ctl.observe(&ProbeResult {
-            check: check_id(service, target, 0),
-            outcome: Outcome {
-                result,
-                latency: Duration::from_millis(3),
-            },
-            at: tokio::time::Instant::now(),
-        });
+        ctl.observe(&probe(check_id(service, target, 0), *ok));
     }
 }
 
@@ -982,38 +972,11 @@ async fn a_failback_outside_the_change_window_waits_for_it() {
     assert_eq!(st.phase.label(), "restoring_ttl");
 }
 
-/// One `A` service with a primary and a backup, named by `name` and the two addresses.
-fn service_toml(name: &str, primary: &str, backup: &str) -> String {
-    format!(
-        r#"
-[services.{name}]
-provider = "mem"
-zone = "example.test"
-name = "{name}.example.test"
-type = "A"
-[[services.{name}.targets]]
-name = "primary"
-address = "{primary}"
-priority = 1
-[[services.{name}.targets.checks]]
-kind = "tcp"
-address = "127.0.0.1:9"
-[[services.{name}.targets]]
-name = "backup"
-address = "{backup}"
-priority = 2
-[[services.{name}.targets.checks]]
-kind = "tcp"
-address = "127.0.0.1:9"
-"#
-    )
-}
-
 fn two_services_toml() -> String {
     format!(
         "[providers.mem]\nkind = \"embedded\"\n{}{}",
-        service_toml("shop", "192.0.2.10", "198.51.100.20"),
-        service_toml("mail", "192.0.2.30", "198.51.100.40")
+        service_toml("shop", "mem", "192.0.2.10", "198.51.100.20", ""),
+        service_toml("mail", "mem", "192.0.2.30", "198.51.100.40", "")
     )
 }
 
@@ -1032,20 +995,7 @@ async fn two_services_round(ctl: &mut Controller, down: &[(&str, &str)]) {
 async fn two_services() -> (Controller, MemoryProvider, Arc<MemoryStore>) {
     let (config, _) = parse(std::path::Path::new("two.toml"), &two_services_toml())
         .unwrap_or_else(|e| panic!("{e}"));
-    let provider = MemoryProvider::new("mem", &[fq("example.test")]);
-    let mut providers: BTreeMap<String, Arc<dyn Provider>> = BTreeMap::new();
-    providers.insert("mem".into(), Arc::new(provider.clone()));
-    let store = Arc::new(MemoryStore::default());
-    let ctl = Controller::new(
-        config,
-        providers,
-        store.clone(),
-        Arc::new(SingleNode),
-        Clock::starting_at(1_700_000_000_000),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
-    (ctl, provider, store)
+    crate::harness::memory_controller(config).await
 }
 
 #[tokio::test(start_paused = true)]

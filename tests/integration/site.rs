@@ -2,26 +2,21 @@
 //! settings. Scripted probe results in; the exact provider calls, the audit trail's failure
 //! events and each service's status out. No sleeps, no sockets (the hook test runs a process).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use dnsfailback::config::validate::parse;
 use dnsfailback::config::{Config, UplinkAnchor};
 use dnsfailback::health::{check_id, UPLINK};
-use dnsfailback::probe::{FailureReason, Outcome, ProbeResult};
-use dnsfailback::reconcile::{Clock, Controller, EVENTS_LOG};
-use dnsfailback::state::{AuditEntry, MemoryStore, SingleNode, Store};
+use dnsfailback::reconcile::{Controller, EVENTS_LOG};
+use dnsfailback::state::{AuditEntry, MemoryStore, Store};
 use dnsfailback_provider::memory::MemoryProvider;
-use dnsfailback_provider::{Fqdn, Provider};
+
+use crate::harness::{probe, service_toml};
 
 const S: Duration = Duration::from_secs(1);
 const PRIMARY: &str = "192.0.2.10";
 const BACKUP: &str = "198.51.100.20";
-
-fn fq(s: &str) -> Fqdn {
-    Fqdn::new(s).unwrap_or_else(|e| panic!("{e}"))
-}
 
 /// `n` services `s0000`... in one zone, all primaries on one address (site A), all backups on
 /// another (site B); `primary_of(i)` may give a service its own primary address instead.
@@ -29,31 +24,12 @@ fn fq(s: &str) -> Fqdn {
 fn fleet_toml(n: usize, primary_of: impl Fn(usize) -> String, extra: &str) -> String {
     let mut t = String::from("[providers.mem]\nkind = \"embedded\"\n");
     for i in 0..n {
-        let name = format!("s{i:04}");
-        t.push_str(&format!(
-            r#"
-[services.{name}]
-provider = "mem"
-zone = "example.test"
-name = "{name}.example.test"
-type = "A"
-{extra}
-[[services.{name}.targets]]
-name = "primary"
-address = "{primary}"
-priority = 1
-[[services.{name}.targets.checks]]
-kind = "tcp"
-address = "127.0.0.1:9"
-[[services.{name}.targets]]
-name = "backup"
-address = "{BACKUP}"
-priority = 2
-[[services.{name}.targets.checks]]
-kind = "tcp"
-address = "127.0.0.1:9"
-"#,
-            primary = primary_of(i),
+        t.push_str(&service_toml(
+            &format!("s{i:04}"),
+            "mem",
+            &primary_of(i),
+            BACKUP,
+            extra,
         ));
     }
     t
@@ -68,20 +44,8 @@ struct Fleet {
 
 impl Fleet {
     async fn new(config: Config) -> Fleet {
-        let provider = MemoryProvider::new("mem", &[fq("example.test")]);
-        let mut providers: BTreeMap<String, Arc<dyn Provider>> = BTreeMap::new();
-        providers.insert("mem".into(), Arc::new(provider.clone()));
-        let store = Arc::new(MemoryStore::default());
         let names = config.services.keys().cloned().collect();
-        let ctl = Controller::new(
-            config,
-            providers,
-            store.clone(),
-            Arc::new(SingleNode),
-            Clock::starting_at(1_700_000_000_000),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        let (ctl, provider, store) = crate::harness::memory_controller(config).await;
         Fleet {
             ctl,
             provider,
@@ -129,18 +93,7 @@ impl Fleet {
 }
 
 fn observe(ctl: &mut Controller, check: dnsfailback::probe::CheckId, ok: bool) {
-    ctl.observe(&ProbeResult {
-        check,
-        outcome: Outcome {
-            result: if ok {
-                Ok(())
-            } else {
-                Err(FailureReason::Refused)
-            },
-            latency: Duration::from_millis(3),
-        },
-        at: tokio::time::Instant::now(),
-    });
+    ctl.observe(&probe(check, ok));
 }
 
 fn config(toml: &str) -> Config {
