@@ -5,6 +5,7 @@
 //! cargo bench --bench service_scale                    # N = 1,000 then N = 10,000
 //! cargo bench --bench service_scale -- --services 1000 # one size
 //! # options: --rss-after-seconds 30  --idle-seconds 20  --timeout-seconds 600
+//! #          --failover-timeout-seconds 120
 //! ```
 //!
 //! For each N it writes a configuration with one embedded provider on 127.0.0.1 (a free port),
@@ -22,7 +23,12 @@
 //!   end;
 //! * idle CPU: utime+stime of the controller over `--idle-seconds` once everything is
 //!   published, as a % of one core;
-//! * failover: the 127.0.0.2 listener is closed; time until every name answers 127.0.0.3 only;
+//! * failover: the 127.0.0.2 listener is closed; time until every name answers 127.0.0.3 only
+//!   (`--failover-timeout-seconds`; when it runs out the table shows how many had switched,
+//!   and the run goes on). Note: every primary is on 127.0.0.2, i.e. half of all targets go
+//!   down at once, which is exactly what the partition gate (`src/health/partition.rs`) takes
+//!   for the controller's own network failing, so it holds the failover until targets can be
+//!   grouped by site;
 //! * SIGTERM: time from `kill -TERM` to the process's exit, and its exit code.
 //!
 //! Every child process is killed when the bench ends, also on an error (a drop guard); every
@@ -36,6 +42,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -51,6 +58,7 @@ struct Args {
     rss_after: Duration,
     idle: Duration,
     timeout: Duration,
+    failover_timeout: Duration,
 }
 
 fn args() -> Result<Args, String> {
@@ -59,6 +67,7 @@ fn args() -> Result<Args, String> {
         rss_after: Duration::from_secs(30),
         idle: Duration::from_secs(20),
         timeout: Duration::from_secs(600),
+        failover_timeout: Duration::from_secs(120),
     };
     let v: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -73,6 +82,9 @@ fn args() -> Result<Args, String> {
             "--rss-after-seconds" => a.rss_after = Duration::from_secs(num("--rss-after-seconds")?),
             "--idle-seconds" => a.idle = Duration::from_secs(num("--idle-seconds")?),
             "--timeout-seconds" => a.timeout = Duration::from_secs(num("--timeout-seconds")?),
+            "--failover-timeout-seconds" => {
+                a.failover_timeout = Duration::from_secs(num("--failover-timeout-seconds")?)
+            }
             // cargo bench passes `--bench`; ignore it and anything else cargo adds.
             "--bench" => {
                 i += 1;
@@ -100,13 +112,16 @@ fn main() {
     let mut rows = Vec::new();
     for &n in &args.sizes {
         eprintln!("service_scale: {n} services ...");
-        match run_one(n, &args) {
-            Ok(row) => rows.push(row),
-            Err(e) => {
-                eprintln!("service_scale: {n} services failed: {e}");
-                print_table(&rows);
-                std::process::exit(1);
-            }
+        let mut row = Row {
+            services: n,
+            ..Row::default()
+        };
+        let result = run_one(n, &args, &mut row);
+        rows.push(row);
+        if let Err(e) = result {
+            eprintln!("service_scale: {n} services failed: {e}");
+            print_table(&rows);
+            std::process::exit(1);
         }
     }
     print_table(&rows);
@@ -122,6 +137,8 @@ struct Row {
     hwm_kb: Option<u64>,
     idle_cpu_pct: Option<f64>,
     failover: Option<Duration>,
+    /// When the failover did not complete: how far it got.
+    failover_partial: Option<String>,
     sigterm: Option<Duration>,
     exit_code: Option<i32>,
 }
@@ -131,7 +148,7 @@ fn print_table(rows: &[Row]) {
         |x: Option<Duration>| x.map_or("-".to_string(), |d| format!("{:.2} s", d.as_secs_f64()));
     let mb = |x: Option<u64>| x.map_or("-".to_string(), |k| format!("{:.1} MB", k as f64 / 1024.0));
     println!();
-    println!("| services | validate | first answer | all answered | RSS @30 s | peak RSS | idle CPU | failover (all on backup) | SIGTERM -> exit (code) |");
+    println!("| services | validate | first answer | all answered | RSS after --rss-after-seconds | peak RSS | idle CPU | failover (all on backup) | SIGTERM -> exit (code) |");
     println!("|---|---|---|---|---|---|---|---|---|");
     for r in rows {
         println!(
@@ -144,7 +161,7 @@ fn print_table(rows: &[Row]) {
             mb(r.hwm_kb),
             r.idle_cpu_pct
                 .map_or("-".to_string(), |p| format!("{p:.1} %")),
-            d(r.failover),
+            r.failover_partial.clone().unwrap_or_else(|| d(r.failover)),
             d(r.sigterm),
             r.exit_code.map_or("-".to_string(), |c| c.to_string()),
         );
@@ -177,6 +194,8 @@ impl Drop for Scratch {
 struct Controller {
     child: Child,
     tail: Arc<Mutex<VecDeque<String>>>,
+    /// Set when the log says the partition gate engaged.
+    partition_seen: Arc<AtomicBool>,
 }
 
 impl Controller {
@@ -192,10 +211,15 @@ impl Controller {
             .spawn()
             .map_err(|e| format!("cannot start {BIN}: {e}"))?;
         let tail = Arc::new(Mutex::new(VecDeque::new()));
+        let partition_seen = Arc::new(AtomicBool::new(false));
         if let Some(stderr) = child.stderr.take() {
             let tail = tail.clone();
+            let partition_seen = partition_seen.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if line.contains("suspecting the controller's own network") {
+                        partition_seen.store(true, Ordering::Relaxed);
+                    }
                     if let Ok(mut t) = tail.lock() {
                         if t.len() == 40 {
                             t.pop_front();
@@ -205,7 +229,11 @@ impl Controller {
                 }
             });
         }
-        Ok(Controller { child, tail })
+        Ok(Controller {
+            child,
+            tail,
+            partition_seen,
+        })
     }
 
     fn pid(&self) -> u32 {
@@ -320,6 +348,8 @@ fn write_config(dir: &Path, n: usize, dns_port: u16, check_port: u16) -> Result<
 state = "{state}"
 admin_listen = "127.0.0.1:0"
 admin_token = {{ env = "DNSFAILBACK_BENCH_TOKEN" }}
+# a whole site fails over at once here; the default cap (5) would hold all but five
+max_failovers = {n}
 
 [providers.local]
 kind = "embedded"
@@ -422,6 +452,37 @@ impl Dns {
     }
 }
 
+/// Why a sweep stopped early.
+enum SweepError {
+    /// The controller exited, or another hard failure.
+    Fatal(String),
+    /// `limit` ran out with `pending` of `total` names not there yet.
+    Timeout {
+        pending: usize,
+        total: usize,
+        limit: Duration,
+    },
+}
+
+impl From<String> for SweepError {
+    fn from(e: String) -> Self {
+        SweepError::Fatal(e)
+    }
+}
+
+impl SweepError {
+    fn describe(&self, what: &str) -> String {
+        match self {
+            SweepError::Fatal(e) => format!("{what}: {e}"),
+            SweepError::Timeout {
+                pending,
+                total,
+                limit,
+            } => format!("{what}: {pending} of {total} names still not there after {limit:?}"),
+        }
+    }
+}
+
 /// Queries every name in `pending` in turn, drops the ones whose answer satisfies `done`,
 /// and repeats until none is left; fails after `limit`.
 fn sweep_until(
@@ -429,9 +490,8 @@ fn sweep_until(
     ctl: &mut Controller,
     names: &[Name],
     limit: Duration,
-    what: &str,
     done: impl Fn(&[Ipv4Addr]) -> bool,
-) -> Result<Duration, String> {
+) -> Result<Duration, SweepError> {
     let start = Instant::now();
     let mut pending: Vec<usize> = (0..names.len()).collect();
     while !pending.is_empty() {
@@ -441,11 +501,11 @@ fn sweep_until(
         }
         ctl.check_alive()?;
         if start.elapsed() > limit {
-            return Err(format!(
-                "{what}: {} of {} names still not there after {limit:?}",
-                pending.len(),
-                names.len()
-            ));
+            return Err(SweepError::Timeout {
+                pending: pending.len(),
+                total: names.len(),
+                limit,
+            });
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -482,11 +542,8 @@ fn clock_ticks_per_second() -> f64 {
         .unwrap_or(100.0)
 }
 
-fn run_one(n: usize, args: &Args) -> Result<Row, String> {
-    let mut row = Row {
-        services: n,
-        ..Row::default()
-    };
+/// Measures one size into `row` (partly filled when a step fails).
+fn run_one(n: usize, args: &Args, row: &mut Row) -> Result<(), String> {
     let dir = Scratch::new(n)?;
     let mut targets = Targets::start()?;
     let dns_port = free_dns_port()?;
@@ -541,14 +598,8 @@ fn run_one(n: usize, args: &Args) -> Result<Row, String> {
         std::thread::sleep(rss_at.saturating_duration_since(Instant::now()));
         proc_status_kb(pid, "VmRSS:")
     });
-    sweep_until(
-        &mut dns,
-        &mut ctl,
-        &names,
-        args.timeout,
-        "publication",
-        |v| !v.is_empty(),
-    )?;
+    sweep_until(&mut dns, &mut ctl, &names, args.timeout, |v| !v.is_empty())
+        .map_err(|e| e.describe("publication"))?;
     row.all_answered = Some(spawned.elapsed());
     eprintln!("  all {n} answered after {:?}", spawned.elapsed());
     row.rss_kb = rss_thread.join().ok().flatten();
@@ -563,20 +614,39 @@ fn run_one(n: usize, args: &Args) -> Result<Row, String> {
     row.idle_cpu_pct = Some((after - before) as f64 / hz / t.elapsed().as_secs_f64() * 100.0);
     eprintln!("  idle CPU {:.1} %", row.idle_cpu_pct.unwrap_or_default());
 
+    row.hwm_kb = proc_status_kb(pid, "VmHWM:");
+
     // site failover: the primary's listener goes away
     targets.close_primary();
-    row.failover = Some(sweep_until(
-        &mut dns,
-        &mut ctl,
-        &names,
-        args.timeout,
-        "failover",
-        |v| v == [BACKUP],
-    )?);
-    eprintln!(
-        "  failover done after {:?}",
-        row.failover.unwrap_or_default()
-    );
+    match sweep_until(&mut dns, &mut ctl, &names, args.failover_timeout, |v| {
+        v == [BACKUP]
+    }) {
+        Ok(t) => {
+            row.failover = Some(t);
+            eprintln!("  failover done after {t:?}");
+        }
+        Err(SweepError::Timeout {
+            pending,
+            total,
+            limit,
+        }) => {
+            let partition = ctl.partition_seen.load(Ordering::Relaxed);
+            row.failover_partial = Some(format!(
+                "{}/{total} after {:.0} s{}",
+                total - pending,
+                limit.as_secs_f64(),
+                if partition {
+                    " (partition suspected)"
+                } else {
+                    ""
+                }
+            ));
+            eprintln!(
+                "  failover incomplete: {pending} of {total} not on the backup after {limit:?}"
+            );
+        }
+        Err(e) => return Err(e.describe("failover")),
+    }
     row.hwm_kb = proc_status_kb(pid, "VmHWM:");
 
     // SIGTERM
@@ -602,5 +672,5 @@ fn run_one(n: usize, args: &Args) -> Result<Row, String> {
         std::thread::sleep(Duration::from_millis(10));
     }
     drop(ctl);
-    Ok(row)
+    Ok(())
 }
