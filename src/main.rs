@@ -1,9 +1,19 @@
 //! The `dnsfailback` binary: parse the command line, set up logging, run, map errors to exit
 //! codes. Everything else lives in the library (see `lib.rs` for the module map).
 
+use std::time::Duration;
+
 use clap::Parser;
 
+/// Exit code after a panic anywhere in the process (`EX_SOFTWARE` from sysexits.h).
+const EXIT_PANIC: i32 = 70;
+
+/// How long, after `run` returned, tasks still on the runtime get before the process exits
+/// anyway (a blocking call that never yields must not hold up a SIGTERM).
+const RUNTIME_SHUTDOWN: Duration = Duration::from_millis(300);
+
 fn main() -> std::process::ExitCode {
+    exit_on_panic();
     let cli = dnsfailback::cli::Cli::parse();
     dnsfailback::cli::init_tracing(cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -16,11 +26,27 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(1);
         }
     };
-    match runtime.block_on(dnsfailback::cli::run(cli)) {
+    let result = runtime.block_on(dnsfailback::cli::run(cli));
+    runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
+    match result {
         Ok(code) => std::process::ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::from(1)
         }
     }
+}
+
+/// A panic in any thread or task ends the process with [`EXIT_PANIC`] after the default hook
+/// has printed it. tokio would otherwise catch a panic inside a spawned task and keep the rest
+/// running: a controller that serves DNS and the admin API but no longer fails anything over.
+/// Exiting lets systemd or Kubernetes restart it, and the restart resolves open intents from
+/// the journal. Only the binary does this; the library leaves panics to its caller.
+fn exit_on_panic() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default_hook(info);
+        eprintln!("dnsfailback: exiting with code {EXIT_PANIC} after a panic");
+        std::process::exit(EXIT_PANIC);
+    }));
 }

@@ -1,14 +1,22 @@
 //! `dnsfailback run`: wires every stage together and runs until SIGINT/SIGTERM.
 //!
-//! Order matters: configuration, store, providers (embedded servers started), admin API, then
-//! the probe runner and the control loop, which first resolves intents left open by a crash.
+//! Order matters: configuration, providers (embedded servers started, answering from their
+//! data files at once, before anything slower), store, admin API, then the probe runner and
+//! the control loop, which first resolves intents left open by a crash.
+//!
+//! Stopping is bounded (see [`Running::stop`]): SIGTERM ends the process within about 4 s
+//! whatever the control loop is doing, and a control loop or API task that ends on its own
+//! ends the process with an error instead of leaving DNS served by a controller that no
+//! longer fails anything over.
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{anyhow, Context};
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 
 use crate::api::{self, ApiState};
 use crate::config::Config;
@@ -18,6 +26,21 @@ use crate::probe::{CheckId, CheckSpec, Runner};
 use crate::reconcile::{Clock, Controller, StatusBoard};
 use crate::state::{Leadership, SingleNode, SqliteStore, Store};
 
+/// How long the control loop and the API get to finish after the shutdown signal before they
+/// are aborted (the loop checks the signal between services; a tick over thousands of services
+/// or a slow provider call can take longer).
+const GRACE: Duration = Duration::from_secs(3);
+/// How long an aborted task gets to reach its next await point and go.
+const ABORTED_GRACE: Duration = Duration::from_millis(300);
+/// Bound on giving up the etcd lease on the way out.
+const RESIGN_GRACE: Duration = Duration::from_millis(600);
+/// Bound on closing each embedded DNS server (open TCP connections are not waited for).
+const DNS_STOP_GRACE: Duration = Duration::from_millis(300);
+
+/// Exit code when the control loop or the API task ended without being asked to
+/// (`EX_SOFTWARE`, as for a panic; see `main.rs`).
+pub const EXIT_TASK_ENDED: u8 = 70;
+
 /// A started controller; dropping it without [`Running::stop`] aborts everything.
 pub struct Running {
     pub admin_addr: SocketAddr,
@@ -25,31 +48,111 @@ pub struct Running {
     pub dns_addrs: Vec<(String, SocketAddr)>,
     pub board: StatusBoard,
     shutdown: watch::Sender<bool>,
-    controller: tokio::task::JoinHandle<()>,
-    api: tokio::task::JoinHandle<()>,
+    /// `None` once it has ended (see [`Running::task_ended`]).
+    controller: Option<JoinHandle<()>>,
+    api: Option<JoinHandle<()>>,
     _runner: Runner,
     embedded: Vec<Arc<dnsfailback_provider_embedded::EmbeddedProvider>>,
     /// In an etcd group: given up on a clean stop, so another controller takes over at once.
     lease: Option<Arc<crate::state::etcd::EtcdLeadership>>,
 }
 
+impl Drop for Running {
+    fn drop(&mut self) {
+        for task in [self.controller.take(), self.api.take()]
+            .into_iter()
+            .flatten()
+        {
+            task.abort();
+        }
+    }
+}
+
 impl Running {
-    /// Stops the loop and the API, then the embedded DNS servers.
-    pub async fn stop(self) {
+    /// Stops the loop and the API, then the embedded DNS servers, in bounded time: the loop
+    /// and the API get [`GRACE`] (together) to finish after the shutdown signal and are then
+    /// aborted; the lease and the DNS servers get a fraction of a second each. Total at most
+    /// about 4.5 s, so a SIGTERM is honoured within the 5 s a supervisor allows.
+    pub async fn stop(mut self) {
         let _ = self.shutdown.send(true);
-        let _ = self.controller.await;
-        let _ = self.api.await;
+        tokio::join!(
+            stop_task("control loop", self.controller.take()),
+            stop_task("admin API", self.api.take()),
+        );
         if let Some(lease) = &self.lease {
-            lease.resign().await;
+            if tokio::time::timeout(RESIGN_GRACE, lease.resign())
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    "could not give up the leader lease within {RESIGN_GRACE:?}; it expires by itself"
+                );
+            }
         }
         for e in &self.embedded {
-            e.shutdown().await;
+            if tokio::time::timeout(DNS_STOP_GRACE, e.shutdown())
+                .await
+                .is_err()
+            {
+                tracing::warn!("embedded DNS did not stop within {DNS_STOP_GRACE:?}; closing it");
+            }
+        }
+    }
+
+    /// Resolves when the control loop or the admin API task ends although no stop was asked
+    /// for (it returned, or it panicked and the panic did not end the process); returns which
+    /// one. Pending forever while both run.
+    pub async fn task_ended(&mut self) -> &'static str {
+        async fn ended(task: &mut Option<JoinHandle<()>>) {
+            match task.as_mut() {
+                Some(t) => {
+                    if let Err(e) = t.await {
+                        tracing::error!("task failed: {e}");
+                    }
+                    *task = None;
+                }
+                None => std::future::pending().await,
+            }
+        }
+        tokio::select! {
+            _ = ended(&mut self.controller) => "control loop",
+            _ = ended(&mut self.api) => "admin API",
+        }
+    }
+}
+
+/// Waits up to [`GRACE`] for `task` after the shutdown signal, then aborts it.
+async fn stop_task(what: &str, task: Option<JoinHandle<()>>) {
+    let Some(mut task) = task else { return };
+    match tokio::time::timeout(GRACE, &mut task).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!("{what} ended with: {e}"),
+        Err(_) => {
+            tracing::warn!(
+                "{what} did not stop within {GRACE:?} of the shutdown signal; aborting it"
+            );
+            task.abort();
+            // An abort takes effect at the task's next await point; do not wait longer than
+            // that for a task stuck in blocking code.
+            let _ = tokio::time::timeout(ABORTED_GRACE, task).await;
         }
     }
 }
 
 /// Starts the controller for a loaded configuration.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
+    // Embedded DNS first: it answers from its data file (the last published records) before
+    // the store is opened and long before the first probe or tick, so a restart does not
+    // leave resolvers without answers.
+    let built = crate::providers::build(&config).map_err(|e| anyhow!(e))?;
+    let mut dns_addrs = Vec::new();
+    for e in &built.embedded {
+        let addr = e.start().await.map_err(|e| anyhow!(e.to_string()))?;
+        dns_addrs.push((
+            dnsfailback_provider::Provider::name(e.as_ref()).to_string(),
+            addr,
+        ));
+    }
     // One controller: the SQLite file. Several: the shared etcd store and a leader lease
     // (`[controller.etcd]`); a follower probes and shows status but changes nothing.
     let mut lease = None;
@@ -73,15 +176,6 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             Arc::new(SingleNode),
         ),
     };
-    let built = crate::providers::build(&config).map_err(|e| anyhow!(e))?;
-    let mut dns_addrs = Vec::new();
-    for e in &built.embedded {
-        let addr = e.start().await.map_err(|e| anyhow!(e.to_string()))?;
-        dns_addrs.push((
-            dnsfailback_provider::Provider::name(e.as_ref()).to_string(),
-            addr,
-        ));
-    }
     // Named tokens (or the single/generated `admin` token); a token that cannot be loaded
     // stops start-up with its name, never its value.
     let tokens = api::load_tokens(&config.controller).map_err(|e| anyhow!(e))?;
@@ -126,8 +220,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         dns_addrs,
         board,
         shutdown,
-        controller,
-        api,
+        controller: Some(controller),
+        api: Some(api),
         _runner: runner,
         embedded: built.embedded,
         lease,
@@ -178,12 +272,25 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
             return Ok(2);
         }
     };
-    let running = start(config).await?;
+    let mut running = start(config).await?;
     tracing::info!("dnsfailback running; admin API on {}", running.admin_addr);
-    wait_for_signal().await;
-    tracing::info!("shutting down");
+    let code = tokio::select! {
+        _ = wait_for_signal() => {
+            tracing::info!("shutting down");
+            0
+        }
+        what = running.task_ended() => {
+            tracing::error!(
+                "the {what} task ended unexpectedly; exiting (code {EXIT_TASK_ENDED}) so the \
+                 supervisor restarts the controller"
+            );
+            EXIT_TASK_ENDED
+        }
+    };
+    let started = std::time::Instant::now();
     running.stop().await;
-    Ok(0)
+    tracing::info!("stopped in {:?}", started.elapsed());
+    Ok(code)
 }
 
 async fn wait_for_signal() {

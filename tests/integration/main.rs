@@ -8,6 +8,7 @@ mod crash_phases;
 mod e2e;
 mod etcd;
 mod harness;
+mod lifecycle;
 mod operator;
 mod restart;
 mod route53_site;

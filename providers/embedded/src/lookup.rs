@@ -71,7 +71,7 @@ pub fn resolve(
         return Resolution::refused();
     };
     let empty = ZoneState::default();
-    let state = store.zones.get(zone).unwrap_or(&empty);
+    let state = store.zones.get(zone).map_or(&empty, |z| &**z);
     let soa = soa_record(zone, state.serial, params.negative_ttl);
     let mut res = Resolution {
         rcode: ResponseCode::NoError,
@@ -166,12 +166,7 @@ fn all_types() -> [RecordType; 6] {
 /// True for the apex, a name with records, or an empty non-terminal (a name with records
 /// only below it), which answer NODATA rather than NXDOMAIN (RFC 8020).
 fn name_exists(state: &ZoneState, zone: &Fqdn, name: &Fqdn) -> bool {
-    let suffix = format!(".{}", name.as_str());
-    name == zone
-        || state
-            .records
-            .all()
-            .any(|s| &s.name == name || s.name.as_str().ends_with(&suffix))
+    name == zone || state.records.name_exists(name)
 }
 
 /// The synthetic SOA of `zone`; its TTL is the negative TTL, so negative answers are cached
@@ -215,7 +210,7 @@ mod tests {
             vec!["a.b.example.test.".into()],
         ));
         let mut s = Store::default();
-        s.zones.insert(zone.clone(), z);
+        s.zones.insert(zone.clone(), std::sync::Arc::new(z));
         Ok((s, vec![zone]))
     }
 

@@ -11,26 +11,41 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use dnsfailback_provider::{Fqdn, RecordSet, ZoneRecords};
+use std::sync::Arc;
+
+use dnsfailback_provider::{Fqdn, RecordSet};
 use serde::{Deserialize, Serialize};
 
-use crate::state::{Store, ZoneState};
+use crate::state::{Records, Store, ZoneState};
 
 /// Version of the file layout; bumped on incompatible changes.
 const FORMAT_VERSION: u32 = 1;
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileV1 {
     version: u32,
     zones: BTreeMap<Fqdn, FileZone>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileZone {
     serial: u32,
     records: Vec<RecordSet>,
+}
+
+/// [`FileV1`] for writing: borrows the zones instead of copying every record set.
+#[derive(Serialize)]
+struct FileV1Ref<'a> {
+    version: u32,
+    zones: BTreeMap<&'a Fqdn, FileZoneRef<'a>>,
+}
+
+#[derive(Serialize)]
+struct FileZoneRef<'a> {
+    serial: u32,
+    records: Vec<&'a RecordSet>,
 }
 
 /// Reads `path`; a missing file is an empty store. Errors name the file and say what to do.
@@ -64,7 +79,7 @@ fn parse(text: &str) -> Result<Store, String> {
     }
     let mut store = Store::default();
     for (zone, fz) in file.zones {
-        let mut records = ZoneRecords::default();
+        let mut records = Records::default();
         for set in fz.records {
             let key = set.key();
             if !set.name.is_in_zone(&zone) {
@@ -73,39 +88,33 @@ fn parse(text: &str) -> Result<Store, String> {
             if set.values.is_empty() {
                 return Err(format!("{key}: a record set needs at least one value"));
             }
-            let set = set.normalized()?;
-            if records
-                .get(&set.name, set.rtype)
-                .iter()
-                .any(|s| s.key() == key)
-            {
+            if records.put(set.normalized()?).is_some() {
                 return Err(format!("{key}: listed twice"));
             }
-            records.put(set);
         }
         store.zones.insert(
             zone,
-            ZoneState {
+            Arc::new(ZoneState {
                 records,
                 serial: fz.serial,
-            },
+            }),
         );
     }
     Ok(store)
 }
 
 fn render(store: &Store) -> Result<Vec<u8>, String> {
-    let file = FileV1 {
+    let file = FileV1Ref {
         version: FORMAT_VERSION,
         zones: store
             .zones
             .iter()
             .map(|(z, s)| {
-                let zone = FileZone {
+                let zone = FileZoneRef {
                     serial: s.serial,
-                    records: s.records.all().cloned().collect(),
+                    records: s.records.all().collect(),
                 };
-                (z.clone(), zone)
+                (z, zone)
             })
             .collect(),
     };
@@ -174,7 +183,7 @@ mod tests {
             5,
         ));
         let mut s = Store::default();
-        s.zones.insert(zone, z);
+        s.zones.insert(zone, Arc::new(z));
         Ok(s)
     }
 

@@ -169,13 +169,19 @@ impl EmbeddedProvider {
     }
 }
 
-/// Applies `changes` while holding the write lock: plan on a copy, persist, swap in.
+/// Applies `changes` while holding the write lock: check against the current zone, build the
+/// next zone once, persist the whole store once, then swap the zone in.
+///
+/// Cost for `c` changes to a zone of `n` sets: `O(c log n)` checks, one copy of that zone (other
+/// zones are shared), one render and fsync of the data file; the DNS listener is blocked only
+/// for the pointer swap.
 fn commit(
     name: &str,
     shared: &Shared,
     data_file: Option<&PathBuf>,
     changes: &ChangeSet,
 ) -> Result<(), ProviderError> {
+    // Applies are serialised by the caller, so this snapshot stays current until the swap.
     let mut next_store = shared
         .store
         .read()
@@ -190,12 +196,17 @@ fn commit(
         };
         ProviderError::new(name, kind, r.problems.join("; ")).unchanged()
     })?;
-    *current = next_zone;
+    *current = Arc::new(next_zone);
     if let Some(path) = data_file {
         persist::save(path, &next_store)
             .map_err(|e| ProviderError::new(name, ErrorKind::Transient, e).unchanged())?;
     }
-    *shared.store.write().unwrap_or_else(|p| p.into_inner()) = next_store;
+    let previous = std::mem::replace(
+        &mut *shared.store.write().unwrap_or_else(|p| p.into_inner()),
+        next_store,
+    );
+    // The old zone is freed here, after the write lock is released.
+    drop(previous);
     Ok(())
 }
 
@@ -242,11 +253,15 @@ impl Provider for EmbeddedProvider {
         if !self.shared.served.contains(zone) {
             return Err(self.unknown_zone(zone));
         }
-        Ok(self
-            .store()
-            .zones
-            .get(zone)
-            .map(|z| z.records.all().cloned().collect())
+        // Copy the zone's pointer and release the store before cloning thousands of sets, so
+        // DNS answers are not held up meanwhile.
+        let state = self.store().zones.get(zone).cloned();
+        Ok(state
+            .map(|z| {
+                let mut sets = Vec::with_capacity(z.records.len());
+                sets.extend(z.records.all().cloned());
+                sets
+            })
             .unwrap_or_default())
     }
 
