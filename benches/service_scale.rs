@@ -29,7 +29,9 @@
 //!   down at once, which is exactly what the partition gate (`src/health/partition.rs`) takes
 //!   for the controller's own network failing, so it holds the failover until targets can be
 //!   grouped by site;
-//! * SIGTERM: time from `kill -TERM` to the process's exit, and its exit code.
+//! * SIGTERM: time from `kill -TERM` to the process's exit, and its exit code;
+//! * restart: `dnsfailback run` again on the same state; spawn to the first A answer for the
+//!   last service, which the embedded server serves from its data file.
 //!
 //! Every child process is killed when the bench ends, also on an error (a drop guard); every
 //! wait is bounded (`--timeout-seconds`); only loopback addresses are used. The binary is the
@@ -141,6 +143,8 @@ struct Row {
     failover_partial: Option<String>,
     sigterm: Option<Duration>,
     exit_code: Option<i32>,
+    /// Spawn on the same state to the first answer (from the embedded data file).
+    restart_answer: Option<Duration>,
 }
 
 fn print_table(rows: &[Row]) {
@@ -148,11 +152,11 @@ fn print_table(rows: &[Row]) {
         |x: Option<Duration>| x.map_or("-".to_string(), |d| format!("{:.2} s", d.as_secs_f64()));
     let mb = |x: Option<u64>| x.map_or("-".to_string(), |k| format!("{:.1} MB", k as f64 / 1024.0));
     println!();
-    println!("| services | validate | first answer | all answered | RSS after --rss-after-seconds | peak RSS | idle CPU | failover (all on backup) | SIGTERM -> exit (code) |");
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("| services | validate | first answer | all answered | RSS after --rss-after-seconds | peak RSS | idle CPU | failover (all on backup) | SIGTERM -> exit (code) | restart: first answer |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for r in rows {
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} ({}) |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} ({}) | {} |",
             r.services,
             d(r.validate),
             d(r.first_answer),
@@ -164,6 +168,7 @@ fn print_table(rows: &[Row]) {
             r.failover_partial.clone().unwrap_or_else(|| d(r.failover)),
             d(r.sigterm),
             r.exit_code.map_or("-".to_string(), |c| c.to_string()),
+            d(r.restart_answer),
         );
     }
 }
@@ -671,6 +676,30 @@ fn run_one(n: usize, args: &Args, row: &mut Row) -> Result<(), String> {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+    drop(ctl);
+
+    // Restart on the same state: the embedded server answers from its data file.
+    let spawned = Instant::now();
+    let mut ctl = Controller::spawn(&config)?;
+    loop {
+        if dns.a(&names[n - 1]).is_some_and(|v| !v.is_empty()) {
+            row.restart_answer = Some(spawned.elapsed());
+            break;
+        }
+        ctl.check_alive()?;
+        if spawned.elapsed() > args.timeout {
+            return Err(format!(
+                "no answer for {} within {:?} of a restart",
+                names[n - 1],
+                args.timeout
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    eprintln!(
+        "  after a restart, first answer after {:?}",
+        spawned.elapsed()
+    );
     drop(ctl);
     Ok(())
 }
