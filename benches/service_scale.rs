@@ -353,8 +353,7 @@ fn write_config(dir: &Path, n: usize, dns_port: u16, check_port: u16) -> Result<
 state = "{state}"
 admin_listen = "127.0.0.1:0"
 admin_token = {{ env = "DNSFAILBACK_BENCH_TOKEN" }}
-# a whole site fails over at once here; the default cap (5) would hold all but five
-max_failovers = {n}
+# defaults otherwise: a whole site is one failure event for max_failovers
 
 [providers.local]
 kind = "embedded"
@@ -378,6 +377,7 @@ failover_ttl = 30
 [[services.{s}.targets]]
 name = "primary"
 address = "{PRIMARY}"
+site = "a"
 priority = 1
 [[services.{s}.targets.checks]]
 kind = "tcp"

@@ -18,7 +18,7 @@ impl Controller {
     /// the shared store, not this process's memory, is the truth. Reload every service's
     /// state and baseline, then resolve intents a previous leader left open.
     pub(super) async fn take_over(&mut self) {
-        let names: Vec<String> = self.config.services.keys().cloned().collect();
+        let names: Vec<String> = self.services.keys().cloned().collect();
         let mut states = match self.store.service_states(&names).await {
             Ok(s) => s,
             Err(e) => {
@@ -89,12 +89,12 @@ impl Controller {
     /// controller could ever lower it: one read per zone (all zones at once), one store
     /// transaction. Runs on the first tick, and again only for services whose read failed.
     pub(super) async fn discover_original_ttls(&mut self) {
-        let mut by_zone: BTreeMap<(String, Fqdn), Vec<Service>> = BTreeMap::new();
+        let mut by_zone: BTreeMap<(String, Fqdn), Vec<std::sync::Arc<Service>>> = BTreeMap::new();
         for (name, rt) in &self.runtime {
             if rt.state.original_ttl.is_some() || rt.in_flight {
                 continue;
             }
-            if let Some(s) = self.config.services.get(name) {
+            if let Some(s) = self.services.get(name) {
                 by_zone
                     .entry((s.provider.clone(), s.zone.clone()))
                     .or_default()
@@ -110,7 +110,12 @@ impl Controller {
                 continue;
             };
             reads.spawn(async move {
-                let got = zone::read_records(provider.as_ref(), &zone, services.iter()).await;
+                let got = zone::read_records(
+                    provider.as_ref(),
+                    &zone,
+                    services.iter().map(|s| s.as_ref()),
+                )
+                .await;
                 (services, got)
             });
         }

@@ -104,7 +104,7 @@ pub struct Controller {
 impl Controller {
     /// A controller for `config`, loading each service's persisted state from `store`.
     pub async fn new(
-        config: Config,
+        mut config: Config,
         providers: BTreeMap<String, Arc<dyn Provider>>,
         store: Arc<dyn Store>,
         leadership: Arc<dyn Leadership>,
@@ -131,10 +131,10 @@ impl Controller {
             config.controller.max_failovers,
             u64::try_from(config.controller.max_failovers_window.as_millis()).unwrap_or(u64::MAX),
         );
-        let services = config
-            .services
-            .iter()
-            .map(|(k, v)| (k.clone(), Arc::new(v.clone())))
+        // The services move out of the configuration: one copy, shared with zone jobs.
+        let services = std::mem::take(&mut config.services)
+            .into_iter()
+            .map(|(k, v)| (k, Arc::new(v)))
             .collect();
         let ctl = Controller {
             services,
@@ -160,7 +160,7 @@ impl Controller {
         };
         // Every configured service is on the board from the start (the admin API serves
         // before the first tick has run), with its persisted phase and unknown health.
-        for service in ctl.config.services.values() {
+        for service in ctl.services.values() {
             let health = ctl.health.service(&service.name);
             ctl.publish_status(service, &health, None);
         }
@@ -261,7 +261,7 @@ impl Controller {
             self.take_over().await;
         }
         self.led_with = leader.then_some(token);
-        let names: Vec<String> = self.config.services.keys().cloned().collect();
+        let names: Vec<String> = self.services.keys().cloned().collect();
         if !leader {
             self.follow(&names).await;
             return;

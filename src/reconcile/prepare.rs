@@ -374,19 +374,14 @@ impl Controller {
             desired,
             next_state: next,
             reason,
-            evidence: serde_json::to_value(health).unwrap_or_default(),
+            health: health.to_vec(),
         })
     }
 
     /// A planned switch measures the old TTL's expiry from the moment the lowered TTL was
     /// verified at the provider.
     pub(super) fn mark_lowered(&mut self, name: &str, now: u64) {
-        let failover_ttl = self
-            .config
-            .services
-            .get(name)
-            .map(|s| s.failover_ttl)
-            .unwrap_or(0);
+        let failover_ttl = self.services.get(name).map(|s| s.failover_ttl).unwrap_or(0);
         let Some(pending) = self.effective_state(name) else {
             return;
         };

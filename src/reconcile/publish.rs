@@ -11,7 +11,7 @@ use crate::policy::Phase;
 impl Controller {
     /// Shows a service again with its last decision (after a result came in between ticks).
     pub(super) fn refresh_status(&self, name: &str) {
-        let Some(service) = self.config.services.get(name) else {
+        let Some(service) = self.services.get(name) else {
             return;
         };
         let health = self.health.service(name);

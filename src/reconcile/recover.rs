@@ -28,7 +28,7 @@ impl Controller {
             }
         };
         for intent in intents {
-            let Some(service) = self.config.services.get(&intent.service).cloned() else {
+            let Some(service) = self.services.get(&intent.service).cloned() else {
                 let _ = self
                     .store
                     .finish_intent(

@@ -33,8 +33,9 @@ pub(super) struct Item {
     /// Audit verb if the records change (`failover`, `canary_step`, ...).
     pub action: &'static str,
     pub reason: String,
-    /// The health the decision was taken on (audit evidence).
-    pub evidence: serde_json::Value,
+    /// The health the decision was taken on (audit evidence, serialised only when audited:
+    /// most items are drift checks that change nothing).
+    pub health: Vec<crate::health::TargetHealth>,
     /// `last_change_ms` before this decision: kept when the records turn out unchanged, so
     /// a drift check never delays the next failover through `min_change_interval`.
     pub previous_change_ms: Option<u64>,
@@ -437,7 +438,7 @@ impl ZoneJob {
             actor: "controller".into(),
             action: action.to_string(),
             reason: reason.to_string(),
-            evidence: item.evidence.clone(),
+            evidence: serde_json::to_value(&item.health).unwrap_or_default(),
             changes: changes.cloned(),
         }
     }
