@@ -319,7 +319,8 @@ impl HealthBook {
                 None => (verdict.state, false),
             };
             let seen = (state, flapping, track.local);
-            if track.seen != Some(seen) {
+            let votes_moved = track.last.as_ref().is_none_or(|l| l.2 != verdict);
+            if track.seen != Some(seen) || votes_moved {
                 track.seen = Some(seen);
                 *generation.entry(service.clone()).or_default() += 1;
             }
@@ -328,7 +329,7 @@ impl HealthBook {
     }
 
     /// A number that changes whenever any target of `service` changes state (as policy sees
-    /// it, or locally, or its flapping flag). The loop skips re-deciding a quiet service whose
+    /// it, or locally, or its flapping flag, or how the vantage points vote). The loop skips re-deciding a quiet service whose
     /// number did not move.
     pub fn generation(&self, service: &str) -> u64 {
         self.generation.get(service).copied().unwrap_or(0)

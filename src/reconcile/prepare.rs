@@ -90,7 +90,7 @@ impl Controller {
         self.gate_pre_failback(&service, &current, &mut decision, now);
         let item = self.converge_or_save(&service, &current, &mut decision, &health, event, now);
         self.note_hold(name, &decision);
-        if self.status_changed(name, &decision, &health, now) {
+        if self.status_changed(name, &decision, generation, now) {
             self.publish_status(&service, &health, Some(&decision));
         }
         if let Some(rt) = self.runtime.get_mut(name) {
@@ -439,28 +439,24 @@ impl Controller {
         &mut self,
         name: &str,
         decision: &Decision,
-        health: &[TargetHealth],
+        generation: u64,
         now: u64,
     ) -> bool {
         let suspected = self.suspicion_alerted;
         let Some(rt) = self.runtime.get_mut(name) else {
             return false;
         };
-        let states: Vec<(State, State, bool)> = health
-            .iter()
-            .map(|h| (h.state, h.local, h.flapping))
-            .collect();
         let same = rt.last_decision.as_ref().is_some_and(|d| {
             d.reason == decision.reason
                 && d.held == decision.held
                 && d.alert == decision.alert
                 && d.state.phase == decision.state.phase
                 && d.desired == decision.desired
-        }) && rt.shown.0 == states
+        }) && rt.shown.0 == generation
             && rt.shown.1 == suspected
             && now.saturating_sub(rt.shown.2) < STATUS_REFRESH_MS;
         if !same {
-            rt.shown = (states, suspected, now);
+            rt.shown = (generation, suspected, now);
         }
         !same
     }

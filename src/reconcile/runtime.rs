@@ -8,7 +8,6 @@
 use dnsfailback_provider::{ApplyReceipt, SyncStatus};
 
 use crate::health::baseline::{Baseline, BaselineConfig};
-use crate::health::State;
 use crate::policy::{Decision, HookPoint, ServiceState};
 
 /// Longest back-off between two attempts after provider errors.
@@ -62,8 +61,8 @@ pub(super) struct Runtime {
     pub event_pending: bool,
     /// The last decision, shown in status while a change is in flight.
     pub last_decision: Option<Decision>,
-    /// What the status board last showed: target states, self-suspicion, when (unix ms).
-    pub shown: (Vec<(State, State, bool)>, bool, u64),
+    /// What the status board last showed: health generation, self-suspicion, when (unix ms).
+    pub shown: (u64, bool, u64),
     /// The health generation and time (unix ms) of the last decision.
     pub decided: (u64, u64),
     /// How long a quiet service goes undecided (4-6 s, spread so that 10,000 quiet
@@ -95,7 +94,7 @@ impl Runtime {
             event: None,
             event_pending: false,
             last_decision: None,
-            shown: (Vec::new(), false, 0),
+            shown: (u64::MAX, false, 0),
             decided: (u64::MAX, 0),
             quiet_for_ms: 4_000 + (index as u64 * 997) % 2_000,
         }

@@ -282,8 +282,8 @@ pub fn cli(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
 }
 
 /// One `A` service `name` in zone `example.test` on `provider`, with a primary and a backup
-/// at the given addresses, one TCP check each; `extra` goes into the service table. The unit
-/// of the fleet configurations the scenario tests generate.
+/// at the given addresses, one TCP check each (to a closed port: the scenario tests script
+/// the results); `extra` goes into the service table. The unit of the generated fleets.
 pub fn service_toml(
     name: &str,
     provider: &str,
@@ -291,6 +291,40 @@ pub fn service_toml(
     backup: &str,
     extra: &str,
 ) -> String {
+    let closed = "127.0.0.1:9";
+    service_toml_checked(
+        name,
+        provider,
+        (primary, closed),
+        (backup, closed),
+        extra,
+        "",
+    )
+}
+
+/// [`service_toml`] with real check addresses, `(published address, TCP check address)` for
+/// the primary and the backup, and `check_extra` in each check table (e.g. an interval).
+pub fn service_toml_checked(
+    name: &str,
+    provider: &str,
+    primary: (&str, &str),
+    backup: (&str, &str),
+    extra: &str,
+    check_extra: &str,
+) -> String {
+    let target = |role: &str, (address, check): (&str, &str), priority: u32| {
+        format!(
+            r#"[[services.{name}.targets]]
+name = "{role}"
+address = "{address}"
+priority = {priority}
+[[services.{name}.targets.checks]]
+kind = "tcp"
+address = "{check}"
+{check_extra}
+"#
+        )
+    };
     format!(
         r#"
 [services.{name}]
@@ -299,21 +333,9 @@ zone = "example.test"
 name = "{name}.example.test"
 type = "A"
 {extra}
-[[services.{name}.targets]]
-name = "primary"
-address = "{primary}"
-priority = 1
-[[services.{name}.targets.checks]]
-kind = "tcp"
-address = "127.0.0.1:9"
-[[services.{name}.targets]]
-name = "backup"
-address = "{backup}"
-priority = 2
-[[services.{name}.targets.checks]]
-kind = "tcp"
-address = "127.0.0.1:9"
-"#
+{}{}"#,
+        target("primary", primary, 1),
+        target("backup", backup, 2)
     )
 }
 

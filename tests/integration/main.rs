@@ -14,3 +14,4 @@ mod restart;
 mod route53_site;
 mod scenario;
 mod site;
+mod site_e2e;
