@@ -13,6 +13,7 @@ pub mod clock;
 mod command;
 mod events;
 mod finish;
+mod gates;
 mod hooks;
 mod lead;
 pub mod metrics;

@@ -12,7 +12,7 @@ use dnsfailback_provider::SyncStatus;
 
 use super::runtime::HookRun;
 use super::{zone, Controller, Done};
-use crate::config::{Service, Target};
+use crate::config::Service;
 use crate::health::{State, TargetHealth};
 use crate::policy::{decide, Decision, HookPoint, Observed, Phase, ServiceState};
 
@@ -27,15 +27,6 @@ const STATUS_REFRESH_MS: u64 = 2_000;
 
 /// How often a metrics gate or a change's propagation status is read.
 const READ_EVERY_MS: u64 = 5_000;
-
-/// The failure domain a target belongs to: its site, or its address when it has none
-/// (targets on one address fail together whatever their service).
-pub(super) fn domain_of(target: &Target) -> String {
-    match &target.site {
-        Some(site) => format!("site {site}"),
-        None => format!("address {}", target.values.join(",")),
-    }
-}
 
 impl Controller {
     /// Decides `name` at `now`; returns the change to hand to its zone job, if any.
@@ -219,103 +210,6 @@ impl Controller {
         self.audit_later(name, action, &alert, evidence);
     }
 
-    /// An automatic failover joins its failure domain's event, or is held by the
-    /// `max_failovers` cap (which counts events, not services). Returns the event's label.
-    fn gate_failover(
-        &mut self,
-        service: &Service,
-        current: &ServiceState,
-        decision: &mut Decision,
-        now: u64,
-    ) -> Option<String> {
-        let automatic = matches!(
-            current.phase,
-            Phase::Normal | Phase::Restoring { .. } | Phase::Canary { .. }
-        ) && matches!(
-            decision.state.phase,
-            Phase::FailedOver { manual: false, .. }
-        );
-        let rt = self.runtime.get_mut(&service.name)?;
-        if !automatic {
-            rt.event_pending = false;
-            if current.phase == Phase::Normal {
-                rt.event = None;
-            }
-            return None;
-        }
-        if rt.event_pending {
-            return rt.event.clone();
-        }
-        match self
-            .events
-            .admit(&domain_of(service.primary()), &service.name, now)
-        {
-            Ok(label) => {
-                rt.event = Some(label.clone());
-                rt.event_pending = true;
-                Some(label)
-            }
-            Err(why) => {
-                hold(decision, current, why);
-                None
-            }
-        }
-    }
-
-    /// A pre-failback hook must pass before the first canary step. It runs as a task with its
-    /// timeout; the transition waits for it (and, after a failure, for the retry interval).
-    fn gate_pre_failback(
-        &mut self,
-        service: &Service,
-        current: &ServiceState,
-        decision: &mut Decision,
-        now: u64,
-    ) {
-        let Some(rt) = self.runtime.get_mut(&service.name) else {
-            return;
-        };
-        let due = decision.hook == Some(HookPoint::PreFailback)
-            && decision.state.phase != current.phase
-            && service.canary.pre_hook.is_some();
-        if !due {
-            if rt.hook == HookRun::Passed {
-                rt.hook = HookRun::Idle;
-            }
-            return;
-        }
-        match rt.hook.clone() {
-            HookRun::Passed => rt.hook = HookRun::Idle,
-            HookRun::Running { since_ms, .. } => hold(
-                decision,
-                current,
-                format!(
-                    "pre_failback_hook running for {}s; failback waits for it",
-                    now.saturating_sub(since_ms) / 1000
-                ),
-            ),
-            HookRun::Failed { retry_at_ms, why } if retry_at_ms > now => hold(
-                decision,
-                current,
-                format!(
-                    "{why}; next try in {}s",
-                    retry_at_ms.saturating_sub(now).div_ceil(1000)
-                ),
-            ),
-            HookRun::Idle | HookRun::Failed { .. } => {
-                rt.hook = HookRun::Running {
-                    point: HookPoint::PreFailback,
-                    since_ms: now,
-                };
-                self.start_hook(service, HookPoint::PreFailback);
-                hold(
-                    decision,
-                    current,
-                    "pre_failback_hook started; failback waits for it".into(),
-                );
-            }
-        }
-    }
-
     /// The change for the zone job when the records must change (or are due for a drift
     /// check); otherwise the decided state is queued for saving.
     fn converge_or_save(
@@ -489,13 +383,6 @@ impl Controller {
             self.audit_later(name, "held", &why, serde_json::Value::Null);
         }
     }
-}
-
-/// Keeps the service as it is and says why.
-fn hold(decision: &mut Decision, current: &ServiceState, why: String) {
-    decision.held = Some(why);
-    decision.desired = current.published.clone();
-    decision.state = current.clone();
 }
 
 /// The audit verb of a change from `current` to `next`.
