@@ -22,8 +22,9 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
+use dnsfailback_provider::Budget;
 use dnsfailback_provider::{ErrorKind, Fqdn, ProviderError, RecordType, Secret};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::Quota;
 use reqwest::{header, Method};
 use serde_json::{Map, Value};
 
@@ -43,7 +44,8 @@ pub struct Client {
     http: reqwest::Client,
     base: String,
     token: Secret,
-    limiter: DefaultDirectRateLimiter,
+    /// The token's budget, shared with every instance using the same token.
+    limiter: Budget,
     max_retries: usize,
     max_retry_wait: Duration,
 }
@@ -83,12 +85,13 @@ impl Client {
                 config.requests_per_5min
             ))
         })?;
+        let limiter = dnsfailback_provider::shared_budget("cloudflare", token.expose(), quota);
         Ok(Client {
             provider: provider.to_string(),
             http,
             base: config.base_url.trim_end_matches('/').to_string(),
             token,
-            limiter: RateLimiter::direct(quota),
+            limiter,
             max_retries: config.max_retries,
             max_retry_wait: config.max_retry_wait,
         })

@@ -16,6 +16,7 @@
 //! Adapters live in sibling crates (`providers/embedded`, `route53`, `cloudflare`, `rfc2136`)
 //! and never depend on the controller.
 
+mod budget;
 mod capability;
 mod change;
 mod duration;
@@ -30,6 +31,7 @@ pub mod memory;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 
+pub use budget::{shared_budget, Budget};
 pub use capability::Capabilities;
 pub use change::{Change, ChangeSet};
 pub use duration::{format_duration, parse_duration};

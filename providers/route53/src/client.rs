@@ -20,8 +20,9 @@ use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
 use backon::{ExponentialBuilder, Retryable};
+use dnsfailback_provider::Budget;
 use dnsfailback_provider::{ErrorKind, ProviderError};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::Quota;
 
 use crate::config::Config;
 use crate::credentials::AwsCredentials;
@@ -230,7 +231,8 @@ pub struct Client {
     region: String,
     creds: AwsCredentials,
     transport: Arc<dyn Transport>,
-    limiter: DefaultDirectRateLimiter,
+    /// The account's budget, shared with every instance using the same access key.
+    limiter: Budget,
     max_retries: u32,
     min_delay: Duration,
     max_delay: Duration,
@@ -258,13 +260,15 @@ impl Client {
     ) -> Self {
         let rate = NonZeroU32::new(config.rate_per_second).unwrap_or(NonZeroU32::MIN);
         let burst = config.burst.and_then(NonZeroU32::new).unwrap_or(rate);
+        let quota = Quota::per_second(rate).allow_burst(burst);
+        let limiter = dnsfailback_provider::shared_budget("route53", &creds.access_key_id, quota);
         Client {
             name: name.to_string(),
             endpoint: config.endpoint(),
             region: config.region.clone(),
             creds,
             transport,
-            limiter: RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)),
+            limiter,
             max_retries: config.max_retries,
             min_delay: Duration::from_millis(config.retry_min_delay_ms),
             max_delay: Duration::from_millis(config.retry_max_delay_ms),
@@ -448,6 +452,23 @@ mod tests {
             session_token: None,
             origin: "test".into(),
         }
+    }
+
+    #[test]
+    fn instances_with_one_access_key_share_the_accounts_budget() -> Result<(), String> {
+        let transport: Arc<dyn Transport> =
+            Arc::new(ReqwestTransport::new(Duration::from_secs(1))?);
+        let config = Config::default();
+        let zone_a = Client::new("zone-a", &config, example_creds(), transport.clone());
+        let zone_b = Client::new("zone-b", &config, example_creds(), transport.clone());
+        assert!(Arc::ptr_eq(&zone_a.limiter, &zone_b.limiter));
+        let other = AwsCredentials {
+            access_key_id: "AKIDOTHER".into(),
+            ..example_creds()
+        };
+        let other = Client::new("other", &config, other, transport);
+        assert!(!Arc::ptr_eq(&zone_a.limiter, &other.limiter));
+        Ok(())
     }
 
     fn time(rfc: &str) -> SystemTime {
