@@ -258,7 +258,10 @@ impl Controller {
         if let Some(label) = event {
             reason = format!("{reason} [{label}]");
         }
+        let mut as_if_unchanged = next.clone();
+        as_if_unchanged.last_change_ms = current.last_change_ms;
         Some(zone::Item {
+            state_moved: as_if_unchanged != *current,
             action: action_for(&next.phase, &current.phase),
             previous_change_ms: current.last_change_ms,
             post_step: phase_changes

@@ -41,6 +41,9 @@ pub(super) struct Item {
     pub previous_change_ms: Option<u64>,
     /// Run the post-step hook once the change is verified.
     pub post_step: bool,
+    /// The decided state differs from the stored one even if the records turn out unchanged
+    /// (a drift check of a settled service saves nothing: 10,000 rows every 30 s otherwise).
+    pub state_moved: bool,
 }
 
 /// How one service's share ended.
@@ -376,11 +379,12 @@ impl ZoneJob {
                 Some(ItemOutcome::Changed { .. }) => {
                     states.push((item.service.name.clone(), item.next_state.clone()));
                 }
-                Some(ItemOutcome::Unchanged) => {
+                Some(ItemOutcome::Unchanged) if item.state_moved => {
                     let mut state = item.next_state.clone();
                     state.last_change_ms = item.previous_change_ms;
                     states.push((item.service.name.clone(), state));
                 }
+                Some(ItemOutcome::Unchanged) => {}
                 Some(ItemOutcome::Failed(f)) => {
                     if let Some(action) = failure_action(f) {
                         entries.push(self.entry(item, action, &f.message, None));
