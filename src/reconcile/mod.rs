@@ -304,6 +304,7 @@ impl Controller {
             zone: key.1,
             items,
             store: self.store.clone(),
+            leadership: self.leadership.clone(),
             fencing_token: self.leadership.fencing_token(),
             now_ms: now,
             stop: self.stop.clone(),

@@ -89,6 +89,9 @@ pub(super) struct ZoneJob {
     pub zone: Fqdn,
     pub items: Vec<Item>,
     pub store: Arc<dyn Store>,
+    /// Checked right before journaling: a controller that lost its lease changes nothing
+    /// (its fenced store writes would be refused anyway).
+    pub leadership: Arc<dyn crate::state::Leadership>,
     pub fencing_token: u64,
     pub now_ms: u64,
     /// Set when the controller is shutting down: no new change starts.
@@ -234,6 +237,12 @@ impl ZoneJob {
             } else if self.stop.load(Ordering::SeqCst) {
                 outcomes[index] = Some(ItemOutcome::Failed(Failure::text(
                     "controller shutting down: change not started".into(),
+                )));
+            } else if !self.leadership.is_leader()
+                || self.leadership.fencing_token() != self.fencing_token
+            {
+                outcomes[index] = Some(ItemOutcome::Failed(Failure::text(
+                    "not the leader: changes are left to the lease holder".into(),
                 )));
             } else {
                 plans.push((index, plan.changes));
