@@ -300,6 +300,7 @@ impl HealthBook {
             .map(|((service, _), t)| TargetView {
                 service,
                 state: t.local,
+                changed_at: t.changed_at,
             })
             .collect();
         let uplink = uplink_of(checks, &self.uplink);

@@ -16,7 +16,13 @@
 //!
 //! There is one verdict per evaluation for all services, so a site outage moves all of its
 //! services or none, never half; it is re-evaluated on every tick and clears as soon as its
-//! evidence is gone.
+//! evidence is gone. Without anchors the verdict needs a moment at the onset: while targets of
+//! several services are still going down (the last one less than [`PartitionConfig::settle`]
+//! ago), nothing moves on local evidence (**settling**). A cut-off controller sees its targets
+//! fall one after another over a second or two; deciding on the first ones would fail them
+//! over to backups that are about to look down too. Once the falling stops, the evidence is
+//! complete and the verdict applies to all of them at once. A single service failing alone
+//! never settles.
 
 use std::time::Duration;
 
@@ -31,6 +37,12 @@ pub struct PartitionConfig {
     pub min_fraction: f64,
     /// Distinct services with a down target (2): one service is never a partition.
     pub min_services: usize,
+    /// Targets of at least `min_services` services that went down within this long of each
+    /// other (10 s) are one onset...
+    pub window: Duration,
+    /// ...and local evidence waits until the last of them is this old (3 s), when no uplink
+    /// anchor decides.
+    pub settle: Duration,
 }
 
 impl Default for PartitionConfig {
@@ -38,6 +50,8 @@ impl Default for PartitionConfig {
         PartitionConfig {
             min_fraction: 0.5,
             min_services: 2,
+            window: Duration::from_secs(10),
+            settle: Duration::from_secs(3),
         }
     }
 }
@@ -73,6 +87,8 @@ pub struct TargetView<'a> {
     pub service: &'a str,
     /// The controller's own judgement of the target.
     pub state: State,
+    /// When `state` was entered.
+    pub changed_at: Instant,
 }
 
 /// Why the controller suspects itself.
@@ -91,6 +107,13 @@ pub enum PartitionStatus {
     Clear,
     /// The controller may be cut off: do not move traffic on its own evidence alone.
     Suspected { since: Instant, why: Suspicion },
+    /// Targets of several services are going down right now; the verdict waits until they
+    /// stop (the last one `settle` old), holding like a suspicion meanwhile.
+    Settling {
+        until: Instant,
+        services: usize,
+        targets: usize,
+    },
 }
 
 impl PartitionStatus {
@@ -99,11 +122,16 @@ impl PartitionStatus {
         matches!(self, PartitionStatus::Suspected { .. })
     }
 
-    /// What policy may act on: while suspected, local Down becomes Unknown (hold, never move
-    /// traffic); Up and Unknown pass unchanged. When clear, everything passes.
+    /// True while local Down must not move traffic (suspected or settling).
+    pub fn holds(&self) -> bool {
+        !matches!(self, PartitionStatus::Clear)
+    }
+
+    /// What policy may act on: while suspected or settling, local Down becomes Unknown (hold,
+    /// never move traffic); Up and Unknown pass unchanged. When clear, everything passes.
     pub fn gate(&self, local: State) -> State {
-        match (self, local) {
-            (PartitionStatus::Suspected { .. }, State::Down) => State::Unknown,
+        match (self.holds(), local) {
+            (true, State::Down) => State::Unknown,
             (_, s) => s,
         }
     }
@@ -112,6 +140,13 @@ impl PartitionStatus {
     pub fn describe(&self) -> String {
         match self {
             PartitionStatus::Clear => "local evidence is trusted".into(),
+            PartitionStatus::Settling {
+                services, targets, ..
+            } => format!(
+                "{targets} targets of {services} services went down within seconds of each \
+                 other: waiting until they stop falling to tell a site outage (backups answer: \
+                 move them all) from the controller being cut off (nothing answers: hold)"
+            ),
             PartitionStatus::Suspected {
                 why: Suspicion::UplinkDown { anchors },
                 ..
@@ -170,16 +205,48 @@ impl PartitionDetector {
         let why = match uplink {
             Some((State::Down, anchors)) => Some(Suspicion::UplinkDown { anchors }),
             Some((State::Up, _)) => None,
-            _ => self.nothing_answers(view),
+            _ => {
+                if let Some(settling) = self.settling(view, now) {
+                    self.status = settling;
+                    return self.status.clone();
+                }
+                self.nothing_answers(view)
+            }
         };
         self.status = match (why, &self.status) {
             (None, _) => PartitionStatus::Clear,
             (Some(why), PartitionStatus::Suspected { since, .. }) => {
                 PartitionStatus::Suspected { since: *since, why }
             }
-            (Some(why), PartitionStatus::Clear) => PartitionStatus::Suspected { since: now, why },
+            (Some(why), PartitionStatus::Clear | PartitionStatus::Settling { .. }) => {
+                PartitionStatus::Suspected { since: now, why }
+            }
         };
         self.status.clone()
+    }
+
+    /// Settling while targets of `min_services` services went down within `window` and the
+    /// newest fall is younger than `settle`.
+    fn settling(&self, view: &[TargetView<'_>], now: Instant) -> Option<PartitionStatus> {
+        let recent: Vec<&TargetView<'_>> = view
+            .iter()
+            .filter(|t| {
+                t.state == State::Down
+                    && now.saturating_duration_since(t.changed_at) <= self.config.window
+            })
+            .collect();
+        let newest = recent.iter().map(|t| t.changed_at).max()?;
+        let mut services: Vec<&str> = recent.iter().map(|t| t.service).collect();
+        services.sort_unstable();
+        services.dedup();
+        let until = newest + self.config.settle;
+        (services.len() >= self.config.min_services && now < until).then(|| {
+            PartitionStatus::Settling {
+                until,
+                services: services.len(),
+                targets: recent.len(),
+            }
+        })
     }
 
     fn nothing_answers(&self, view: &[TargetView<'_>]) -> Option<Suspicion> {
@@ -208,7 +275,7 @@ impl PartitionDetector {
 pub fn suspected_for(status: &PartitionStatus, now: Instant) -> Option<Duration> {
     match status {
         PartitionStatus::Suspected { since, .. } => Some(now.saturating_duration_since(*since)),
-        PartitionStatus::Clear => None,
+        PartitionStatus::Clear | PartitionStatus::Settling { .. } => None,
     }
 }
 
@@ -216,12 +283,15 @@ pub fn suspected_for(status: &PartitionStatus, now: Instant) -> Option<Duration>
 mod tests {
     use super::*;
 
+    /// Targets whose state is old news (no onset in progress).
     fn view<'a>(states: &[(&'a str, State)]) -> Vec<TargetView<'a>> {
+        let long_ago = Instant::now() - Duration::from_secs(3600);
         states
             .iter()
             .map(|(service, state)| TargetView {
                 service,
                 state: *state,
+                changed_at: long_ago,
             })
             .collect()
     }
@@ -336,6 +406,75 @@ mod tests {
         assert_eq!(
             suspected_for(&st, Instant::now()),
             Some(Duration::from_secs(30))
+        );
+        Ok(())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn falling_targets_of_several_services_settle_before_any_verdict(
+    ) -> Result<(), PartitionConfigError> {
+        let mut d = detector()?;
+        let t0 = Instant::now() + Duration::from_secs(3600);
+        tokio::time::advance(Duration::from_secs(3600)).await;
+        let at = |s: &'static str, st: State, secs: u64| TargetView {
+            service: s,
+            state: st,
+            changed_at: t0 + Duration::from_secs(secs),
+        };
+        // A cut-off controller: web's primary falls first while its backup still answers...
+        let onset = [
+            at("web", State::Down, 0),
+            at("web", State::Up, 0),
+            at("api", State::Down, 0),
+        ];
+        let st = d.evaluate(&onset, None, t0);
+        assert!(
+            matches!(st, PartitionStatus::Settling { services: 2, .. }),
+            "{st:?}"
+        );
+        assert_eq!(
+            st.gate(State::Down),
+            State::Unknown,
+            "nothing moves while settling"
+        );
+        // ...then everything has fallen; 3 s after the last fall the verdict is in.
+        tokio::time::advance(Duration::from_secs(2)).await;
+        let all = [
+            at("web", State::Down, 0),
+            at("web", State::Down, 2),
+            at("api", State::Down, 0),
+        ];
+        assert!(matches!(
+            d.evaluate(&all, None, Instant::now()),
+            PartitionStatus::Settling { .. }
+        ));
+        tokio::time::advance(Duration::from_secs(3)).await;
+        let st = d.evaluate(&all, None, Instant::now());
+        assert!(st.is_suspected(), "{st:?}");
+        // A site outage instead: the backups keep answering; after the settle, clear.
+        let mut d = detector()?;
+        let site = [
+            at("web", State::Down, 5),
+            at("web", State::Up, 0),
+            at("api", State::Down, 5),
+            at("api", State::Up, 0),
+        ];
+        assert!(d.evaluate(&site, None, Instant::now()).holds());
+        tokio::time::advance(Duration::from_secs(3)).await;
+        assert_eq!(
+            d.evaluate(&site, None, Instant::now()),
+            PartitionStatus::Clear
+        );
+        // One service failing alone never settles; anchors that answer never settle either.
+        let mut d = detector()?;
+        let alone = [at("web", State::Down, 8), at("web", State::Up, 0)];
+        assert_eq!(
+            d.evaluate(&alone, None, Instant::now()),
+            PartitionStatus::Clear
+        );
+        assert_eq!(
+            d.evaluate(&site, Some((State::Up, 1)), Instant::now()),
+            PartitionStatus::Clear
         );
         Ok(())
     }

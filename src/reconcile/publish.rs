@@ -70,7 +70,7 @@ impl Controller {
             partition: self
                 .health
                 .partition()
-                .is_suspected()
+                .holds()
                 .then(|| self.health.partition().describe()),
             event: rt.event.clone(),
             baseline: rt.baseline.as_ref().map(status::BaselineStatus::of),

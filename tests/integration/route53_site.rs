@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use dnsfailback::config::validate::parse;
@@ -116,10 +117,13 @@ async fn a_site_failover_on_route53_is_one_change_call_per_zone() {
         1,
         "first publication"
     );
-    // Site A dies; `fall` (2) results later every service fails over.
-    for _ in 0..2 {
+    // Site A dies; `fall` (2) results later every primary is down, and once they have
+    // stopped falling (the 3 s onset settle) every service fails over, together.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while counting.applies.load(Ordering::SeqCst) < 2 && std::time::Instant::now() < deadline {
         round(&mut ctl, n, false);
         ctl.tick().await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let sizes = counting.sizes.lock().map(|s| s.clone()).unwrap_or_default();
     assert_eq!(

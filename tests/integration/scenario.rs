@@ -1009,8 +1009,28 @@ async fn primaries_of_two_services_failing_at_once_move_together_when_the_backup
         1,
         "both services published in one change set of the zone"
     );
+    let both = [("shop", "primary"), ("mail", "primary")];
+    for _ in 0..2 {
+        two_services_round(&mut ctl, &both).await;
+    }
+    // Both primaries are down (fall = 2): the onset settles before any verdict.
+    assert_eq!(
+        provider.applied().len(),
+        1,
+        "nothing moves while they are still falling"
+    );
+    let settling = ctl
+        .board()
+        .read()
+        .ok()
+        .and_then(|b| b.get("shop").and_then(|s| s.partition.clone()))
+        .unwrap_or_default();
+    assert!(
+        settling.contains("waiting until they stop falling"),
+        "{settling}"
+    );
     for _ in 0..3 {
-        two_services_round(&mut ctl, &[("shop", "primary"), ("mail", "primary")]).await;
+        two_services_round(&mut ctl, &both).await;
     }
     // Half of all targets failed at once, but the backups answer the controller: it can see
     // the world, so both move, together, in one provider call.

@@ -191,7 +191,7 @@ async fn targets_labelled_with_one_site_fail_over_as_one_site_event() {
     for _ in 0..3 {
         f.round(|_, _| true).await;
     }
-    for _ in 0..3 {
+    for _ in 0..10 {
         f.round(|_, t| t == "backup").await;
     }
     assert_eq!(f.failed_over(), 40);
@@ -281,6 +281,36 @@ async fn everything_unreachable_and_the_uplink_down_moves_nothing_with_one_alert
     assert_eq!(alerts.len(), 1, "one loud alert: {alerts:?}");
     assert!(
         alerts[0].reason.contains("uplink anchor"),
+        "{}",
+        alerts[0].reason
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cut_off_controller_sees_targets_fall_one_after_another_and_moves_none() {
+    // No uplink anchors. The controller loses its network: the primaries' checks fail first,
+    // the backups' a second later (probe timing). Deciding on the first falls would send 100
+    // services to backups that are about to look dead too.
+    let n = 100;
+    let mut f = Fleet::new(config(&fleet_toml(n, |_| PRIMARY.into(), ""))).await;
+    for _ in 0..3 {
+        f.round(|_, _| true).await;
+    }
+    let before = f.provider.applied().len();
+    f.round(|_, t| t == "backup").await;
+    for _ in 0..15 {
+        f.round(|_, _| false).await;
+        assert_eq!(
+            f.failed_over(),
+            0,
+            "a split: some services moved during the onset"
+        );
+    }
+    assert_eq!(f.provider.applied().len(), before);
+    let alerts = f.events("self_suspected").await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(
+        alerts[0].reason.contains("not one target answers"),
         "{}",
         alerts[0].reason
     );
