@@ -240,13 +240,13 @@ impl PartitionDetector {
         services.sort_unstable();
         services.dedup();
         let until = newest + self.config.settle;
-        (services.len() >= self.config.min_services && now < until).then(|| {
+        (services.len() >= self.config.min_services && now < until).then_some(
             PartitionStatus::Settling {
                 until,
                 services: services.len(),
                 targets: recent.len(),
-            }
-        })
+            },
+        )
     }
 
     fn nothing_answers(&self, view: &[TargetView<'_>]) -> Option<Suspicion> {
