@@ -227,13 +227,7 @@ async fn full_outage_failover_canary_steps_and_ttl_restore_in_exact_order() {
         2,
         "no failback before 60 s of continuous health"
     );
-    let st = s
-        .ctl
-        .board()
-        .read()
-        .ok()
-        .and_then(|b| b.get("shop").cloned())
-        .unwrap_or_else(|| panic!("no status"));
+    let st = shop_status(&s.ctl);
     let p = st
         .targets
         .iter()
@@ -392,13 +386,7 @@ async fn a_failing_gate_freezes_the_canary_and_nothing_else_moves() {
         before,
         "frozen: no step, no rollback, for ten minutes"
     );
-    let st = s
-        .ctl
-        .board()
-        .read()
-        .ok()
-        .and_then(|b| b.get("shop").cloned())
-        .unwrap_or_else(|| panic!("no status"));
+    let st = shop_status(&s.ctl);
     assert_eq!(st.phase.label(), "canary");
     let alert = st.alert.unwrap_or_default();
     assert!(
@@ -654,12 +642,7 @@ async fn all_targets_down_keeps_the_last_good_answer_and_alerts() {
         }]],
         "records are never withdrawn"
     );
-    let board = s.ctl.board();
-    let st = board
-        .read()
-        .ok()
-        .and_then(|b| b.get("shop").cloned())
-        .unwrap_or_else(|| panic!("no status"));
+    let st = shop_status(&s.ctl);
     assert!(st.alert.unwrap_or_default().contains("ALL TARGETS DOWN"));
     assert_eq!(st.phase.label(), "all_down");
 }
@@ -723,13 +706,7 @@ async fn a_refused_credential_needs_an_operator_and_is_not_retried_every_tick() 
         calls + 1,
         "one refused attempt, then the longest back-off, not a retry per tick"
     );
-    let st = s
-        .ctl
-        .board()
-        .read()
-        .ok()
-        .and_then(|b| b.get("shop").cloned())
-        .unwrap_or_else(|| panic!("no status"));
+    let st = shop_status(&s.ctl);
     let err = st.last_error.unwrap_or_default();
     assert!(err.starts_with("needs operator (auth)"), "{err}");
     // After the back-off the (now accepted) change goes through.
@@ -892,6 +869,13 @@ async fn a_gate_rollback_is_not_held_by_min_change_interval() {
     );
 }
 
+/// The status board's row of `shop`.
+fn shop_status(ctl: &Controller) -> dnsfailback::reconcile::ServiceStatus {
+    let board = ctl.board();
+    let row = board.read().ok().and_then(|b| b.get("shop").cloned());
+    row.unwrap_or_else(|| panic!("no status"))
+}
+
 fn status_baseline(s: &Scene) -> Option<dnsfailback::reconcile::status::BaselineStatus> {
     let board = s.ctl.board();
     let b = board.read().ok()?;
@@ -962,13 +946,7 @@ async fn a_failback_outside_the_change_window_waits_for_it() {
         elapsed_since_start, 6400,
         "failback at the first tick inside the window"
     );
-    let st = s
-        .ctl
-        .board()
-        .read()
-        .ok()
-        .and_then(|b| b.get("shop").cloned())
-        .unwrap_or_else(|| panic!("no status"));
+    let st = shop_status(&s.ctl);
     assert_eq!(st.phase.label(), "restoring_ttl");
 }
 
@@ -1037,12 +1015,7 @@ async fn primaries_of_two_services_failing_at_once_move_together_when_the_backup
     let applied = provider.applied();
     assert_eq!(applied.len(), 2, "{applied:?}");
     assert_eq!(applied[1].changes.len(), 2, "{:?}", applied[1]);
-    let board = ctl.board();
-    let st = board
-        .read()
-        .ok()
-        .and_then(|b| b.get("shop").cloned())
-        .unwrap_or_else(|| panic!("no status"));
+    let st = shop_status(&ctl);
     assert_eq!(st.partition, None, "no self-suspicion while backups answer");
     assert_eq!(st.phase.label(), "failed_over");
     let events = store
@@ -1075,12 +1048,7 @@ async fn nothing_answering_from_here_moves_nothing_and_alerts_once() {
         1,
         "no change on the controller's own evidence alone"
     );
-    let board = ctl.board();
-    let st = board
-        .read()
-        .ok()
-        .and_then(|b| b.get("shop").cloned())
-        .unwrap_or_else(|| panic!("no status"));
+    let st = shop_status(&ctl);
     assert!(
         st.partition
             .clone()
@@ -1109,11 +1077,7 @@ async fn nothing_answering_from_here_moves_nothing_and_alerts_once() {
         )
         .await;
     }
-    let st = board
-        .read()
-        .ok()
-        .and_then(|b| b.get("shop").cloned())
-        .unwrap_or_else(|| panic!("no status"));
+    let st = shop_status(&ctl);
     assert_eq!(st.partition, None);
     assert_eq!(st.phase.label(), "failed_over");
 }
