@@ -396,15 +396,17 @@ pub fn decide(service: &Service, state: &ServiceState, obs: &Observed) -> Decisi
             s.next.failback_requested = None;
             start_failback(s, &backup, format!("requested by {by}"))
         }
-        Phase::FailedOver { manual: true, target, .. } if state_of(obs.health, target) == State::Down => {
-            // The operator's chosen target died while the primary is healthy: the primary is
-            // the only good place for traffic, at once.
+        Phase::FailedOver { manual, target, .. } if state_of(obs.health, target) == State::Down => {
+            // The failover target died while the primary is healthy: the primary is the only
+            // good place for traffic, at once (no stable_for wait on a dead backup, and no
+            // canary that would keep most of the traffic on it).
             let dead = target.clone();
+            let what = if *manual { "manual failover target" } else { "the backup in use" };
             s.next.phase = Phase::Restoring { since_ms: now };
             s.next.canary_override = None;
             s.go(
                 Some(Publication::Target { target: primary.into(), ttl: service.failover_ttl }),
-                format!("`{dead}` (manual failover target) is down; all traffic back to the healthy primary `{primary}`"),
+                format!("`{dead}` ({what}) is down; all traffic back to the healthy primary `{primary}`"),
             )
         }
         Phase::FailedOver { manual: true, .. } => s.keep(format!(
@@ -756,5 +758,156 @@ address = "198.51.100.20:443"
         let unknown = decide_with(&restoring, State::Unknown, State::Up);
         assert!(!unknown.reason.contains("stable"), "{}", unknown.reason);
         assert!(unknown.reason.contains("(unknown)"), "{}", unknown.reason);
+    }
+
+    /// Every phase x the two targets' health x whether the primary has been up for long:
+    /// the phase decided and what is published. One row per situation; read it as the
+    /// policy's specification.
+    #[test]
+    fn every_phase_and_health_situation() {
+        use crate::policy::{Hold, Phase, Publication, ServiceState};
+        use State::{Down as D, Unknown as U, Up as P};
+        let svc = service();
+        let on = |t: &str, ttl| {
+            Some(Publication::Target {
+                target: t.into(),
+                ttl,
+            })
+        };
+        let split = |share| {
+            Some(Publication::Split {
+                primary: "eu".into(),
+                backup: "us".into(),
+                primary_share: share,
+                ttl: 30,
+            })
+        };
+        let base = ServiceState {
+            original_ttl: Some(300),
+            ..ServiceState::default()
+        };
+        let state = |phase: Phase, published| ServiceState {
+            phase,
+            published,
+            ..base.clone()
+        };
+        let over = |manual| Phase::FailedOver {
+            target: "us".into(),
+            since_ms: 0,
+            manual,
+        };
+        let canary = Phase::Canary {
+            backup: "us".into(),
+            step: 0,
+            since_ms: 0,
+        };
+        let held = ServiceState {
+            hold: Some(Hold {
+                by: "alice".into(),
+                reason: "maintenance".into(),
+                since_ms: 0,
+            }),
+            ..state(Phase::Normal, on("eu", 300))
+        };
+        let phases = [
+            ("normal", state(Phase::Normal, on("eu", 300))),
+            ("failed_over", state(over(false), on("us", 30))),
+            ("manual", state(over(true), on("us", 30))),
+            ("canary", state(canary, split(5))),
+            (
+                "restoring",
+                state(Phase::Restoring { since_ms: 0 }, on("eu", 30)),
+            ),
+            (
+                "all_down",
+                state(Phase::AllDown { since_ms: 0 }, on("eu", 300)),
+            ),
+            ("held", held),
+        ];
+        // (phase, primary, backup, primary up for long, -> phase, published)
+        type Row = (
+            &'static str,
+            State,
+            State,
+            bool,
+            &'static str,
+            Option<Publication>,
+        );
+        let table: &[Row] = &[
+            ("normal", P, P, true, "normal", on("eu", 300)),
+            ("normal", P, D, true, "normal", on("eu", 300)),
+            ("normal", D, P, false, "failed_over", on("us", 30)),
+            ("normal", D, D, false, "all_down", on("eu", 300)),
+            ("normal", D, U, false, "normal", on("eu", 300)),
+            ("normal", U, P, false, "normal", on("eu", 300)),
+            ("normal", U, U, false, "normal", on("eu", 300)),
+            ("failed_over", P, P, false, "failed_over", on("us", 30)),
+            ("failed_over", P, P, true, "canary", split(5)),
+            ("failed_over", P, D, false, "restoring_ttl", on("eu", 30)),
+            ("failed_over", P, D, true, "restoring_ttl", on("eu", 30)),
+            ("failed_over", D, P, false, "failed_over", on("us", 30)),
+            ("failed_over", D, D, false, "all_down", on("us", 30)),
+            ("failed_over", D, U, false, "failed_over", on("us", 30)),
+            ("failed_over", U, P, false, "failed_over", on("us", 30)),
+            ("failed_over", U, U, false, "failed_over", on("us", 30)),
+            ("manual", P, P, true, "failed_over", on("us", 30)),
+            ("manual", P, D, true, "restoring_ttl", on("eu", 30)),
+            ("manual", D, P, false, "failed_over", on("us", 30)),
+            ("manual", D, D, false, "all_down", on("us", 30)),
+            ("canary", P, P, true, "canary", split(25)),
+            ("canary", P, D, true, "restoring_ttl", on("eu", 30)),
+            ("canary", D, P, false, "failed_over", on("us", 30)),
+            ("canary", D, D, false, "all_down", split(5)),
+            ("canary", D, U, false, "canary", split(5)),
+            ("canary", U, P, false, "canary", split(25)),
+            ("restoring", P, P, true, "normal", on("eu", 300)),
+            ("restoring", P, D, true, "normal", on("eu", 300)),
+            ("restoring", D, P, false, "failed_over", on("us", 30)),
+            ("restoring", D, D, false, "all_down", on("eu", 30)),
+            ("restoring", D, U, false, "restoring_ttl", on("eu", 30)),
+            ("all_down", P, P, true, "restoring_ttl", on("eu", 30)),
+            ("all_down", P, D, false, "restoring_ttl", on("eu", 30)),
+            ("all_down", D, P, false, "failed_over", on("us", 30)),
+            ("all_down", D, D, false, "all_down", on("eu", 300)),
+            ("all_down", U, U, false, "all_down", on("eu", 300)),
+            ("held", P, P, true, "normal", on("eu", 300)),
+            ("held", D, P, false, "normal", on("eu", 300)),
+            ("held", D, D, false, "normal", on("eu", 300)),
+        ];
+        let mut wrong = Vec::new();
+        for (name, p, b, long_up, want_phase, want) in table {
+            let st = &phases
+                .iter()
+                .find(|(n, _)| n == name)
+                .expect("phase in the table")
+                .1;
+            let health = [health("eu", *p), health("us", *b)];
+            let obs = Observed {
+                health: &health,
+                primary_up_since_ms: long_up.then_some(0),
+                now_ms: 1_700_000_000_000,
+                step_stats: StepStats {
+                    samples: 100,
+                    failures: 0,
+                    p95_latency_ms: Some(3),
+                },
+                baseline_p95_ms: None,
+                metric: None,
+            };
+            let d = decide(&svc, st, &obs);
+            if d.state.phase.label() != *want_phase || d.desired != *want {
+                wrong.push(format!(
+                    "{name} primary {p:?} backup {b:?} long_up {long_up}: got {} {:?}, want {want_phase} {want:?}",
+                    d.state.phase.label(),
+                    d.desired
+                ));
+            }
+            // An alert exactly when every target is down.
+            assert_eq!(
+                d.alert.is_some(),
+                *want_phase == "all_down" && *p == D && *b == D
+            );
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     }
 }
