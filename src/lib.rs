@@ -14,7 +14,8 @@
 //! * [`health`]: thresholds and quorum turn results into up/down/unknown.
 //! * [`policy`]: the per-service state machine deciding what to publish.
 //! * [`plan`]: desired vs observed record sets -> a validated change set (dry-run point).
-//! * [`reconcile`]: the loop; journals intents, calls providers, verifies, audits.
+//! * [`reconcile`]: the loop; decides every service each tick, then one zone job per
+//!   (provider, zone) journals, applies, verifies and audits their changes together.
 //! * [`state`]: the durable store (SQLite) and the leadership seam.
 //! * [`api`]: the admin HTTP API used by the CLI.
 //! * [`cli`]: the `dnsfailback` command.

@@ -406,7 +406,7 @@ impl HealthBook {
 
     /// Forgets a target's samples older than `before_ms`: the loop calls it once it has taken
     /// what it needs (the baseline has learnt them; no canary step reads them), so memory
-    /// stays a few samples per check however long the controller runs, not [`SAMPLES_KEPT`].
+    /// stays a few samples per check however long the controller runs, not the 2,048 kept at most.
     pub fn release_samples(&mut self, service: &str, target: &str, before_ms: u64) {
         let Some(ids) = self
             .layout

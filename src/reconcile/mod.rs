@@ -2,9 +2,9 @@
 //!
 //! probe -> health -> policy -> plan -> provider -> verify. Probe results feed the
 //! [`HealthBook`]; every tick the loop evaluates all health at once (one self-suspicion verdict
-//! for all services), decides every service ([`prepare`]: pure policy plus the loop's safety
+//! for all services), decides every service (`prepare.rs`: pure policy plus the loop's safety
 //! rules, never waiting on the network), and hands the services that need a change to one
-//! [`zone::ZoneJob`] per `(provider, zone)`, which plans, journals, applies, verifies and audits
+//! zone job (`zone.rs`) per `(provider, zone)`, which plans, journals, applies, verifies and audits
 //! them together as its own task. Hooks and metric reads run as tasks too. Their results come
 //! back on a channel, so one service's slow hook or one slow provider never delays another
 //! service's failover. Only this module talks to providers and the store.
