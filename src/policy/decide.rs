@@ -630,48 +630,7 @@ mod tests {
     use super::*;
     use crate::policy::canary::StepStats;
 
-    fn service() -> Service {
-        let text = r#"
-[providers.local]
-kind = "embedded"
-
-[services.shop]
-provider = "local"
-zone = "example.test"
-name = "shop.example.test"
-type = "A"
-
-[[services.shop.targets]]
-name = "eu"
-address = "192.0.2.10"
-priority = 1
-[[services.shop.targets.checks]]
-kind = "tcp"
-address = "192.0.2.10:443"
-
-[[services.shop.targets]]
-name = "us"
-address = "198.51.100.20"
-priority = 2
-[[services.shop.targets.checks]]
-kind = "tcp"
-address = "198.51.100.20:443"
-"#;
-        let (config, _) = crate::config::validate::parse(std::path::Path::new("t.toml"), text)
-            .expect("valid config");
-        config.services.get("shop").cloned().expect("service shop")
-    }
-
-    fn health(target: &str, state: State) -> TargetHealth {
-        TargetHealth {
-            target: target.into(),
-            state,
-            local: state,
-            flapping: false,
-            vantage: None,
-            checks: Vec::new(),
-        }
-    }
+    use crate::policy::testutil::{health, service};
 
     fn decide_with(state: &ServiceState, primary: State, backup: State) -> Decision {
         let service = service();

@@ -15,6 +15,8 @@ pub mod canary;
 pub mod command;
 mod decide;
 pub mod operate;
+#[cfg(test)]
+mod testutil;
 pub mod window;
 
 use serde::{Deserialize, Serialize};
