@@ -5,9 +5,6 @@ use std::time::Duration;
 
 use clap::Parser;
 
-/// Exit code after a panic anywhere in the process (`EX_SOFTWARE` from sysexits.h).
-const EXIT_PANIC: i32 = 70;
-
 /// How long, after `run` returned, tasks still on the runtime get before the process exits
 /// anyway (a blocking call that never yields must not hold up a SIGTERM).
 const RUNTIME_SHUTDOWN: Duration = Duration::from_millis(300);
@@ -37,7 +34,7 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-/// A panic in any thread or task ends the process with [`EXIT_PANIC`] after the default hook
+/// A panic in any thread or task ends the process with `EXIT_SOFTWARE` (70) after the default hook
 /// has printed it. tokio would otherwise catch a panic inside a spawned task and keep the rest
 /// running: a controller that serves DNS and the admin API but no longer fails anything over.
 /// Exiting lets systemd or Kubernetes restart it, and the restart resolves open intents from
@@ -46,7 +43,8 @@ fn exit_on_panic() {
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         default_hook(info);
-        eprintln!("dnsfailback: exiting with code {EXIT_PANIC} after a panic");
-        std::process::exit(EXIT_PANIC);
+        let code = dnsfailback::cli::EXIT_SOFTWARE;
+        eprintln!("dnsfailback: exiting with code {code} after a panic");
+        std::process::exit(i32::from(code));
     }));
 }

@@ -16,6 +16,10 @@ pub mod dig;
 mod operate;
 mod plan;
 mod run;
+
+/// Exit code after a panic, or when the control loop or the admin API task ended without
+/// being asked to (`EX_SOFTWARE` from sysexits.h): the supervisor should restart the process.
+pub const EXIT_SOFTWARE: u8 = 70;
 mod status;
 
 use std::path::PathBuf;

@@ -27,8 +27,8 @@ use crate::reconcile::{Clock, Controller, StatusBoard};
 use crate::state::{Leadership, SingleNode, SqliteStore, Store};
 
 /// How long the control loop and the API get to finish after the shutdown signal before they
-/// are aborted (the loop checks the signal between services; a tick over thousands of services
-/// or a slow provider call can take longer).
+/// are aborted (the loop gives changes already at the provider 2 s to be recorded, and a tick
+/// in progress finishes first).
 const GRACE: Duration = Duration::from_secs(3);
 /// How long an aborted task gets to reach its next await point and go.
 const ABORTED_GRACE: Duration = Duration::from_millis(300);
@@ -36,10 +36,6 @@ const ABORTED_GRACE: Duration = Duration::from_millis(300);
 const RESIGN_GRACE: Duration = Duration::from_millis(600);
 /// Bound on closing each embedded DNS server (open TCP connections are not waited for).
 const DNS_STOP_GRACE: Duration = Duration::from_millis(300);
-
-/// Exit code when the control loop or the API task ended without being asked to
-/// (`EX_SOFTWARE`, as for a panic; see `main.rs`).
-pub const EXIT_TASK_ENDED: u8 = 70;
 
 /// A started controller; dropping it without [`Running::stop`] aborts everything.
 pub struct Running {
@@ -213,7 +209,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let admin_addr = listener.local_addr()?;
     let api = api::serve_listener(listener, api_state, shutdown_rx.clone());
     let (tx, rx) = mpsc::channel(4096);
-    let runner = Runner::spawn(checks_of(&config), tx);
+    let mut checks = checks_of(&config);
+    checks.extend(uplink_checks_of(&config));
+    let runner = Runner::spawn(checks, tx);
     let controller = tokio::spawn(controller.run(rx, commands_rx, agent_rx, shutdown_rx));
     Ok(Running {
         admin_addr,
@@ -231,22 +229,29 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 /// Every check of every service with the id health knows it by: what the controller's probe
 /// runner runs, and what a probe agent (`dnsfailback agent`) runs from its vantage point.
 pub fn checks_of(config: &Config) -> Vec<(CheckId, CheckSpec)> {
-    let services = config.services.values().flat_map(|s| {
-        s.targets.iter().flat_map(move |t| {
-            t.checks
-                .iter()
-                .enumerate()
-                .map(move |(i, c)| (check_id(&s.name, &t.name, i), c.spec.clone()))
+    config
+        .services
+        .values()
+        .flat_map(|s| {
+            s.targets.iter().flat_map(move |t| {
+                t.checks
+                    .iter()
+                    .enumerate()
+                    .map(move |(i, c)| (check_id(&s.name, &t.name, i), c.spec.clone()))
+            })
         })
-    });
-    // The controller's uplink anchors, probed like targets (health files them under UPLINK).
-    let uplink = config.controller.uplink_checks.iter().flat_map(|a| {
+        .collect()
+}
+
+/// The controller's uplink anchors' checks (health files them under [`crate::health::UPLINK`]).
+/// Only the controller runs them: they say whether *its* network works.
+fn uplink_checks_of(config: &Config) -> impl Iterator<Item = (CheckId, CheckSpec)> + '_ {
+    config.controller.uplink_checks.iter().flat_map(|a| {
         a.checks
             .iter()
             .enumerate()
             .map(move |(i, c)| (check_id(crate::health::UPLINK, &a.name, i), c.spec.clone()))
-    });
-    services.chain(uplink).collect()
+    })
 }
 
 /// Every configured `(service, target)` pair: what an agent's report may name.
@@ -280,11 +285,12 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
             0
         }
         what = running.task_ended() => {
+            let code = super::EXIT_SOFTWARE;
             tracing::error!(
-                "the {what} task ended unexpectedly; exiting (code {EXIT_TASK_ENDED}) so the \
-                 supervisor restarts the controller"
+                "the {what} task ended unexpectedly; exiting (code {code}) so the supervisor \
+                 restarts the controller"
             );
-            EXIT_TASK_ENDED
+            super::EXIT_SOFTWARE
         }
     };
     let started = std::time::Instant::now();

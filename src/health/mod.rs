@@ -285,11 +285,10 @@ impl HealthBook {
             else {
                 continue;
             };
-            let roles: Vec<(Role, State)> = ids
+            let roles = ids
                 .iter()
-                .filter_map(|id| checks.get(id).map(|t| (t.role, t.judge.state())))
-                .collect();
-            let local = quorum_of(&roles, *quorum);
+                .filter_map(|id| checks.get(id).map(|t| (t.role, t.judge.state())));
+            let local = quorum_of(roles, *quorum);
             if track.local != local {
                 track.local = local;
                 track.changed_at = now;
@@ -548,20 +547,24 @@ fn uplink_of(
     Some((joint(&per_anchor), per_anchor.len()))
 }
 
-/// [`quorum_state`] over `(role, state)` pairs, for the hot path that needs no evidence.
-fn quorum_of(checks: &[(Role, State)], fail_quorum: usize) -> State {
-    let count = |role: Option<Role>, state: State| {
-        checks
-            .iter()
-            .filter(|(r, s)| *s == state && role.is_none_or(|x| *r == x))
-            .count()
-    };
-    let down = count(None, State::Down);
-    let up = count(None, State::Up);
-    let unknown = checks.len() - down - up;
-    let readiness = checks.iter().filter(|(r, _)| *r == Role::Readiness).count();
-    let not_ready = readiness > 0 && count(Some(Role::Readiness), State::Down) == readiness;
-    let ready = readiness == 0 || count(Some(Role::Readiness), State::Up) > 0;
+/// [`quorum_state`] over `(role, state)` pairs, counted in one pass without allocating: the
+/// evaluation runs it for every target on every tick.
+fn quorum_of(checks: impl Iterator<Item = (Role, State)>, fail_quorum: usize) -> State {
+    let (mut total, mut down, mut up) = (0, 0, 0);
+    let (mut readiness, mut ready_down, mut ready_up) = (0, 0, 0);
+    for (role, state) in checks {
+        total += 1;
+        down += usize::from(state == State::Down);
+        up += usize::from(state == State::Up);
+        if role == Role::Readiness {
+            readiness += 1;
+            ready_down += usize::from(state == State::Down);
+            ready_up += usize::from(state == State::Up);
+        }
+    }
+    let unknown = total - down - up;
+    let not_ready = readiness > 0 && ready_down == readiness;
+    let ready = readiness == 0 || ready_up > 0;
     if down >= fail_quorum || not_ready {
         State::Down
     } else if up > 0 && down + unknown < fail_quorum && ready {
@@ -580,8 +583,7 @@ fn quorum_of(checks: &[(Role, State)], fail_quorum: usize) -> State {
 /// errors), and it is up only while at least one readiness check is up. A target with only
 /// liveness checks is judged on them (`validate` warns about it).
 pub fn quorum_state(checks: &[CheckHealth], fail_quorum: usize) -> State {
-    let pairs: Vec<(Role, State)> = checks.iter().map(|c| (c.role, c.state)).collect();
-    quorum_of(&pairs, fail_quorum)
+    quorum_of(checks.iter().map(|c| (c.role, c.state)), fail_quorum)
 }
 
 #[cfg(test)]

@@ -22,12 +22,9 @@ impl Controller {
     /// Takes one finished piece of background work into the loop's state.
     pub(super) async fn finish(&mut self, done: Done) {
         self.pending = self.pending.saturating_sub(1);
+        // Whatever came back, its service is decided on the next tick even if it looks quiet.
         match &done {
-            Done::Zone(z) => {
-                for r in &z.results {
-                    self.wake(&r.service);
-                }
-            }
+            Done::Zone(_) => {} // finish_zone wakes each of its services
             Done::Hook { service, .. }
             | Done::Metric { service, .. }
             | Done::Sync { service, .. } => self.wake(service),
@@ -72,19 +69,26 @@ impl Controller {
         let many = done.results.len() > LOG_EACH_UP_TO;
         let mut changed: std::collections::BTreeMap<&'static str, usize> = Default::default();
         let mut failed = 0usize;
-        let touched: Vec<String> = done.results.iter().map(|r| r.service.clone()).collect();
+        let mut first_error: Option<String> = None;
+        // Status rows to rebuild: what changed, failed, or had an error that is now gone (a
+        // drift check of 10,000 settled services rebuilds none).
+        let mut touched = Vec::new();
         for r in done.results {
+            self.wake(&r.service);
             let Some(rt) = self.runtime.get_mut(&r.service) else {
                 continue;
             };
             rt.in_flight = false;
             rt.last_verify_ms = Some(now);
+            if !matches!(r.outcome, ItemOutcome::Unchanged) || rt.last_error.is_some() {
+                touched.push(r.service.clone());
+            }
             match r.outcome {
                 ItemOutcome::Unchanged => {
                     rt.succeeded();
                     self.adopt_state(&r.service, r.state);
                 }
-                ItemOutcome::Changed { receipt, .. } => {
+                ItemOutcome::Changed { receipt } => {
                     rt.succeeded();
                     rt.event_pending = false;
                     if change_status {
@@ -110,7 +114,13 @@ impl Controller {
                     };
                     rt.back_off(now, retry_after);
                     failed += 1;
-                    self.set_error(&r.service, message);
+                    if many {
+                        // One summary line below instead of a warning per service.
+                        first_error.get_or_insert_with(|| message.clone());
+                        rt.last_error = Some(message);
+                    } else {
+                        self.set_error(&r.service, message);
+                    }
                     continue;
                 }
             }
@@ -125,12 +135,18 @@ impl Controller {
         for name in &touched {
             self.refresh_status(name);
         }
-        if many && (!changed.is_empty() || failed > 0) {
+        if many && !changed.is_empty() {
             tracing::info!(
                 zone = %done.zone,
                 provider = %done.provider_name,
-                failed,
                 "zone changed together: {changed:?}"
+            );
+        }
+        if let Some(e) = first_error {
+            tracing::warn!(
+                zone = %done.zone,
+                provider = %done.provider_name,
+                "{failed} services not changed; backing off. First error: {e}"
             );
         }
     }

@@ -101,10 +101,7 @@ impl Controller {
                 ),
             ),
             HookRun::Idle | HookRun::Failed { .. } => {
-                rt.hook = HookRun::Running {
-                    point: HookPoint::PreFailback,
-                    since_ms: now,
-                };
+                rt.hook = HookRun::Running { since_ms: now };
                 self.start_hook(service, HookPoint::PreFailback);
                 hold(
                     decision,

@@ -72,6 +72,8 @@ pub struct Controller {
     config: Config,
     /// `config.services`, shared with zone jobs without copying.
     services: BTreeMap<String, Arc<Service>>,
+    /// The services' names in order, for the tick's pass (never copied per tick).
+    names: Arc<[String]>,
     providers: BTreeMap<String, Arc<dyn Provider>>,
     store: Arc<dyn Store>,
     leadership: Arc<dyn Leadership>,
@@ -92,14 +94,17 @@ pub struct Controller {
     pending: usize,
     /// Set on shutdown: zone jobs start no new change.
     stop: Arc<AtomicBool>,
-    /// State writes collected during a tick, saved in one store transaction.
-    saves: Vec<(String, ServiceState)>,
+    /// State writes collected during a tick (the last per service), saved in one store
+    /// transaction.
+    saves: BTreeMap<String, ServiceState>,
     /// Audit entries collected during a tick, written in one store transaction.
     audits: Vec<AuditEntry>,
     /// Whether the self-suspicion alert has been raised for the current suspicion.
     suspicion_alerted: bool,
     /// Services that started being held this tick, by rule, logged once per tick.
     holds_started: BTreeMap<String, Vec<String>>,
+    /// Test-only `DNSFAILBACK_FAILPOINT=panic-in-tick`, read once at start.
+    panic_in_tick: bool,
 }
 
 impl Controller {
@@ -138,6 +143,7 @@ impl Controller {
             .map(|(k, v)| (k, Arc::new(v)))
             .collect();
         let ctl = Controller {
+            names: names.into(),
             services,
             config,
             providers,
@@ -154,10 +160,11 @@ impl Controller {
             done_rx: Some(done_rx),
             pending: 0,
             stop: Arc::new(AtomicBool::new(false)),
-            saves: Vec::new(),
+            saves: BTreeMap::new(),
             audits: Vec::new(),
             suspicion_alerted: false,
             holds_started: BTreeMap::new(),
+            panic_in_tick: std::env::var("DNSFAILBACK_FAILPOINT").as_deref() == Ok("panic-in-tick"),
         };
         // Every configured service is on the board from the start (the admin API serves
         // before the first tick has run), with its persisted phase and unknown health.
@@ -253,7 +260,10 @@ impl Controller {
     /// Evaluates health once for everyone, then decides every service and starts the zone
     /// jobs for those that need a change. Never waits for a provider.
     async fn begin_tick(&mut self) {
-        failpoint_panic();
+        if self.panic_in_tick {
+            // Proves that a panicking task ends the whole process (tests/integration/lifecycle.rs).
+            panic!("failpoint panic-in-tick reached");
+        }
         self.health.evaluate(tokio::time::Instant::now());
         self.watch_suspicion();
         let leader = self.leadership.is_leader();
@@ -262,7 +272,7 @@ impl Controller {
             self.take_over().await;
         }
         self.led_with = leader.then_some(token);
-        let names: Vec<String> = self.services.keys().cloned().collect();
+        let names = self.names.clone();
         if !leader {
             self.follow(&names).await;
             return;
@@ -270,7 +280,7 @@ impl Controller {
         self.discover_original_ttls().await;
         let now = self.clock.now_ms();
         let mut work: BTreeMap<(String, Fqdn), Vec<zone::Item>> = BTreeMap::new();
-        for name in &names {
+        for name in names.iter() {
             if let Some(item) = self.prepare(name, now) {
                 let key = (item.service.provider.clone(), item.service.zone.clone());
                 work.entry(key).or_default().push(item);
@@ -324,6 +334,7 @@ impl Controller {
     async fn flush(&mut self) {
         let saves = std::mem::take(&mut self.saves);
         if !saves.is_empty() {
+            let saves: Vec<(String, ServiceState)> = saves.into_iter().collect();
             match self.store.save_service_states(&saves).await {
                 Ok(()) => {
                     for (name, state) in saves {
@@ -371,7 +382,7 @@ impl Controller {
     /// Queues a state write for this tick's flush, if the state changed.
     fn save_later(&mut self, name: &str, state: ServiceState) {
         if self.runtime.get(name).is_some_and(|rt| rt.state != state) {
-            self.saves.push((name.to_string(), state));
+            self.saves.insert(name.to_string(), state);
         }
     }
 
@@ -416,13 +427,5 @@ impl Controller {
     /// A service's configuration, shared (the loop reads it every tick; no copy).
     fn service(&self, name: &str) -> Option<Arc<Service>> {
         self.services.get(name).cloned()
-    }
-}
-
-/// Test-only: `DNSFAILBACK_FAILPOINT=panic-in-tick` panics inside the control loop, so a test
-/// can prove that a panicking task ends the whole process.
-fn failpoint_panic() {
-    if std::env::var("DNSFAILBACK_FAILPOINT").ok().as_deref() == Some("panic-in-tick") {
-        panic!("failpoint panic-in-tick reached");
     }
 }

@@ -298,7 +298,7 @@ impl Controller {
                 old_ttl: *old_ttl,
                 lowered_at_ms: Some(now),
             };
-            self.saves.push((name.to_string(), st));
+            self.saves.insert(name.to_string(), st);
         }
     }
 
@@ -361,11 +361,9 @@ impl Controller {
     /// The service's state including writes queued this tick (not yet flushed).
     fn effective_state(&self, name: &str) -> Option<ServiceState> {
         self.saves
-            .iter()
-            .rev()
-            .find(|(n, _)| n == name)
-            .map(|(_, s)| s.clone())
-            .or_else(|| self.runtime.get(name).map(|rt| rt.state.clone()))
+            .get(name)
+            .or_else(|| self.runtime.get(name).map(|rt| &rt.state))
+            .cloned()
     }
 
     /// Logs a hold when it starts (not every tick) and records it in the audit trail.

@@ -8,7 +8,7 @@
 use dnsfailback_provider::{ApplyReceipt, SyncStatus};
 
 use crate::health::baseline::{Baseline, BaselineConfig};
-use crate::policy::{Decision, HookPoint, ServiceState};
+use crate::policy::{Decision, ServiceState};
 
 /// Longest back-off between two attempts after provider errors.
 const MAX_BACKOFF_MS: u64 = 60_000;
@@ -19,7 +19,7 @@ pub(super) enum HookRun {
     /// Nothing running or remembered.
     Idle,
     /// Started at `since_ms`; the transition waits for it, other services do not.
-    Running { point: HookPoint, since_ms: u64 },
+    Running { since_ms: u64 },
     /// The pre-failback hook passed; the transition may go ahead on the next tick.
     Passed,
     /// The pre-failback hook failed; not run again before `retry_at_ms`.

@@ -46,6 +46,19 @@ pub(super) struct Item {
     pub state_moved: bool,
 }
 
+impl Item {
+    /// The state this item leaves behind: the decided one, except that records found already
+    /// right keep the previous `last_change_ms` (a drift check must not delay the next
+    /// failover through `min_change_interval`).
+    fn state_after(&self, outcome: &ItemOutcome) -> ServiceState {
+        let mut state = self.next_state.clone();
+        if matches!(outcome, ItemOutcome::Unchanged) {
+            state.last_change_ms = self.previous_change_ms;
+        }
+        state
+    }
+}
+
 /// How one service's share ended.
 pub(super) enum ItemOutcome {
     /// The records already said what was wanted; the state was saved.
@@ -187,14 +200,10 @@ impl ZoneJob {
                 let outcome = o.unwrap_or(ItemOutcome::Failed(Failure::text(
                     "internal: no outcome recorded".into(),
                 )));
-                let mut state = item.next_state;
-                if matches!(outcome, ItemOutcome::Unchanged) {
-                    state.last_change_ms = item.previous_change_ms;
-                }
                 ItemDone {
                     service: item.service.name.clone(),
+                    state: item.state_after(&outcome),
                     outcome,
-                    state,
                     action: item.action,
                     reason: item.reason,
                     post_step: item.post_step,
@@ -313,7 +322,14 @@ impl ZoneJob {
             }
             match self.provider.apply(&merged).await {
                 Ok(receipt) => done.extend(batch.into_iter().map(|p| (p, receipt.clone()))),
-                Err(e) if batch.len() > 1 && e.not_applied && !e.is_retryable() => {
+                // Only a refusal about a record (someone changed it, or the provider rejects
+                // one set) can be one service's fault; a refused credential or an outage is
+                // everyone's, and retrying service by service would only repeat it.
+                Err(e)
+                    if batch.len() > 1
+                        && e.not_applied
+                        && matches!(e.kind, ErrorKind::Conflict | ErrorKind::Invalid) =>
+                {
                     tracing::warn!(zone = %self.zone, "batch of {} refused ({e}); applying service by service", batch.len());
                     for p in batch {
                         match self.provider.apply(&p.changes).await {
@@ -376,6 +392,7 @@ impl ZoneJob {
         outcomes: &mut [Option<ItemOutcome>],
     ) {
         let mut entries = Vec::new();
+        let mut saved = Vec::new();
         let mut states = Vec::new();
         for (p, receipt) in applied {
             let item = &self.items[p.index];
@@ -385,21 +402,21 @@ impl ZoneJob {
         for (index, outcome) in outcomes.iter().enumerate() {
             let item = &self.items[index];
             match outcome {
-                Some(ItemOutcome::Changed { .. }) => {
-                    states.push((item.service.name.clone(), item.next_state.clone()));
-                }
-                Some(ItemOutcome::Unchanged) if item.state_moved => {
-                    let mut state = item.next_state.clone();
-                    state.last_change_ms = item.previous_change_ms;
-                    states.push((item.service.name.clone(), state));
-                }
+                Some(ItemOutcome::Changed { .. }) => {}
+                // A drift check of a settled service saves nothing.
+                Some(ItemOutcome::Unchanged) if !item.state_moved => continue,
                 Some(ItemOutcome::Unchanged) => {}
                 Some(ItemOutcome::Failed(f)) => {
                     if let Some(action) = failure_action(f) {
                         entries.push(self.entry(item, action, &f.message, None));
                     }
+                    continue;
                 }
-                None => {}
+                None => continue,
+            }
+            if let Some(o) = outcome {
+                saved.push(index);
+                states.push((item.service.name.clone(), item.state_after(o)));
             }
         }
         let closes: Vec<IntentClose> = journaled
@@ -428,12 +445,10 @@ impl ZoneJob {
         self.audit(&entries).await;
         if let Err(e) = self.store.save_service_states(&states).await {
             tracing::error!(zone = %self.zone, "cannot save service states: {e}");
-            for (name, _) in &states {
-                if let Some(i) = self.items.iter().position(|i| &i.service.name == name) {
-                    outcomes[i] = Some(ItemOutcome::Failed(Failure::text(format!(
-                        "records changed but the state could not be saved: {e}"
-                    ))));
-                }
+            for i in saved {
+                outcomes[i] = Some(ItemOutcome::Failed(Failure::text(format!(
+                    "records changed but the state could not be saved: {e}"
+                ))));
             }
         }
     }

@@ -396,3 +396,86 @@ async fn a_hanging_hook_of_one_service_never_delays_another_services_failover() 
         "still waiting for its hook"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_provider_that_hangs_delays_no_other_zones_failover() {
+    use dnsfailback::state::SingleNode;
+    use dnsfailback_provider::memory::Fault;
+    use dnsfailback_provider::{Fqdn, Provider};
+    // Two zones at two providers; the running loop (`run`, which never waits for a provider).
+    let toml = format!(
+        "[providers.slow]\nkind = \"embedded\"\n[providers.fast]\nkind = \"embedded\"\n{}{}",
+        service_toml("a", "slow", PRIMARY, BACKUP, ""),
+        service_toml("b", "fast", "192.0.2.11", BACKUP, "")
+    );
+    let cfg = config(&toml);
+    let fq = |z: &str| Fqdn::new(z).unwrap_or_else(|e| panic!("{e}"));
+    let slow = dnsfailback_provider::memory::MemoryProvider::new("slow", &[fq("example.test")]);
+    let fast = dnsfailback_provider::memory::MemoryProvider::new("fast", &[fq("example.test")]);
+    let mut providers: std::collections::BTreeMap<String, std::sync::Arc<dyn Provider>> =
+        Default::default();
+    providers.insert("slow".into(), std::sync::Arc::new(slow.clone()));
+    providers.insert("fast".into(), std::sync::Arc::new(fast.clone()));
+    let ctl = Controller::new(
+        cfg,
+        providers,
+        std::sync::Arc::new(MemoryStore::default()),
+        std::sync::Arc::new(SingleNode),
+        dnsfailback::reconcile::Clock::starting_at(1_700_000_000_000),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let (results, results_rx) = tokio::sync::mpsc::channel(64);
+    let (_commands, commands_rx) = tokio::sync::mpsc::channel(1);
+    let (_agents, agents_rx) = tokio::sync::mpsc::channel(1);
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(ctl.run(results_rx, commands_rx, agents_rx, stop_rx));
+    // One probe round for both services (`a_ok`, `b_ok`: their primaries answer), then 1 s.
+    let round = |a_ok: bool, b_ok: bool| {
+        let results = results.clone();
+        async move {
+            for (s, primary_ok) in [("a", a_ok), ("b", b_ok)] {
+                for (t, ok) in [("primary", primary_ok), ("backup", true)] {
+                    let _ = results.send(probe(check_id(s, t, 0), ok)).await;
+                }
+            }
+            tokio::time::advance(S).await;
+            tokio::task::yield_now().await;
+        }
+    };
+    for _ in 0..4 {
+        round(true, true).await;
+    }
+    assert_eq!(
+        (slow.applied().len(), fast.applied().len()),
+        (1, 1),
+        "both published"
+    );
+    // a's primary dies, and its provider takes an hour to answer the failover.
+    slow.fail_apply(Fault::Delay(std::time::Duration::from_secs(3600)));
+    for _ in 0..4 {
+        round(false, true).await;
+    }
+    assert_eq!(
+        slow.apply_calls(),
+        2,
+        "a's failover is at its provider, hanging"
+    );
+    // Then b's primary dies: b fails over on time (fall 2, then the 3 s onset settle, as two
+    // services fell within 10 s), while a's change still hangs.
+    for _ in 0..8 {
+        round(false, false).await;
+    }
+    assert_eq!(
+        fast.applied().len(),
+        2,
+        "b failed over while a's provider hangs"
+    );
+    assert_eq!(
+        slow.applied().len(),
+        1,
+        "a's change is still at the provider"
+    );
+    let _ = stop.send(true);
+    let _ = task.await;
+}
