@@ -166,7 +166,7 @@ fn all_types() -> [RecordType; 6] {
 /// True for the apex, a name with records, or an empty non-terminal (a name with records
 /// only below it), which answer NODATA rather than NXDOMAIN (RFC 8020).
 fn name_exists(state: &ZoneState, zone: &Fqdn, name: &Fqdn) -> bool {
-    name == zone || state.records.name_exists(name)
+    name == zone || state.records.has_name(name)
 }
 
 /// The synthetic SOA of `zone`; its TTL is the negative TTL, so negative answers are cached

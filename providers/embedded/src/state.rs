@@ -1,7 +1,7 @@
 //! The zone content the embedded server answers from, and the rules a change must keep.
 //!
 //! Sits inside the provider step (plan -> **provider** -> verify): `apply` checks a change set
-//! against a zone ([`Records::check_preconditions`]) plus the DNS rules below, builds the new
+//! against a zone ([`ZoneRecords::check_preconditions`]) plus the DNS rules below, builds the new
 //! zone once, persists it, and only then swaps it in, so the DNS listener never serves a state
 //! that is not on disk.
 //!
@@ -13,150 +13,13 @@
 //! is a hash lookup, and a change set of `c` changes costs `O(c log n)` checks plus one copy of
 //! the zone it changes. Other zones are shared (`Arc`), not copied.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use dnsfailback_provider::{Change, ChangeSet, Fqdn, RecordKey, RecordSet, RecordType};
+use dnsfailback_provider::{Change, ChangeSet, Fqdn, RecordSet, RecordType, ZoneRecords};
 
-/// The record sets of one zone, indexed by name, with strict compare-and-swap application.
-///
-/// Iteration order (`all`) is by [`RecordKey`], as in the provider core's `ZoneRecords`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Records {
-    /// Sets by owner name, then by identity.
-    by_name: BTreeMap<Fqdn, BTreeMap<RecordKey, RecordSet>>,
-    /// Every proper ancestor of an owner name (as text), with the number of owner names below
-    /// it: a name here without sets of its own is an empty non-terminal (NODATA, not NXDOMAIN).
-    ancestors: HashMap<String, usize>,
-    /// Number of sets.
-    len: usize,
-}
-
-impl Records {
-    /// All sets of `name`/`rtype`, weighted members included.
-    pub fn get(&self, name: &Fqdn, rtype: RecordType) -> Vec<RecordSet> {
-        self.of_name(name)
-            .filter(|s| s.rtype == rtype)
-            .cloned()
-            .collect()
-    }
-
-    /// All sets owned by `name`, of any type.
-    pub fn of_name<'a>(&'a self, name: &Fqdn) -> impl Iterator<Item = &'a RecordSet> + 'a {
-        self.by_name.get(name).into_iter().flat_map(|m| m.values())
-    }
-
-    /// The set with identity `key`.
-    pub fn get_key(&self, key: &RecordKey) -> Option<&RecordSet> {
-        self.by_name.get(&key.name).and_then(|m| m.get(key))
-    }
-
-    /// True when `name` owns a set or has sets below it (an empty non-terminal).
-    pub fn name_exists(&self, name: &Fqdn) -> bool {
-        self.by_name.contains_key(name) || self.ancestors.contains_key(name.as_str())
-    }
-
-    /// Every set in the zone, ordered by identity.
-    pub fn all(&self) -> impl Iterator<Item = &RecordSet> {
-        self.by_name.values().flat_map(|m| m.values())
-    }
-
-    /// Number of sets.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Stores a set without any precondition (loading, seeding); returns the set it replaced.
-    pub fn put(&mut self, set: RecordSet) -> Option<RecordSet> {
-        let key = set.key();
-        let new_name = !self.by_name.contains_key(&key.name);
-        if new_name {
-            for a in proper_ancestors(key.name.as_str()) {
-                match self.ancestors.get_mut(a) {
-                    Some(n) => *n += 1,
-                    None => {
-                        self.ancestors.insert(a.to_string(), 1);
-                    }
-                }
-            }
-        }
-        let replaced = self
-            .by_name
-            .entry(key.name.clone())
-            .or_default()
-            .insert(key, set);
-        if replaced.is_none() {
-            self.len += 1;
-        }
-        replaced
-    }
-
-    /// Removes a set without any precondition.
-    pub fn remove(&mut self, key: &RecordKey) -> Option<RecordSet> {
-        let sets = self.by_name.get_mut(&key.name)?;
-        let removed = sets.remove(key)?;
-        self.len -= 1;
-        if sets.is_empty() {
-            self.by_name.remove(&key.name);
-            for a in proper_ancestors(key.name.as_str()) {
-                if let Some(n) = self.ancestors.get_mut(a) {
-                    *n -= 1;
-                    if *n == 0 {
-                        self.ancestors.remove(a);
-                    }
-                }
-            }
-        }
-        Some(removed)
-    }
-
-    /// Checks every compare-and-swap precondition of `changes` against the current content,
-    /// without changing anything: a create needs the set absent, an update or delete needs it
-    /// to answer exactly like `old`. Returns the first failure.
-    pub fn check_preconditions(&self, changes: &ChangeSet) -> Result<(), String> {
-        for change in &changes.changes {
-            let key = change.key();
-            match (change, self.get_key(&key)) {
-                (Change::Create { .. }, Some(cur)) => {
-                    return Err(format!("{key}: cannot create, it already exists as {cur}"))
-                }
-                (Change::Update { old, .. } | Change::Delete { old }, None) => {
-                    return Err(format!("{key}: expected {old} but it does not exist"))
-                }
-                (Change::Update { old, .. } | Change::Delete { old }, Some(cur))
-                    if !cur.same_answer(old) =>
-                {
-                    return Err(format!("{key}: expected {old} but found {cur}"))
-                }
-                _ => {}
-            }
-        }
-        Ok(())
-    }
-
-    /// Applies `changes` in order without checking preconditions (the caller has, with
-    /// [`Records::check_preconditions`]: together they are the provider core's
-    /// `ZoneRecords::apply_strict`).
-    fn apply_unchecked(&mut self, changes: &ChangeSet) {
-        for change in &changes.changes {
-            match change.after() {
-                Some(new) => {
-                    self.put(new.clone());
-                }
-                None => {
-                    self.remove(&change.key());
-                }
-            }
-        }
-    }
-}
-
-/// `a.b.example.test.` -> `b.example.test.`, `example.test.`, `test.` (not the root).
-fn proper_ancestors(name: &str) -> impl Iterator<Item = &str> {
-    name.match_indices('.')
-        .map(move |(i, _)| &name[i + 1..])
-        .filter(|rest| !rest.is_empty())
-}
+/// A zone's record sets: the provider core's indexed, strict zone.
+pub type Records = ZoneRecords;
 
 /// One zone: its record sets and the SOA serial, which goes up by one on every apply.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -394,54 +257,6 @@ mod tests {
         );
         let r = plan_apply(&z, &cs(&zone, vec![Change::Create { new: apex }]), &[]);
         assert!(r.is_err_and(|r| r.problems[0].contains("apex")));
-        Ok(())
-    }
-
-    #[test]
-    fn index_tracks_names_and_empty_non_terminals() -> Result<(), String> {
-        let mut r = Records::default();
-        let a = RecordSet::new(
-            fq("x.y.example.test")?,
-            RecordType::A,
-            60,
-            vec!["192.0.2.1".into()],
-        );
-        let txt = RecordSet::new(
-            fq("x.y.example.test")?,
-            RecordType::Txt,
-            60,
-            vec!["\"t\"".into()],
-        );
-        let b = RecordSet::new(
-            fq("z.y.example.test")?,
-            RecordType::A,
-            60,
-            vec!["192.0.2.2".into()],
-        );
-        assert!(r.put(a.clone()).is_none());
-        assert!(r.put(txt.clone()).is_none());
-        assert!(r.put(a.clone()).is_some(), "same key replaces");
-        r.put(b.clone());
-        assert_eq!(r.len(), 3);
-        assert_eq!(
-            r.get(&fq("x.y.example.test")?, RecordType::A),
-            vec![a.clone()]
-        );
-        assert_eq!(r.of_name(&fq("x.y.example.test")?).count(), 2);
-        assert!(r.name_exists(&fq("y.example.test")?), "empty non-terminal");
-        assert!(!r.name_exists(&fq("q.example.test")?));
-        r.remove(&a.key());
-        assert!(
-            r.name_exists(&fq("x.y.example.test")?),
-            "TXT is still there"
-        );
-        r.remove(&txt.key());
-        assert!(!r.name_exists(&fq("x.y.example.test")?));
-        assert!(r.name_exists(&fq("y.example.test")?), "z is still below");
-        r.remove(&b.key());
-        assert!(!r.name_exists(&fq("y.example.test")?));
-        assert_eq!(r.len(), 0);
-        assert_eq!(r, Records::default(), "no index entries left behind");
         Ok(())
     }
 
