@@ -1,6 +1,9 @@
 //! The `dnsfailback` binary: parse the command line, set up logging, run, map errors to exit
 //! codes. Everything else lives in the library (see `lib.rs` for the module map).
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::Duration;
 
 use clap::Parser;

@@ -100,19 +100,17 @@ fn error(status: StatusCode, msg: impl Into<String>) -> Response {
 }
 
 async fn status_all(State(s): State<ApiState>) -> Response {
-    match s.board.read() {
-        Ok(b) => Json(b.values().cloned().collect::<Vec<_>>()).into_response(),
-        Err(_) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "status board unavailable",
-        ),
+    match s.board.all().await {
+        Ok(rows) => Json(rows).into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
     }
 }
 
 async fn status_one(State(s): State<ApiState>, Path(service): Path<String>) -> Response {
-    match s.board.read().ok().and_then(|b| b.get(&service).cloned()) {
-        Some(st) => Json(st).into_response(),
-        None => error(
+    match s.board.get(&service).await {
+        Ok(Some(st)) => Json(st).into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Ok(None) => error(
             StatusCode::NOT_FOUND,
             format!("no service named `{service}`"),
         ),

@@ -132,13 +132,10 @@ pub(super) async fn abort(
     submit(&s, &caller, &service, Operation::Abort).await
 }
 
-/// A service is known when the configuration names it or the control loop reports it.
+/// A service is known when the configuration names it (every configured service has an
+/// entry in the approval map, `None` when it needs no second operator).
 fn known(s: &ApiState, service: &str) -> bool {
     s.approval.contains_key(service)
-        || s.board
-            .read()
-            .map(|b| b.contains_key(service))
-            .unwrap_or(false)
 }
 
 /// Sends directly, or parks for a second operator when the service requires it.

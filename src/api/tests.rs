@@ -59,7 +59,7 @@ async fn start(reply_timeout: Duration) -> Api {
         .map(|t| ("shop".to_string(), t.to_string()))
         .collect();
     let mut state = ApiState::new(
-        StatusBoard::default(),
+        StatusBoard::fixed(Vec::new()),
         store.clone(),
         tokens,
         tx,

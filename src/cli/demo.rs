@@ -166,9 +166,11 @@ pub async fn demo(path: &Path) -> anyhow::Result<u8> {
         let back = loop {
             let published = running
                 .board
-                .read()
+                .get(&service.name)
+                .await
                 .ok()
-                .and_then(|b| b.get(&service.name).and_then(|s| s.published.clone()));
+                .flatten()
+                .and_then(|s| s.published);
             if published != last {
                 let mut primary_answers = 0;
                 let mut ttl = None;
@@ -212,9 +214,11 @@ pub async fn demo(path: &Path) -> anyhow::Result<u8> {
         );
         let original = running
             .board
-            .read()
+            .get(&service.name)
+            .await
             .ok()
-            .and_then(|b| b.get(&service.name).and_then(|s| s.original_ttl))
+            .flatten()
+            .and_then(|s| s.original_ttl)
             .unwrap_or(service.ttl);
         let a = wait_for(dns, &service, Duration::from_secs(60), |a| {
             a.values == primary_values && a.ttl == Some(original)

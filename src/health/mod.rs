@@ -200,11 +200,14 @@ impl HealthBook {
     ) {
         let now = Instant::now();
         self.targets.clear();
+        // One copy of each vantage id, shared by every target's quorum.
+        let controller: std::sync::Arc<str> = CONTROLLER_VANTAGE.into();
+        let agents: Vec<std::sync::Arc<str>> = agents.iter().map(|a| a.as_str().into()).collect();
         for (service, targets) in &self.layout {
             for (target, _, _) in targets {
                 let mut quorum = VantageQuorum::new(required, stale_after);
-                quorum.expect(CONTROLLER_VANTAGE);
-                for a in agents {
+                quorum.expect(controller.clone());
+                for a in &agents {
                     quorum.expect(a.clone());
                 }
                 let damper = FlapDamper::new(flap_config()).ok();
@@ -253,7 +256,7 @@ impl HealthBook {
     pub fn report_agent(&mut self, report: &agent::AgentReport, now: Instant) {
         for t in &report.targets {
             if let Some(track) = self.targets.get_mut(&(t.service.clone(), t.target.clone())) {
-                track.quorum.report(report.agent.clone(), t.state, now);
+                track.quorum.report(&report.agent, t.state, now);
             }
         }
     }

@@ -70,9 +70,6 @@ impl Controller {
         let mut changed: std::collections::BTreeMap<&'static str, usize> = Default::default();
         let mut failed = 0usize;
         let mut first_error: Option<String> = None;
-        // Status rows to rebuild: what changed, failed, or had an error that is now gone (a
-        // drift check of 10,000 settled services rebuilds none).
-        let mut touched = Vec::new();
         for r in done.results {
             self.wake(&r.service);
             let Some(rt) = self.runtime.get_mut(&r.service) else {
@@ -80,9 +77,6 @@ impl Controller {
             };
             rt.in_flight = false;
             rt.last_verify_ms = Some(now);
-            if !matches!(r.outcome, ItemOutcome::Unchanged) || rt.last_error.is_some() {
-                touched.push(r.service.clone());
-            }
             match r.outcome {
                 ItemOutcome::Unchanged => {
                     rt.succeeded();
@@ -132,9 +126,6 @@ impl Controller {
             self.mark_lowered(&r.service, now);
         }
         self.flush().await;
-        for name in &touched {
-            self.refresh_status(name);
-        }
         if many && !changed.is_empty() {
             tracing::info!(
                 zone = %done.zone,

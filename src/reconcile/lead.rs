@@ -60,29 +60,7 @@ impl Controller {
                 }
             }
         }
-        let holder = self
-            .leadership
-            .holder()
-            .unwrap_or_else(|| "nobody yet".into());
-        for name in names {
-            let Some(service) = self.service(name) else {
-                continue;
-            };
-            let health = self.health.service(name);
-            let note = crate::policy::Decision {
-                state: self
-                    .runtime
-                    .get(name)
-                    .map(|r| r.state.clone())
-                    .unwrap_or_default(),
-                desired: None,
-                reason: format!("follower: changes are made by the lease holder `{holder}`"),
-                alert: None,
-                held: None,
-                hook: None,
-            };
-            self.publish_status(&service, &health, Some(&note));
-        }
+        // Status rows say "follower" on their own (see `publish.rs`).
     }
 
     /// Records the original TTL of every service that has none yet, durably, before the

@@ -27,7 +27,7 @@ mod zone;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use dnsfailback_provider::{Fqdn, Provider};
 use tokio::sync::mpsc;
@@ -40,11 +40,9 @@ use crate::probe::ProbeResult;
 use crate::state::{AuditEntry, Leadership, Store};
 pub use clock::Clock;
 pub use events::EVENTS_LOG;
+pub use publish::StatusBoard;
 use runtime::Runtime;
 pub use status::ServiceStatus;
-
-/// Shared, read-mostly view of every service, for the admin API.
-pub type StatusBoard = Arc<RwLock<BTreeMap<String, ServiceStatus>>>;
 
 /// Work finished in the background, reported to the loop.
 enum Done {
@@ -81,6 +79,8 @@ pub struct Controller {
     health: HealthBook,
     runtime: BTreeMap<String, Runtime>,
     board: StatusBoard,
+    /// Status queries from the board, answered by `run` (see [`publish`]).
+    status_rx: Option<mpsc::Receiver<publish::StatusQuery>>,
     /// Failure events and the `max_failovers` cap over them.
     events: events::Events,
     /// The fencing token of the lease the last tick led with (`None` = followed), to notice
@@ -142,6 +142,7 @@ impl Controller {
             .into_iter()
             .map(|(k, v)| (k, Arc::new(v)))
             .collect();
+        let (board, status_rx) = StatusBoard::new();
         let ctl = Controller {
             names: names.into(),
             services,
@@ -152,7 +153,8 @@ impl Controller {
             clock,
             health,
             runtime,
-            board: StatusBoard::default(),
+            board,
+            status_rx: Some(status_rx),
             events,
             led_with: None,
             zones_busy: BTreeSet::new(),
@@ -166,16 +168,10 @@ impl Controller {
             holds_started: BTreeMap::new(),
             panic_in_tick: std::env::var("DNSFAILBACK_FAILPOINT").as_deref() == Ok("panic-in-tick"),
         };
-        // Every configured service is on the board from the start (the admin API serves
-        // before the first tick has run), with its persisted phase and unknown health.
-        for service in ctl.services.values() {
-            let health = ctl.health.service(&service.name);
-            ctl.publish_status(service, &health, None);
-        }
         Ok(ctl)
     }
 
-    /// The status board the admin API reads.
+    /// The status board the admin API reads; answered while [`Controller::run`] runs.
     pub fn board(&self) -> StatusBoard {
         self.board.clone()
     }
@@ -201,7 +197,8 @@ impl Controller {
         mut agent_reports: mpsc::Receiver<crate::health::agent::AgentReport>,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) {
-        let Some(mut done) = self.done_rx.take() else {
+        let (Some(mut done), Some(mut status)) = (self.done_rx.take(), self.status_rx.take())
+        else {
             return;
         };
         let mut tick = tokio::time::interval(self.config.controller.tick);
@@ -216,6 +213,7 @@ impl Controller {
                     let _ = c.reply.send(answer);
                 }
                 _ = tick.tick() => self.begin_tick().await,
+                Some(q) = status.recv() => self.answer(q),
                 Some(r) = agent_reports.recv() => self.agent_report(&r),
                 r = results.recv() => match r {
                     Some(r) => self.observe(&r),

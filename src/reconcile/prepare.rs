@@ -22,9 +22,6 @@ const VERIFY_EVERY_MS: u64 = 30_000;
 /// How often the primary's baseline is written to the store while the service is normal.
 const BASELINE_SAVE_EVERY_MS: u64 = 5 * 60 * 1000;
 
-/// The status board shows each service's latencies and errors at most this old.
-const STATUS_REFRESH_MS: u64 = 2_000;
-
 /// How often a metrics gate or a change's propagation status is read.
 const READ_EVERY_MS: u64 = 5_000;
 
@@ -42,8 +39,6 @@ impl Controller {
         if rt.in_flight || rt.state.original_ttl.is_none() {
             // A change is being applied (its job reports back), or the original TTL could not
             // be read yet (the error is in status): nothing to decide now.
-            let last = rt.last_decision.clone();
-            self.publish_status(&service, &health, last.as_ref());
             return None;
         }
         self.learn_baseline(&service, &health, now);
@@ -81,9 +76,6 @@ impl Controller {
         self.gate_pre_failback(&service, &current, &mut decision, now);
         let item = self.converge_or_save(&service, &current, &mut decision, &health, event, now);
         self.note_hold(name, &decision);
-        if self.status_changed(name, &decision, generation, now) {
-            self.publish_status(&service, &health, Some(&decision));
-        }
         if let Some(rt) = self.runtime.get_mut(name) {
             rt.last_decision = Some(decision);
         }
@@ -327,35 +319,6 @@ impl Controller {
             && rt
                 .last_verify_ms
                 .is_some_and(|t| now.saturating_sub(t) < VERIFY_EVERY_MS)
-    }
-
-    /// Whether the status board needs this service again: something an operator reads
-    /// changed, or the last refresh (latencies, errors) is [`STATUS_REFRESH_MS`] old. At
-    /// 10,000 services rebuilding every row on every tick was a fifth of the tick.
-    fn status_changed(
-        &mut self,
-        name: &str,
-        decision: &Decision,
-        generation: u64,
-        now: u64,
-    ) -> bool {
-        let suspected = self.suspicion_alerted;
-        let Some(rt) = self.runtime.get_mut(name) else {
-            return false;
-        };
-        let same = rt.last_decision.as_ref().is_some_and(|d| {
-            d.reason == decision.reason
-                && d.held == decision.held
-                && d.alert == decision.alert
-                && d.state.phase == decision.state.phase
-                && d.desired == decision.desired
-        }) && rt.shown.0 == generation
-            && rt.shown.1 == suspected
-            && now.saturating_sub(rt.shown.2) < STATUS_REFRESH_MS;
-        if !same {
-            rt.shown = (generation, suspected, now);
-        }
-        !same
     }
 
     /// The service's state including writes queued this tick (not yet flushed).

@@ -1,33 +1,120 @@
-//! The status board: what `dnsfailback status` and the admin API show for each service,
-//! refreshed by the loop whenever it decides a service or folds in a result.
+//! The status board: what `dnsfailback status` and the admin API show for each service.
+//!
+//! Beside the flow, reading it: rows are built **on request**, by the control loop, from its
+//! own state (the last decision, health, the phase), never kept. At 10,000 services a board
+//! refreshed in advance held 19 MB of rows and rebuilt thousands of them every tick for
+//! nobody; a query costs the loop one pass over the services asked for (about 20 ms for all
+//! 10,000) between two ticks, and always shows the state of that moment.
+
+use std::time::Duration;
 
 use dnsfailback_provider::SyncStatus;
+use tokio::sync::{mpsc, oneshot};
 
 use super::{status, Controller, ServiceStatus};
 use crate::config::Service;
 use crate::plan::desired_sets;
-use crate::policy::Phase;
+use crate::policy::{Decision, Phase};
 
-impl Controller {
-    /// Shows a service again with its last decision (after a result came in between ticks).
-    pub(super) fn refresh_status(&self, name: &str) {
-        let Some(service) = self.services.get(name) else {
-            return;
-        };
-        let health = self.health.service(name);
-        let last = self.runtime.get(name).and_then(|r| r.last_decision.clone());
-        self.publish_status(service, &health, last.as_ref());
+/// How long a reader waits for the loop to answer before reporting it busy.
+const ANSWER_WITHIN: Duration = Duration::from_secs(5);
+
+/// One question to the loop: one service's row, or every row (`None`).
+pub(super) struct StatusQuery {
+    service: Option<String>,
+    reply: oneshot::Sender<Vec<ServiceStatus>>,
+}
+
+/// The admin API's handle on the status board: cheap to clone, answered by the running
+/// control loop.
+#[derive(Clone, Debug)]
+pub struct StatusBoard {
+    queries: mpsc::Sender<StatusQuery>,
+}
+
+impl StatusBoard {
+    /// The board and the receiving end the loop answers from.
+    pub(super) fn new() -> (Self, mpsc::Receiver<StatusQuery>) {
+        let (queries, rx) = mpsc::channel(64);
+        (StatusBoard { queries }, rx)
     }
 
-    pub(super) fn publish_status(
-        &self,
-        service: &Service,
-        health: &[crate::health::TargetHealth],
-        decision: Option<&crate::policy::Decision>,
-    ) {
-        let Some(rt) = self.runtime.get(&service.name) else {
-            return;
+    /// A board that always shows `rows` (by a task of its own): for API tests without a
+    /// control loop. Needs a tokio runtime.
+    pub fn fixed(rows: Vec<ServiceStatus>) -> Self {
+        let (board, mut queries) = Self::new();
+        tokio::spawn(async move {
+            while let Some(q) = queries.recv().await {
+                let answer = rows
+                    .iter()
+                    .filter(|r| q.service.as_ref().is_none_or(|s| *s == r.service))
+                    .cloned()
+                    .collect();
+                let _ = q.reply.send(answer);
+            }
+        });
+        board
+    }
+
+    /// Every service's row, in name order.
+    pub async fn all(&self) -> Result<Vec<ServiceStatus>, String> {
+        self.ask(None).await
+    }
+
+    /// One service's row; `Ok(None)` when no service has that name.
+    pub async fn get(&self, service: &str) -> Result<Option<ServiceStatus>, String> {
+        Ok(self
+            .ask(Some(service.to_string()))
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    async fn ask(&self, service: Option<String>) -> Result<Vec<ServiceStatus>, String> {
+        let (reply, answer) = oneshot::channel();
+        let busy = || {
+            "the control loop did not answer within 5 s (starting, stopping or overloaded); \
+             try again"
+                .to_string()
         };
+        self.queries
+            .send(StatusQuery { service, reply })
+            .await
+            .map_err(|_| busy())?;
+        match tokio::time::timeout(ANSWER_WITHIN, answer).await {
+            Ok(Ok(rows)) => Ok(rows),
+            _ => Err(busy()),
+        }
+    }
+}
+
+impl Controller {
+    /// Answers one status query with rows built now.
+    pub(super) fn answer(&self, query: StatusQuery) {
+        let rows = match &query.service {
+            Some(name) => self.status_of(name).into_iter().collect(),
+            None => self
+                .names
+                .iter()
+                .filter_map(|n| self.status_of(n))
+                .collect(),
+        };
+        let _ = query.reply.send(rows);
+    }
+
+    /// The status row of `name` as of now; `None` for an unknown service.
+    pub fn status_of(&self, name: &str) -> Option<ServiceStatus> {
+        let service = self.services.get(name)?;
+        let rt = self.runtime.get(name)?;
+        let health = self.health.service(name);
+        let follower = (!self.leadership.is_leader()).then(|| {
+            let holder = self
+                .leadership
+                .holder()
+                .unwrap_or_else(|| "nobody yet".into());
+            format!("follower: changes are made by the lease holder `{holder}`")
+        });
+        let decision = rt.last_decision.as_ref().filter(|_| follower.is_none());
         let published_values = rt
             .state
             .published
@@ -39,19 +126,13 @@ impl Controller {
                     .collect()
             })
             .unwrap_or_default();
-        let ttl_restore_at_ms = match rt.state.phase {
-            Phase::Restoring { since_ms } => {
-                Some(since_ms + service.restore_ttl_after.as_millis() as u64)
-            }
-            _ => None,
-        };
         let targets = service
             .targets
             .iter()
-            .zip(health)
+            .zip(&health)
             .map(|(t, h)| status::TargetStatus::from_health(h, t.priority, t.values.clone()))
             .collect();
-        let st = ServiceStatus {
+        Some(ServiceStatus {
             service: service.name.clone(),
             record: service.record.to_string(),
             rtype: service.rtype.to_string(),
@@ -60,10 +141,12 @@ impl Controller {
             published: rt.state.published.clone(),
             published_values,
             original_ttl: rt.state.original_ttl,
-            ttl_restore_at_ms,
+            ttl_restore_at_ms: restore_at(service, &rt.state.phase),
             targets,
-            reason: decision.map(|d| d.reason.clone()).unwrap_or_default(),
-            alert: decision.and_then(|d| d.alert.clone()),
+            reason: follower
+                .or_else(|| decision.map(|d| d.reason.clone()))
+                .unwrap_or_default(),
+            alert: decision.and_then(|d: &Decision| d.alert.clone()),
             held: decision.and_then(|d| d.held.clone()),
             frozen: rt.state.hold.clone(),
             last_error: rt.last_error.clone(),
@@ -74,30 +157,38 @@ impl Controller {
                 .then(|| self.health.partition().describe()),
             event: rt.event.clone(),
             baseline: rt.baseline.as_ref().map(status::BaselineStatus::of),
-            lease: self
-                .config
-                .controller
-                .etcd
-                .as_ref()
-                .map(|_| status::LeaseStatus {
-                    holder: self.leadership.holder(),
-                    leading: self.leadership.is_leader(),
-                    token: self.leadership.fencing_token(),
-                }),
+            lease: self.lease_status(),
             provider_sync: rt.sync.as_ref().map(|(r, st, _)| {
-                format!(
-                    "{} {}",
-                    r.change_id.clone().unwrap_or_else(|| "last change".into()),
-                    if *st == SyncStatus::InSync {
-                        "in sync"
-                    } else {
-                        "pending"
-                    }
-                )
+                let change = r.change_id.clone().unwrap_or_else(|| "last change".into());
+                let how = if *st == SyncStatus::InSync {
+                    "in sync"
+                } else {
+                    "pending"
+                };
+                format!("{change} {how}")
             }),
-        };
-        if let Ok(mut board) = self.board.write() {
-            board.insert(service.name.clone(), st);
+        })
+    }
+
+    fn lease_status(&self) -> Option<status::LeaseStatus> {
+        self.config
+            .controller
+            .etcd
+            .as_ref()
+            .map(|_| status::LeaseStatus {
+                holder: self.leadership.holder(),
+                leading: self.leadership.is_leader(),
+                token: self.leadership.fencing_token(),
+            })
+    }
+}
+
+/// When a restored TTL is due, while the service is restoring.
+fn restore_at(service: &Service, phase: &Phase) -> Option<u64> {
+    match phase {
+        Phase::Restoring { since_ms } => {
+            Some(since_ms + service.restore_ttl_after.as_millis() as u64)
         }
+        _ => None,
     }
 }

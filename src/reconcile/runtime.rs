@@ -59,10 +59,8 @@ pub(super) struct Runtime {
     pub event: Option<String>,
     /// Admitted into `event`, failover not applied yet (re-admitting would count it twice).
     pub event_pending: bool,
-    /// The last decision, shown in status while a change is in flight.
+    /// The last decision: its reason, hold and alert are what status shows.
     pub last_decision: Option<Decision>,
-    /// What the status board last showed: health generation, self-suspicion, when (unix ms).
-    pub shown: (u64, bool, u64),
     /// The health generation and time (unix ms) of the last decision.
     pub decided: (u64, u64),
     /// How long a quiet service goes undecided (4-6 s, spread so that 10,000 quiet
@@ -94,7 +92,6 @@ impl Runtime {
             event: None,
             event_pending: false,
             last_decision: None,
-            shown: (u64::MAX, false, 0),
             decided: (u64::MAX, 0),
             quiet_for_ms: 4_000 + (index as u64 * 997) % 2_000,
         }

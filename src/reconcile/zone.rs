@@ -24,6 +24,9 @@ use crate::state::{AuditEntry, Intent, IntentClose, IntentOutcome, Store};
 /// From this many services on, the job reads the whole zone once instead of each record.
 const READ_ZONE_FROM: usize = 8;
 
+/// Audit entries written per store transaction: bounds the memory of a fleet-wide change.
+const AUDIT_CHUNK: usize = 500;
+
 /// One service's share of a zone job.
 pub(super) struct Item {
     pub service: Arc<Service>,
@@ -391,12 +394,15 @@ impl ZoneJob {
         journaled: &BTreeMap<usize, i64>,
         outcomes: &mut [Option<ItemOutcome>],
     ) {
-        let mut entries = Vec::new();
+        // What to audit, by reference: the entries themselves (each with its evidence as JSON,
+        // ~3 KB) are built a chunk at a time, or a 10,000-service publication would hold
+        // 30 MB of them at once.
+        let mut audits: Vec<(usize, &str, String, Option<ChangeSet>)> = Vec::new();
         let mut saved = Vec::new();
         let mut states = Vec::new();
         for (p, receipt) in applied {
             let item = &self.items[p.index];
-            entries.push(self.entry(item, item.action, &item.reason, Some(&p.changes)));
+            audits.push((p.index, item.action, item.reason.clone(), Some(p.changes)));
             outcomes[p.index] = Some(ItemOutcome::Changed { receipt });
         }
         for (index, outcome) in outcomes.iter().enumerate() {
@@ -408,7 +414,7 @@ impl ZoneJob {
                 Some(ItemOutcome::Unchanged) => {}
                 Some(ItemOutcome::Failed(f)) => {
                     if let Some(action) = failure_action(f) {
-                        entries.push(self.entry(item, action, &f.message, None));
+                        audits.push((index, action, f.message.clone(), None));
                     }
                     continue;
                 }
@@ -442,7 +448,15 @@ impl ZoneJob {
         if let Err(e) = self.store.finish_intents(&closes).await {
             tracing::error!(zone = %self.zone, "cannot close intents: {e}");
         }
-        self.audit(&entries).await;
+        for chunk in audits.chunks(AUDIT_CHUNK) {
+            let entries: Vec<AuditEntry> = chunk
+                .iter()
+                .map(|(index, action, reason, changes)| {
+                    self.entry(&self.items[*index], action, reason, changes.as_ref())
+                })
+                .collect();
+            self.audit(&entries).await;
+        }
         if let Err(e) = self.store.save_service_states(&states).await {
             tracing::error!(zone = %self.zone, "cannot save service states: {e}");
             for i in saved {

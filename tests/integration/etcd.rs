@@ -209,11 +209,10 @@ async fn answer(p: &MemoryProvider) -> Option<(u32, Vec<String>)> {
 }
 
 fn reason(n: &Node) -> String {
-    let board = n.ctl.board();
-    let b = board
-        .read()
-        .map(|b| b.get("shop").map(|s| s.reason.clone()));
-    b.ok().flatten().unwrap_or_default()
+    n.ctl
+        .status_of("shop")
+        .map(|s| s.reason)
+        .unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -246,11 +245,7 @@ async fn one_leader_changes_dns_and_a_follower_takes_over_with_the_original_ttl(
         reason(&b)
     );
     let lease = |n: &Node| {
-        let board = n.ctl.board();
-        let l = board
-            .read()
-            .ok()
-            .and_then(|b| b.get("shop").and_then(|s| s.lease.clone()));
+        let l = n.ctl.status_of("shop").and_then(|s| s.lease);
         l.unwrap_or_else(|| panic!("no lease in status"))
     };
     assert!(lease(&a).leading && lease(&a).holder.as_deref() == Some("ctl-a"));

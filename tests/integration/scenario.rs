@@ -758,12 +758,10 @@ async fn an_existing_records_ttl_is_the_original_that_gets_restored() {
 }
 
 fn held(s: &Scene) -> String {
-    let board = s.ctl.board();
-    let held = board
-        .read()
-        .ok()
-        .and_then(|b| b.get("shop").and_then(|x| x.held.clone()));
-    held.unwrap_or_default()
+    s.ctl
+        .status_of("shop")
+        .and_then(|x| x.held)
+        .unwrap_or_default()
 }
 
 #[tokio::test(start_paused = true)]
@@ -871,15 +869,11 @@ async fn a_gate_rollback_is_not_held_by_min_change_interval() {
 
 /// The status board's row of `shop`.
 fn shop_status(ctl: &Controller) -> dnsfailback::reconcile::ServiceStatus {
-    let board = ctl.board();
-    let row = board.read().ok().and_then(|b| b.get("shop").cloned());
-    row.unwrap_or_else(|| panic!("no status"))
+    ctl.status_of("shop").unwrap_or_else(|| panic!("no status"))
 }
 
 fn status_baseline(s: &Scene) -> Option<dnsfailback::reconcile::status::BaselineStatus> {
-    let board = s.ctl.board();
-    let b = board.read().ok()?;
-    b.get("shop").and_then(|x| x.baseline.clone())
+    s.ctl.status_of("shop").and_then(|x| x.baseline)
 }
 
 #[tokio::test(start_paused = true)]
@@ -998,10 +992,8 @@ async fn primaries_of_two_services_failing_at_once_move_together_when_the_backup
         "nothing moves while they are still falling"
     );
     let settling = ctl
-        .board()
-        .read()
-        .ok()
-        .and_then(|b| b.get("shop").and_then(|s| s.partition.clone()))
+        .status_of("shop")
+        .and_then(|s| s.partition)
         .unwrap_or_default();
     assert!(
         settling.contains("waiting until they stop falling"),
@@ -1109,11 +1101,9 @@ async fn one_services_primary_failing_alone_fails_over_normally() {
 #[tokio::test(start_paused = true)]
 async fn every_service_is_on_the_status_board_before_the_first_tick() {
     let s = Scene::new("").await;
-    let board = s.ctl.board();
-    let st = board
-        .read()
-        .ok()
-        .and_then(|b| b.get("shop").cloned())
+    let st = s
+        .ctl
+        .status_of("shop")
         .unwrap_or_else(|| panic!("`shop` is not on the board before the first tick"));
     assert_eq!(st.phase.label(), "normal");
     assert!(

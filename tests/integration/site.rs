@@ -67,9 +67,8 @@ impl Fleet {
     }
 
     fn phase(&self, name: &str) -> String {
-        let board = self.ctl.board();
-        let b = board.read().unwrap_or_else(|e| e.into_inner());
-        b.get(name)
+        self.ctl
+            .status_of(name)
             .map(|s| s.phase.label().to_string())
             .unwrap_or_default()
     }
@@ -162,11 +161,7 @@ async fn a_site_outage_moves_every_service_in_one_call_and_one_event() {
         "{}",
         events[0].reason
     );
-    let board = f.ctl.board();
-    let shown = board
-        .read()
-        .ok()
-        .and_then(|b| b.get("s0150").and_then(|s| s.event.clone()));
+    let shown = f.ctl.status_of("s0150").and_then(|s| s.event);
     assert_eq!(shown.as_deref(), Some("event 1 (address 192.0.2.10 down)"));
     // The audit of each service names the event it was part of.
     let h = f
@@ -229,11 +224,10 @@ async fn unrelated_services_failing_one_after_another_are_still_capped() {
         5,
         "max_failovers (5 events per 10 min) holds the rest"
     );
-    let board = f.ctl.board();
-    let held = board
-        .read()
-        .ok()
-        .and_then(|b| b.get("s0006").and_then(|s| s.held.clone()))
+    let held = f
+        .ctl
+        .status_of("s0006")
+        .and_then(|s| s.held)
         .unwrap_or_default();
     assert!(
         held.starts_with("max_failovers: 5 failure events"),
@@ -379,11 +373,10 @@ async fn a_hanging_hook_of_one_service_never_delays_another_services_failover() 
     for _ in 0..6 {
         f.round(|_, _| true).await;
     }
-    let board = f.ctl.board();
-    let held = board
-        .read()
-        .ok()
-        .and_then(|b| b.get("s0000").and_then(|s| s.held.clone()))
+    let held = f
+        .ctl
+        .status_of("s0000")
+        .and_then(|s| s.held)
         .unwrap_or_default();
     assert!(held.contains("pre_failback_hook running"), "{held}");
     // Now s0001's primary dies: it fails over on time (fall = 2: the second failing round).

@@ -19,8 +19,9 @@ use crate::record::{Fqdn, RecordKey, RecordSet, RecordType};
 /// Iteration order (`all`) is by owner name, then by [`RecordKey`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ZoneRecords {
-    /// Sets by owner name, then by identity.
-    by_name: BTreeMap<Fqdn, BTreeMap<RecordKey, RecordSet>>,
+    /// Sets by owner name, each name's sets sorted by identity. A sorted vector, not a map:
+    /// a name owns one or two sets, where a map node costs ~2 KB (10,000 names: 20 MB).
+    by_name: BTreeMap<Fqdn, Vec<RecordSet>>,
     /// Every proper ancestor of an owner name (as text), with the number of owner names below
     /// it: a name here without sets of its own is an empty non-terminal (NODATA, not NXDOMAIN).
     ancestors: HashMap<String, usize>,
@@ -39,12 +40,13 @@ impl ZoneRecords {
 
     /// All sets owned by `name`, of any type.
     pub fn of_name<'a>(&'a self, name: &Fqdn) -> impl Iterator<Item = &'a RecordSet> + 'a {
-        self.by_name.get(name).into_iter().flat_map(|m| m.values())
+        self.by_name.get(name).into_iter().flat_map(|m| m.iter())
     }
 
     /// The set with identity `key`.
     pub fn get_key(&self, key: &RecordKey) -> Option<&RecordSet> {
-        self.by_name.get(&key.name).and_then(|m| m.get(key))
+        let sets = self.by_name.get(&key.name)?;
+        position(sets, key).ok().and_then(|i| sets.get(i))
     }
 
     /// True when `name` owns a set or has sets below it (an empty non-terminal): for NXDOMAIN
@@ -55,7 +57,7 @@ impl ZoneRecords {
 
     /// Every set in the zone, ordered by identity.
     pub fn all(&self) -> impl Iterator<Item = &RecordSet> {
-        self.by_name.values().flat_map(|m| m.values())
+        self.by_name.values().flat_map(|m| m.iter())
     }
 
     /// Number of sets.
@@ -82,11 +84,14 @@ impl ZoneRecords {
                 }
             }
         }
-        let replaced = self
-            .by_name
-            .entry(key.name.clone())
-            .or_default()
-            .insert(key, set);
+        let sets = self.by_name.entry(key.name.clone()).or_default();
+        let replaced = match position(sets, &key) {
+            Ok(i) => sets.get_mut(i).map(|old| std::mem::replace(old, set)),
+            Err(i) => {
+                sets.insert(i, set);
+                None
+            }
+        };
         if replaced.is_none() {
             self.len += 1;
         }
@@ -96,7 +101,7 @@ impl ZoneRecords {
     /// Removes a set without any precondition.
     pub fn remove(&mut self, key: &RecordKey) -> Option<RecordSet> {
         let sets = self.by_name.get_mut(&key.name)?;
-        let removed = sets.remove(key)?;
+        let removed = sets.remove(position(sets, key).ok()?);
         self.len -= 1;
         if sets.is_empty() {
             self.by_name.remove(&key.name);
@@ -159,6 +164,14 @@ impl ZoneRecords {
             }
         }
     }
+}
+
+/// Where the set with identity `key` is (or would go) among one name's sets, which are kept
+/// in [`RecordKey`] order (same name: by type, then set identifier).
+fn position(sets: &[RecordSet], key: &RecordKey) -> Result<usize, usize> {
+    sets.binary_search_by(|s| {
+        (s.rtype, s.set_id.as_deref()).cmp(&(key.rtype, key.set_id.as_deref()))
+    })
 }
 
 /// `a.b.example.test.` -> `b.example.test.`, `example.test.`, `test.` (not the root).
