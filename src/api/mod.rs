@@ -124,6 +124,14 @@ async fn history(State(s): State<ApiState>, Path(service): Path<String>) -> Resp
     }
 }
 
+/// What the next tick would change (`dnsfailback plan`): worked out by the loop's own steps.
+async fn plan(State(s): State<ApiState>) -> Response {
+    match s.board.plan().await {
+        Ok(plans) => Json(plans).into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+    }
+}
+
 async fn healthz() -> &'static str {
     "ok"
 }
@@ -134,6 +142,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/status", get(status_all))
         .route("/v1/status/{service}", get(status_one))
         .route("/v1/history/{service}", get(history))
+        .route("/v1/plan", get(plan))
         .route("/v1/services/{service}/failover", post(operator::failover))
         .route("/v1/services/{service}/failback", post(operator::failback))
         .route("/v1/services/{service}/hold", post(operator::hold))

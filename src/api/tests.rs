@@ -386,6 +386,7 @@ async fn an_agent_token_may_do_nothing_else() {
         ("GET", "/v1/status"),
         ("GET", "/v1/status/shop"),
         ("GET", "/v1/history/shop"),
+        ("GET", "/v1/plan"),
         ("GET", "/v1/approvals"),
         ("POST", "/v1/services/shop/hold"),
         ("POST", "/v1/services/shop/failover"),

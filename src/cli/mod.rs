@@ -67,7 +67,8 @@ pub enum Command {
         #[arg(long)]
         offline: bool,
     },
-    /// Show what would change now, without changing it (probes each check once).
+    /// Show what the next tick would change, without changing it: asks the running
+    /// controller; with none running, plans here (probing each check once).
     Plan {
         /// Print JSON instead of text.
         #[arg(long)]
@@ -173,7 +174,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Run => run::run(&cli.config).await,
         Command::Validate { offline } => Ok(validate(&cli.config, offline).await),
-        Command::Plan { json } => plan::plan(&cli.config, json).await,
+        Command::Plan { json } => plan::plan(&cli.config, cli.admin, json).await,
         Command::Status { service, json } => {
             status::status(&cli.config, cli.admin, service.as_deref(), json).await
         }

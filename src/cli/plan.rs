@@ -1,113 +1,144 @@
-//! `dnsfailback plan`: the dry run. Probes every check once, decides as the controller would,
-//! diffs against the provider's real records and prints the change sets; changes nothing.
+//! `dnsfailback plan`: what would change now, without changing it.
+//!
+//! Asks the running controller first (`GET /v1/plan`): its plan is worked out by the loop's
+//! own steps on its real health, phases and baselines, and is what its next tick does. With
+//! no controller running, the same planning runs here, in a controller of this process's own:
+//! the stored state is copied into a scratch store (nothing is written to the real one), each
+//! check is probed once (one probe stands in for the whole threshold), and
+//! [`Controller::plan`] answers. A fresh process has not seen the primary be stable, so an
+//! offline plan never starts a failback that waits on `stable_for`: it says it waits.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::anyhow;
 
-use crate::health::{check_id, HealthBook};
-use crate::plan::{desired_sets, diff, Plan};
-use crate::policy::{decide, Observed};
+use super::client::AdminClient;
+use crate::health::check_id;
 use crate::probe::{ProbeResult, Prober};
-use crate::reconcile::Clock;
-use crate::state::{SqliteStore, Store};
+use crate::reconcile::{Clock, Controller, ServicePlan};
+use crate::state::{MemoryStore, SingleNode, SqliteStore, Store};
 
-/// Runs the dry run; exit code 0 when every plan is valid, 2 otherwise.
-pub async fn plan(path: &Path, json: bool) -> anyhow::Result<u8> {
+/// Prints the plan; exit code 0 when every plan is valid, 2 otherwise (or for a bad config).
+pub async fn plan(
+    path: &Path,
+    admin: Option<std::net::SocketAddr>,
+    json: bool,
+) -> anyhow::Result<u8> {
+    let (plans, source) = match from_running(path, admin).await? {
+        Some(plans) => (plans, "the running controller"),
+        None => match offline(path).await? {
+            Some(plans) => (plans, "this process (no controller answered; probed once)"),
+            None => return Ok(2),
+        },
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&plans)?);
+    } else {
+        println!("# plan by {source}");
+        for p in &plans {
+            print!("{}", render(p));
+        }
+    }
+    let invalid = plans
+        .iter()
+        .any(|p| p.plan.as_ref().is_some_and(|x| !x.is_valid()));
+    Ok(if invalid { 2 } else { 0 })
+}
+
+/// One service's plan as text.
+fn render(p: &ServicePlan) -> String {
+    let mut out = match &p.plan {
+        Some(plan) => format!("{}\n", plan.to_string().trim_end()),
+        None => format!("service {}: no change\n", p.service),
+    };
+    out.push_str(&format!("  phase: {}\n  because: {}\n", p.phase, p.reason));
+    if let Some(h) = &p.held {
+        out.push_str(&format!("  held back: {h}\n"));
+    }
+    if let Some(a) = &p.alert {
+        out.push_str(&format!("  ALERT: {a}\n"));
+    }
+    if let Some(e) = &p.error {
+        out.push_str(&format!("  ERROR: {e}\n"));
+    }
+    out
+}
+
+/// The running controller's plan; `None` when no controller answers at the configured
+/// address (or there is no token to ask with).
+async fn from_running(
+    path: &Path,
+    admin: Option<std::net::SocketAddr>,
+) -> anyhow::Result<Option<Vec<ServicePlan>>> {
+    let Ok(client) = AdminClient::from_config(path, admin) else {
+        return Ok(None);
+    };
+    match client.get::<Vec<ServicePlan>>("/v1/plan").await {
+        Ok(plans) => Ok(Some(plans)),
+        Err(e)
+            if e.downcast_ref::<reqwest::Error>()
+                .is_some_and(|r| r.is_connect()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The plan of a controller of this process's own on a scratch copy of the state; `None`
+/// (after printing why) for an invalid configuration.
+async fn offline(path: &Path) -> anyhow::Result<Option<Vec<ServicePlan>>> {
     let config = match crate::config::load(path) {
         Ok((c, _)) => c,
         Err(e) => {
             eprint!("{e}");
-            return Ok(2);
+            return Ok(None);
         }
     };
-    let store: Option<Arc<dyn Store>> = if let Some(settings) = &config.controller.etcd {
-        // Reads the group's shared state; never campaigns, never writes.
-        Some(crate::state::etcd::observe(settings).map_err(|e| anyhow!(e))?)
-    } else if config.controller.state.exists() {
-        Some(Arc::new(SqliteStore::open(&config.controller.state)?))
-    } else {
-        None
-    };
+    let scratch = Arc::new(MemoryStore::default());
+    copy_state(&config, scratch.as_ref()).await?;
     let built = crate::providers::build(&config).map_err(|e| anyhow!(e))?;
-    let clock = Clock::system();
-    let mut health = HealthBook::new(config.services.values());
-    for s in config.services.values() {
+    let services: Vec<_> = config.services.values().cloned().collect();
+    let mut ctl = Controller::new(
+        config,
+        built.providers,
+        scratch,
+        Arc::new(SingleNode),
+        Clock::system(),
+    )
+    .await?;
+    for s in &services {
         for t in &s.targets {
             for (i, c) in t.checks.iter().enumerate() {
                 let prober =
                     Prober::new(&c.spec).map_err(|e| anyhow!("{}/{}: {e}", s.name, t.name))?;
                 let outcome = prober.probe().await;
-                // One probe stands in for the whole threshold in a dry run.
                 for _ in 0..c.rise.max(c.fall) {
-                    health.observe(
-                        &ProbeResult {
-                            check: check_id(&s.name, &t.name, i),
-                            outcome: outcome.clone(),
-                            at: tokio::time::Instant::now(),
-                        },
-                        clock.now_ms(),
-                    );
+                    ctl.observe(&ProbeResult {
+                        check: check_id(&s.name, &t.name, i),
+                        outcome: outcome.clone(),
+                        at: tokio::time::Instant::now(),
+                    });
                 }
             }
         }
     }
-    let mut plans = Vec::new();
-    let mut invalid = false;
-    for s in config.services.values() {
-        let provider = built
-            .providers
-            .get(&s.provider)
-            .ok_or_else(|| anyhow!("no provider {}", s.provider))?;
-        let state = match &store {
-            Some(st) => st.service_state(&s.name).await?.unwrap_or_default(),
-            None => Default::default(),
-        };
-        let h = health.service(&s.name);
-        let now = clock.now_ms();
-        let primary_up = h
-            .first()
-            .map(|t| t.state == crate::health::State::Up)
-            .unwrap_or(false);
-        let obs = Observed {
-            health: &h,
-            primary_up_since_ms: primary_up.then_some(0),
-            now_ms: now,
-            step_stats: health.stats_since(&s.name, &s.primary().name, 0),
-            baseline_p95_ms: None,
-            metric: None,
-        };
-        let decision = decide(s, &state, &obs);
-        let observed = provider
-            .read(&s.zone, &s.record, s.rtype)
-            .await
-            .map_err(|e| anyhow!("service {}: cannot read current records: {e}", s.name))?;
-        let want = decision
-            .desired
-            .as_ref()
-            .map(|d| desired_sets(s, d, provider.capabilities().weighted))
-            .unwrap_or_else(|| observed.clone());
-        let p = Plan::new(
-            &s.name,
-            diff(&s.zone, &observed, &want),
-            &provider.capabilities(),
-        );
-        invalid |= !p.is_valid();
-        if !json {
-            println!("{}", p.to_string().trim_end());
-            println!("  because: {}", decision.reason);
-            if let Some(h) = &decision.held {
-                println!("  held back: {h}");
-            }
-            if let Some(a) = &decision.alert {
-                println!("  ALERT: {a}");
-            }
-        }
-        plans.push(serde_json::json!({ "plan": p, "reason": decision.reason, "held": decision.held, "alert": decision.alert }));
-    }
-    if json {
-        println!("{}", serde_json::to_string_pretty(&plans)?);
-    }
-    Ok(if invalid { 2 } else { 0 })
+    Ok(Some(ctl.plan().await))
+}
+
+/// Copies every service's stored state (SQLite file or the etcd group's shared state, read
+/// only) into `scratch`.
+async fn copy_state(config: &crate::config::Config, scratch: &dyn Store) -> anyhow::Result<()> {
+    let source: Arc<dyn Store> = if let Some(settings) = &config.controller.etcd {
+        crate::state::etcd::observe(settings).map_err(|e| anyhow!(e))?
+    } else if config.controller.state.exists() {
+        Arc::new(SqliteStore::open(&config.controller.state)?)
+    } else {
+        return Ok(());
+    };
+    let names: Vec<String> = config.services.keys().cloned().collect();
+    let states: Vec<_> = source.service_states(&names).await?.into_iter().collect();
+    scratch.save_service_states(&states).await?;
+    Ok(())
 }

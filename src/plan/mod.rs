@@ -15,7 +15,7 @@ use dnsfailback_provider::{Capabilities, ChangeSet};
 pub use diff::{desired_sets, diff, split_note};
 
 /// The changes one service needs, and whether they may be applied.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Plan {
     pub service: String,
     pub changes: ChangeSet,

@@ -37,8 +37,9 @@ impl Event {
     }
 }
 
-/// Open events and the `max_failovers` cap over them.
-#[derive(Debug)]
+/// Open events and the `max_failovers` cap over them. `Clone` so that a plan can admit into
+/// a scratch copy exactly as the tick will admit into the real one.
+#[derive(Debug, Clone)]
 pub(super) struct Events {
     max: usize,
     window_ms: u64,

@@ -11,6 +11,7 @@
 
 pub mod clock;
 mod command;
+mod dry_run;
 mod events;
 mod finish;
 mod gates;
@@ -39,6 +40,7 @@ use crate::policy::{HookPoint, ServiceState};
 use crate::probe::ProbeResult;
 use crate::state::{AuditEntry, Leadership, Store};
 pub use clock::Clock;
+pub use dry_run::ServicePlan;
 pub use events::EVENTS_LOG;
 pub use publish::StatusBoard;
 use runtime::Runtime;
@@ -213,7 +215,7 @@ impl Controller {
                     let _ = c.reply.send(answer);
                 }
                 _ = tick.tick() => self.begin_tick().await,
-                Some(q) = status.recv() => self.answer(q),
+                Some(q) = status.recv() => self.answer(q).await,
                 Some(r) = agent_reports.recv() => self.agent_report(&r),
                 r = results.recv() => match r {
                     Some(r) => self.observe(&r),

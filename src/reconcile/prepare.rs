@@ -10,8 +10,11 @@ use std::time::Duration;
 
 use dnsfailback_provider::SyncStatus;
 
-use super::runtime::HookRun;
-use super::{zone, Controller, Done};
+use std::sync::Arc;
+
+use super::gates::{gate_failover, gate_pre_failback, FailoverGate, HookGate};
+use super::runtime::{HookRun, Runtime};
+use super::{events, zone, Controller, Done};
 use crate::config::Service;
 use crate::health::{State, TargetHealth};
 use crate::policy::{decide, Decision, HookPoint, Observed, Phase, ServiceState};
@@ -25,24 +28,103 @@ const BASELINE_SAVE_EVERY_MS: u64 = 5 * 60 * 1000;
 /// How often a metrics gate or a change's propagation status is read.
 const READ_EVERY_MS: u64 = 5_000;
 
+/// What one tick would do for one service, worked out without changing anything: the
+/// decision after the loop's gates, the gates' verdicts (carried out only by a tick) and what
+/// becomes of the decision. `plan` shows these; a tick carries them out.
+pub(super) struct Proposal {
+    /// The service's state before this tick (pending writes included).
+    pub current: ServiceState,
+    /// Policy's decision, after the gates (a held one keeps the service as it is).
+    pub decision: Decision,
+    pub failover: FailoverGate,
+    pub hook: HookGate,
+    pub outcome: Outcome,
+    /// Since when the canary step being judged runs (samples before it are not needed).
+    step_since: u64,
+}
+
+/// What becomes of a decision.
+pub(super) enum Outcome {
+    /// The records must change (or are due for a drift check): this goes to the zone job.
+    Change(Box<zone::Item>),
+    /// Nothing to publish: the decided state is saved.
+    Save,
+    /// Backing off after a provider error: nothing happens this tick.
+    Wait,
+}
+
 impl Controller {
     /// Decides `name` at `now`; returns the change to hand to its zone job, if any.
     pub(super) fn prepare(&mut self, name: &str, now: u64) -> Option<zone::Item> {
         let service = self.service(name)?;
         let generation = self.health.generation(name);
-        if self.quiet(name, generation, now) {
+        if !self.due(name, generation, now) {
             return None;
+        }
+        if let Some(rt) = self.runtime.get_mut(name) {
+            rt.decided = (generation, now);
         }
         let health = self.health.service(name);
-        let rt = self.runtime.get_mut(name)?;
-        rt.decided = (generation, now);
-        if rt.in_flight || rt.state.original_ttl.is_none() {
-            // A change is being applied (its job reports back), or the original TTL could not
-            // be read yet (the error is in status): nothing to decide now.
-            return None;
-        }
         self.learn_baseline(&service, &health, now);
         self.read_in_background(&service, now);
+        let mut events = std::mem::replace(&mut self.events, events::Events::new(0, 0));
+        let proposal = self.propose(&mut events, &service, &health, now);
+        self.events = events;
+        let proposal = proposal?;
+        // Samples the next tick cannot need are dropped: a canary step reads its own since it
+        // began; everything else (the baseline has learnt them) is done with them.
+        let keep_from = match proposal.decision.state.phase {
+            Phase::Canary { since_ms, .. } => since_ms.min(proposal.step_since),
+            _ => now,
+        };
+        self.health
+            .release_samples(name, &service.primary().name, keep_from);
+        self.raise_alert(name, &proposal.decision, &health);
+        let Proposal {
+            current,
+            decision,
+            failover,
+            hook,
+            outcome,
+            ..
+        } = proposal;
+        self.carry_out(&service, &current, &failover, hook, now);
+        let item = match outcome {
+            Outcome::Change(item) => Some(*item),
+            Outcome::Save => {
+                self.save_later(name, decision.state.clone());
+                self.mark_lowered(name, now);
+                None
+            }
+            Outcome::Wait => None,
+        };
+        self.note_hold(name, &decision);
+        if let Some(rt) = self.runtime.get_mut(name) {
+            rt.last_decision = Some(decision);
+        }
+        item
+    }
+
+    /// Whether `name` is decided on this tick: not quiet, no change of its in flight (its
+    /// job reports back), and its original TTL known (else the error is in status).
+    pub(super) fn due(&self, name: &str, generation: u64, now: u64) -> bool {
+        !self.quiet(name, generation, now)
+            && self
+                .runtime
+                .get(name)
+                .is_some_and(|rt| !rt.in_flight && rt.state.original_ttl.is_some())
+    }
+
+    /// Health -> policy -> gates -> what to publish, for one service, changing nothing but
+    /// the event book it is given (the loop's own on a tick, a scratch copy in a plan).
+    pub(super) fn propose(
+        &self,
+        events: &mut events::Events,
+        service: &Arc<Service>,
+        health: &[TargetHealth],
+        now: u64,
+    ) -> Option<Proposal> {
+        let name = &service.name;
         let current = self.effective_state(name)?;
         let rt = self.runtime.get(name)?;
         let step_since = match current.phase {
@@ -50,9 +132,12 @@ impl Controller {
             _ => now,
         };
         let primary = &service.primary().name;
+        let primary_up = health
+            .iter()
+            .any(|h| h.target == *primary && h.state == State::Up);
         let obs = Observed {
-            health: &health,
-            primary_up_since_ms: rt.primary_up_since_ms,
+            health,
+            primary_up_since_ms: primary_up.then(|| rt.primary_up_since_ms.unwrap_or(now)),
             now_ms: now,
             step_stats: self.health.stats_since(name, primary, step_since),
             baseline_p95_ms: rt
@@ -63,23 +148,18 @@ impl Controller {
                 .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
             metric: rt.metric.as_ref().map(|(_, m)| m.clone()),
         };
-        let mut decision = decide(&service, &current, &obs);
-        // Samples the next tick cannot need are dropped: a canary step reads its own since it
-        // began; everything else (the baseline has learnt them) is done with them.
-        let keep_from = match decision.state.phase {
-            Phase::Canary { since_ms, .. } => since_ms.min(step_since),
-            _ => now,
-        };
-        self.health.release_samples(name, primary, keep_from);
-        self.raise_alert(name, &decision, &health);
-        let event = self.gate_failover(&service, &current, &mut decision, now);
-        self.gate_pre_failback(&service, &current, &mut decision, now);
-        let item = self.converge_or_save(&service, &current, &mut decision, &health, event, now);
-        self.note_hold(name, &decision);
-        if let Some(rt) = self.runtime.get_mut(name) {
-            rt.last_decision = Some(decision);
-        }
-        item
+        let mut decision = decide(service, &current, &obs);
+        let failover = gate_failover(rt, events, service, &current, &mut decision, now);
+        let hook = gate_pre_failback(rt, service, &current, &mut decision, now);
+        let outcome = converge(rt, service, &current, &mut decision, health, &failover, now);
+        Some(Proposal {
+            current,
+            decision,
+            failover,
+            hook,
+            outcome,
+            step_since,
+        })
     }
 
     /// Learns the primary's normal latency and error rate while all is well, and queues the
@@ -202,71 +282,6 @@ impl Controller {
         self.audit_later(name, action, &alert, evidence);
     }
 
-    /// The change for the zone job when the records must change (or are due for a drift
-    /// check); otherwise the decided state is queued for saving.
-    fn converge_or_save(
-        &mut self,
-        service: &std::sync::Arc<Service>,
-        current: &ServiceState,
-        decision: &mut Decision,
-        health: &[TargetHealth],
-        event: Option<String>,
-        now: u64,
-    ) -> Option<zone::Item> {
-        let rt = self.runtime.get(&service.name)?;
-        let verify_due = rt
-            .last_verify_ms
-            .is_none_or(|t| now.saturating_sub(t) >= VERIFY_EVERY_MS);
-        let backoff = rt.backing_off(now);
-        let desired = match &decision.desired {
-            Some(_) if backoff.is_some() => {
-                decision.held = Some(format!(
-                    "backing off after a provider error; next attempt in {}s",
-                    backoff.unwrap_or_default().div_ceil(1000)
-                ));
-                return None;
-            }
-            Some(d) if Some(d) != current.published.as_ref() || verify_due => d.clone(),
-            _ => {
-                self.save_later(&service.name, decision.state.clone());
-                self.mark_lowered(&service.name, now);
-                return None;
-            }
-        };
-        let mut next = decision.state.clone();
-        next.published = Some(desired.clone());
-        let phase_changes = current.phase != next.phase;
-        if phase_changes {
-            // Only traffic moves count for min_change_interval; a first publish or a drift
-            // correction must not delay the next failover.
-            next.last_change_ms = Some(now);
-        }
-        let drift = Some(&desired) == current.published.as_ref();
-        let mut reason = if drift {
-            format!("drift corrected: {}", decision.reason)
-        } else {
-            decision.reason.clone()
-        };
-        if let Some(label) = event {
-            reason = format!("{reason} [{label}]");
-        }
-        let mut as_if_unchanged = next.clone();
-        as_if_unchanged.last_change_ms = current.last_change_ms;
-        Some(zone::Item {
-            state_moved: as_if_unchanged != *current,
-            action: action_for(&next.phase, &current.phase),
-            previous_change_ms: current.last_change_ms,
-            post_step: phase_changes
-                && decision.held.is_none()
-                && decision.hook == Some(HookPoint::PostStep),
-            service: service.clone(),
-            desired,
-            next_state: next,
-            reason,
-            health: health.to_vec(),
-        })
-    }
-
     /// A planned switch measures the old TTL's expiry from the moment the lowered TTL was
     /// verified at the provider.
     pub(super) fn mark_lowered(&mut self, name: &str, now: u64) {
@@ -364,4 +379,63 @@ pub(super) fn action_for(next: &Phase, current: &Phase) -> &'static str {
         (_, Phase::AllDown { .. }) => "all_down",
         _ => "publish",
     }
+}
+
+/// The change for the zone job when the records must change (or are due for a drift check);
+/// otherwise the decided state is to be saved, or, while backing off, nothing happens.
+fn converge(
+    rt: &Runtime,
+    service: &Arc<Service>,
+    current: &ServiceState,
+    decision: &mut Decision,
+    health: &[TargetHealth],
+    failover: &FailoverGate,
+    now: u64,
+) -> Outcome {
+    let verify_due = rt
+        .last_verify_ms
+        .is_none_or(|t| now.saturating_sub(t) >= VERIFY_EVERY_MS);
+    let desired = match &decision.desired {
+        Some(_) if rt.backing_off(now).is_some() => {
+            decision.held = Some(format!(
+                "backing off after a provider error; next attempt in {}s",
+                rt.backing_off(now).unwrap_or_default().div_ceil(1000)
+            ));
+            return Outcome::Wait;
+        }
+        Some(d) if Some(d) != current.published.as_ref() || verify_due => d.clone(),
+        _ => return Outcome::Save,
+    };
+    let mut next = decision.state.clone();
+    next.published = Some(desired.clone());
+    let phase_changes = current.phase != next.phase;
+    if phase_changes {
+        // Only traffic moves count for min_change_interval; a first publish or a drift
+        // correction must not delay the next failover.
+        next.last_change_ms = Some(now);
+    }
+    let drift = Some(&desired) == current.published.as_ref();
+    let mut reason = if drift {
+        format!("drift corrected: {}", decision.reason)
+    } else {
+        decision.reason.clone()
+    };
+    if let Some(label) = failover.event() {
+        reason = format!("{reason} [{label}]");
+    }
+    let mut as_if_unchanged = next.clone();
+    as_if_unchanged.last_change_ms = current.last_change_ms;
+    Outcome::Change(Box::new(zone::Item {
+        state_moved: as_if_unchanged != *current,
+        action: action_for(&next.phase, &current.phase),
+        previous_change_ms: current.last_change_ms,
+        post_step: phase_changes
+            && decision.held.is_none()
+            && decision.hook == Some(HookPoint::PostStep),
+        service: service.clone(),
+        desired,
+        next_state: next,
+        reason,
+        health: health.to_vec(),
+    }))
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use dnsfailback_provider::SyncStatus;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{status, Controller, ServiceStatus};
+use super::{dry_run, status, Controller, ServicePlan, ServiceStatus};
 use crate::config::Service;
 use crate::plan::desired_sets;
 use crate::policy::{Decision, Phase};
@@ -19,10 +19,20 @@ use crate::policy::{Decision, Phase};
 /// How long a reader waits for the loop to answer before reporting it busy.
 const ANSWER_WITHIN: Duration = Duration::from_secs(5);
 
-/// One question to the loop: one service's row, or every row (`None`).
-pub(super) struct StatusQuery {
-    service: Option<String>,
-    reply: oneshot::Sender<Vec<ServiceStatus>>,
+/// A plan also reads every zone with a change from its provider.
+const PLAN_WITHIN: Duration = Duration::from_secs(30);
+
+/// One question to the loop.
+pub(super) enum StatusQuery {
+    /// One service's row, or every row (`None`).
+    Rows {
+        service: Option<String>,
+        reply: oneshot::Sender<Vec<ServiceStatus>>,
+    },
+    /// What the next tick would do (see [`super::dry_run`]).
+    Plan {
+        reply: oneshot::Sender<Vec<ServicePlan>>,
+    },
 }
 
 /// The admin API's handle on the status board: cheap to clone, answered by the running
@@ -45,12 +55,19 @@ impl StatusBoard {
         let (board, mut queries) = Self::new();
         tokio::spawn(async move {
             while let Some(q) = queries.recv().await {
-                let answer = rows
-                    .iter()
-                    .filter(|r| q.service.as_ref().is_none_or(|s| *s == r.service))
-                    .cloned()
-                    .collect();
-                let _ = q.reply.send(answer);
+                match q {
+                    StatusQuery::Rows { service, reply } => {
+                        let answer = rows
+                            .iter()
+                            .filter(|r| service.as_ref().is_none_or(|s| *s == r.service))
+                            .cloned()
+                            .collect();
+                        let _ = reply.send(answer);
+                    }
+                    StatusQuery::Plan { reply } => {
+                        let _ = reply.send(Vec::new());
+                    }
+                }
             }
         });
         board
@@ -70,18 +87,34 @@ impl StatusBoard {
             .next())
     }
 
+    /// What the next tick would do for every service (`dnsfailback plan`).
+    pub async fn plan(&self) -> Result<Vec<ServicePlan>, String> {
+        let (reply, answer) = oneshot::channel();
+        self.send(StatusQuery::Plan { reply }, answer, PLAN_WITHIN)
+            .await
+    }
+
     async fn ask(&self, service: Option<String>) -> Result<Vec<ServiceStatus>, String> {
         let (reply, answer) = oneshot::channel();
-        let busy = || {
-            "the control loop did not answer within 5 s (starting, stopping or overloaded); \
-             try again"
-                .to_string()
-        };
-        self.queries
-            .send(StatusQuery { service, reply })
+        self.send(StatusQuery::Rows { service, reply }, answer, ANSWER_WITHIN)
             .await
-            .map_err(|_| busy())?;
-        match tokio::time::timeout(ANSWER_WITHIN, answer).await {
+    }
+
+    async fn send<T>(
+        &self,
+        query: StatusQuery,
+        answer: oneshot::Receiver<T>,
+        within: Duration,
+    ) -> Result<T, String> {
+        let busy = || {
+            format!(
+                "the control loop did not answer within {}s (starting, stopping or overloaded); \
+                 try again",
+                within.as_secs()
+            )
+        };
+        self.queries.send(query).await.map_err(|_| busy())?;
+        match tokio::time::timeout(within, answer).await {
             Ok(Ok(rows)) => Ok(rows),
             _ => Err(busy()),
         }
@@ -89,17 +122,31 @@ impl StatusBoard {
 }
 
 impl Controller {
-    /// Answers one status query with rows built now.
-    pub(super) fn answer(&self, query: StatusQuery) {
-        let rows = match &query.service {
-            Some(name) => self.status_of(name).into_iter().collect(),
-            None => self
-                .names
-                .iter()
-                .filter_map(|n| self.status_of(n))
-                .collect(),
-        };
-        let _ = query.reply.send(rows);
+    /// Answers one query: status rows built now, or a plan (proposed here; the provider
+    /// reads run as a task, so a slow provider does not hold up the loop).
+    pub(super) async fn answer(&mut self, query: StatusQuery) {
+        match query {
+            StatusQuery::Rows { service, reply } => {
+                let rows = match &service {
+                    Some(name) => self.status_of(name).into_iter().collect(),
+                    None => self
+                        .names
+                        .iter()
+                        .filter_map(|n| self.status_of(n))
+                        .collect(),
+                };
+                let _ = reply.send(rows);
+            }
+            StatusQuery::Plan { reply } => {
+                if self.leadership.is_leader() {
+                    self.discover_original_ttls().await;
+                }
+                let proposed = self.propose_all();
+                tokio::spawn(async move {
+                    let _ = reply.send(dry_run::realize(proposed).await);
+                });
+            }
+        }
     }
 
     /// The status row of `name` as of now; `None` for an unknown service.

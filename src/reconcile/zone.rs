@@ -173,6 +173,26 @@ fn observed_for<'a>(observed: &'a Observed, s: &Service) -> &'a [RecordSet] {
         .unwrap_or(&[])
 }
 
+/// The plan of every item of one zone against the provider's records as they are now: the
+/// one planning step shared by the zone job and `plan` (so a plan shows exactly the change
+/// sets the next tick sends).
+pub(super) async fn plan_items(
+    provider: &dyn Provider,
+    zone: &Fqdn,
+    items: &[Item],
+) -> Result<Vec<Plan>, ProviderError> {
+    let observed = read_records(provider, zone, items.iter().map(|i| i.service.as_ref())).await?;
+    let caps = provider.capabilities();
+    Ok(items
+        .iter()
+        .map(|item| {
+            let want = desired_sets(&item.service, &item.desired, caps.weighted);
+            let changes = diff(zone, observed_for(&observed, &item.service), &want);
+            Plan::new(&item.service.name, changes, &caps)
+        })
+        .collect())
+}
+
 /// A planned change of one item, journaled.
 struct Pending {
     index: usize,
@@ -222,22 +242,18 @@ impl ZoneJob {
 
     /// Reads the zone, plans every item and journals the intents of those that change.
     async fn plan_and_journal(&self, outcomes: &mut [Option<ItemOutcome>]) -> Vec<Pending> {
-        let services = self.items.iter().map(|i| i.service.as_ref());
-        let observed = match read_records(self.provider.as_ref(), &self.zone, services).await {
-            Ok(o) => o,
+        let planned = match plan_items(self.provider.as_ref(), &self.zone, &self.items).await {
+            Ok(p) => p,
             Err(e) => {
                 let f = Failure::provider("cannot read current records", &e);
                 fill(outcomes, |_| ItemOutcome::Failed(f.clone()));
                 return Vec::new();
             }
         };
-        let caps = self.provider.capabilities();
         let mut plans = Vec::new();
         let mut invalid = Vec::new();
-        for (index, item) in self.items.iter().enumerate() {
-            let want = desired_sets(&item.service, &item.desired, caps.weighted);
-            let changes = diff(&self.zone, observed_for(&observed, &item.service), &want);
-            let plan = Plan::new(&item.service.name, changes, &caps);
+        for (index, plan) in planned.into_iter().enumerate() {
+            let item = &self.items[index];
             if plan.is_noop() {
                 outcomes[index] = Some(ItemOutcome::Unchanged);
             } else if !plan.is_valid() {

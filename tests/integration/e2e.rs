@@ -26,6 +26,13 @@ async fn primary_dies_answer_moves_to_backup_and_comes_back_with_ttl_restored() 
     std::fs::write(&cfg, config(&dir.0, primary_addr, backup.addr(), ""))
         .unwrap_or_else(|e| panic!("{e}"));
 
+    // No controller yet: `plan` plans here, and the first publication is what it shows.
+    let cfg_s = cfg.to_string_lossy().to_string();
+    let (code, out, err) = cli(&["plan", "-c", &cfg_s], &[]);
+    assert_eq!(code, 0, "offline plan failed: {err}");
+    assert!(out.contains("# plan by this process"), "{out}");
+    assert!(out.contains("create shop.example.test"), "{out}");
+
     let proc = Proc::start(&cfg, &[]);
     let dns = proc.dns_addr();
     let admin = proc.admin_addr().to_string();
@@ -44,7 +51,6 @@ async fn primary_dies_answer_moves_to_backup_and_comes_back_with_ttl_restored() 
     assert_eq!(a.ttl, Some(30), "failover TTL published with the switch");
 
     // status through the real CLI and admin API
-    let cfg_s = cfg.to_string_lossy().to_string();
     let (code, out, err) = cli(
         &["status", "-c", &cfg_s, "--admin", &admin],
         &[("DNSFAILBACK_TEST_ADMIN_TOKEN", ADMIN_TOKEN)],
@@ -52,6 +58,18 @@ async fn primary_dies_answer_moves_to_backup_and_comes_back_with_ttl_restored() 
     assert_eq!(code, 0, "status failed: {err}");
     assert!(out.contains("phase: failed_over"), "{out}");
     assert!(out.contains("primary") && out.contains("down"), "{out}");
+
+    // `plan` asks the running controller: failed over, nothing left to change.
+    let (code, out, err) = cli(
+        &["plan", "--json", "-c", &cfg_s, "--admin", &admin],
+        &[("DNSFAILBACK_TEST_ADMIN_TOKEN", ADMIN_TOKEN)],
+    );
+    assert_eq!(code, 0, "plan failed: {err}");
+    let plans: Vec<dnsfailback::reconcile::ServicePlan> =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(plans.len(), 1, "{out}");
+    assert_eq!(plans[0].phase, "failed_over", "{out}");
+    assert!(plans[0].plan.is_none(), "nothing left to change: {out}");
 
     primary = Some(
         Backend::start(primary_addr)

@@ -10,6 +10,7 @@ mod etcd;
 mod harness;
 mod lifecycle;
 mod operator;
+mod plan_replay;
 mod restart;
 mod route53_site;
 mod scenario;
