@@ -1,6 +1,10 @@
 //! The `dnsfailback` binary: parse the command line, set up logging, run, map errors to exit
 //! codes. Everything else lives in the library (see `lib.rs` for the module map).
 
+/// mimalloc: at 10,000 services it keeps RSS near the live heap where glibc malloc kept
+/// 100 MB more (decision 0009). Off with `--features heap-profile`, so heaptrack (which
+/// watches malloc) sees every allocation.
+#[cfg(not(feature = "heap-profile"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
