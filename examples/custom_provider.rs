@@ -18,8 +18,14 @@
 //! * nothing in `apply` awaits between the first and the last write, so dropping the future
 //!   (cancellation) leaves the zone fully old or fully new.
 //!
-//! The example runs `dnsfailback_provider::testkit::run_conformance` against the adapter,
-//! prints the report, then applies one failover-style change and prints the log line.
+//! It also implements `Adapter`, what the controller's provider registry needs: the `kind`,
+//! the settings type, the capabilities before an instance exists, and how to build one. In
+//! this repository the adapter would then be registered with one line,
+//! `Registration::of::<JournalProvider>()`, in `src/providers/registry.rs`.
+//!
+//! The example builds the adapter the way the controller would (`Adapter::from_config`), runs
+//! `dnsfailback_provider::testkit::run_conformance` against it, prints the report, then applies
+//! one failover-style change and prints the log line.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -29,9 +35,10 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use dnsfailback_provider::testkit::run_conformance;
 use dnsfailback_provider::{
-    ApplyReceipt, Capabilities, Change, ChangeSet, ErrorKind, Fqdn, Provider, ProviderError,
-    RecordSet, RecordType, ZoneRecords,
+    Adapter, ApplyReceipt, BuildContext, Capabilities, Change, ChangeSet, ErrorKind, Fqdn,
+    Provider, ProviderError, RecordSet, RecordType, RecordTypes, ZoneRecords,
 };
+use serde::Deserialize;
 
 /// An adapter that keeps records in memory and journals each applied change set to a file.
 struct JournalProvider {
@@ -85,19 +92,8 @@ impl Provider for JournalProvider {
     }
 
     fn capabilities(&self) -> Capabilities {
-        // `ZoneRecords` keys sets by name, type and set id, and checks `old` strictly, so this
-        // adapter can declare weights, atomic batches and compare-and-swap.
-        Capabilities {
-            weighted: true,
-            max_weight: 255,
-            atomic_batch: true,
-            ttl_per_record: true,
-            min_ttl: 1,
-            change_status: false,
-            prerequisites: true,
-            soa: false,
-            max_batch_records: 0,
-        }
+        // One declaration, shared with the registry (see `Adapter` below).
+        Self::CAPABILITIES
     }
 
     async fn read(
@@ -149,6 +145,44 @@ impl Provider for JournalProvider {
     }
 }
 
+/// The `[providers.NAME]` keys after `kind = "journal"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JournalConfig {
+    /// Where applied change sets are appended, one JSON line each.
+    log: PathBuf,
+}
+
+impl Adapter for JournalProvider {
+    const KIND: &'static str = "journal";
+
+    // `ZoneRecords` keys sets by name, type and set id, and checks `old` strictly, so this
+    // adapter can declare weights, atomic batches and compare-and-swap.
+    const CAPABILITIES: Capabilities = Capabilities {
+        weighted: true,
+        max_weight: 255,
+        atomic_batch: true,
+        ttl_per_record: true,
+        min_ttl: 1,
+        change_status: false,
+        prerequisites: true,
+        soa: false,
+        max_batch_records: 0,
+        record_types: RecordTypes::ALL,
+    };
+
+    type Config = JournalConfig;
+
+    /// Serves the zones of the services configured on this instance.
+    fn from_config(
+        name: &str,
+        config: JournalConfig,
+        context: &BuildContext,
+    ) -> Result<Self, ProviderError> {
+        Ok(JournalProvider::new(name, &context.zones, &config.log))
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::temp_dir().join(format!(
@@ -158,7 +192,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(&dir)?;
     let log = dir.join("changes.jsonl");
     let zone = Fqdn::new("example.test")?;
-    let provider = JournalProvider::new("journal", std::slice::from_ref(&zone), &log);
+    // As the controller builds it: settings from `[providers.journal]`, zones from the services.
+    let context = BuildContext {
+        zones: vec![zone.clone()],
+        ..BuildContext::default()
+    };
+    let provider =
+        JournalProvider::from_config("journal", JournalConfig { log: log.clone() }, &context)?;
 
     // The same suite every adapter in providers/ runs against its real peer.
     let report = run_conformance(&provider, &zone, "conf").await?;

@@ -48,7 +48,8 @@ pub struct Running {
     controller: Option<JoinHandle<()>>,
     api: Option<JoinHandle<()>>,
     _runner: Runner,
-    embedded: Vec<Arc<dnsfailback_provider_embedded::EmbeddedProvider>>,
+    /// Servers the providers run in this process (the embedded DNS), stopped last.
+    servers: Vec<Arc<dyn dnsfailback_provider::LocalServer>>,
     /// In an etcd group: given up on a clean stop, so another controller takes over at once.
     lease: Option<Arc<crate::state::etcd::EtcdLeadership>>,
 }
@@ -85,8 +86,8 @@ impl Running {
                 );
             }
         }
-        for e in &self.embedded {
-            if tokio::time::timeout(DNS_STOP_GRACE, e.shutdown())
+        for server in &self.servers {
+            if tokio::time::timeout(DNS_STOP_GRACE, server.shutdown())
                 .await
                 .is_err()
             {
@@ -142,12 +143,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     // leave resolvers without answers.
     let built = crate::providers::build(&config).map_err(|e| anyhow!(e))?;
     let mut dns_addrs = Vec::new();
-    for e in &built.embedded {
-        let addr = e.start().await.map_err(|e| anyhow!(e.to_string()))?;
-        dns_addrs.push((
-            dnsfailback_provider::Provider::name(e.as_ref()).to_string(),
-            addr,
-        ));
+    let mut servers = Vec::new();
+    for (name, server) in built.servers {
+        let addr = server.start().await.map_err(|e| anyhow!(e.to_string()))?;
+        dns_addrs.push((name, addr));
+        servers.push(server);
     }
     // One controller: the SQLite file. Several: the shared etcd store and a leader lease
     // (`[controller.etcd]`); a follower probes and shows status but changes nothing.
@@ -221,7 +221,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         controller: Some(controller),
         api: Some(api),
         _runner: runner,
-        embedded: built.embedded,
+        servers,
         lease,
     })
 }

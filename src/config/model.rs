@@ -9,9 +9,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use dnsfailback_provider::{Fqdn, RecordType, SecretSource};
+use dnsfailback_provider::{Capabilities, Fqdn, RecordType, SecretSource};
 
 use crate::probe::CheckSpec;
+use crate::providers::Registration;
 
 /// The whole configuration file.
 #[derive(Debug, Clone)]
@@ -100,28 +101,20 @@ impl ControllerConfig {
 #[derive(Debug, Clone)]
 pub struct ProviderConfig {
     pub name: String,
-    pub kind: ProviderKind,
+    /// The adapter registered for the table's `kind`: how to build it, what it can do.
+    pub adapter: &'static Registration,
     /// Everything but `kind`, handed to the adapter's own `Config`.
     pub settings: toml::Table,
+    /// What this instance can do with these settings, as its adapter declares before it is
+    /// built (equal to the built provider's `capabilities()`); validation reads it.
+    pub capabilities: Capabilities,
 }
 
-/// Adapter kinds this build knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProviderKind {
-    Embedded,
-    Route53,
-    Cloudflare,
-    Rfc2136,
-}
-
-impl ProviderKind {
-    /// All kinds, for the "use one of" part of error messages.
-    pub const ALL: [(&'static str, ProviderKind); 4] = [
-        ("embedded", ProviderKind::Embedded),
-        ("route53", ProviderKind::Route53),
-        ("cloudflare", ProviderKind::Cloudflare),
-        ("rfc2136", ProviderKind::Rfc2136),
-    ];
+impl ProviderConfig {
+    /// The `kind` written in the table (`"route53"`), for messages.
+    pub fn kind(&self) -> &'static str {
+        self.adapter.kind
+    }
 }
 
 /// What to publish when every target of a service looks down.

@@ -17,12 +17,17 @@ use super::model::Role;
 use super::model::*;
 use super::raw::{RawConfig, RawController, RawEtcd, RawService, RawTarget};
 use crate::probe::{duration_opt, CheckSpec};
+use crate::providers::{Registry, REGISTRY};
+
+mod provider_rules;
 
 const DOCS: &str = "see docs/config.md";
 
 struct Ctx {
     lines: Lines,
     problems: Vec<Problem>,
+    /// The adapters `kind` may name, and what each can do.
+    registry: Registry,
 }
 
 impl Ctx {
@@ -129,6 +134,17 @@ impl Ctx {
 /// Parses and validates `text` (the content of `file`). Returns the config and any warnings,
 /// or every problem found.
 pub fn parse(file: &Path, text: &str) -> Result<(Config, Vec<Problem>), ConfigError> {
+    parse_with(file, text, REGISTRY)
+}
+
+/// [`parse`] against the adapters of `registry`: for an embedder that registers adapters of its
+/// own, and for tests, which pass fake ones to show that the rules follow what a registration
+/// declares.
+pub fn parse_with(
+    file: &Path,
+    text: &str,
+    registry: Registry,
+) -> Result<(Config, Vec<Problem>), ConfigError> {
     let raw: RawConfig = match toml::from_str(text) {
         Ok(r) => r,
         Err(e) => {
@@ -150,21 +166,12 @@ pub fn parse(file: &Path, text: &str) -> Result<(Config, Vec<Problem>), ConfigEr
     let mut ctx = Ctx {
         lines: Lines::new(text),
         problems: Vec::new(),
+        registry,
     };
     let controller = controller(&mut ctx, raw.controller.as_ref());
-    let providers = providers(&mut ctx, &raw.providers);
+    let providers = provider_rules::providers(&mut ctx, &raw.providers);
     if let (Some(_), Some(rc)) = (&controller.etcd, &raw.controller) {
-        for p in providers
-            .values()
-            .filter(|p| p.kind == ProviderKind::Embedded)
-        {
-            ctx.err(
-                rc,
-                "controller.etcd",
-                format!("provider `{}` is embedded: each controller serves its own copy of the zone, and only the leader's would change", p.name),
-                "with several controllers use an external provider (RFC 2136, Route 53, Cloudflare), or run one controller without [controller.etcd]",
-            );
-        }
+        provider_rules::in_process_providers_with_etcd(&mut ctx, rc, &providers);
     }
     let mut services = BTreeMap::new();
     if raw.services.is_empty() {
@@ -678,76 +685,6 @@ fn canary(ctx: &mut Ctx, p: &str, raw: &RawService) -> Canary {
     }
 }
 
-fn providers(
-    ctx: &mut Ctx,
-    raw: &BTreeMap<String, Spanned<toml::Table>>,
-) -> BTreeMap<String, ProviderConfig> {
-    let mut out = BTreeMap::new();
-    for (name, table) in raw {
-        let path = format!("providers.{name}");
-        let mut settings = table.get_ref().clone();
-        let kind = match settings.remove("kind") {
-            Some(toml::Value::String(k)) => k,
-            Some(_) => {
-                ctx.err(
-                    table,
-                    format!("{path}.kind"),
-                    "`kind` must be a string",
-                    "write kind = \"embedded\" (or route53, cloudflare, rfc2136)",
-                );
-                continue;
-            }
-            None => {
-                ctx.err(
-                    table,
-                    format!("{path}.kind"),
-                    "missing `kind`",
-                    "add kind = \"embedded\" (or route53, cloudflare, rfc2136)",
-                );
-                continue;
-            }
-        };
-        let Some((_, kind)) = ProviderKind::ALL.iter().find(|(n, _)| *n == kind) else {
-            ctx.err(
-                table,
-                format!("{path}.kind"),
-                format!("unknown provider kind `{kind}`"),
-                "use one of embedded, route53, cloudflare, rfc2136",
-            );
-            continue;
-        };
-        if let Err(e) = crate::providers::check_settings(*kind, name, &settings) {
-            ctx.err(
-                table,
-                path.clone(),
-                e,
-                format!(
-                    "correct the provider settings; see docs/providers/{}.md",
-                    kind_name(*kind)
-                ),
-            );
-        }
-        out.insert(
-            name.clone(),
-            ProviderConfig {
-                name: name.clone(),
-                kind: *kind,
-                settings,
-            },
-        );
-    }
-    out
-}
-
-/// The `kind` string of a provider kind.
-pub fn kind_name(kind: ProviderKind) -> &'static str {
-    ProviderKind::ALL
-        .iter()
-        .find(|(_, k)| *k == kind)
-        .map(|(n, _)| *n)
-        .unwrap_or("?")
-}
-
 fn service(
     ctx: &mut Ctx,
     name: &str,
@@ -920,17 +857,10 @@ fn service(
         }
     };
     if let Some(pc) = providers.get(raw.provider.get_ref()) {
-        let weighted = matches!(pc.kind, ProviderKind::Embedded | ProviderKind::Route53);
-        if !weighted && canary.steps.iter().any(|s| *s < 100) {
-            let at = raw
-                .canary_steps
-                .as_ref()
-                .map(|s| ctx.line(s))
-                .unwrap_or_else(|| ctx.line(rs));
-            ctx.problems.push(Problem::warning(at, format!("{p}.canary_steps"), format!(
-                "provider `{}` ({}) has no weighted records: canary steps {:?} are expressed by publishing both targets together (about 50 % each)",
-                pc.name, kind_name(pc.kind), canary.steps
-            ), "use a provider with weights (embedded, route53) for real percentages, or set canary_steps = [100]"));
+        provider_rules::canary_fits(ctx, &p, rs, pc, &canary);
+        provider_rules::ttls_fit(ctx, &p, rs, pc, ttl, failover_ttl);
+        if let Some(t) = rtype {
+            provider_rules::record_type_fits(ctx, name, rs, pc, t);
         }
     }
     let ttl_lead_margin = ctx.duration(

@@ -21,6 +21,9 @@ pub const DEFAULT_REQUESTS_PER_5MIN: u32 = 1200;
 /// Largest batch on the Free plan; Pro, Business and Enterprise accept 3,500.
 pub const DEFAULT_MAX_BATCH_SIZE: usize = 200;
 
+/// Default `min_ttl`: the smallest TTL Cloudflare accepts outside Enterprise zones.
+pub const DEFAULT_MIN_TTL: u32 = 60;
+
 /// Settings of one Cloudflare provider instance (the keys after `kind = "cloudflare"`).
 ///
 /// Only `api_token` is required. The token itself never appears in the configuration file:
@@ -182,7 +185,7 @@ fn default_max_batch_size() -> usize {
     DEFAULT_MAX_BATCH_SIZE
 }
 fn default_min_ttl() -> u32 {
-    60
+    DEFAULT_MIN_TTL
 }
 
 /// Durations are written as the controller writes them: `"500ms"`, `"30s"`, `"5m"`, `"1h"`.

@@ -12,9 +12,12 @@
 //! * [`client`]: HTTP with bearer token, governor rate limit, backon retries honouring
 //!   `Retry-After`, and error bodies turned into clear [`ProviderError`]s;
 //! * `provider`: [`CloudflareProvider`], the [`dnsfailback_provider::Provider`]
-//!   implementation.
+//!   implementation;
+//! * `adapter`: its registration with the controller (`kind = "cloudflare"`, capabilities
+//!   from the settings before an instance exists; [`dnsfailback_provider::Adapter`]).
 //!
-//! What Cloudflare can express is declared in [`Provider::capabilities`]: no weights (plain DNS
+//! What Cloudflare can express is declared in `adapter.rs` (and returned by
+//! [`Provider::capabilities`]): no weights (plain DNS
 //! records have none, so canary splits are 0/50/100 % by record membership), atomic batches,
 //! no compare-and-swap (the adapter re-reads right before writing), minimum TTL 60 (30 on
 //! Enterprise), no change status. See `docs/providers/cloudflare.md`.
@@ -34,6 +37,7 @@
 //! # let _ = sets; Ok(()) }
 //! ```
 
+mod adapter;
 pub mod client;
 pub mod config;
 mod provider;

@@ -250,17 +250,7 @@ impl Provider for CloudflareProvider {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            weighted: false,
-            max_weight: 0,
-            atomic_batch: self.config.batch,
-            ttl_per_record: true,
-            min_ttl: self.config.min_ttl,
-            change_status: false,
-            prerequisites: false,
-            soa: false,
-            max_batch_records: self.config.max_batch_size,
-        }
+        <Self as dnsfailback_provider::Adapter>::capabilities_of(&self.config)
     }
 
     async fn read(

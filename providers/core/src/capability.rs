@@ -1,10 +1,14 @@
 //! What a provider can do, declared once so the planner never special-cases an adapter.
 //!
 //! Sits beside the provider trait: `policy` and `plan` read [`Capabilities`] to decide how a
-//! traffic split is expressed (native weights, or record-set membership), and `validate` warns
-//! when a configured canary step cannot be expressed on the chosen provider.
+//! traffic split is expressed (native weights, or record-set membership), and the controller's
+//! configuration validation reads them (through its provider registry, before any provider is
+//! built) to warn when a canary step cannot be expressed, and to refuse TTLs below `min_ttl` and
+//! record types the provider cannot publish.
 
 use serde::{Deserialize, Serialize};
+
+use crate::record_types::RecordTypes;
 
 /// Declared abilities of one provider instance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,21 +36,33 @@ pub struct Capabilities {
     /// zone) and splits only at this limit (Route 53: 1,000 ResourceRecord elements).
     #[serde(default)]
     pub max_batch_records: usize,
+    /// Record types the adapter can publish. A service of another type is refused by
+    /// configuration validation, and a change set holding one by [`crate::ChangeSet::validate`].
+    #[serde(default)]
+    pub record_types: RecordTypes,
+}
+
+impl Capabilities {
+    /// The most conservative provider: nothing optional (every record type, though: each is
+    /// plain presentation text that any DNS API can carry). `const`, so adapters can declare
+    /// their capabilities as a constant starting from it.
+    pub const CONSERVATIVE: Capabilities = Capabilities {
+        weighted: false,
+        max_weight: 0,
+        atomic_batch: false,
+        ttl_per_record: true,
+        min_ttl: 1,
+        change_status: false,
+        prerequisites: false,
+        soa: false,
+        max_batch_records: 0,
+        record_types: RecordTypes::ALL,
+    };
 }
 
 impl Default for Capabilities {
-    /// The most conservative provider: nothing optional.
+    /// [`Capabilities::CONSERVATIVE`].
     fn default() -> Self {
-        Capabilities {
-            weighted: false,
-            max_weight: 0,
-            atomic_batch: false,
-            ttl_per_record: true,
-            min_ttl: 1,
-            change_status: false,
-            prerequisites: false,
-            soa: false,
-            max_batch_records: 0,
-        }
+        Capabilities::CONSERVATIVE
     }
 }

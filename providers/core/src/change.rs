@@ -141,6 +141,12 @@ fn check_set(set: &RecordSet, caps: &Capabilities, problems: &mut Vec<String>) {
             problems.push(format!("{key}: {e}"));
         }
     }
+    if !caps.record_types.contains(set.rtype) {
+        problems.push(format!(
+            "{key}: this provider cannot publish {} records (it supports {})",
+            set.rtype, caps.record_types
+        ));
+    }
     if set.ttl < caps.min_ttl {
         problems.push(format!(
             "{key}: TTL {} is below this provider's minimum of {}",
@@ -225,6 +231,30 @@ mod tests {
             problems.iter().any(|p| p.contains("weighted")),
             "{problems:?}"
         );
+    }
+
+    #[test]
+    fn a_type_the_provider_cannot_publish_is_refused() {
+        let caps = Capabilities {
+            record_types: crate::RecordTypes::of(&[RecordType::A, RecordType::Aaaa]),
+            ..Capabilities::default()
+        };
+        let txt = RecordSet::new(
+            fq("t.example.test"),
+            RecordType::Txt,
+            60,
+            vec!["\"hello\"".into()],
+        );
+        let cs = ChangeSet {
+            zone: fq("example.test"),
+            changes: vec![Change::Create { new: txt }],
+        };
+        let problems = cs.validate(&caps).err().unwrap_or_default();
+        assert_eq!(
+            problems,
+            vec!["t.example.test. TXT: this provider cannot publish TXT records (it supports A, AAAA)"],
+        );
+        assert_eq!(cs.validate(&Capabilities::default()), Ok(()));
     }
 
     #[test]

@@ -7,6 +7,9 @@
 //! * [`ChangeSet`] / [`Change`]: what the planner asks a provider to do, with the old set beside
 //!   the new one;
 //! * [`Provider`] and [`Capabilities`]: the async trait adapters implement, and what they declare;
+//! * [`Adapter`]: how the controller checks an adapter's settings and builds it (its `kind`,
+//!   its `Config`, its capabilities before any instance exists), and [`LocalServer`] for an
+//!   adapter that serves DNS from the controller's process;
 //! * [`ProviderError`]: classified errors (`is_retryable`, `is_conflict`, `not_applied`);
 //! * [`Secret`] / [`SecretSource`]: tokens and keys from env or file, never printed;
 //! * [`ZoneRecords`]: strict in-memory zone shared by the embedded server and the test fake;
@@ -16,6 +19,7 @@
 //! Adapters live in sibling crates (`providers/embedded`, `route53`, `cloudflare`, `rfc2136`)
 //! and never depend on the controller.
 
+mod adapter;
 mod budget;
 mod capability;
 mod change;
@@ -23,6 +27,7 @@ mod duration;
 mod error;
 mod provider;
 mod record;
+mod record_types;
 mod secret;
 mod zone;
 
@@ -31,6 +36,7 @@ pub mod memory;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 
+pub use adapter::{Adapter, BuildContext, LocalServer};
 pub use budget::{shared_budget, Budget};
 pub use capability::Capabilities;
 pub use change::{Change, ChangeSet};
@@ -38,5 +44,6 @@ pub use duration::{format_duration, parse_duration};
 pub use error::{ErrorKind, ProviderError};
 pub use provider::{wait_in_sync, ApplyReceipt, Provider, SyncStatus};
 pub use record::{Fqdn, RecordKey, RecordSet, RecordType, Soa};
+pub use record_types::RecordTypes;
 pub use secret::{Secret, SecretSource};
 pub use zone::ZoneRecords;

@@ -116,6 +116,16 @@ pub enum RecordType {
 }
 
 impl RecordType {
+    /// Every type the controller moves, in the order messages list them.
+    pub const ALL: [RecordType; 6] = [
+        RecordType::A,
+        RecordType::Aaaa,
+        RecordType::Cname,
+        RecordType::Mx,
+        RecordType::Srv,
+        RecordType::Txt,
+    ];
+
     /// The mnemonic as it appears in zone files and provider APIs.
     pub fn as_str(&self) -> &'static str {
         match self {

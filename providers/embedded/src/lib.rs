@@ -9,6 +9,8 @@
 //!
 //! * [`config`]: the `[providers.<instance>]` keys ([`Config`]);
 //! * [`EmbeddedProvider`] (`provider.rs`): the trait implementation, start and shutdown;
+//! * `adapter.rs`: its registration with the controller (`kind = "embedded"`, capabilities,
+//!   zones and data file from the controller, the DNS listener as a local server);
 //! * `state.rs`: zone content and the rules a change must keep;
 //! * `persist.rs`: the data file (atomic writes, checked loads);
 //! * `lookup.rs`: how a question is answered (NXDOMAIN, NODATA, REFUSED, CNAME);
@@ -16,6 +18,7 @@
 //! * `rdata.rs`: presentation text to hickory wire records;
 //! * `handler.rs` and `server.rs`: the hickory request handler and the sockets.
 
+mod adapter;
 pub mod config;
 mod handler;
 mod lookup;

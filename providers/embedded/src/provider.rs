@@ -217,17 +217,7 @@ impl Provider for EmbeddedProvider {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            weighted: true,
-            max_weight: 255,
-            atomic_batch: true,
-            ttl_per_record: true,
-            min_ttl: 1,
-            change_status: false,
-            prerequisites: true,
-            soa: true,
-            max_batch_records: 0,
-        }
+        <Self as dnsfailback_provider::Adapter>::CAPABILITIES
     }
 
     async fn read(

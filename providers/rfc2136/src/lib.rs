@@ -11,10 +11,13 @@
 //! * [`request`]: pure builders (change set -> UPDATE message, records -> record sets);
 //! * `client`: TSIG-signed TCP transport, response verification, RCODE classification, retries;
 //! * `propagation`: the per-server serial/answer check;
-//! * `provider`: the [`dnsfailback_provider::Provider`] implementation.
+//! * `provider`: the [`dnsfailback_provider::Provider`] implementation;
+//! * `adapter`: its registration with the controller (`kind = "rfc2136"`, capabilities before
+//!   an instance exists; [`dnsfailback_provider::Adapter`]).
 //!
 //! User documentation: `docs/providers/rfc2136.md`.
 
+mod adapter;
 mod client;
 pub mod config;
 mod propagation;

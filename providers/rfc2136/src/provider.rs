@@ -248,17 +248,7 @@ impl Provider for Rfc2136Provider {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            weighted: false,
-            max_weight: 0,
-            atomic_batch: true,
-            ttl_per_record: true,
-            min_ttl: 0,
-            change_status: true,
-            prerequisites: true,
-            soa: true,
-            max_batch_records: crate::MAX_UPDATE_RECORDS,
-        }
+        <Self as dnsfailback_provider::Adapter>::CAPABILITIES
     }
 
     async fn read(

@@ -12,12 +12,16 @@
 //!   tested offline against fixtures;
 //! * [`client`]: SigV4 signing (aws-sigv4), rate limiting (governor), retries (backon) over a
 //!   pluggable [`client::Transport`] (reqwest in production);
-//! * [`provider`]: [`Route53Provider`], the [`dnsfailback_provider::Provider`] implementation.
+//! * [`provider`]: [`Route53Provider`], the [`dnsfailback_provider::Provider`] implementation;
+//! * `adapter`: its registration with the controller (`kind = "route53"`, capabilities before
+//!   an instance exists; [`dnsfailback_provider::Adapter`]).
 //!
-//! The controller builds it with
-//! `Route53Provider::new(instance_name, toml_table.try_into::<Config>()?)`. User documentation,
+//! The controller builds it through its provider registry
+//! ([`dnsfailback_provider::Adapter::from_config`], which calls
+//! `Route53Provider::new(instance_name, config)`). User documentation,
 //! including the IAM policy and moto differences: `docs/providers/route53.md`.
 
+mod adapter;
 pub mod client;
 pub mod config;
 pub mod credentials;

@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use dnsfailback_provider::{
-    ApplyReceipt, Capabilities, ChangeSet, ErrorKind, Fqdn, Provider, ProviderError, RecordSet,
-    RecordType, SyncStatus,
+    Adapter, ApplyReceipt, Capabilities, ChangeSet, ErrorKind, Fqdn, Provider, ProviderError,
+    RecordSet, RecordType, SyncStatus,
 };
 
 use crate::client::{CallKind, Client, ReqwestTransport, Transport};
@@ -22,7 +22,6 @@ use crate::credentials::{self, Environment};
 use crate::request::{
     build_change_batch, change_path, decode_name, encode_query_value, parse_change_info,
     parse_hosted_zones, parse_list_page, precondition_failures, to_record_set, validate, ListPage,
-    MAX_WEIGHT,
 };
 
 const API: &str = "/2013-04-01";
@@ -34,19 +33,10 @@ const ZONE_PAGE: u32 = 300;
 const MAX_PAGES: usize = 10_000;
 
 /// What this adapter declares to the planner (see the capabilities table in
-/// docs/providers/route53.md).
+/// docs/providers/route53.md): [`Adapter::CAPABILITIES`], which the controller's registry reads
+/// before any instance exists.
 pub fn route53_capabilities() -> Capabilities {
-    Capabilities {
-        weighted: true,
-        max_weight: MAX_WEIGHT,
-        atomic_batch: true,
-        ttl_per_record: true,
-        min_ttl: 0,
-        change_status: true,
-        prerequisites: true,
-        soa: false,
-        max_batch_records: crate::request::MAX_RECORDS_PER_BATCH,
-    }
+    <Route53Provider as Adapter>::CAPABILITIES
 }
 
 /// A change set this instance failed to apply, kept so the intent is not lost even when the
