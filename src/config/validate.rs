@@ -733,11 +733,16 @@ fn service(
         }
     };
     let ttl = ttl_value(ctx, &raw.ttl, format!("{p}.ttl"), 300);
+    // The default failover TTL is 30 s, but never below what the provider accepts (Cloudflare:
+    // 60 s), nor above `ttl`; a written value below the floor is an error (`ttls_fit`).
+    let floor = providers
+        .get(raw.provider.get_ref())
+        .map_or(0, |pc| pc.capabilities.min_ttl);
     let failover_ttl = ttl_value(
         ctx,
         &raw.failover_ttl,
         format!("{p}.failover_ttl"),
-        30.min(ttl),
+        30.max(floor).min(ttl),
     );
     if failover_ttl > ttl {
         if let Some(f) = &raw.failover_ttl {
