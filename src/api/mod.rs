@@ -12,8 +12,8 @@
 //! tokens may only POST their own report; refused requests are logged without the token.
 //!
 //! Routes: `GET /healthz`; `GET /v1/status`, `/v1/status/{service}`, `/v1/history/{service}`,
-//! `/v1/approvals`; `POST /v1/services/{service}/failover|failback|hold|resume|abort`,
-//! `/v1/approvals/{id}/approve`, `/v1/agents/{name}/report`.
+//! `/v1/plan`, `/v1/approvals`; `POST /v1/services/{service}/failover|failback|hold|resume|abort`,
+//! `/v1/reload`, `/v1/approvals/{id}/approve`, `/v1/agents/{name}/report`.
 
 pub mod agents;
 pub mod approvals;
@@ -66,7 +66,13 @@ pub struct ApiState {
     pub known_targets: Arc<BTreeSet<(String, String)>>,
     /// Agents heard from since start, so each agent's first report is logged once.
     pub agents_heard: Arc<Mutex<BTreeSet<String>>>,
+    /// Where `POST /v1/reload` goes (`run`, which re-reads the configuration); `None` when
+    /// nothing can reload (tests, embedders).
+    pub reload: Option<tokio::sync::mpsc::Sender<ReloadRequest>>,
 }
+
+/// A reload asked for through the API; answered with what was reloaded, or why not.
+pub type ReloadRequest = tokio::sync::oneshot::Sender<Result<String, String>>;
 
 impl ApiState {
     /// The state for a controller: no pending approvals, the default reply timeout, no agent
@@ -91,6 +97,7 @@ impl ApiState {
             agent_reports,
             known_targets: Arc::new(known_targets),
             agents_heard: Arc::new(Mutex::new(BTreeSet::new())),
+            reload: None,
         }
     }
 }
@@ -132,6 +139,32 @@ async fn plan(State(s): State<ApiState>) -> Response {
     }
 }
 
+/// Re-reads the configuration's provider settings and secrets and resumes the services that
+/// needed an operator (operators only: it is a POST).
+async fn reload(State(s): State<ApiState>) -> Response {
+    let Some(tx) = &s.reload else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this process cannot reload",
+        );
+    };
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    if tx.send(reply).await.is_err() {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the controller is stopping",
+        );
+    }
+    match tokio::time::timeout(Duration::from_secs(60), answer).await {
+        Ok(Ok(Ok(text))) => Json(serde_json::json!({ "message": text })).into_response(),
+        Ok(Ok(Err(why))) => error(StatusCode::UNPROCESSABLE_ENTITY, why),
+        _ => error(
+            StatusCode::GATEWAY_TIMEOUT,
+            "the reload did not finish within 60 s",
+        ),
+    }
+}
+
 async fn healthz() -> &'static str {
     "ok"
 }
@@ -143,6 +176,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/status/{service}", get(status_one))
         .route("/v1/history/{service}", get(history))
         .route("/v1/plan", get(plan))
+        .route("/v1/reload", post(reload))
         .route("/v1/services/{service}/failover", post(operator::failover))
         .route("/v1/services/{service}/failback", post(operator::failback))
         .route("/v1/services/{service}/hold", post(operator::hold))

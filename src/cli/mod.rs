@@ -15,6 +15,7 @@ mod demo;
 pub mod dig;
 mod operate;
 mod plan;
+mod reload;
 mod run;
 
 /// Exit code after a panic, or when the control loop or the admin API task ended without
@@ -74,6 +75,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Re-read provider settings and secrets in the running controller (as SIGHUP does) and
+    /// resume the services that wait for an operator (`needs operator`). Exit 0 done, 1 refused.
+    Reload,
     /// Show each service's targets, health, published records, TTL and phase.
     Status {
         /// Only this service.
@@ -175,6 +179,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Run => run::run(&cli.config).await,
         Command::Validate { offline } => Ok(validate(&cli.config, offline).await),
         Command::Plan { json } => plan::plan(&cli.config, cli.admin, json).await,
+        Command::Reload => reload::reload(&cli.config, cli.admin).await,
         Command::Status { service, json } => {
             status::status(&cli.config, cli.admin, service.as_deref(), json).await
         }

@@ -52,6 +52,10 @@ pub struct Running {
     servers: Vec<Arc<dyn dnsfailback_provider::LocalServer>>,
     /// In an etcd group: given up on a clean stop, so another controller takes over at once.
     lease: Option<Arc<crate::state::etcd::EtcdLeadership>>,
+    /// Reloads asked for through the admin API (`POST /v1/reload`), served by [`run`].
+    reloads: Option<mpsc::Receiver<api::ReloadRequest>>,
+    /// What a reload cannot apply, as started (see [`super::reload::restart_fingerprint`]).
+    fingerprint: u64,
 }
 
 impl Drop for Running {
@@ -193,7 +197,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .collect();
     // Agent reports: API -> control loop (vantage quorum).
     let (agent_tx, agent_rx) = mpsc::channel::<AgentReport>(256);
-    let api_state = ApiState::new(
+    let mut api_state = ApiState::new(
         board.clone(),
         store,
         tokens,
@@ -202,6 +206,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         agent_tx,
         targets_of(&config),
     );
+    let (reload_tx, reloads) = mpsc::channel(4);
+    api_state.reload = Some(reload_tx);
     let admin_listen = config.controller.admin_listen;
     let listener = tokio::net::TcpListener::bind(admin_listen)
         .await
@@ -223,6 +229,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         _runner: runner,
         servers,
         lease,
+        reloads: Some(reloads),
+        fingerprint: super::reload::restart_fingerprint(&config),
     })
 }
 
@@ -279,24 +287,63 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
     };
     let mut running = start(config).await?;
     tracing::info!("dnsfailback running; admin API on {}", running.admin_addr);
-    let code = tokio::select! {
-        _ = wait_for_signal() => {
-            tracing::info!("shutting down");
-            0
-        }
-        what = running.task_ended() => {
-            let code = super::EXIT_SOFTWARE;
-            tracing::error!(
-                "the {what} task ended unexpectedly; exiting (code {code}) so the supervisor \
-                 restarts the controller"
-            );
-            super::EXIT_SOFTWARE
+    let mut reloads = running.reloads.take();
+    let (board, fingerprint) = (running.board.clone(), running.fingerprint);
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let code = loop {
+        tokio::select! {
+            _ = wait_for_signal() => {
+                tracing::info!("shutting down");
+                break 0;
+            }
+            what = running.task_ended() => {
+                let code = super::EXIT_SOFTWARE;
+                tracing::error!(
+                    "the {what} task ended unexpectedly; exiting (code {code}) so the \
+                     supervisor restarts the controller"
+                );
+                break code;
+            }
+            Some(()) = next_hangup(&mut hangup) => {
+                let _ = reload(path, &board, fingerprint).await;
+            }
+            Some(reply) = next_reload(&mut reloads) => {
+                let _ = reply.send(reload(path, &board, fingerprint).await);
+            }
         }
     };
     let started = std::time::Instant::now();
     running.stop().await;
     tracing::info!("stopped in {:?}", started.elapsed());
     Ok(code)
+}
+
+/// Reloads provider settings and secrets (see [`super::reload`]) and logs the outcome.
+async fn reload(path: &Path, board: &StatusBoard, fingerprint: u64) -> Result<String, String> {
+    let result = super::reload::apply(path, board, fingerprint).await;
+    match &result {
+        Ok(text) => tracing::info!("reload: {text}"),
+        Err(why) => tracing::error!("{why}"),
+    }
+    result
+}
+
+/// The next reload asked for through the API; pending forever without a channel.
+async fn next_reload(
+    reloads: &mut Option<mpsc::Receiver<api::ReloadRequest>>,
+) -> Option<api::ReloadRequest> {
+    match reloads {
+        Some(r) => r.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The next SIGHUP; pending forever when it cannot be watched.
+async fn next_hangup(hangup: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match hangup {
+        Some(s) => s.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn wait_for_signal() {

@@ -44,6 +44,14 @@ impl Controller {
             ));
         }
         let now = self.clock.now_ms();
+        if matches!(op, crate::policy::command::Operation::Resume)
+            && self
+                .runtime
+                .get(service)
+                .is_some_and(|r| r.needs_operator.is_some())
+        {
+            return self.resume_provider_calls(service, actor, now).await;
+        }
         let health = self.health.service(service);
         let current = self
             .runtime
@@ -67,6 +75,31 @@ impl Controller {
         }
         tracing::info!(service, actor, "operator {}: {message}", op.verb());
         self.wake(service);
+        if let Some(item) = self.prepare(service, now) {
+            self.flush().await;
+            let key = (item.service.provider.clone(), item.service.zone.clone());
+            self.start_zone_job(key, vec![item], now);
+        } else {
+            self.flush().await;
+        }
+        Ok(message)
+    }
+
+    /// `resume` of a service stopped by a provider error: the operator says the cause is
+    /// fixed; provider calls start again on this tick.
+    async fn resume_provider_calls(
+        &mut self,
+        service: &str,
+        actor: &str,
+        now: u64,
+    ) -> Result<String, String> {
+        self.resume_stopped(Some(service));
+        let message = "provider calls resumed by the operator (needs operator cleared)".to_string();
+        self.audit_later(service, "resume", &message, serde_json::Value::Null);
+        if let Some(last) = self.audits.last_mut() {
+            last.actor = actor.to_string();
+        }
+        tracing::info!(service, actor, "{message}");
         if let Some(item) = self.prepare(service, now) {
             self.flush().await;
             let key = (item.service.provider.clone(), item.service.zone.clone());

@@ -95,18 +95,19 @@ impl Controller {
                     self.adopt_state(&r.service, r.state);
                 }
                 ItemOutcome::Failed(f) => {
-                    // A refused credential or a missing zone will not heal by retrying soon:
-                    // say so, and try again only at the longest back-off.
-                    let (message, retry_after) = match f.kind {
-                        Some(
-                            k @ (ErrorKind::Auth | ErrorKind::NotFound | ErrorKind::Unsupported),
-                        ) => (
-                            format!("needs operator ({}): {}", k.label(), f.message),
-                            Some(std::time::Duration::from_secs(60)),
-                        ),
-                        _ => (f.message, f.retry_after),
+                    // A refused credential or a missing zone will not heal by retrying: stop
+                    // calling the provider for this service until an operator acts.
+                    let message = match f.kind {
+                        Some(k) if k.needs_operator() => {
+                            let m = needs_operator_message(k, &f.message);
+                            rt.needs_operator = Some(m.clone());
+                            m
+                        }
+                        _ => {
+                            rt.back_off(now, f.retry_after);
+                            f.message
+                        }
                     };
-                    rt.back_off(now, retry_after);
                     failed += 1;
                     if many {
                         // One summary line below instead of a warning per service.
@@ -205,4 +206,13 @@ impl Controller {
         };
         rt.sync = Some((receipt, st, at_ms));
     }
+}
+
+/// What status, the log and the audit trail say about an error retrying cannot heal.
+pub(super) fn needs_operator_message(kind: ErrorKind, message: &str) -> String {
+    format!(
+        "needs operator ({}): {message}; fix it, then `dnsfailback reload` (or SIGHUP) or \
+         `dnsfailback resume SERVICE`",
+        kind.label()
+    )
 }

@@ -69,7 +69,7 @@ impl Controller {
     pub(super) async fn discover_original_ttls(&mut self) {
         let mut by_zone: BTreeMap<(String, Fqdn), Vec<std::sync::Arc<Service>>> = BTreeMap::new();
         for (name, rt) in &self.runtime {
-            if rt.state.original_ttl.is_some() || rt.in_flight {
+            if rt.state.original_ttl.is_some() || rt.in_flight || rt.needs_operator.is_some() {
                 continue;
             }
             if let Some(s) = self.services.get(name) {
@@ -108,10 +108,14 @@ impl Controller {
                         .and_then(|sets| sets.iter().map(|x| x.ttl).max())
                         .unwrap_or(s.ttl),
                     Err(e) => {
-                        self.set_error(
-                            &s.name,
-                            format!("cannot read {} {}: {e}", s.record, s.rtype),
-                        );
+                        let mut message = format!("cannot read {} {}: {e}", s.record, s.rtype);
+                        if e.kind.needs_operator() {
+                            message = super::finish::needs_operator_message(e.kind, &message);
+                            if let Some(rt) = self.runtime.get_mut(&s.name) {
+                                rt.needs_operator = Some(message.clone());
+                            }
+                        }
+                        self.set_error(&s.name, message);
                         continue;
                     }
                 };

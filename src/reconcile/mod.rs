@@ -21,6 +21,7 @@ pub mod metrics;
 mod prepare;
 mod publish;
 mod recover;
+mod reload;
 mod runtime;
 pub mod status;
 mod verify;

@@ -396,6 +396,10 @@ fn converge(
         .last_verify_ms
         .is_none_or(|t| now.saturating_sub(t) >= VERIFY_EVERY_MS);
     let desired = match &decision.desired {
+        Some(_) if rt.needs_operator.is_some() => {
+            decision.held = rt.needs_operator.clone();
+            return Outcome::Wait;
+        }
         Some(_) if rt.backing_off(now).is_some() => {
             decision.held = Some(format!(
                 "backing off after a provider error; next attempt in {}s",

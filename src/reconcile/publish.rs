@@ -6,8 +6,11 @@
 //! nobody; a query costs the loop one pass over the services asked for (about 20 ms for all
 //! 10,000) between two ticks, and always shows the state of that moment.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
+use dnsfailback_provider::Provider;
 use dnsfailback_provider::SyncStatus;
 use tokio::sync::{mpsc, oneshot};
 
@@ -32,6 +35,11 @@ pub(super) enum StatusQuery {
     /// What the next tick would do (see [`super::dry_run`]).
     Plan {
         reply: oneshot::Sender<Vec<ServicePlan>>,
+    },
+    /// Swap in providers rebuilt from a reloaded configuration (see [`super::reload`]).
+    Reload {
+        providers: BTreeMap<String, Arc<dyn Provider>>,
+        reply: oneshot::Sender<String>,
     },
 }
 
@@ -67,6 +75,9 @@ impl StatusBoard {
                     StatusQuery::Plan { reply } => {
                         let _ = reply.send(Vec::new());
                     }
+                    StatusQuery::Reload { reply, .. } => {
+                        let _ = reply.send("nothing to reload: no control loop".into());
+                    }
                 }
             }
         });
@@ -92,6 +103,21 @@ impl StatusBoard {
         let (reply, answer) = oneshot::channel();
         self.send(StatusQuery::Plan { reply }, answer, PLAN_WITHIN)
             .await
+    }
+
+    /// Swaps in providers rebuilt from a reloaded configuration and resumes the services
+    /// that needed an operator; answers what was done.
+    pub async fn reload(
+        &self,
+        providers: BTreeMap<String, Arc<dyn Provider>>,
+    ) -> Result<String, String> {
+        let (reply, answer) = oneshot::channel();
+        self.send(
+            StatusQuery::Reload { providers, reply },
+            answer,
+            ANSWER_WITHIN,
+        )
+        .await
     }
 
     async fn ask(&self, service: Option<String>) -> Result<Vec<ServiceStatus>, String> {
@@ -136,6 +162,11 @@ impl Controller {
                         .collect(),
                 };
                 let _ = reply.send(rows);
+            }
+            StatusQuery::Reload { providers, reply } => {
+                let text = self.reload_providers(providers);
+                self.flush().await;
+                let _ = reply.send(text);
             }
             StatusQuery::Plan { reply } => {
                 if self.leadership.is_leader() {

@@ -38,6 +38,9 @@ pub(super) struct Runtime {
     pub primary_up_since_ms: Option<u64>,
     pub last_verify_ms: Option<u64>,
     pub last_error: Option<String>,
+    /// A provider error retrying cannot heal (refused credential, missing zone), with the
+    /// provider's reason: no provider call for this service until a reload or `resume`.
+    pub needs_operator: Option<String>,
     /// The metrics gate's last reading and when it was taken (unix ms).
     pub metric: Option<(u64, Result<f64, String>)>,
     /// A metric read is running in the background.
@@ -79,6 +82,7 @@ impl Runtime {
             primary_up_since_ms: None,
             last_verify_ms: None,
             last_error: None,
+            needs_operator: None,
             metric: None,
             metric_pending: false,
             hook: HookRun::Idle,

@@ -691,28 +691,46 @@ async fn a_failed_apply_is_journaled_and_retried_until_it_converges() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_refused_credential_needs_an_operator_and_is_not_retried_every_tick() {
+async fn a_refused_credential_needs_an_operator_until_a_reload() {
     let mut s = Scene::new("").await;
     for _ in 0..3 {
         s.round(true, true, S).await;
     }
     let calls = s.provider.apply_calls();
     s.provider.fail_apply(Fault::Error(ErrorKind::Auth));
-    for _ in 0..30 {
+    // Two failing rounds take the primary down (fall = 2): the failover is refused once.
+    for _ in 0..2 {
+        s.round(false, true, S).await;
+    }
+    assert_eq!(s.provider.apply_calls(), calls + 1, "one refused attempt");
+    let st = shop_status(&s.ctl);
+    let err = st.last_error.unwrap_or_default();
+    assert!(
+        err.starts_with("needs operator (auth)"),
+        "within one tick: {err}"
+    );
+    // Not retried at all: not per tick, not at the longest back-off.
+    for _ in 0..300 {
         s.round(false, true, S).await;
     }
     assert_eq!(
         s.provider.apply_calls(),
         calls + 1,
-        "one refused attempt, then the longest back-off, not a retry per tick"
+        "no retry without an operator"
     );
     let st = shop_status(&s.ctl);
-    let err = st.last_error.unwrap_or_default();
-    assert!(err.starts_with("needs operator (auth)"), "{err}");
-    // After the back-off the (now accepted) change goes through.
-    for _ in 0..35 {
-        s.round(false, true, S).await;
-    }
+    assert!(
+        st.held
+            .unwrap_or_default()
+            .starts_with("needs operator (auth)"),
+        "status says why it waits"
+    );
+    // The secret is fixed and the providers reloaded: the failover goes through at once.
+    let mut providers: BTreeMap<String, Arc<dyn Provider>> = BTreeMap::new();
+    providers.insert("mem".into(), Arc::new(s.provider.clone()));
+    let text = s.ctl.reload_providers(providers);
+    assert!(text.contains("1 service(s)"), "{text}");
+    s.round(false, true, S).await;
     assert_eq!(s.provider.apply_calls(), calls + 2);
     assert_eq!(
         s.applied().last().map(|c| c[0].clone()),
@@ -720,6 +738,44 @@ async fn a_refused_credential_needs_an_operator_and_is_not_retried_every_tick() 
             old: a(300, "192.0.2.10"),
             new: a(30, "198.51.100.20")
         })
+    );
+    assert!(shop_status(&s.ctl).last_error.is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_missing_zone_needs_an_operator_until_resume() {
+    let mut s = Scene::new("").await;
+    for _ in 0..3 {
+        s.round(true, true, S).await;
+    }
+    let calls = s.provider.apply_calls();
+    s.provider.fail_apply(Fault::Error(ErrorKind::NotFound));
+    for _ in 0..60 {
+        s.round(false, true, S).await;
+    }
+    assert_eq!(s.provider.apply_calls(), calls + 1);
+    let err = shop_status(&s.ctl).last_error.unwrap_or_default();
+    assert!(err.starts_with("needs operator (not_found)"), "{err}");
+    let answer = s
+        .ctl
+        .command(
+            "shop",
+            dnsfailback::policy::command::Operation::Resume,
+            "alice",
+        )
+        .await;
+    assert!(answer.is_ok(), "{answer:?}");
+    assert_eq!(
+        s.provider.apply_calls(),
+        calls + 2,
+        "resume retries at once"
+    );
+    let history = s.store.history("shop", 20).await.unwrap_or_default();
+    assert!(
+        history
+            .iter()
+            .any(|e| e.action == "resume" && e.actor == "alice"),
+        "{history:?}"
     );
 }
 

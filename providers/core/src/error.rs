@@ -43,6 +43,16 @@ impl ErrorKind {
             ErrorKind::Protocol => "protocol",
         }
     }
+
+    /// Errors that retrying cannot heal: a refused credential, a missing zone, an operation
+    /// the provider does not offer. The controller stops retrying the service and waits for an
+    /// operator (a fixed secret and a reload, or `resume`), instead of hammering the provider.
+    pub fn needs_operator(&self) -> bool {
+        matches!(
+            self,
+            ErrorKind::Auth | ErrorKind::NotFound | ErrorKind::Unsupported
+        )
+    }
 }
 
 /// An error from a provider adapter.

@@ -1,0 +1,87 @@
+//! Reload: provider settings and secrets read again without a restart.
+//!
+//! A rotated API token or TSIG key, or a fixed one after `needs operator`, is taken in by
+//! `dnsfailback reload` (the admin API's `POST /v1/reload`) or SIGHUP: the running process
+//! re-reads and validates the configuration file, rebuilds every provider that does not run
+//! inside the process (the embedded DNS server keeps running as it is), swaps them into the
+//! control loop and resumes the services that waited for an operator. An invalid file changes
+//! nothing. Changes to services, checks or `[controller]` are reported, not applied: they
+//! need a restart.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::hash::{DefaultHasher, Hasher};
+use std::path::Path;
+
+use super::client::AdminClient;
+use crate::config::Config;
+use crate::reconcile::StatusBoard;
+
+/// A fingerprint of what a reload does not apply (services, checks, the controller), to say
+/// when a restart is needed.
+pub fn restart_fingerprint(config: &Config) -> u64 {
+    struct Hash(DefaultHasher);
+    impl std::fmt::Write for Hash {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            self.0.write(s.as_bytes());
+            Ok(())
+        }
+    }
+    let mut h = Hash(DefaultHasher::new());
+    let _ = write!(h, "{:?}{:?}", config.services, config.controller);
+    h.0.finish()
+}
+
+/// Re-reads `path` and swaps the rebuilt providers into the loop behind `board`. `Err` says
+/// why nothing changed (an invalid file, a provider that cannot be built).
+pub async fn apply(path: &Path, board: &StatusBoard, fingerprint: u64) -> Result<String, String> {
+    let config = match crate::config::load(path) {
+        Ok((c, _)) => c,
+        Err(e) => return Err(format!("reload refused, nothing changed:\n{e}")),
+    };
+    let built = crate::providers::build(&config)
+        .map_err(|e| format!("reload refused, nothing changed: {e}"))?;
+    let providers: BTreeMap<_, _> = built
+        .providers
+        .into_iter()
+        .filter(|(name, _)| {
+            config
+                .providers
+                .get(name)
+                .is_some_and(|pc| !pc.adapter.in_process)
+        })
+        .collect();
+    let mut text = board.reload(providers).await?;
+    if restart_fingerprint(&config) != fingerprint {
+        text.push_str(
+            "; services, checks or [controller] changed in the file: restart to apply them \
+             (a reload applies provider settings and secrets)",
+        );
+    }
+    Ok(text)
+}
+
+/// `dnsfailback reload`: asks the running controller to reload; exit 0 done, 1 refused.
+pub async fn reload(path: &Path, admin: Option<std::net::SocketAddr>) -> anyhow::Result<u8> {
+    let client = AdminClient::from_config(path, admin)?;
+    let (status, answer) = client.post("/v1/reload", &serde_json::json!({})).await?;
+    if status.is_success() {
+        println!(
+            "{}",
+            answer
+                .get("message")
+                .and_then(|m| m.as_str())
+                .unwrap_or_default()
+        );
+        Ok(0)
+    } else {
+        eprintln!(
+            "reload refused ({status}): {}",
+            answer
+                .get("error")
+                .and_then(|m| m.as_str())
+                .unwrap_or_default()
+        );
+        Ok(1)
+    }
+}
