@@ -226,11 +226,16 @@ impl Proc {
 
     /// SIGTERM, as systemd or Kubernetes stop it.
     pub fn sigterm(&self) {
+        self.signal("TERM");
+    }
+
+    /// Sends `kill -NAME` (`TERM`, `HUP`, ...).
+    pub fn signal(&self, name: &str) {
         let status = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
+            .args([&format!("-{name}"), &self.pid().to_string()])
             .status()
             .unwrap_or_else(|e| panic!("cannot run kill: {e}"));
-        assert!(status.success(), "kill -TERM failed");
+        assert!(status.success(), "kill -{name} failed");
     }
 }
 

@@ -11,8 +11,18 @@ mod harness;
 mod lifecycle;
 mod operator;
 mod plan_replay;
+mod reload_peer;
 mod restart;
 mod route53_site;
 mod scenario;
 mod site;
 mod site_e2e;
+
+/// The RFC 2136 adapter's BIND/Knot/PowerDNS launcher, shared with its own peer tests.
+#[path = "../../providers/rfc2136/tests/harness/mod.rs"]
+mod rfc2136_peer;
+
+/// The Cloudflare adapter's stateful fake and Prism launcher, shared with its own tests.
+#[path = "../../providers/cloudflare/tests/support/mod.rs"]
+#[allow(dead_code)]
+mod cloudflare_peer;

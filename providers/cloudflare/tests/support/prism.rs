@@ -27,13 +27,17 @@ pub fn prism_bin() -> PathBuf {
 }
 
 /// Cloudflare's schema: `$DNSFAILBACK_CLOUDFLARE_SCHEMA`, else `../shared/testdata/` next to
-/// the repository root.
+/// the repository root (found from whichever crate of the workspace includes this file).
 pub fn schema_path() -> PathBuf {
+    const IN_SHARED: &str = "shared/testdata/cloudflare-dns-openapi.json";
     let path = std::env::var_os("DNSFAILBACK_CLOUDFLARE_SCHEMA")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../../shared/testdata/cloudflare-dns-openapi.json")
+            let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+            here.ancestors()
+                .map(|d| d.join(IN_SHARED))
+                .find(|p| p.exists())
+                .unwrap_or_else(|| here.join("../../..").join(IN_SHARED))
         });
     assert!(
         path.exists(),
