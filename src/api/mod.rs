@@ -69,6 +69,9 @@ pub struct ApiState {
     /// Where `POST /v1/reload` goes (`run`, which re-reads the configuration); `None` when
     /// nothing can reload (tests, embedders).
     pub reload: Option<tokio::sync::mpsc::Sender<ReloadRequest>>,
+    /// The controller's clock: approvals expire and audit entries are stamped on the same
+    /// time as the control loop's (paused-clock tests control both).
+    pub clock: crate::reconcile::Clock,
 }
 
 /// A reload asked for through the API; answered with what was reloaded, or why not.
@@ -98,6 +101,7 @@ impl ApiState {
             known_targets: Arc::new(known_targets),
             agents_heard: Arc::new(Mutex::new(BTreeSet::new())),
             reload: None,
+            clock: crate::reconcile::Clock::system(),
         }
     }
 }
@@ -213,7 +217,7 @@ pub fn serve_listener(
             let mut every = tokio::time::interval(Duration::from_secs(1));
             loop {
                 tokio::select! {
-                    _ = every.tick() => operator::expire(&state, operator::now_ms()).await,
+                    _ = every.tick() => operator::expire(&state, state.clock.now_ms()).await,
                     _ = shutdown.changed() => return,
                 }
             }

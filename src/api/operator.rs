@@ -23,14 +23,6 @@ use crate::policy::command::{Operation, OperatorCommand};
 use crate::probe::duration_opt;
 use crate::state::AuditEntry;
 
-/// Wall-clock milliseconds since the epoch, as the audit trail writes them.
-pub(super) fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
 /// Parses an optional JSON body: empty means all defaults. The error is the 400 message.
 fn body<T: DeserializeOwned + Default>(verb: &str, bytes: &Bytes) -> Result<T, String> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -152,8 +144,9 @@ async fn submit(s: &ApiState, caller: &Caller, service: &str, op: Operation) -> 
     let verb = op.verb();
     let p = s
         .approvals
-        .request(service, op, &caller.name, timeout, now_ms());
+        .request(service, op, &caller.name, timeout, s.clock.now_ms());
     let entry = audit_entry(
+        s,
         &p,
         &p.requester,
         "approval_requested",
@@ -226,9 +219,15 @@ async fn forward(s: &ApiState, service: &str, op: Operation, actor: String) -> R
     }
 }
 
-fn audit_entry(p: &PendingApproval, actor: &str, action: &str, reason: String) -> AuditEntry {
+fn audit_entry(
+    s: &ApiState,
+    p: &PendingApproval,
+    actor: &str,
+    action: &str,
+    reason: String,
+) -> AuditEntry {
     AuditEntry {
-        at_ms: now_ms(),
+        at_ms: s.clock.now_ms(),
         service: p.service.clone(),
         actor: actor.to_string(),
         action: action.to_string(),
@@ -254,6 +253,7 @@ async fn audit_expiry(s: &ApiState, p: &PendingApproval) {
         p.requester
     );
     let entry = audit_entry(
+        s,
         p,
         &p.requester,
         "approval_expired",
@@ -270,7 +270,7 @@ async fn audit_expiry(s: &ApiState, p: &PendingApproval) {
 }
 
 pub(super) async fn list_approvals(State(s): State<ApiState>) -> Response {
-    expire(&s, now_ms()).await;
+    expire(&s, s.clock.now_ms()).await;
     Json(s.approvals.list()).into_response()
 }
 
@@ -292,7 +292,7 @@ pub(super) async fn approve(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Response {
-    let p = match s.approvals.take(&id, &caller.name, now_ms()) {
+    let p = match s.approvals.take(&id, &caller.name, s.clock.now_ms()) {
         Ok(p) => p,
         Err(ApproveError::NotFound) => {
             return error(
@@ -320,6 +320,7 @@ pub(super) async fn approve(
     };
     let verb = p.op.verb();
     let entry = audit_entry(
+        &s,
         &p,
         &caller.name,
         "approved",

@@ -179,12 +179,13 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     // Named tokens (or the single/generated `admin` token); a token that cannot be loaded
     // stops start-up with its name, never its value.
     let tokens = api::load_tokens(&config.controller).map_err(|e| anyhow!(e))?;
+    let clock = Clock::system();
     let controller = Controller::new(
         config.clone(),
         built.providers,
         store.clone(),
         leadership,
-        Clock::system(),
+        clock,
     )
     .await?;
     let board = controller.board();
@@ -208,6 +209,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     );
     let (reload_tx, reloads) = mpsc::channel(4);
     api_state.reload = Some(reload_tx);
+    api_state.clock = clock;
     let admin_listen = config.controller.admin_listen;
     let listener = tokio::net::TcpListener::bind(admin_listen)
         .await
