@@ -54,10 +54,14 @@ impl TcpProbe {
         if self.expect.is_any() {
             return Ok(());
         }
+        // Read into the heap, not a stack chunk: the probe's future is allocated for every
+        // probe of every check, and a 4 KiB array in it made each one 4 KiB bigger.
         let mut buf = Vec::with_capacity(256);
-        let mut chunk = [0u8; 4096];
         loop {
-            let n = stream.read(&mut chunk).await.map_err(|e| io_reason(&e))?;
+            if buf.capacity() == buf.len() {
+                buf.reserve(4096);
+            }
+            let n = stream.read_buf(&mut buf).await.map_err(|e| io_reason(&e))?;
             if n == 0 {
                 return Err(FailureReason::UnexpectedReply(if buf.is_empty() {
                     "connection closed without a reply".into()
@@ -65,7 +69,6 @@ impl TcpProbe {
                     format!("closed after {}", show_bytes(&buf))
                 }));
             }
-            buf.extend_from_slice(&chunk[..n]);
             if self.expect.matches(&buf) {
                 return Ok(());
             }
