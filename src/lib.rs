@@ -19,8 +19,17 @@
 //! * [`state`]: the durable store (SQLite) and the leadership seam.
 //! * [`api`]: the admin HTTP API used by the CLI.
 //! * [`cli`]: the `dnsfailback` command.
+//! * [`backend`]: a tiny HTTP backend for the demo and the tests (outside the flow).
+//!
+//! The modules are layered, lowest first; a module uses only modules below it, so there is no
+//! cycle among them (docs/architecture.md; enforced by the `module_graph` tests):
+//!
+//! ```text
+//!  backend, probe, providers, config, health, policy, plan, state, reconcile, api, cli
+//! ```
 
 pub mod api;
+pub mod backend;
 pub mod cli;
 pub mod config;
 pub mod health;

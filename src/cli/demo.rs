@@ -13,8 +13,8 @@ use std::time::Duration;
 use anyhow::{anyhow, bail};
 use tokio::time::Instant;
 
-use super::backend::Backend;
 use super::dig::{lookup, Answer};
+use crate::backend::Backend;
 use crate::config::Service;
 use crate::policy::Publication;
 use crate::probe::CheckSpec;

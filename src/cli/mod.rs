@@ -9,7 +9,6 @@
 //! API -> health at the controller), see [`agent`].
 
 pub mod agent;
-pub mod backend;
 mod client;
 mod demo;
 pub mod dig;
@@ -228,7 +227,7 @@ async fn validate(path: &std::path::Path, offline: bool) -> u8 {
     match crate::config::load(path) {
         Ok((config, mut warnings)) => {
             if !offline {
-                warnings.extend(crate::providers::negative_caching_warnings(&config).await);
+                warnings.extend(crate::config::negative_caching_warnings(&config).await);
             }
             for w in &warnings {
                 eprintln!("{}", w.render(path));

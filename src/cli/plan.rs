@@ -98,7 +98,12 @@ async fn offline(path: &Path) -> anyhow::Result<Option<Vec<ServicePlan>>> {
     };
     let scratch = Arc::new(MemoryStore::default());
     copy_state(&config, scratch.as_ref()).await?;
-    let built = crate::providers::build(&config).map_err(|e| anyhow!(e))?;
+    let built = crate::providers::build(
+        &config.providers,
+        &config.provider_zones(),
+        &config.controller.state,
+    )
+    .map_err(|e| anyhow!(e))?;
     let services: Vec<_> = config.services.values().cloned().collect();
     let mut ctl = Controller::new(
         config,

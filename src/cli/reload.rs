@@ -39,8 +39,12 @@ pub async fn apply(path: &Path, board: &StatusBoard, fingerprint: u64) -> Result
         Ok((c, _)) => c,
         Err(e) => return Err(format!("reload refused, nothing changed:\n{e}")),
     };
-    let built = crate::providers::build(&config)
-        .map_err(|e| format!("reload refused, nothing changed: {e}"))?;
+    let built = crate::providers::build(
+        &config.providers,
+        &config.provider_zones(),
+        &config.controller.state,
+    )
+    .map_err(|e| format!("reload refused, nothing changed: {e}"))?;
     let providers: BTreeMap<_, _> = built
         .providers
         .into_iter()

@@ -145,7 +145,12 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     // Embedded DNS first: it answers from its data file (the last published records) before
     // the store is opened and long before the first probe or tick, so a restart does not
     // leave resolvers without answers.
-    let built = crate::providers::build(&config).map_err(|e| anyhow!(e))?;
+    let built = crate::providers::build(
+        &config.providers,
+        &config.provider_zones(),
+        &config.controller.state,
+    )
+    .map_err(|e| anyhow!(e))?;
     let mut dns_addrs = Vec::new();
     let mut servers = Vec::new();
     for (name, server) in built.servers {

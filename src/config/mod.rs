@@ -2,18 +2,27 @@
 //!
 //! Start of everything: `run`, `plan` and `validate` load the file here first. Parsing is two
 //! stages, [`raw`] (serde, spans, unknown keys denied) then [`validate`] (typed model, every
-//! problem collected with file, line, key path and fix).
+//! problem collected with file, line, key path and fix). [`window`] parses change windows;
+//! `soa` is `validate`'s optional live check of the zones' negative-caching TTL.
+//!
+//! In the layering (docs/architecture.md) it uses only `probe` (check specs) and `providers`
+//! (the registry that validation asks, [`ProviderConfig`]); every later stage reads the
+//! [`Config`] it produces.
 
 pub mod bounds;
 pub mod error;
 pub mod model;
 pub mod raw;
+mod soa;
 pub mod validate;
+pub mod window;
 
 use std::path::Path;
 
 pub use error::{ConfigError, Problem, Severity};
 pub use model::*;
+pub use soa::negative_caching_warnings;
+pub use window::ChangeWindow;
 
 /// Reads and validates a configuration file. Warnings are returned beside the config.
 pub fn load(path: &Path) -> Result<(Config, Vec<Problem>), ConfigError> {

@@ -9,10 +9,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use dnsfailback_provider::{Capabilities, Fqdn, RecordType, SecretSource};
+use dnsfailback_provider::{Fqdn, RecordType, SecretSource};
 
+use super::window::ChangeWindow;
 use crate::probe::CheckSpec;
-use crate::providers::Registration;
+pub use crate::providers::ProviderConfig;
 
 /// The whole configuration file.
 #[derive(Debug, Clone)]
@@ -23,6 +24,17 @@ pub struct Config {
     pub providers: BTreeMap<String, ProviderConfig>,
     /// Services by name, in name order.
     pub services: BTreeMap<String, Service>,
+}
+
+impl Config {
+    /// The `(provider, zone)` pair of every service, in service order (duplicates kept):
+    /// what [`crate::providers::build`] needs to give each instance its zones.
+    pub fn provider_zones(&self) -> Vec<(String, Fqdn)> {
+        self.services
+            .values()
+            .map(|s| (s.provider.clone(), s.zone.clone()))
+            .collect()
+    }
 }
 
 /// `[controller]`: where state lives and how the operator reaches the running service.
@@ -51,11 +63,29 @@ pub struct ControllerConfig {
     pub agent_stale_after: Duration,
     /// Several controllers sharing state and a leader lease in etcd; `None` = one controller
     /// with the SQLite file `state`.
-    pub etcd: Option<crate::state::etcd::EtcdSettings>,
+    pub etcd: Option<EtcdSettings>,
     /// Reference checks of the controller's own network (the provider's API, the zone's name
     /// servers, other sites). The controller suspects its own network only when every anchor
     /// is down; while they answer, its local evidence is trusted. Empty by default.
     pub uplink_checks: Vec<UplinkAnchor>,
+}
+
+/// `[controller.etcd]`: where the cluster's state lives and how this controller campaigns.
+/// Read by `state::etcd`, which connects with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EtcdSettings {
+    /// Client URLs, `http://host:2379`; the first reachable one is used.
+    pub endpoints: Vec<String>,
+    /// Key prefix for this controller group, e.g. `/dnsfailback/prod`.
+    pub prefix: String,
+    /// This controller's name, shown to the others as the lease holder.
+    pub node: String,
+    /// Leader lease TTL: a dead leader is replaced within about this time.
+    pub lease_ttl: Duration,
+    /// Longest wait for one etcd call.
+    pub timeout: Duration,
+    /// User and password source, when the cluster has authentication on.
+    pub auth: Option<(String, SecretSource)>,
 }
 
 /// `[[controller.uplink_checks]]`: one reference point of the controller's own network.
@@ -94,26 +124,6 @@ impl ControllerConfig {
         let mut p = self.state.clone().into_os_string();
         p.push(".admin-token");
         PathBuf::from(p)
-    }
-}
-
-/// `[providers.NAME]`: an adapter instance. The adapter parses `settings` itself.
-#[derive(Debug, Clone)]
-pub struct ProviderConfig {
-    pub name: String,
-    /// The adapter registered for the table's `kind`: how to build it, what it can do.
-    pub adapter: &'static Registration,
-    /// Everything but `kind`, handed to the adapter's own `Config`.
-    pub settings: toml::Table,
-    /// What this instance can do with these settings, as its adapter declares before it is
-    /// built (equal to the built provider's `capabilities()`); validation reads it.
-    pub capabilities: Capabilities,
-}
-
-impl ProviderConfig {
-    /// The `kind` written in the table (`"route53"`), for messages.
-    pub fn kind(&self) -> &'static str {
-        self.adapter.kind
     }
 }
 
@@ -168,7 +178,7 @@ pub struct Service {
     /// Planned switches wait out the old TTL plus this margin after lowering it.
     pub ttl_lead_margin: Duration,
     /// When planned actions (failbacks, planned switches) may run; empty = any time.
-    pub change_windows: Vec<crate::policy::window::ChangeWindow>,
+    pub change_windows: Vec<ChangeWindow>,
 }
 
 /// Staged failback: the primary's share of traffic in steps, each gated.

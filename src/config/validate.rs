@@ -415,7 +415,7 @@ fn uplink_checks(ctx: &mut Ctx, raw: &[Spanned<super::raw::RawUplinkAnchor>]) ->
 
 /// `[controller.etcd]`: endpoints must be http(s) URLs; the lease long enough to survive a
 /// keep-alive hiccup and short enough that a dead leader is replaced quickly.
-fn etcd(ctx: &mut Ctx, raw: &Spanned<RawEtcd>) -> Option<crate::state::etcd::EtcdSettings> {
+fn etcd(ctx: &mut Ctx, raw: &Spanned<RawEtcd>) -> Option<EtcdSettings> {
     let r = raw.get_ref();
     let mut ok = true;
     if r.endpoints.get_ref().is_empty() {
@@ -511,7 +511,7 @@ fn etcd(ctx: &mut Ctx, raw: &Spanned<RawEtcd>) -> Option<crate::state::etcd::Etc
     let (true, Some(lease_ttl), Some(timeout)) = (ok, lease_ttl, timeout) else {
         return None;
     };
-    Some(crate::state::etcd::EtcdSettings {
+    Some(EtcdSettings {
         endpoints: r.endpoints.get_ref().clone(),
         prefix,
         node,

@@ -2,7 +2,10 @@
 //!
 //! Second stage of the flow, probe -> **health** -> policy -> plan -> provider -> verify. It
 //! owns the thresholds (see [`threshold`]) and the quorum over a target's checks; policy only
-//! ever sees a target as up, down or unknown, with the evidence that made it so.
+//! ever sees a target as up, down or unknown, with the evidence that made it so, and the
+//! statistics of a target's results ([`StepStats`]) that the canary gates read.
+//!
+//! In the layering (docs/architecture.md) it uses only `probe` and `config`.
 
 pub mod agent;
 pub mod baseline;
@@ -14,18 +17,37 @@ pub mod window;
 
 use std::collections::{BTreeMap, VecDeque};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use tokio::time::Instant;
 
 use crate::config::Service;
-use crate::policy::canary::StepStats;
 use crate::probe::{CheckId, ProbeResult, Role};
 use flap::{FlapConfig, FlapDamper};
 use partition::{PartitionConfig, PartitionDetector, PartitionStatus, TargetView};
 pub use threshold::{State, Threshold};
 use vantage::{VantageQuorum, VantageVerdict};
 use window::{AnyJudge, Judge};
+
+/// A target's probe results over a span of time (for the canary: the primary's since the
+/// current step began, from [`HealthBook::stats_since`]); `policy::canary` gates on them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepStats {
+    pub samples: u64,
+    pub failures: u64,
+    pub p95_latency_ms: Option<u64>,
+}
+
+impl StepStats {
+    /// Failed share of the samples, 0.0 when there are none.
+    pub fn error_rate(&self) -> f64 {
+        if self.samples == 0 {
+            0.0
+        } else {
+            self.failures as f64 / self.samples as f64
+        }
+    }
+}
 
 /// The judged state of one check, with the last result as evidence for status and audit.
 #[derive(Debug, Clone, Serialize)]

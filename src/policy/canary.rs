@@ -1,41 +1,22 @@
 //! Canary gates: is the primary still healthy enough to take the next step of traffic?
 //!
 //! Part of `policy` (probe -> health -> **policy** -> plan). During each canary step the
-//! controller collects the primary's probe results since the step began ([`StepStats`]);
-//! [`evaluate`] compares them with the configured limits and with the primary's own baseline
-//! from before the outage. Pure, so every gate is unit-tested without a clock or a socket.
+//! controller collects the primary's probe results since the step began ([`StepStats`], made
+//! by `health`); [`evaluate`] compares them with the configured limits and with the primary's
+//! own baseline from before the outage. Pure, so every gate is unit-tested without a clock or
+//! a socket.
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 use super::ServiceState;
 use crate::config::{Gates, Service};
+use crate::health::StepStats;
 
 /// Fewer samples than this in a step say nothing yet: a gate neither passes nor fails on them.
 pub const MIN_SAMPLES: u64 = 3;
 
 /// Baselines below this are compared as if they were this (see [`evaluate`]).
 pub const BASELINE_FLOOR_MS: u64 = 50;
-
-/// The primary's probe results since the current step began.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StepStats {
-    pub samples: u64,
-    pub failures: u64,
-    pub p95_latency_ms: Option<u64>,
-}
-
-impl StepStats {
-    /// Failed share of the samples, 0.0 when there are none.
-    pub fn error_rate(&self) -> f64 {
-        if self.samples == 0 {
-            0.0
-        } else {
-            self.failures as f64 / self.samples as f64
-        }
-    }
-}
 
 /// What a gate found.
 #[derive(Debug, Clone, PartialEq, Eq)]

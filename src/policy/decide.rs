@@ -22,10 +22,11 @@
 
 use serde::Serialize;
 
-use super::canary::{evaluate, plan_for, GateVerdict, StepStats};
+use super::canary::{evaluate, plan_for, GateVerdict};
 use super::window;
 use super::{Hold, Phase, Publication, ServiceState};
 use crate::config::{AllDownPolicy, FailbackMode, GateFailure, Service};
+use crate::health::StepStats;
 use crate::health::{State, TargetHealth};
 
 /// A side effect the control loop must run with this decision.
@@ -628,7 +629,7 @@ fn canary_step(mut s: Step<'_>, backup: String, step: usize, since_ms: u64) -> D
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use crate::policy::canary::StepStats;
+    use crate::health::StepStats;
 
     use crate::policy::testutil::{health, service};
 

@@ -6,19 +6,19 @@
 //! * [`registry`]: the one static list of adapters ([`REGISTRY`]). Each [`Registration`] says
 //!   its `kind`, its capabilities, how to check its settings table and how to build it.
 //!   Configuration validation and the canary rule ask it; nothing else names an adapter.
-//! * `build`: every configured instance as a `dyn Provider`, plus the servers (embedded DNS)
-//!   that `run` must start.
-//! * `soa`: the negative-caching check `validate` runs against live providers.
+//! * `build`: the configured instances ([`ProviderConfig`]) as `dyn Provider`s, plus the
+//!   servers (embedded DNS) that `run` must start.
+//!
+//! Low in the layering: it uses only the adapter crates, never `config` (which holds
+//! [`ProviderConfig`] values and asks the registry) nor any later stage.
 
 mod build;
 pub mod registry;
-mod soa;
 
 #[cfg(test)]
 pub(crate) mod fake;
 #[cfg(test)]
 mod tests;
 
-pub use build::{build, Built};
+pub use build::{build, Built, ProviderConfig};
 pub use registry::{Instance, Registration, Registry, REGISTRY};
-pub use soa::negative_caching_warnings;

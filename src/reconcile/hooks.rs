@@ -151,11 +151,10 @@ mod tests {
 
     #[tokio::test]
     async fn an_http_hook_passes_on_2xx_and_fails_when_nothing_answers() {
-        let backend = crate::cli::backend::Backend::start(
-            "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        let backend =
+            crate::backend::Backend::start("127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")))
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
         let ok = Hook::Http {
             url: format!("http://{}/ready", backend.addr()),
             timeout: Duration::from_secs(2),

@@ -79,11 +79,10 @@ mod tests {
 
     #[tokio::test]
     async fn fetch_reads_a_live_endpoint_and_reports_failures() {
-        let backend = crate::cli::backend::Backend::start(
-            "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        let backend =
+            crate::backend::Backend::start("127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")))
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
         // The test backend answers "ok": not a number, so the gate must fail loudly.
         let e = fetch(&format!("http://{}/q", backend.addr()))
             .await

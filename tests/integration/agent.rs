@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use dnsfailback::cli::backend::Backend;
+use dnsfailback::backend::Backend;
 use serde_json::{json, Value};
 
 use crate::harness::{wait_dns, Proc, Scratch, BIN};

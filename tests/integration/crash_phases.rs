@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use dnsfailback::cli::backend::Backend;
+use dnsfailback::backend::Backend;
 use dnsfailback::cli::dig::Answer;
 use serde_json::{json, Value};
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use dnsfailback::cli::backend::Backend;
+use dnsfailback::backend::Backend;
 
 use crate::harness::{cli, config, wait_dns, Proc, Scratch, ADMIN_TOKEN};
 

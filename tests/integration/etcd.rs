@@ -13,10 +13,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dnsfailback::config::validate::parse;
+use dnsfailback::config::EtcdSettings;
 use dnsfailback::health::check_id;
 use dnsfailback::probe::{FailureReason, Outcome, ProbeResult};
 use dnsfailback::reconcile::{Clock, Controller};
-use dnsfailback::state::etcd::{connect, observe, EtcdLeadership, EtcdSettings, EtcdStore};
+use dnsfailback::state::etcd::{connect, observe, EtcdLeadership, EtcdStore};
 use dnsfailback::state::{Leadership, Store};
 use dnsfailback_provider::memory::MemoryProvider;
 use dnsfailback_provider::{Fqdn, Provider, RecordType};

@@ -9,6 +9,7 @@ mod e2e;
 mod etcd;
 mod harness;
 mod lifecycle;
+mod module_graph;
 mod operator;
 mod plan_replay;
 mod reload_peer;

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use dnsfailback::cli::backend::Backend;
+use dnsfailback::backend::Backend;
 
 use crate::harness::{cli, shop_targets, wait_dns, Proc, Scratch, ADMIN_TOKEN};
 use crate::rfc2136_peer::{Kind, Peer, KEY};

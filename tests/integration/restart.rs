@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use dnsfailback::cli::backend::Backend;
+use dnsfailback::backend::Backend;
 
 use crate::harness::{config, wait_dns, Proc, Scratch, ADMIN_TOKEN};
 

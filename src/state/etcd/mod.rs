@@ -12,27 +12,11 @@ mod leadership;
 mod store;
 
 use std::sync::Arc;
-use std::time::Duration;
+
+use crate::config::EtcdSettings;
 
 pub use leadership::EtcdLeadership;
 pub use store::EtcdStore;
-
-/// Where the cluster's state lives and how this controller campaigns.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EtcdSettings {
-    /// Client URLs, `http://host:2379`; the first reachable one is used.
-    pub endpoints: Vec<String>,
-    /// Key prefix for this controller group, e.g. `/dnsfailback/prod`.
-    pub prefix: String,
-    /// This controller's name, shown to the others as the lease holder.
-    pub node: String,
-    /// Leader lease TTL: a dead leader is replaced within about this time.
-    pub lease_ttl: Duration,
-    /// Longest wait for one etcd call.
-    pub timeout: Duration,
-    /// User and password source, when the cluster has authentication on.
-    pub auth: Option<(String, dnsfailback_provider::SecretSource)>,
-}
 
 /// The group's store for reading only (`plan`, tools): it never campaigns, so every write
 /// it might attempt is refused as "not the leader".

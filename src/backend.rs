@@ -1,6 +1,10 @@
 //! A tiny HTTP backend for the demo and the end-to-end tests: answers `200 ok` to every
 //! request and closes the connection, so stopping it makes health checks fail at once (no
 //! keep-alive connection outlives it).
+//!
+//! Outside the decision flow: it stands in for the services being probed (the thing probe
+//! checks), for `dnsfailback demo`, unit tests of hooks and metric gates, and the integration
+//! tests. It uses no other module of the crate, so any module may use it.
 
 use std::net::SocketAddr;
 
