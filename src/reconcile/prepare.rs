@@ -100,7 +100,7 @@ impl Controller {
         };
         self.note_hold(name, &decision);
         if let Some(rt) = self.runtime.get_mut(name) {
-            rt.last_decision = Some(decision);
+            rt.last_decision = Some(decision.into());
         }
         item
     }

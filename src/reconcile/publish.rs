@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::{dry_run, status, Controller, ServicePlan, ServiceStatus};
 use crate::config::Service;
 use crate::plan::desired_sets;
-use crate::policy::{Decision, Phase};
+use crate::policy::Phase;
 
 /// How long a reader waits for the loop to answer before reporting it busy.
 const ANSWER_WITHIN: Duration = Duration::from_secs(5);
@@ -224,7 +224,7 @@ impl Controller {
             reason: follower
                 .or_else(|| decision.map(|d| d.reason.clone()))
                 .unwrap_or_default(),
-            alert: decision.and_then(|d: &Decision| d.alert.clone()),
+            alert: decision.and_then(|d| d.alert.clone()),
             held: decision.and_then(|d| d.held.clone()),
             frozen: rt.state.hold.clone(),
             last_error: rt.last_error.clone(),

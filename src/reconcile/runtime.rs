@@ -26,6 +26,28 @@ pub(super) enum HookRun {
     Failed { retry_at_ms: u64, why: String },
 }
 
+/// What the loop keeps of a service's last decision: what status, `plan` and the quiet-service
+/// check read. Not the whole [`Decision`]: its copy of the state (already in
+/// [`Runtime::state`]) was a quarter of a kilobyte per service.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Noted {
+    pub desired: Option<crate::policy::Publication>,
+    pub reason: String,
+    pub alert: Option<String>,
+    pub held: Option<String>,
+}
+
+impl From<Decision> for Noted {
+    fn from(d: Decision) -> Self {
+        Noted {
+            desired: d.desired,
+            reason: d.reason,
+            alert: d.alert,
+            held: d.held,
+        }
+    }
+}
+
 /// Per-service loop state; see the module docs.
 pub(super) struct Runtime {
     pub state: ServiceState,
@@ -63,7 +85,7 @@ pub(super) struct Runtime {
     /// Admitted into `event`, failover not applied yet (re-admitting would count it twice).
     pub event_pending: bool,
     /// The last decision: its reason, hold and alert are what status shows.
-    pub last_decision: Option<Decision>,
+    pub last_decision: Option<Noted>,
     /// The health generation and time (unix ms) of the last decision.
     pub decided: (u64, u64),
     /// How long a quiet service goes undecided (4-6 s, spread so that 10,000 quiet
