@@ -75,13 +75,7 @@ impl Controller {
         }
         tracing::info!(service, actor, "operator {}: {message}", op.verb());
         self.wake(service);
-        if let Some(item) = self.prepare(service, now) {
-            self.flush().await;
-            let key = (item.service.provider.clone(), item.service.zone.clone());
-            self.start_zone_job(key, vec![item], now);
-        } else {
-            self.flush().await;
-        }
+        self.decide_now(service, now).await;
         Ok(message)
     }
 
@@ -100,13 +94,18 @@ impl Controller {
             last.actor = actor.to_string();
         }
         tracing::info!(service, actor, "{message}");
-        if let Some(item) = self.prepare(service, now) {
-            self.flush().await;
+        self.decide_now(service, now).await;
+        Ok(message)
+    }
+
+    /// Decides `service` at once and starts its change, so a command takes effect without
+    /// waiting for the next tick.
+    async fn decide_now(&mut self, service: &str, now: u64) {
+        let item = self.prepare(service, now);
+        self.flush().await;
+        if let Some(item) = item {
             let key = (item.service.provider.clone(), item.service.zone.clone());
             self.start_zone_job(key, vec![item], now);
-        } else {
-            self.flush().await;
         }
-        Ok(message)
     }
 }

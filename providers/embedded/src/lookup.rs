@@ -93,7 +93,7 @@ pub fn resolve(
                 res.answers.extend(soa.clone());
                 res.answers.extend(ns_record(zone));
             }
-            for t in all_types() {
+            for t in RecordType::ALL {
                 res.answers.extend(answer_sets(state, &fqdn, t, rng));
             }
         }
@@ -150,17 +150,6 @@ fn answer_sets(state: &ZoneState, name: &Fqdn, t: RecordType, rng: &mut WeightRn
         .into_iter()
         .flat_map(set_to_records)
         .collect()
-}
-
-fn all_types() -> [RecordType; 6] {
-    [
-        RecordType::A,
-        RecordType::Aaaa,
-        RecordType::Cname,
-        RecordType::Mx,
-        RecordType::Srv,
-        RecordType::Txt,
-    ]
 }
 
 /// True for the apex, a name with records, or an empty non-terminal (a name with records
