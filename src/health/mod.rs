@@ -77,6 +77,17 @@ pub struct TargetHealth {
     pub checks: Vec<CheckHealth>,
 }
 
+/// One target of a service: its checks, how many must fail, and its memory across
+/// evaluations. Kept in the service's list in configuration order (no map keyed by two
+/// names: 20,000 targets at 10,000 services).
+struct TargetEntry {
+    name: String,
+    ids: Vec<CheckId>,
+    /// How many failing checks take the target down.
+    quorum: usize,
+    track: TargetTrack,
+}
+
 /// Per-target memory across evaluations.
 struct TargetTrack {
     local: State,
@@ -87,6 +98,59 @@ struct TargetTrack {
     last: Option<Evaluated>,
     /// (state, flapping, local) at the last evaluation, to notice a change.
     seen: Option<(State, bool, State)>,
+}
+
+impl TargetTrack {
+    /// A fresh track: unknown, with a quorum over the controller and `agents`.
+    fn new(
+        required: usize,
+        agents: &[std::sync::Arc<str>],
+        stale_after: std::time::Duration,
+    ) -> Self {
+        let mut quorum = VantageQuorum::new(required, stale_after);
+        quorum.expect(CONTROLLER_VANTAGE);
+        for a in agents {
+            quorum.expect(a.clone());
+        }
+        TargetTrack {
+            local: State::Unknown,
+            changed_at: Instant::now(),
+            quorum,
+            damper: FlapDamper::new(flap_config()).ok(),
+            last: None,
+            seen: None,
+        }
+    }
+
+    /// The controller's (partition-gated) vote in, the vantage quorum and flap damping out;
+    /// true when anything the loop reads changed.
+    fn evaluate(&mut self, gated: State, now: Instant) -> bool {
+        self.quorum.report(CONTROLLER_VANTAGE, gated, now);
+        let verdict = self.quorum.verdict(now);
+        let (state, flapping) = match self.damper.as_mut() {
+            Some(d) => {
+                let damped = d.observe(verdict.state, now);
+                (damped.state, damped.flapping)
+            }
+            None => (verdict.state, false),
+        };
+        let seen = (state, flapping, self.local);
+        let votes = verdict.state;
+        let verdict = several(verdict);
+        let votes_moved = self
+            .last
+            .as_ref()
+            .is_none_or(|l| l.votes != votes || l.verdict != verdict);
+        let moved = self.seen != Some(seen) || votes_moved;
+        self.seen = Some(seen);
+        self.last = Some(Evaluated {
+            state,
+            flapping,
+            votes,
+            verdict,
+        });
+        moved
+    }
 }
 
 /// One target's last evaluation. The vantage verdict's lists are kept only when several
@@ -170,9 +234,8 @@ pub fn p95(mut values: Vec<u64>) -> Option<u64> {
 /// Health of every target of every service, fed by probe results and agents' reports.
 pub struct HealthBook {
     checks: BTreeMap<CheckId, CheckTracker>,
-    /// service -> target -> (check ids, fail quorum)
-    layout: BTreeMap<String, Vec<(String, Vec<CheckId>, usize)>>,
-    targets: BTreeMap<(String, String), TargetTrack>,
+    /// service -> its targets in configuration order.
+    layout: BTreeMap<String, Vec<TargetEntry>>,
     /// `None` only if the built-in configuration were invalid (unit-tested not to be).
     partition: Option<PartitionDetector>,
     /// The controller's uplink anchors: name -> check ids (see [`partition`]).
@@ -212,21 +275,23 @@ impl HealthBook {
                     checks.insert(id.clone(), tracker);
                     ids.push(id);
                 }
-                targets.push((t.name.clone(), ids, t.fail_quorum));
+                targets.push(TargetEntry {
+                    name: t.name.clone(),
+                    ids,
+                    quorum: t.fail_quorum,
+                    track: TargetTrack::new(1, &[], std::time::Duration::from_secs(10)),
+                });
             }
             layout.insert(s.name.clone(), targets);
         }
-        let mut book = HealthBook {
+        HealthBook {
             checks,
             layout,
-            targets: BTreeMap::new(),
             partition: PartitionDetector::new(PartitionConfig::default()).ok(),
             uplink: Vec::new(),
             keep_samples: true,
             generation: BTreeMap::new(),
-        };
-        book.set_vantage(1, &[], std::time::Duration::from_secs(10));
-        book
+        }
     }
 
     /// Requires `required` of the vantage points (the controller and `agents`) to agree that
@@ -237,31 +302,10 @@ impl HealthBook {
         agents: &[String],
         stale_after: std::time::Duration,
     ) {
-        let now = Instant::now();
-        self.targets.clear();
         // One copy of each vantage id, shared by every target's quorum.
-        let controller: std::sync::Arc<str> = CONTROLLER_VANTAGE.into();
         let agents: Vec<std::sync::Arc<str>> = agents.iter().map(|a| a.as_str().into()).collect();
-        for (service, targets) in &self.layout {
-            for (target, _, _) in targets {
-                let mut quorum = VantageQuorum::new(required, stale_after);
-                quorum.expect(controller.clone());
-                for a in &agents {
-                    quorum.expect(a.clone());
-                }
-                let damper = FlapDamper::new(flap_config()).ok();
-                self.targets.insert(
-                    (service.clone(), target.clone()),
-                    TargetTrack {
-                        local: State::Unknown,
-                        changed_at: now,
-                        quorum,
-                        damper,
-                        last: None,
-                        seen: None,
-                    },
-                );
-            }
+        for entry in self.layout.values_mut().flatten() {
+            entry.track = TargetTrack::new(required, &agents, stale_after);
         }
     }
 
@@ -294,8 +338,12 @@ impl HealthBook {
     /// Feeds one agent's report; targets it does not know are ignored.
     pub fn report_agent(&mut self, report: &agent::AgentReport, now: Instant) {
         for t in &report.targets {
-            if let Some(track) = self.targets.get_mut(&(t.service.clone(), t.target.clone())) {
-                track.quorum.report(&report.agent, t.state, now);
+            let entry = self
+                .layout
+                .get_mut(&t.service)
+                .and_then(|ts| ts.iter_mut().find(|e| e.name == t.target));
+            if let Some(entry) = entry {
+                entry.track.quorum.report(&report.agent, t.state, now);
             }
         }
     }
@@ -314,34 +362,30 @@ impl HealthBook {
         let HealthBook {
             checks,
             layout,
-            targets,
             partition,
             generation,
             ..
         } = self;
         // Local quorum per target, without copying a name (10,000 services: every tick).
-        for ((service, target), track) in targets.iter_mut() {
-            let Some((_, ids, quorum)) = layout
-                .get(service.as_str())
-                .and_then(|list| list.iter().find(|(t, _, _)| t == target))
-            else {
-                continue;
-            };
-            let roles = ids
+        for entry in layout.values_mut().flatten() {
+            let roles = entry
+                .ids
                 .iter()
                 .filter_map(|id| checks.get(id).map(|t| (t.role, t.judge.state())));
-            let local = quorum_of(roles, *quorum);
-            if track.local != local {
-                track.local = local;
-                track.changed_at = now;
+            let local = quorum_of(roles, entry.quorum);
+            if entry.track.local != local {
+                entry.track.local = local;
+                entry.track.changed_at = now;
             }
         }
-        let views: Vec<TargetView<'_>> = targets
+        let views: Vec<TargetView<'_>> = layout
             .iter()
-            .map(|((service, _), t)| TargetView {
-                service,
-                state: t.local,
-                changed_at: t.changed_at,
+            .flat_map(|(service, ts)| {
+                ts.iter().map(move |e| TargetView {
+                    service,
+                    state: e.track.local,
+                    changed_at: e.track.changed_at,
+                })
             })
             .collect();
         let uplink = uplink_of(checks, &self.uplink);
@@ -349,34 +393,14 @@ impl HealthBook {
             Some(p) => p.evaluate(&views, uplink, now),
             None => PartitionStatus::Clear,
         };
-        for ((service, _), track) in targets.iter_mut() {
-            let gated = status.gate(track.local);
-            track.quorum.report(CONTROLLER_VANTAGE, gated, now);
-            let verdict = track.quorum.verdict(now);
-            let (state, flapping) = match track.damper.as_mut() {
-                Some(d) => {
-                    let damped = d.observe(verdict.state, now);
-                    (damped.state, damped.flapping)
-                }
-                None => (verdict.state, false),
-            };
-            let seen = (state, flapping, track.local);
-            let votes = verdict.state;
-            let verdict = several(verdict);
-            let votes_moved = track
-                .last
-                .as_ref()
-                .is_none_or(|l| l.votes != votes || l.verdict != verdict);
-            if track.seen != Some(seen) || votes_moved {
-                track.seen = Some(seen);
+        for (service, ts) in layout.iter_mut() {
+            let mut moved = false;
+            for entry in ts.iter_mut() {
+                moved |= entry.track.evaluate(status.gate(entry.track.local), now);
+            }
+            if moved {
                 *generation.entry(service.clone()).or_default() += 1;
             }
-            track.last = Some(Evaluated {
-                state,
-                flapping,
-                votes,
-                verdict,
-            });
         }
     }
 
@@ -448,8 +472,8 @@ impl HealthBook {
     ) -> impl Iterator<Item = &'a CheckTracker> + 'a {
         self.layout
             .get(service)
-            .and_then(|ts| ts.iter().find(|(name, _, _)| name == target))
-            .map(|(_, ids, _)| ids.as_slice())
+            .and_then(|ts| ts.iter().find(|e| e.name == target))
+            .map(|e| e.ids.as_slice())
             .unwrap_or_default()
             .iter()
             .filter_map(|id| self.checks.get(id))
@@ -462,8 +486,8 @@ impl HealthBook {
         let Some(ids) = self
             .layout
             .get(service)
-            .and_then(|ts| ts.iter().find(|(name, _, _)| name == target))
-            .map(|(_, ids, _)| ids.clone())
+            .and_then(|ts| ts.iter().find(|e| e.name == target))
+            .map(|e| e.ids.clone())
         else {
             return;
         };
@@ -491,12 +515,12 @@ impl HealthBook {
         self.layout
             .iter()
             .flat_map(|(service, targets)| {
-                targets.iter().map(move |(target, ids, quorum)| {
-                    let checks = self.check_states(ids);
+                targets.iter().map(move |e| {
+                    let checks = self.check_states(&e.ids);
                     agent::TargetReport {
                         service: service.clone(),
-                        target: target.clone(),
-                        state: quorum_state(&checks, *quorum),
+                        target: e.name.clone(),
+                        state: quorum_state(&checks, e.quorum),
                     }
                 })
             })
@@ -538,19 +562,15 @@ impl HealthBook {
         };
         targets
             .iter()
-            .map(|(name, ids, quorum)| {
-                let checks = self.check_states(ids);
-                let local = quorum_state(&checks, *quorum);
-                let last = self
-                    .targets
-                    .get(&(service.to_string(), name.clone()))
-                    .and_then(|t| t.last.as_ref());
-                let (state, flapping, vantage) = match last {
+            .map(|e| {
+                let checks = self.check_states(&e.ids);
+                let local = quorum_state(&checks, e.quorum);
+                let (state, flapping, vantage) = match &e.track.last {
                     Some(l) => (l.state, l.flapping, l.verdict.as_deref().cloned()),
                     None => (local, false, None),
                 };
                 TargetHealth {
-                    target: name.clone(),
+                    target: e.name.clone(),
                     state,
                     local,
                     flapping,
