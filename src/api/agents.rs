@@ -18,20 +18,10 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use tokio::sync::mpsc::error::TrySendError;
 
+pub use super::auth::report_path;
 use super::auth::{role_label, Caller, Role};
 use super::{error, ApiState};
 use crate::health::agent::AgentReport;
-
-/// The report route for agent `name` (what an agent posts to).
-pub fn report_path(name: &str) -> String {
-    format!("/v1/agents/{name}/report")
-}
-
-/// The agent named in `path` when `path` is a report route (`/v1/agents/{name}/report`).
-pub(super) fn report_route_agent(path: &str) -> Option<&str> {
-    let name = path.strip_prefix("/v1/agents/")?.strip_suffix("/report")?;
-    (!name.is_empty() && !name.contains('/')).then_some(name)
-}
 
 /// Accepts one agent's report: 200 `{"accepted": N}` (N targets), 403 when the token is not
 /// this agent's, 400 for a malformed body or unknown targets, 503 when the control loop cannot
@@ -145,19 +135,4 @@ fn unknown_targets(report: &AgentReport, known: &BTreeSet<(String, String)>) -> 
         .filter(|t| !known.contains(&(t.service.clone(), t.target.clone())))
         .map(|t| format!("{}/{}", t.service, t.target))
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn report_routes_are_recognised() {
-        assert_eq!(report_route_agent("/v1/agents/edge/report"), Some("edge"));
-        assert_eq!(report_route_agent("/v1/agents//report"), None);
-        assert_eq!(report_route_agent("/v1/agents/a/b/report"), None);
-        assert_eq!(report_route_agent("/v1/agents/edge"), None);
-        assert_eq!(report_route_agent("/v1/status"), None);
-        assert_eq!(report_path("edge"), "/v1/agents/edge/report");
-    }
 }

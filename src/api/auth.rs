@@ -178,16 +178,27 @@ pub(super) async fn require_token(
     next.run(req).await
 }
 
+/// The report route for agent `name` (what an agent posts to).
+pub fn report_path(name: &str) -> String {
+    format!("/v1/agents/{name}/report")
+}
+
+/// The agent named in `path` when `path` is a report route (`/v1/agents/{name}/report`).
+pub(super) fn report_route_agent(path: &str) -> Option<&str> {
+    let name = path.strip_prefix("/v1/agents/")?.strip_suffix("/report")?;
+    (!name.is_empty() && !name.contains('/')).then_some(name)
+}
+
 /// What each role may do; the error is the 403 message (names the token, never its value).
 fn allowed(token: &ApiToken, method: &Method, path: &str) -> Result<(), String> {
     let reads = matches!(*method, Method::GET | Method::HEAD);
-    let report = *method == Method::POST && super::agents::report_route_agent(path).is_some();
+    let report = *method == Method::POST && report_route_agent(path).is_some();
     match token.role {
         Role::Agent if report => Ok(()),
         Role::Agent => Err(format!(
             "forbidden: token `{}` is an agent token; it may only POST {}, not {method} {path}",
             token.name,
-            super::agents::report_path(&token.name)
+            report_path(&token.name)
         )),
         _ if report => Err(format!(
             "forbidden: token `{}` is {}; POST {path} is only for the agent's own token",
@@ -288,6 +299,16 @@ fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn report_routes_are_recognised() {
+        assert_eq!(report_route_agent("/v1/agents/edge/report"), Some("edge"));
+        assert_eq!(report_route_agent("/v1/agents//report"), None);
+        assert_eq!(report_route_agent("/v1/agents/a/b/report"), None);
+        assert_eq!(report_route_agent("/v1/agents/edge"), None);
+        assert_eq!(report_route_agent("/v1/status"), None);
+        assert_eq!(report_path("edge"), "/v1/agents/edge/report");
+    }
 
     fn tok(name: &str, role: Role, secret: &str) -> ApiToken {
         ApiToken {
