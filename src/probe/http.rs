@@ -12,21 +12,22 @@
 //!   before common server keep-alive timeouts (Apache: 5 s) could race a probe.
 //! - Proxies from the environment are ignored: a health check must reach the target itself.
 //! - Redirects are not followed by default: a 301 to a maintenance page is a status to judge.
+//!
+//! The TLS configurations are in `http/tls.rs`.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 use super::pattern::Pattern;
 use super::spec::family_matches;
 use super::{cert, CheckSpec, FailureReason, Family, Schedule, StatusRange};
+
+mod tls;
 
 /// Most body bytes read (and searched for `expect_body`).
 const MAX_BODY: usize = 64 * 1024;
@@ -84,66 +85,22 @@ impl HttpProbe {
         let method = reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
             .map_err(|_| format!("`{method}` is not an HTTP method"))?;
 
-        let tls = if *insecure_skip_verify {
-            insecure_config()?
-        } else if let Some(path) = ca_file {
-            ca_file_config(path)?
-        } else {
-            native_config()?
-        };
+        let tls = tls::config_for(*insecure_skip_verify, ca_file.as_deref())?;
         let reuse = *keep_alive && sched.interval < POOL_IDLE;
-        let mut builder = reqwest::Client::builder()
-            .no_proxy()
-            .redirect(if *follow_redirects {
-                reqwest::redirect::Policy::limited(10)
-            } else {
-                reqwest::redirect::Policy::none()
-            })
-            .http1_only()
-            .tcp_nodelay(true)
-            .tls_info(https)
-            .pool_max_idle_per_host(if reuse { 1 } else { 0 })
-            .pool_idle_timeout(POOL_IDLE)
-            .dns_resolver(Arc::new(FamilyResolver(*family)))
-            .use_preconfigured_tls(tls);
+        let builder = client_builder(tls, https, *follow_redirects, reuse, *family);
 
-        let literal_ip = url.host_str().and_then(|h| {
-            h.trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse::<IpAddr>()
-                .ok()
-        });
-        if let Some(ip) = literal_ip {
-            if !family_matches(ip, *family) {
-                return Err(format!("url address {ip} is not {family:?}"));
+        let literal_ip = literal_ip(&url, *family)?;
+        let mut header_map = header_map(headers)?;
+        let builder = match (host, literal_ip) {
+            (None, _) => builder,
+            (Some(h), Some(ip)) => connect_to_ip_as(builder, &mut url, h, ip, https)?,
+            (Some(h), None) => {
+                let value =
+                    HeaderValue::from_str(h).map_err(|_| format!("host `{h}` is invalid"))?;
+                header_map.insert(reqwest::header::HOST, value);
+                builder
             }
-        }
-        let mut header_map = HeaderMap::new();
-        for (k, v) in headers {
-            let name = HeaderName::from_bytes(k.as_bytes())
-                .map_err(|_| format!("header name `{k}` is invalid"))?;
-            let value = HeaderValue::from_str(v)
-                .map_err(|_| format!("header `{k}` has an invalid value"))?;
-            header_map.append(name, value);
-        }
-        if let Some(h) = host {
-            match literal_ip {
-                Some(ip) => {
-                    // Connect to the IP but speak to `h`: Host header and SNI both become `h`.
-                    let port = url
-                        .port_or_known_default()
-                        .unwrap_or(if https { 443 } else { 80 });
-                    url.set_host(Some(h))
-                        .map_err(|e| format!("host `{h}`: {e}"))?;
-                    builder = builder.resolve_to_addrs(h, &[SocketAddr::new(ip, port)]);
-                }
-                None => {
-                    let value =
-                        HeaderValue::from_str(h).map_err(|_| format!("host `{h}` is invalid"))?;
-                    header_map.insert(reqwest::header::HOST, value);
-                }
-            }
-        }
+        };
         let client = builder
             .build()
             .map_err(|e| format!("http client: {}", chain(&e)))?;
@@ -286,429 +243,77 @@ impl reqwest::dns::Resolve for FamilyResolver {
     }
 }
 
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-fn config_with_roots(roots: RootCertStore) -> Result<ClientConfig, String> {
-    Ok(ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("tls: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
-}
-
-/// The system roots, loaded once per process.
-fn native_config() -> Result<ClientConfig, String> {
-    static NATIVE: OnceLock<Result<ClientConfig, String>> = OnceLock::new();
-    NATIVE
-        .get_or_init(|| {
-            let loaded = rustls_native_certs::load_native_certs();
-            let mut roots = RootCertStore::empty();
-            let (added, _ignored) = roots.add_parsable_certificates(loaded.certs);
-            if added == 0 {
-                tracing::warn!(errors = ?loaded.errors, "no system CA certificates found: HTTPS checks without ca_file will fail verification");
-            }
-            config_with_roots(roots)
+/// The client of one check: no proxy, redirects only when asked, HTTP/1.1, at most one idle
+/// connection kept (when `reuse`), names resolved in `family` only, `tls` for HTTPS.
+fn client_builder(
+    tls: rustls::ClientConfig,
+    https: bool,
+    follow_redirects: bool,
+    reuse: bool,
+    family: Family,
+) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(if follow_redirects {
+            reqwest::redirect::Policy::limited(10)
+        } else {
+            reqwest::redirect::Policy::none()
         })
-        .clone()
+        .http1_only()
+        .tcp_nodelay(true)
+        .tls_info(https)
+        .pool_max_idle_per_host(if reuse { 1 } else { 0 })
+        .pool_idle_timeout(POOL_IDLE)
+        .dns_resolver(Arc::new(FamilyResolver(family)))
+        .use_preconfigured_tls(tls)
 }
 
-/// Trusts only the PEM certificates in `path` (a private CA).
-fn ca_file_config(path: &std::path::Path) -> Result<ClientConfig, String> {
-    let shown = path.display();
-    let mut roots = RootCertStore::empty();
-    for c in CertificateDer::pem_file_iter(path).map_err(|e| format!("ca_file {shown}: {e}"))? {
-        let c = c.map_err(|e| format!("ca_file {shown}: {e}"))?;
-        roots.add(c).map_err(|e| format!("ca_file {shown}: {e}"))?;
+/// The URL's host when it is an IP address, which must be of the check's `family`.
+fn literal_ip(url: &reqwest::Url, family: Family) -> Result<Option<IpAddr>, String> {
+    let literal_ip = url.host_str().and_then(|h| {
+        h.trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .ok()
+    });
+    if let Some(ip) = literal_ip {
+        if !family_matches(ip, family) {
+            return Err(format!("url address {ip} is not {family:?}"));
+        }
     }
-    if roots.is_empty() {
-        return Err(format!("ca_file {shown} holds no certificate"));
-    }
-    config_with_roots(roots)
+    Ok(literal_ip)
 }
 
-fn insecure_config() -> Result<ClientConfig, String> {
-    Ok(ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("tls: {e}"))?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(NoVerify(provider())))
-        .with_no_client_auth())
+/// The check's extra request headers, each name and value valid.
+fn header_map(headers: &BTreeMap<String, String>) -> Result<HeaderMap, String> {
+    let mut header_map = HeaderMap::new();
+    for (k, v) in headers {
+        let name = HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| format!("header name `{k}` is invalid"))?;
+        let value =
+            HeaderValue::from_str(v).map_err(|_| format!("header `{k}` has an invalid value"))?;
+        header_map.append(name, value);
+    }
+    Ok(header_map)
 }
 
-/// `insecure_skip_verify`: accepts any certificate (the handshake signature is still checked).
-#[derive(Debug)]
-struct NoVerify(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for NoVerify {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
+/// `host` on a URL with a literal IP: connect to the IP but speak to `h`, so the Host header
+/// and SNI both become `h`.
+fn connect_to_ip_as(
+    builder: reqwest::ClientBuilder,
+    url: &mut reqwest::Url,
+    h: &str,
+    ip: IpAddr,
+    https: bool,
+) -> Result<reqwest::ClientBuilder, String> {
+    let port = url
+        .port_or_known_default()
+        .unwrap_or(if https { 443 } else { 80 });
+    url.set_host(Some(h))
+        .map_err(|e| format!("host `{h}`: {e}"))?;
+    Ok(builder.resolve_to_addrs(h, &[SocketAddr::new(ip, port)]))
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
-mod tests {
-    use super::*;
-    use crate::probe::testutil;
-    use crate::probe::Prober;
-
-    fn spec(url: String) -> CheckSpec {
-        let toml =
-            format!("kind = \"http\"\nurl = \"{url}\"\ntimeout = \"500ms\"\ninterval = \"1s\"\n");
-        toml_spec(&toml)
-    }
-
-    fn toml_spec(s: &str) -> CheckSpec {
-        serde_json::from_value(toml_to_json(s)).unwrap()
-    }
-
-    /// Tiny `key = value` reader for tests (the crate's config loader is not ours).
-    fn toml_to_json(s: &str) -> serde_json::Value {
-        let mut m = serde_json::Map::new();
-        for line in s.lines().filter(|l| !l.trim().is_empty()) {
-            let (k, v) = line.split_once('=').unwrap();
-            m.insert(
-                k.trim().to_string(),
-                serde_json::from_str(v.trim()).unwrap(),
-            );
-        }
-        serde_json::Value::Object(m)
-    }
-
-    fn with(mut spec: CheckSpec, f: impl FnOnce(&mut CheckSpec)) -> CheckSpec {
-        f(&mut spec);
-        spec
-    }
-
-    #[tokio::test]
-    async fn http_ok_status_body_and_host() {
-        let srv = testutil::http_server(false).await;
-        let p = Prober::new(&spec(format!("http://{}/ok", srv.addr))).unwrap();
-        let o = p.probe().await;
-        assert_eq!(o.result, Ok(()), "{o:?}");
-        // connection reuse: a second probe works too
-        assert_eq!(p.probe().await.result, Ok(()));
-
-        let p = Prober::new(&spec(format!("http://{}/status/503", srv.addr))).unwrap();
-        assert_eq!(p.probe().await.result, Err(FailureReason::Status(503)));
-
-        let s = with(spec(format!("http://{}/status/503", srv.addr)), |s| {
-            if let CheckSpec::Http { expect_status, .. } = s {
-                *expect_status = vec!["200-299".parse().unwrap(), "503".parse().unwrap()];
-            }
-        });
-        assert_eq!(Prober::new(&s).unwrap().probe().await.result, Ok(()));
-
-        let p = Prober::new(&spec(format!("http://{}/redirect", srv.addr))).unwrap();
-        assert_eq!(
-            p.probe().await.result,
-            Err(FailureReason::Status(301)),
-            "redirects not followed"
-        );
-        let s = with(spec(format!("http://{}/redirect", srv.addr)), |s| {
-            if let CheckSpec::Http {
-                follow_redirects, ..
-            } = s
-            {
-                *follow_redirects = true;
-            }
-        });
-        assert_eq!(Prober::new(&s).unwrap().probe().await.result, Ok(()));
-
-        let s = with(spec(format!("http://{}/ok", srv.addr)), |s| {
-            if let CheckSpec::Http { expect_body, .. } = s {
-                *expect_body = Some("all good".into());
-            }
-        });
-        assert_eq!(Prober::new(&s).unwrap().probe().await.result, Ok(()));
-        let s = with(spec(format!("http://{}/ok", srv.addr)), |s| {
-            if let CheckSpec::Http { expect_body, .. } = s {
-                *expect_body = Some("healthy".into());
-            }
-        });
-        assert_eq!(
-            Prober::new(&s).unwrap().probe().await.result,
-            Err(FailureReason::BodyMismatch("\"healthy\"".into()))
-        );
-        let s = with(spec(format!("http://{}/ok", srv.addr)), |s| {
-            if let CheckSpec::Http {
-                expect_body_regex, ..
-            } = s
-            {
-                *expect_body_regex = Some(r"all\s+go+d".into());
-            }
-        });
-        assert_eq!(Prober::new(&s).unwrap().probe().await.result, Ok(()));
-        let s = with(spec(format!("http://{}/ok", srv.addr)), |s| {
-            if let CheckSpec::Http {
-                expect_body_regex, ..
-            } = s
-            {
-                *expect_body_regex = Some("^healthy$".into());
-            }
-        });
-        let r = Prober::new(&s).unwrap().probe().await.result;
-        assert_eq!(
-            r,
-            Err(FailureReason::BodyMismatch(r#"regex "^healthy$""#.into()))
-        );
-        assert_eq!(
-            r.unwrap_err().to_string(),
-            r#"body does not match regex "^healthy$""#
-        );
-
-        let s = with(spec(format!("http://{}/echo-host", srv.addr)), |s| {
-            if let CheckSpec::Http {
-                host,
-                headers,
-                method,
-                ..
-            } = s
-            {
-                *host = Some("svc.example".into());
-                headers.insert("X-Probe".into(), "1".into());
-                *method = "head".into();
-            }
-        });
-        assert_eq!(Prober::new(&s).unwrap().probe().await.result, Ok(()));
-        let seen = srv.requests();
-        let last = seen.last().unwrap();
-        assert!(last.starts_with("HEAD /echo-host"), "{last}");
-        assert!(
-            last.to_ascii_lowercase()
-                .contains(&format!("host: svc.example:{}", srv.addr.port())),
-            "{last}"
-        );
-        assert!(last.to_ascii_lowercase().contains("x-probe: 1"), "{last}");
-    }
-
-    #[tokio::test]
-    async fn http_family_resolution() {
-        let srv = testutil::http_server(false).await;
-        let url = format!("http://localhost:{}/ok", srv.addr.port());
-        let v4 = toml_spec(&format!(
-            "kind = \"http\"\nurl = \"{url}\"\nfamily = \"ipv4\"\n"
-        ));
-        assert_eq!(Prober::new(&v4).unwrap().probe().await.result, Ok(()));
-        let v6 = toml_spec(&format!(
-            "kind = \"http\"\nurl = \"{url}\"\nfamily = \"ipv6\"\n"
-        ));
-        match Prober::new(&v6).unwrap().probe().await.result {
-            Err(FailureReason::Resolve(_)) | Err(FailureReason::Refused) => {}
-            other => panic!("ipv6 must be judged on its own, got {other:?}"),
-        }
-    }
-
-    #[tokio::test]
-    async fn http_refused_and_timeout() {
-        let dead = testutil::dead_tcp_port().await;
-        let p = Prober::new(&spec(format!("http://{dead}/"))).unwrap();
-        assert_eq!(p.probe().await.result, Err(FailureReason::Refused));
-
-        let silent = testutil::tcp_silent().await;
-        let p = Prober::new(&spec(format!("http://{silent}/"))).unwrap();
-        let o = p.probe().await;
-        assert_eq!(o.result, Err(FailureReason::Timeout));
-        assert!(o.latency >= Duration::from_millis(500));
-
-        let srv = testutil::http_server(false).await;
-        // the /slow path sleeps 2 s before answering
-        let p = Prober::new(&spec(format!("http://{}/slow", srv.addr))).unwrap();
-        assert_eq!(p.probe().await.result, Err(FailureReason::Timeout));
-    }
-
-    #[tokio::test]
-    async fn https_verification_sni_and_expiry() {
-        let srv = testutil::http_server(true).await;
-        let ca = srv.ca_file.clone().unwrap();
-        let url = format!("https://localhost:{}/ok", srv.addr.port());
-
-        // self-signed: the system roots do not know it
-        let p = Prober::new(&spec(url.clone())).unwrap();
-        match p.probe().await.result {
-            Err(FailureReason::Tls(m)) => assert!(m.to_lowercase().contains("certificate"), "{m}"),
-            other => panic!("expected a TLS failure, got {other:?}"),
-        }
-
-        let with_ca = with(spec(url.clone()), |s| {
-            if let CheckSpec::Http { ca_file, .. } = s {
-                *ca_file = Some(ca.clone());
-            }
-        });
-        let p = Prober::new(&with_ca).unwrap();
-        let o = p.probe().await;
-        assert_eq!(o.result, Ok(()), "{o:?}");
-        let exp = p.cert_not_after().expect("expiry known after a handshake");
-        let days = exp.duration_since(SystemTime::now()).unwrap().as_secs() / 86_400;
-        assert!(
-            (29..=30).contains(&days),
-            "cert made for 30 days, got {days}"
-        );
-
-        let insecure = with(spec(url.clone()), |s| {
-            if let CheckSpec::Http {
-                insecure_skip_verify,
-                ..
-            } = s
-            {
-                *insecure_skip_verify = true;
-            }
-        });
-        assert_eq!(Prober::new(&insecure).unwrap().probe().await.result, Ok(()));
-
-        // expiring soon
-        let strict = with(with_ca.clone(), |s| {
-            if let CheckSpec::Http {
-                cert_min_validity, ..
-            } = s
-            {
-                *cert_min_validity = Some(Duration::from_secs(60 * 86_400));
-            }
-        });
-        match Prober::new(&strict).unwrap().probe().await.result {
-            Err(FailureReason::CertExpiring(d)) => assert!((29..=30).contains(&d), "{d}"),
-            other => panic!("expected CertExpiring, got {other:?}"),
-        }
-
-        // wrong name: connect to 127.0.0.1 but ask for a name not in the certificate
-        let wrong = with(with_ca.clone(), |s| {
-            if let CheckSpec::Http { url, host, .. } = s {
-                *url = format!("https://127.0.0.1:{}/ok", srv.addr.port());
-                *host = Some("other.example".into());
-            }
-        });
-        match Prober::new(&wrong).unwrap().probe().await.result {
-            Err(FailureReason::Tls(m)) => assert!(m.contains("certificate"), "{m}"),
-            other => panic!("expected a TLS name failure, got {other:?}"),
-        }
-        // right name through an IP URL: SNI and Host both set from `host`
-        let right = with(with_ca.clone(), |s| {
-            if let CheckSpec::Http { url, host, .. } = s {
-                *url = format!("https://127.0.0.1:{}/ok", srv.addr.port());
-                *host = Some("localhost".into());
-            }
-        });
-        assert_eq!(Prober::new(&right).unwrap().probe().await.result, Ok(()));
-        assert_eq!(srv.snis().last().map(String::as_str), Some("localhost"));
-    }
-
-    #[tokio::test]
-    async fn https_expired_certificate_is_tls_failure() {
-        let srv = testutil::http_server_expired().await;
-        let s = with(
-            spec(format!("https://localhost:{}/ok", srv.addr.port())),
-            |s| {
-                if let CheckSpec::Http { ca_file, .. } = s {
-                    *ca_file = srv.ca_file.clone();
-                }
-            },
-        );
-        match Prober::new(&s).unwrap().probe().await.result {
-            Err(FailureReason::Tls(m)) => assert!(m.to_lowercase().contains("expired"), "{m}"),
-            other => panic!("expected an expired-certificate failure, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn spec_parsing_and_validation() {
-        let s = toml_spec(
-            "kind = \"http\"\nurl = \"https://x.test/h\"\nexpect_status = [\"200-299\", 301, \"4xx\"]\nrole = \"liveness\"\nrecheck = 3\nrecheck_interval = \"50ms\"\ninterval = \"100ms\"\n",
-        );
-        let CheckSpec::Http { expect_status, .. } = &s else {
-            panic!()
-        };
-        assert_eq!(expect_status.len(), 3);
-        assert!(expect_status[2].contains(404) && !expect_status[2].contains(500));
-        assert_eq!(s.role(), crate::probe::Role::Liveness);
-        let sch = s.schedule();
-        assert_eq!(
-            (sch.interval, sch.timeout, sch.recheck),
-            (Duration::from_millis(100), Duration::from_millis(100), 3)
-        );
-        s.validate().unwrap();
-
-        assert!(serde_json::from_value::<CheckSpec>(toml_to_json(
-            "kind = \"http\"\nurl = \"http://x\"\nbogus = 1\n"
-        ))
-        .is_err());
-        assert!(serde_json::from_value::<CheckSpec>(toml_to_json(
-            "kind = \"http\"\nurl = \"http://x\"\nexpect_status = [\"600\"]\n"
-        ))
-        .is_err());
-        assert!(serde_json::from_value::<CheckSpec>(toml_to_json(
-            "kind = \"http\"\nurl = \"http://x\"\nexpect_status = [\"299-200\"]\n"
-        ))
-        .is_err());
-        assert!(spec("ftp://x/".into()).validate().is_err());
-        assert!(spec("not a url".into()).validate().is_err());
-        assert!(
-            toml_spec("kind = \"http\"\nurl = \"http://x\"\ninterval = \"50ms\"\n")
-                .validate()
-                .is_err()
-        );
-        assert!(toml_spec(
-            "kind = \"http\"\nurl = \"http://x\"\ninterval = \"1s\"\ntimeout = \"2s\"\n"
-        )
-        .validate()
-        .is_err());
-        assert!(toml_spec(
-            "kind = \"http\"\nurl = \"http://x\"\nca_file = \"/nonexistent/ca.pem\"\n"
-        )
-        .validate()
-        .is_err());
-        assert!(
-            toml_spec("kind = \"http\"\nurl = \"http://x\"\nmethod = \"G E T\"\n")
-                .validate()
-                .is_err()
-        );
-        assert!(
-            toml_spec("kind = \"http\"\nurl = \"http://127.0.0.1/\"\nfamily = \"ipv6\"\n")
-                .validate()
-                .is_err()
-        );
-        // round trip
-        let back: CheckSpec = serde_json::from_value(serde_json::to_value(&s).unwrap()).unwrap();
-        assert_eq!(back, s);
-    }
-}
+mod tests;
