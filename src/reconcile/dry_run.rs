@@ -13,7 +13,7 @@ use std::sync::Arc;
 use dnsfailback_provider::{Fqdn, Provider};
 use serde::{Deserialize, Serialize};
 
-use super::prepare::Outcome;
+use super::converge::Outcome;
 use super::{zone, Controller};
 use crate::plan::Plan;
 

@@ -11,6 +11,7 @@
 
 pub mod clock;
 mod command;
+mod converge;
 mod dry_run;
 mod events;
 mod finish;
@@ -25,6 +26,7 @@ mod reload;
 mod runtime;
 pub mod status;
 mod verify;
+mod writes;
 mod zone;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -329,100 +331,6 @@ impl Controller {
         tokio::spawn(async move {
             let _ = tx.send(work.await);
         });
-    }
-
-    /// Writes the state changes and audit entries collected this tick, one transaction each.
-    async fn flush(&mut self) {
-        let saves = std::mem::take(&mut self.saves);
-        if !saves.is_empty() {
-            let saves: Vec<(String, ServiceState)> = saves.into_iter().collect();
-            match self.store.save_service_states(&saves).await {
-                Ok(()) => {
-                    for (name, state) in saves {
-                        self.adopt_state(&name, state);
-                    }
-                }
-                Err(e) => {
-                    for (name, _) in &saves {
-                        self.set_error(name, format!("cannot save state: {e}"));
-                    }
-                }
-            }
-        }
-        let audits = std::mem::take(&mut self.audits);
-        if !audits.is_empty() {
-            if let Err(e) = self.store.audit_many(&audits).await {
-                tracing::error!("cannot write the audit trail: {e}");
-            }
-        }
-    }
-
-    /// Takes a saved state into memory, logging a phase change (only a real one).
-    fn adopt_state(&mut self, name: &str, state: ServiceState) {
-        let Some(rt) = self.runtime.get_mut(name) else {
-            return;
-        };
-        if rt.state.phase.label() != state.phase.label() {
-            tracing::info!(
-                service = name,
-                "phase {} -> {}",
-                rt.state.phase.label(),
-                state.phase.label()
-            );
-        }
-        rt.state = state;
-    }
-
-    /// Makes the next tick decide `name` even if it looks quiet (a command, a hook result).
-    fn wake(&mut self, name: &str) {
-        if let Some(rt) = self.runtime.get_mut(name) {
-            rt.decided = (u64::MAX, 0);
-        }
-    }
-
-    /// Queues a state write for this tick's flush, if the state changed.
-    fn save_later(&mut self, name: &str, state: ServiceState) {
-        if self.runtime.get(name).is_some_and(|rt| rt.state != state) {
-            self.saves.insert(name.to_string(), state);
-        }
-    }
-
-    /// Saves one service's state now (operator commands, recovery).
-    async fn save_state(&mut self, name: &str, state: ServiceState) -> Result<(), String> {
-        if self.runtime.get(name).is_none_or(|rt| rt.state == state) {
-            return Ok(());
-        }
-        self.store
-            .save_service_state(name, &state)
-            .await
-            .map_err(|e| e.to_string())?;
-        self.adopt_state(name, state);
-        Ok(())
-    }
-
-    fn audit_later(
-        &mut self,
-        service: &str,
-        action: &str,
-        reason: &str,
-        evidence: serde_json::Value,
-    ) {
-        self.audits.push(AuditEntry {
-            at_ms: self.clock.now_ms(),
-            service: service.to_string(),
-            actor: "controller".into(),
-            action: action.to_string(),
-            reason: reason.to_string(),
-            evidence,
-            changes: None,
-        });
-    }
-
-    fn set_error(&mut self, name: &str, e: String) {
-        tracing::warn!(service = name, "{e}");
-        if let Some(rt) = self.runtime.get_mut(name) {
-            rt.last_error = Some(e);
-        }
     }
 
     /// A service's configuration, shared (the loop reads it every tick; no copy).

@@ -144,7 +144,7 @@ impl Controller {
                     .get(&service.name)
                     .map(|r| r.state.phase.clone())
                     .unwrap_or(crate::policy::Phase::Normal);
-                let action = super::prepare::action_for(&intent.next_state.phase, &current);
+                let action = super::converge::action_for(&intent.next_state.phase, &current);
                 self.audit_later(&service.name, action, &intent.reason, evidence);
                 if let Err(e) = self
                     .save_state(&service.name, intent.next_state.clone())
