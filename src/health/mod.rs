@@ -9,25 +9,29 @@
 
 pub mod agent;
 pub mod baseline;
+mod check;
 pub mod flap;
 pub mod partition;
+mod samples;
 pub mod threshold;
+mod track;
 pub mod vantage;
 pub mod window;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use tokio::time::Instant;
 
 use crate::config::Service;
-use crate::probe::{CheckId, ProbeResult, Role};
-use flap::{FlapConfig, FlapDamper};
+use crate::probe::{CheckId, Role};
+use check::CheckTracker;
 use partition::{PartitionConfig, PartitionDetector, PartitionStatus, TargetView};
 pub use threshold::{State, Threshold};
-use vantage::{VantageQuorum, VantageVerdict};
-use window::{AnyJudge, Judge};
+use track::{TargetEntry, TargetTrack};
+use vantage::VantageVerdict;
+use window::Judge;
 
 /// A target's probe results over a span of time (for the canary: the primary's since the
 /// current step began, from [`HealthBook::stats_since`]); `policy::canary` gates on them.
@@ -75,150 +79,6 @@ pub struct TargetHealth {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vantage: Option<VantageVerdict>,
     pub checks: Vec<CheckHealth>,
-}
-
-/// One target of a service: its checks, how many must fail, and its memory across
-/// evaluations. Kept in the service's list in configuration order (no map keyed by two
-/// names: 20,000 targets at 10,000 services).
-struct TargetEntry {
-    name: String,
-    ids: Vec<CheckId>,
-    /// How many failing checks take the target down.
-    quorum: usize,
-    track: TargetTrack,
-}
-
-/// Per-target memory across evaluations.
-struct TargetTrack {
-    local: State,
-    changed_at: Instant,
-    quorum: VantageQuorum,
-    damper: Option<FlapDamper>,
-    /// The last evaluation.
-    last: Option<Evaluated>,
-    /// (state, flapping, local) at the last evaluation, to notice a change.
-    seen: Option<(State, bool, State)>,
-}
-
-impl TargetTrack {
-    /// A fresh track: unknown, with a quorum over the controller and `agents`.
-    fn new(
-        required: usize,
-        agents: &[std::sync::Arc<str>],
-        stale_after: std::time::Duration,
-    ) -> Self {
-        let mut quorum = VantageQuorum::new(required, stale_after);
-        quorum.expect(CONTROLLER_VANTAGE);
-        for a in agents {
-            quorum.expect(a.clone());
-        }
-        TargetTrack {
-            local: State::Unknown,
-            changed_at: Instant::now(),
-            quorum,
-            damper: FlapDamper::new(flap_config()).ok(),
-            last: None,
-            seen: None,
-        }
-    }
-
-    /// The controller's (partition-gated) vote in, the vantage quorum and flap damping out;
-    /// true when anything the loop reads changed.
-    fn evaluate(&mut self, gated: State, now: Instant) -> bool {
-        self.quorum.report(CONTROLLER_VANTAGE, gated, now);
-        let verdict = self.quorum.verdict(now);
-        let (state, flapping) = match self.damper.as_mut() {
-            Some(d) => {
-                let damped = d.observe(verdict.state, now);
-                (damped.state, damped.flapping)
-            }
-            None => (verdict.state, false),
-        };
-        let seen = (state, flapping, self.local);
-        let votes = verdict.state;
-        let verdict = several(verdict);
-        let votes_moved = self
-            .last
-            .as_ref()
-            .is_none_or(|l| l.votes != votes || l.verdict != verdict);
-        let moved = self.seen != Some(seen) || votes_moved;
-        self.seen = Some(seen);
-        self.last = Some(Evaluated {
-            state,
-            flapping,
-            votes,
-            verdict,
-        });
-        moved
-    }
-}
-
-/// One target's last evaluation. The vantage verdict's lists are kept only when several
-/// vantage points vote: with the controller alone they say nothing its state does not, and
-/// keeping them cost an allocation per target (20,000 targets at 10,000 services).
-struct Evaluated {
-    state: State,
-    flapping: bool,
-    /// The vantage quorum's own state (before flap damping).
-    votes: State,
-    verdict: Option<Box<VantageVerdict>>,
-}
-
-/// The verdict, when more than one vantage point is in it.
-fn several(verdict: VantageVerdict) -> Option<Box<VantageVerdict>> {
-    let n = verdict.down.len() + verdict.up.len() + verdict.unknown.len() + verdict.stale.len();
-    (n > 1).then(|| Box::new(verdict))
-}
-
-/// Flap damping: a single outage and recovery pass undamped; three changes within about a
-/// half-life (a backend bouncing up and down) hold the target down until it calms.
-fn flap_config() -> FlapConfig {
-    FlapConfig {
-        penalty: 1000.0,
-        half_life: std::time::Duration::from_secs(30),
-        suppress: 2500.0,
-        reuse: 1000.0,
-        max_penalty: 6000.0,
-    }
-}
-
-impl CheckTracker {
-    fn new(c: &crate::config::Check) -> Self {
-        let judge = match c.window {
-            Some((n, k)) => AnyJudge::window(n, k, n.min(3), c.max_latency)
-                .unwrap_or_else(|_| AnyJudge::rise_fall(c.rise, c.fall, c.max_latency)),
-            None => AnyJudge::rise_fall(c.rise, c.fall, c.max_latency),
-        };
-        CheckTracker {
-            judge,
-            role: c.spec.role(),
-            last_error: None,
-            last_latency_ms: None,
-            samples: VecDeque::new(),
-            sampled: false,
-        }
-    }
-}
-
-struct CheckTracker {
-    judge: AnyJudge,
-    role: Role,
-    last_error: Option<String>,
-    last_latency_ms: Option<u64>,
-    /// Recent results with their wall time, for canary gates and baselines.
-    samples: VecDeque<Sample>,
-    /// Whether `samples` are kept for this check (a primary's checks).
-    sampled: bool,
-}
-
-/// Results kept per check: enough for a canary step of several minutes at 1 s intervals.
-const SAMPLES_KEPT: usize = 2048;
-
-#[derive(Debug, Clone, Copy)]
-struct Sample {
-    at_ms: u64,
-    ok: bool,
-    latency_ms: u64,
 }
 
 /// The 95th percentile of `values` (nearest rank), `None` when empty.
@@ -425,90 +285,6 @@ impl HealthBook {
             .collect()
     }
 
-    /// Feeds one probe result seen at `now_ms` (unix ms); unknown check ids are ignored (a
-    /// reload removed the check).
-    pub fn observe(&mut self, r: &ProbeResult, now_ms: u64) {
-        if let Some(t) = self.checks.get_mut(&r.check) {
-            t.judge.observe(r.outcome.is_ok(), r.outcome.latency);
-            t.last_error = r.outcome.result.as_ref().err().map(|e| e.to_string());
-            let latency_ms = u64::try_from(r.outcome.latency.as_millis()).unwrap_or(u64::MAX);
-            t.last_latency_ms = Some(latency_ms);
-            if !self.keep_samples || !t.sampled {
-                return;
-            }
-            if t.samples.len() == SAMPLES_KEPT {
-                t.samples.pop_front();
-            }
-            t.samples.push_back(Sample {
-                at_ms: now_ms,
-                ok: r.outcome.is_ok(),
-                latency_ms,
-            });
-        }
-    }
-
-    /// A target's samples since `since_ms`, oldest first per check. Walks back from the newest
-    /// only as far as needed: the cost is the answer's size, not the samples kept.
-    fn target_samples(&self, service: &str, target: &str, since_ms: u64) -> Vec<Sample> {
-        let mut out = Vec::new();
-        for t in self.target_checks(service, target) {
-            let start = out.len();
-            out.extend(
-                t.samples
-                    .iter()
-                    .rev()
-                    .take_while(|s| s.at_ms >= since_ms)
-                    .copied(),
-            );
-            out[start..].reverse();
-        }
-        out
-    }
-
-    fn target_checks<'a>(
-        &'a self,
-        service: &str,
-        target: &str,
-    ) -> impl Iterator<Item = &'a CheckTracker> + 'a {
-        self.layout
-            .get(service)
-            .and_then(|ts| ts.iter().find(|e| e.name == target))
-            .map(|e| e.ids.as_slice())
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|id| self.checks.get(id))
-    }
-
-    /// Forgets a target's samples older than `before_ms`: the loop calls it once it has taken
-    /// what it needs (the baseline has learnt them; no canary step reads them), so memory
-    /// stays a few samples per check however long the controller runs, not the 2,048 kept at most.
-    pub fn release_samples(&mut self, service: &str, target: &str, before_ms: u64) {
-        let Some(ids) = self
-            .layout
-            .get(service)
-            .and_then(|ts| ts.iter().find(|e| e.name == target))
-            .map(|e| e.ids.clone())
-        else {
-            return;
-        };
-        for id in ids {
-            if let Some(t) = self.checks.get_mut(&id) {
-                while t.samples.front().is_some_and(|s| s.at_ms < before_ms) {
-                    t.samples.pop_front();
-                }
-                if t.samples.is_empty() && t.samples.capacity() > 64 {
-                    t.samples.shrink_to(16);
-                }
-            }
-        }
-    }
-
-    /// Stops keeping samples (a probe agent reports states, never samples).
-    pub fn without_samples(mut self) -> Self {
-        self.keep_samples = false;
-        self
-    }
-
     /// Every target's state judged from this process's own probes alone (quorum over its
     /// checks; no other vantage point, no damping): what an agent reports.
     pub fn local_states(&self) -> Vec<agent::TargetReport> {
@@ -525,33 +301,6 @@ impl HealthBook {
                 })
             })
             .collect()
-    }
-
-    /// A target's results since `since_ms` as (unix ms, ok, latency ms), for its baseline.
-    pub fn samples_since(
-        &self,
-        service: &str,
-        target: &str,
-        since_ms: u64,
-    ) -> Vec<(u64, bool, u64)> {
-        self.target_samples(service, target, since_ms)
-            .into_iter()
-            .map(|s| (s.at_ms, s.ok, s.latency_ms))
-            .collect()
-    }
-
-    /// A target's results since `since_ms`: count, failures and p95 latency of successes.
-    pub fn stats_since(&self, service: &str, target: &str, since_ms: u64) -> StepStats {
-        let samples = self.target_samples(service, target, since_ms);
-        StepStats {
-            samples: samples.len() as u64,
-            failures: samples.iter().filter(|s| !s.ok).count() as u64,
-            p95_latency_ms: p95(samples
-                .iter()
-                .filter(|s| s.ok)
-                .map(|s| s.latency_ms)
-                .collect()),
-        }
     }
 
     /// The health of every target of `service`, in configuration (priority) order, as of the
