@@ -12,20 +12,22 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use dnsfailback_provider::{
-    ApplyReceipt, ChangeSet, ErrorKind, Fqdn, Provider, ProviderError, RecordSet, RecordType,
-};
+use dnsfailback_provider::{ApplyReceipt, ChangeSet, ErrorKind, Fqdn, Provider, ProviderError};
 
 use crate::config::Service;
-use crate::plan::{desired_sets, diff, Plan};
 use crate::policy::{Publication, ServiceState};
-use crate::state::{AuditEntry, Intent, IntentClose, IntentOutcome, Store};
+use crate::state::{Intent, Store};
 
 /// From this many services on, the job reads the whole zone once instead of each record.
 const READ_ZONE_FROM: usize = 8;
 
 /// Audit entries written per store transaction: bounds the memory of a fleet-wide change.
 const AUDIT_CHUNK: usize = 500;
+
+mod read;
+mod record;
+use read::observed_for;
+pub(super) use read::{plan_items, read_records};
 
 /// One service's share of a zone job.
 pub(super) struct Item {
@@ -139,58 +141,6 @@ async fn failpoint(name: &str) {
         tracing::warn!("failpoint {name} reached; pausing forever");
         std::future::pending::<()>().await;
     }
-}
-
-type Observed = BTreeMap<(Fqdn, RecordType), Vec<RecordSet>>;
-
-/// Reads the records of `services` in `zone`: the whole zone once for many, each record for
-/// few (a zone of 10,000 names is not listed to change one).
-pub(super) async fn read_records<'a>(
-    provider: &dyn Provider,
-    zone: &Fqdn,
-    services: impl ExactSizeIterator<Item = &'a Service>,
-) -> Result<Observed, ProviderError> {
-    let mut out: Observed = BTreeMap::new();
-    if services.len() >= READ_ZONE_FROM {
-        for set in provider.read_zone(zone).await? {
-            out.entry((set.name.clone(), set.rtype))
-                .or_default()
-                .push(set);
-        }
-        return Ok(out);
-    }
-    for s in services {
-        let sets = provider.read(&s.zone, &s.record, s.rtype).await?;
-        out.insert((s.record.clone(), s.rtype), sets);
-    }
-    Ok(out)
-}
-
-fn observed_for<'a>(observed: &'a Observed, s: &Service) -> &'a [RecordSet] {
-    observed
-        .get(&(s.record.clone(), s.rtype))
-        .map(Vec::as_slice)
-        .unwrap_or(&[])
-}
-
-/// The plan of every item of one zone against the provider's records as they are now: the
-/// one planning step shared by the zone job and `plan` (so a plan shows exactly the change
-/// sets the next tick sends).
-pub(super) async fn plan_items(
-    provider: &dyn Provider,
-    zone: &Fqdn,
-    items: &[Item],
-) -> Result<Vec<Plan>, ProviderError> {
-    let observed = read_records(provider, zone, items.iter().map(|i| i.service.as_ref())).await?;
-    let caps = provider.capabilities();
-    Ok(items
-        .iter()
-        .map(|item| {
-            let want = desired_sets(&item.service, &item.desired, caps.weighted);
-            let changes = diff(zone, observed_for(&observed, &item.service), &want);
-            Plan::new(&item.service.name, changes, &caps)
-        })
-        .collect())
 }
 
 /// A planned change of one item, journaled.
@@ -402,113 +352,6 @@ impl ZoneJob {
             }
         });
     }
-
-    /// Closes intents, writes the audit trail and saves the states, one transaction each.
-    async fn record(
-        &self,
-        applied: Vec<(Pending, ApplyReceipt)>,
-        journaled: &BTreeMap<usize, i64>,
-        outcomes: &mut [Option<ItemOutcome>],
-    ) {
-        // What to audit, by reference: the entries themselves (each with its evidence as JSON,
-        // ~3 KB) are built a chunk at a time, or a 10,000-service publication would hold
-        // 30 MB of them at once.
-        let mut audits: Vec<(usize, &str, String, Option<ChangeSet>)> = Vec::new();
-        let mut saved = Vec::new();
-        let mut states = Vec::new();
-        for (p, receipt) in applied {
-            let item = &self.items[p.index];
-            audits.push((p.index, item.action, item.reason.clone(), Some(p.changes)));
-            outcomes[p.index] = Some(ItemOutcome::Changed { receipt });
-        }
-        for (index, outcome) in outcomes.iter().enumerate() {
-            let item = &self.items[index];
-            match outcome {
-                Some(ItemOutcome::Changed { .. }) => {}
-                // A drift check of a settled service saves nothing.
-                Some(ItemOutcome::Unchanged) if !item.state_moved => continue,
-                Some(ItemOutcome::Unchanged) => {}
-                Some(ItemOutcome::Failed(f)) => {
-                    if let Some(action) = failure_action(f) {
-                        audits.push((index, action, f.message.clone(), None));
-                    }
-                    continue;
-                }
-                None => continue,
-            }
-            if let Some(o) = outcome {
-                saved.push(index);
-                states.push((item.service.name.clone(), item.state_after(o)));
-            }
-        }
-        let closes: Vec<IntentClose> = journaled
-            .iter()
-            .map(|(index, id)| match &outcomes[*index] {
-                Some(ItemOutcome::Changed { .. }) => IntentClose {
-                    id: *id,
-                    outcome: IntentOutcome::Applied,
-                    error: None,
-                },
-                Some(ItemOutcome::Failed(f)) => IntentClose {
-                    id: *id,
-                    outcome: IntentOutcome::Failed,
-                    error: Some(f.message.clone()),
-                },
-                _ => IntentClose {
-                    id: *id,
-                    outcome: IntentOutcome::Failed,
-                    error: Some("not applied".into()),
-                },
-            })
-            .collect();
-        if let Err(e) = self.store.finish_intents(&closes).await {
-            tracing::error!(zone = %self.zone, "cannot close intents: {e}");
-        }
-        for chunk in audits.chunks(AUDIT_CHUNK) {
-            let entries: Vec<AuditEntry> = chunk
-                .iter()
-                .map(|(index, action, reason, changes)| {
-                    self.entry(&self.items[*index], action, reason, changes.as_ref())
-                })
-                .collect();
-            self.audit(&entries).await;
-        }
-        if let Err(e) = self.store.save_service_states(&states).await {
-            tracing::error!(zone = %self.zone, "cannot save service states: {e}");
-            for i in saved {
-                outcomes[i] = Some(ItemOutcome::Failed(Failure::text(format!(
-                    "records changed but the state could not be saved: {e}"
-                ))));
-            }
-        }
-    }
-
-    fn entry(
-        &self,
-        item: &Item,
-        action: &str,
-        reason: &str,
-        changes: Option<&ChangeSet>,
-    ) -> AuditEntry {
-        AuditEntry {
-            at_ms: self.now_ms,
-            service: item.service.name.clone(),
-            actor: "controller".into(),
-            action: action.to_string(),
-            reason: reason.to_string(),
-            evidence: serde_json::to_value(&item.health).unwrap_or_default(),
-            changes: changes.cloned(),
-        }
-    }
-
-    async fn audit(&self, entries: &[AuditEntry]) {
-        if entries.is_empty() {
-            return;
-        }
-        if let Err(e) = self.store.audit_many(entries).await {
-            tracing::error!("cannot write the audit trail: {e}");
-        }
-    }
 }
 
 fn fill(outcomes: &mut [Option<ItemOutcome>], f: impl Fn(usize) -> ItemOutcome) {
@@ -516,17 +359,6 @@ fn fill(outcomes: &mut [Option<ItemOutcome>], f: impl Fn(usize) -> ItemOutcome) 
         if o.is_none() {
             *o = Some(f(i));
         }
-    }
-}
-
-/// The audit verb of a failure; `None` for an invalid plan, audited when it was found.
-fn failure_action(f: &Failure) -> Option<&'static str> {
-    if f.message.starts_with("plan not applied") {
-        None
-    } else if f.message.starts_with("read-back") {
-        Some("verify_failed")
-    } else {
-        Some("apply_failed")
     }
 }
 

@@ -1,7 +1,7 @@
 //! Tests of the zone job: batching a zone's changes within the provider's limit.
 
 use super::*;
-use dnsfailback_provider::Change;
+use dnsfailback_provider::{Change, RecordSet, RecordType};
 
 fn pending(index: usize, values: usize) -> Pending {
     let name = Fqdn::new(&format!("s{index}.example.test")).unwrap_or_else(|e| panic!("{e}"));
