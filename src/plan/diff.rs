@@ -28,50 +28,7 @@ pub fn desired_sets(
         ttl,
     } = publication
     {
-        if weighted {
-            return vec![
-                RecordSet::weighted(
-                    service.record.clone(),
-                    service.rtype,
-                    *ttl,
-                    values_of(service, primary),
-                    primary.clone(),
-                    *primary_share,
-                ),
-                RecordSet::weighted(
-                    service.record.clone(),
-                    service.rtype,
-                    *ttl,
-                    values_of(service, backup),
-                    backup.clone(),
-                    100 - primary_share,
-                ),
-            ];
-        }
-        if service.rtype == dnsfailback_provider::RecordType::Cname {
-            // A CNAME has one value: the side with the larger share gets all of it.
-            let side = if *primary_share >= 50 {
-                primary
-            } else {
-                backup
-            };
-            return vec![RecordSet::new(
-                service.record.clone(),
-                service.rtype,
-                *ttl,
-                values_of(service, side),
-            )];
-        }
-        let mut v = values_of(service, primary);
-        v.extend(values_of(service, backup));
-        v.sort();
-        v.dedup();
-        return vec![RecordSet::new(
-            service.record.clone(),
-            service.rtype,
-            *ttl,
-            v,
-        )];
+        return split_sets(service, primary, backup, *primary_share, *ttl, weighted);
     }
     let values: Vec<String> = match publication {
         Publication::Target { target, .. } => service
@@ -101,6 +58,45 @@ pub fn desired_sets(
         publication.ttl(),
         values,
     )]
+}
+
+/// The sets of a split: two weighted sets where the provider weighs answers; elsewhere one
+/// plain set with both sides' values (a CNAME, which holds one value, goes to the larger side).
+fn split_sets(
+    service: &Service,
+    primary: &str,
+    backup: &str,
+    primary_share: u32,
+    ttl: u32,
+    weighted: bool,
+) -> Vec<RecordSet> {
+    let set =
+        |values: Vec<String>| RecordSet::new(service.record.clone(), service.rtype, ttl, values);
+    if weighted {
+        let side = |target: &str, share: u32| {
+            RecordSet::weighted(
+                service.record.clone(),
+                service.rtype,
+                ttl,
+                values_of(service, target),
+                target.to_string(),
+                share,
+            )
+        };
+        return vec![
+            side(primary, primary_share),
+            side(backup, 100 - primary_share),
+        ];
+    }
+    if service.rtype == dnsfailback_provider::RecordType::Cname {
+        let side = if primary_share >= 50 { primary } else { backup };
+        return vec![set(values_of(service, side))];
+    }
+    let mut v = values_of(service, primary);
+    v.extend(values_of(service, backup));
+    v.sort();
+    v.dedup();
+    vec![set(v)]
 }
 
 /// How a split is really expressed on a provider, when that differs from what was asked.

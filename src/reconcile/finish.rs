@@ -95,26 +95,10 @@ impl Controller {
                     self.adopt_state(&r.service, r.state);
                 }
                 ItemOutcome::Failed(f) => {
-                    // A refused credential or a missing zone will not heal by retrying: stop
-                    // calling the provider for this service until an operator acts.
-                    let message = match f.kind {
-                        Some(k) if k.needs_operator() => {
-                            let m = needs_operator_message(k, &f.message);
-                            rt.needs_operator = Some(m.clone());
-                            m
-                        }
-                        _ => {
-                            rt.back_off(now, f.retry_after);
-                            f.message
-                        }
-                    };
                     failed += 1;
+                    let message = self.fold_failure(&r.service, f, now, many);
                     if many {
-                        // One summary line below instead of a warning per service.
-                        first_error.get_or_insert_with(|| message.clone());
-                        rt.last_error = Some(message);
-                    } else {
-                        self.set_error(&r.service, message);
+                        first_error.get_or_insert(message);
                     }
                     continue;
                 }
@@ -141,6 +125,38 @@ impl Controller {
                 "{failed} services not changed; backing off. First error: {e}"
             );
         }
+    }
+
+    /// A service's change failed: an error retrying cannot heal stops its provider calls
+    /// until an operator acts; any other backs off. Shown in status (logged one by one only
+    /// for small jobs: a big one logs one summary line). Returns the message.
+    fn fold_failure(
+        &mut self,
+        service: &str,
+        f: super::zone::Failure,
+        now: u64,
+        many: bool,
+    ) -> String {
+        let Some(rt) = self.runtime.get_mut(service) else {
+            return f.message;
+        };
+        let message = match f.kind {
+            Some(k) if k.needs_operator() => {
+                let m = needs_operator_message(k, &f.message);
+                rt.needs_operator = Some(m.clone());
+                m
+            }
+            _ => {
+                rt.back_off(now, f.retry_after);
+                f.message
+            }
+        };
+        if many {
+            rt.last_error = Some(message.clone());
+        } else {
+            self.set_error(service, message.clone());
+        }
+        message
     }
 
     async fn finish_hook(

@@ -28,85 +28,74 @@ impl Controller {
             }
         };
         for intent in intents {
-            let Some(service) = self.services.get(&intent.service).cloned() else {
-                let _ = self
-                    .store
-                    .finish_intent(
-                        intent.id,
-                        IntentOutcome::Abandoned,
-                        Some("service no longer configured"),
-                    )
-                    .await;
-                continue;
-            };
-            let Some(provider) = self.providers.get(&service.provider).cloned() else {
-                continue;
-            };
-            let observed = match provider
-                .read(&service.zone, &service.record, service.rtype)
-                .await
-            {
-                Ok(o) => o,
-                Err(e) => {
-                    tracing::error!(service = %service.name, "cannot resolve intent {}: {e}; retrying on next start", intent.id);
-                    continue;
-                }
-            };
-            let applied = intent.changes.changes.iter().all(|c| match c {
-                Change::Create { new } | Change::Update { new, .. } => holds(&observed, new),
-                Change::Delete { old } => !observed.iter().any(|o| o.key() == old.key()),
-            });
-            let untouched = intent.changes.changes.iter().all(|c| match c {
-                Change::Create { new } => !observed.iter().any(|o| o.key() == new.key()),
-                Change::Update { old, .. } | Change::Delete { old } => holds(&observed, old),
-            });
-            let health = self.health.service(&service.name);
-            if applied {
+            self.resolve_intent(intent).await;
+        }
+    }
+
+    /// Reads the records an intent was about and finishes, re-applies or abandons it.
+    async fn resolve_intent(&mut self, intent: Intent) {
+        let Some(service) = self.services.get(&intent.service).cloned() else {
+            let _ = self
+                .store
+                .finish_intent(
+                    intent.id,
+                    IntentOutcome::Abandoned,
+                    Some("service no longer configured"),
+                )
+                .await;
+            return;
+        };
+        let Some(provider) = self.providers.get(&service.provider).cloned() else {
+            return;
+        };
+        let observed = match provider
+            .read(&service.zone, &service.record, service.rtype)
+            .await
+        {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::error!(service = %service.name, "cannot resolve intent {}: {e}; retrying on next start", intent.id);
+                return;
+            }
+        };
+        let health = self.health.service(&service.name);
+        let evidence = serde_json::to_value(&health).unwrap_or_default();
+        match fate(&intent, &observed) {
+            Fate::Applied => {
                 tracing::info!(service = %service.name, "intent {} was applied before the restart", intent.id);
                 let _ = self
                     .store
                     .finish_intent(intent.id, IntentOutcome::Applied, None)
                     .await;
-                self.audit_later(
-                    &service.name,
-                    "resume",
-                    &format!(
-                        "intent {} found applied after restart: {}",
-                        intent.id, intent.reason
-                    ),
-                    serde_json::to_value(&health).unwrap_or_default(),
+                let why = format!(
+                    "intent {} found applied after restart: {}",
+                    intent.id, intent.reason
                 );
+                self.audit_later(&service.name, "resume", &why, evidence);
                 if let Err(e) = self
                     .save_state(&service.name, intent.next_state.clone())
                     .await
                 {
                     tracing::error!("{e}");
                 }
-            } else if untouched {
+            }
+            Fate::Untouched => {
                 tracing::info!(service = %service.name, "resuming intent {} after restart", intent.id);
-                self.audit_later(
-                    &service.name,
-                    "resume",
-                    &format!(
-                        "re-applying intent {} after restart: {}",
-                        intent.id, intent.reason
-                    ),
-                    serde_json::to_value(&health).unwrap_or_default(),
+                let why = format!(
+                    "re-applying intent {} after restart: {}",
+                    intent.id, intent.reason
                 );
+                self.audit_later(&service.name, "resume", &why, evidence);
                 self.reapply(&service, provider.as_ref(), &intent, &health)
                     .await;
-            } else {
+            }
+            Fate::Changed => {
                 let msg = "the zone changed since the intent was written; re-planning";
                 let _ = self
                     .store
                     .finish_intent(intent.id, IntentOutcome::Abandoned, Some(msg))
                     .await;
-                self.audit_later(
-                    &service.name,
-                    "abandon",
-                    msg,
-                    serde_json::to_value(&health).unwrap_or_default(),
-                );
+                self.audit_later(&service.name, "abandon", msg, evidence);
             }
         }
     }
@@ -162,5 +151,33 @@ impl Controller {
                 self.audit_later(&service.name, "apply_failed", &msg, evidence);
             }
         }
+    }
+}
+
+/// What became of an intent's changes, judged from the records now.
+enum Fate {
+    /// Every change is in place: the crash came after the provider took it.
+    Applied,
+    /// Nothing changed yet: the crash came before; apply it now.
+    Untouched,
+    /// Someone else changed the records meanwhile: abandon and let the loop re-plan.
+    Changed,
+}
+
+fn fate(intent: &Intent, observed: &[RecordSet]) -> Fate {
+    let applied = intent.changes.changes.iter().all(|c| match c {
+        Change::Create { new } | Change::Update { new, .. } => holds(observed, new),
+        Change::Delete { old } => !observed.iter().any(|o| o.key() == old.key()),
+    });
+    let untouched = intent.changes.changes.iter().all(|c| match c {
+        Change::Create { new } => !observed.iter().any(|o| o.key() == new.key()),
+        Change::Update { old, .. } | Change::Delete { old } => holds(observed, old),
+    });
+    if applied {
+        Fate::Applied
+    } else if untouched {
+        Fate::Untouched
+    } else {
+        Fate::Changed
     }
 }
