@@ -19,9 +19,10 @@ use dnsfailback_provider::{Secret, SecretSource};
 use tokio::sync::mpsc;
 
 use crate::api::agents::report_path;
+use crate::config::Config;
 use crate::health::agent::AgentReport;
 use crate::health::HealthBook;
-use crate::probe::Runner;
+use crate::probe::{ProbeResult, Runner};
 
 use super::run::checks_of;
 
@@ -55,53 +56,22 @@ pub struct AgentArgs {
 
 /// Runs the agent until SIGINT or SIGTERM. Exit 0 on a signal, 2 on invalid input (bad
 /// configuration, name, address or token source).
+///
+/// Every input is checked before any probe starts, so a typo exits at once with code 2
+/// instead of probing without being able to report.
 pub async fn agent(config_path: &Path, args: &AgentArgs) -> anyhow::Result<u8> {
-    let config = match crate::config::load(config_path) {
-        Ok((c, warnings)) => {
-            for w in warnings {
-                tracing::warn!("{}", w.render(config_path));
-            }
-            c
-        }
-        Err(e) => {
-            eprint!("{e}");
-            return Ok(2);
-        }
+    let Some(config) = load_config(config_path) else {
+        return Ok(2);
     };
     let name = args.name.as_str();
-    if let Err(e) = check_name(name) {
-        eprintln!("error: --name: {e}");
+    if !check_agent_name(&config, config_path, name) {
         return Ok(2);
     }
-    if !config.controller.agents.iter().any(|a| a == name) {
-        tracing::warn!(
-            "agent `{name}` is not listed in controller.agents of {}; the controller may not count its reports",
-            config_path.display()
-        );
-    }
-    let mut urls = Vec::new();
-    for c in &args.controller {
-        match report_url(c, name) {
-            Ok(u) => urls.push((c.clone(), u)),
-            Err(e) => {
-                eprintln!("error: --controller {c}: {e}");
-                return Ok(2);
-            }
-        }
-    }
-    let source = SecretSource {
-        env: match (&args.token_env, &args.token_file) {
-            (None, None) => Some(AGENT_TOKEN_ENV.to_string()),
-            (env, _) => env.clone(),
-        },
-        file: args.token_file.clone(),
+    let Some(urls) = report_urls(args, name) else {
+        return Ok(2);
     };
-    let token = match source.load() {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("error: cannot read the token of agent `{name}`: {e}");
-            return Ok(2);
-        }
+    let Some(token) = load_token(args, name) else {
+        return Ok(2);
     };
     if args.every.is_zero() {
         eprintln!("error: --every must be longer than 0s");
@@ -109,20 +79,102 @@ pub async fn agent(config_path: &Path, args: &AgentArgs) -> anyhow::Result<u8> {
     }
     let http = reqwest::Client::builder().timeout(REPORT_TIMEOUT).build()?;
 
-    let (tx, mut results) = mpsc::channel(4096);
+    let (tx, results) = mpsc::channel(4096);
     let runner = Runner::spawn(checks_of(&config), tx);
-    let mut health = HealthBook::new(config.services.values()).without_samples();
-    let every = args.every;
+    let health = HealthBook::new(config.services.values()).without_samples();
     tracing::info!(
         "agent {name} reporting to {} every {}",
         args.controller.join(", "),
-        crate::probe::duration_opt::format(every)
+        crate::probe::duration_opt::format(args.every)
     );
+    let mut slots = slots_for(urls, name, &token, &http);
+    report_until_stopped(name, args.every, results, health, &mut slots).await;
+    tracing::info!("agent {name} stopping");
+    for slot in slots {
+        if let Some(h) = slot.in_flight {
+            h.abort();
+        }
+    }
+    drop(runner);
+    Ok(0)
+}
 
-    // One report in flight per controller at a time; a slow controller delays its own
-    // reports, never the probes or the other controllers' reports.
-    let mut slots: Vec<Slot> = urls
-        .into_iter()
+/// Loads the controller's configuration (warnings logged); `None` after printing why it
+/// cannot be loaded, the caller's exit 2.
+fn load_config(config_path: &Path) -> Option<Config> {
+    match crate::config::load(config_path) {
+        Ok((c, warnings)) => {
+            for w in warnings {
+                tracing::warn!("{}", w.render(config_path));
+            }
+            Some(c)
+        }
+        Err(e) => {
+            eprint!("{e}");
+            None
+        }
+    }
+}
+
+/// False (after printing why) when `name` cannot be an agent name. A valid name missing from
+/// `controller.agents` only warns: the controller's configuration may be newer than ours.
+fn check_agent_name(config: &Config, config_path: &Path, name: &str) -> bool {
+    if let Err(e) = check_name(name) {
+        eprintln!("error: --name: {e}");
+        return false;
+    }
+    if !config.controller.agents.iter().any(|a| a == name) {
+        tracing::warn!(
+            "agent `{name}` is not listed in controller.agents of {}; the controller may not count its reports",
+            config_path.display()
+        );
+    }
+    true
+}
+
+/// Each `--controller` with its report URL; `None` after printing the first bad one.
+fn report_urls(args: &AgentArgs, name: &str) -> Option<Vec<(String, reqwest::Url)>> {
+    let mut urls = Vec::new();
+    for c in &args.controller {
+        match report_url(c, name) {
+            Ok(u) => urls.push((c.clone(), u)),
+            Err(e) => {
+                eprintln!("error: --controller {c}: {e}");
+                return None;
+            }
+        }
+    }
+    Some(urls)
+}
+
+/// The agent token from `--token-env`, `--token-file` or [`AGENT_TOKEN_ENV`]; `None` after
+/// printing why it cannot be read (never its value).
+fn load_token(args: &AgentArgs, name: &str) -> Option<Secret> {
+    let source = SecretSource {
+        env: match (&args.token_env, &args.token_file) {
+            (None, None) => Some(AGENT_TOKEN_ENV.to_string()),
+            (env, _) => env.clone(),
+        },
+        file: args.token_file.clone(),
+    };
+    match source.load() {
+        Ok(t) => Some(t),
+        Err(e) => {
+            eprintln!("error: cannot read the token of agent `{name}`: {e}");
+            None
+        }
+    }
+}
+
+/// One report stream per controller: one report in flight per controller at a time; a slow
+/// controller delays its own reports, never the probes or the other controllers' reports.
+fn slots_for(
+    urls: Vec<(String, reqwest::Url)>,
+    name: &str,
+    token: &Secret,
+    http: &reqwest::Client,
+) -> Vec<Slot> {
+    urls.into_iter()
         .map(|(controller, url)| Slot {
             reporter: Reporter {
                 name: name.to_string(),
@@ -134,7 +186,18 @@ pub async fn agent(config_path: &Path, args: &AgentArgs) -> anyhow::Result<u8> {
             in_flight: None,
             failing: false,
         })
-        .collect();
+        .collect()
+}
+
+/// Feeds probe results into `health` and reports its local verdicts every `every`, until a
+/// signal arrives or the probe runner ends.
+async fn report_until_stopped(
+    name: &str,
+    every: Duration,
+    mut results: mpsc::Receiver<ProbeResult>,
+    mut health: HealthBook,
+    slots: &mut [Slot],
+) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let signal = stop_signal();
@@ -147,21 +210,13 @@ pub async fn agent(config_path: &Path, args: &AgentArgs) -> anyhow::Result<u8> {
             },
             _ = tick.tick() => {
                 let report = AgentReport { agent: name.to_string(), targets: health.local_states() };
-                for slot in &mut slots {
+                for slot in slots.iter_mut() {
                     slot.report(&report).await;
                 }
             }
             _ = &mut signal => break,
         }
     }
-    tracing::info!("agent {name} stopping");
-    for slot in slots {
-        if let Some(h) = slot.in_flight {
-            h.abort();
-        }
-    }
-    drop(runner);
-    Ok(0)
 }
 
 /// One controller's report stream: at most one report in flight.

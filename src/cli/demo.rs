@@ -7,15 +7,16 @@
 //! through real DNS queries, the way a client sees it.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail};
 use tokio::time::Instant;
 
 use super::dig::{lookup, Answer};
+use super::Running;
 use crate::backend::Backend;
-use crate::config::Service;
+use crate::config::{Config, Service};
 use crate::policy::Publication;
 use crate::probe::CheckSpec;
 
@@ -68,36 +69,24 @@ async fn wait_for(
     }
 }
 
+/// What every stage of the demo needs: where DNS answers, the service, and the answers that
+/// mean "primary" and "backup".
+struct Demo<'a> {
+    dns: SocketAddr,
+    service: &'a Service,
+    primary_addr: SocketAddr,
+    primary_values: Vec<String>,
+    backup_values: Vec<String>,
+}
+
 /// Runs the demo with the configuration at `path` (examples/quickstart.toml).
+///
+/// Each stage is its own step; this function owns what must be cleaned up whatever happens
+/// (the primary backend, the controller, the scratch directory) and only then reports.
 pub async fn demo(path: &Path) -> anyhow::Result<u8> {
-    let (mut config, _) = crate::config::load(path).map_err(|e| anyhow!("{e}"))?;
-    let scratch = std::env::temp_dir().join(format!("dnsfailback-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&scratch)?;
-    config.controller.state = scratch.join("state.db");
-    config.controller.admin_token = None;
-    config.controller.admin_listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    let service = config
-        .services
-        .values()
-        .next()
-        .cloned()
-        .ok_or_else(|| anyhow!("no service"))?;
-    if service.targets.len() < 2 {
-        bail!("the demo needs a service with a primary and a backup target");
-    }
-    let addr_of = |i: usize| -> anyhow::Result<SocketAddr> {
-        service.targets[i]
-            .checks
-            .first()
-            .and_then(|c| check_addr(&c.spec))
-            .ok_or_else(|| {
-                anyhow!(
-                    "target `{}` needs an http or tcp check with an IP:port",
-                    service.targets[i].name
-                )
-            })
-    };
-    let (primary_addr, backup_addr) = (addr_of(0)?, addr_of(1)?);
+    let (config, scratch) = demo_config(path)?;
+    let service = first_service(&config)?;
+    let (primary_addr, backup_addr) = (target_addr(&service, 0)?, target_addr(&service, 1)?);
     let primary_values = service.targets[0].values.clone();
     let backup_values = service.targets[1].values.clone();
     println!(
@@ -127,118 +116,242 @@ pub async fn demo(path: &Path) -> anyhow::Result<u8> {
         service.record,
         service.rtype
     );
+    let ctx = Demo {
+        dns,
+        service: &service,
+        primary_addr,
+        primary_values,
+        backup_values,
+    };
     let mut tl = Timeline {
         t0: Instant::now(),
         rows: Vec::new(),
     };
-    let result = async {
-        let a = wait_for(dns, &service, Duration::from_secs(20), |a| {
-            a.values == primary_values
-        })
-        .await?;
-        tl.mark(format!(
-            "DNS answers the primary {} (ttl {})",
-            a.values.join(","),
-            a.ttl.unwrap_or(0)
-        ));
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        primary = None;
-        let stopped = tl.mark(format!("primary backend on {primary_addr} stopped"));
-        let a = wait_for(dns, &service, Duration::from_secs(20), |a| {
-            a.values == backup_values
-        })
-        .await?;
-        let moved = tl.mark(format!(
-            "DNS answers the backup {} (ttl {})",
-            a.values.join(","),
-            a.ttl.unwrap_or(0)
-        ));
-        println!(
-            "          failover took {:.2}s",
-            (moved - stopped).as_secs_f64()
-        );
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        primary = Some(Backend::start(primary_addr).await?);
-        let restarted = tl.mark(format!("primary backend on {primary_addr} restarted"));
-        // The canary: whenever the controller publishes a new split, measure it with 100 real
-        // queries (each weighted answer is drawn independently, so the share is approximate).
-        let mut last = None;
-        let back = loop {
-            let published = running
-                .board
-                .get(&service.name)
-                .await
-                .ok()
-                .flatten()
-                .and_then(|s| s.published);
-            if published != last {
-                let mut primary_answers = 0;
-                let mut ttl = None;
-                for _ in 0..100 {
-                    if let Ok(a) =
-                        lookup(dns, service.record.as_str(), service.rtype.as_str()).await
-                    {
-                        primary_answers += usize::from(a.values == primary_values);
-                        ttl = a.ttl;
-                    }
-                }
-                let what = match &published {
-                    Some(Publication::Split { primary_share, .. }) => {
-                        format!("canary step: primary weight {primary_share} %")
-                    }
-                    Some(Publication::Target { target, .. }) => {
-                        format!("all traffic on `{target}`")
-                    }
-                    other => format!("{other:?}"),
-                };
-                let at = tl.mark(format!(
-                    "{what}: {primary_answers} of 100 answers were the primary (ttl {})",
-                    ttl.unwrap_or(0)
-                ));
-                last = published;
-                if primary_answers == 100 {
-                    break at;
-                }
-            }
-            if tl.t0.elapsed() > Duration::from_secs(120) {
-                bail!("the failback did not complete within two minutes");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
-        println!(
-            "          failback took {:.2}s (stable time {}s, then steps {:?} held {}s each)",
-            (back - restarted).as_secs_f64(),
-            service.stable_for.as_secs(),
-            service.canary.steps,
-            service.canary.hold.as_secs()
-        );
-        let original = running
-            .board
-            .get(&service.name)
-            .await
-            .ok()
-            .flatten()
-            .and_then(|s| s.original_ttl)
-            .unwrap_or(service.ttl);
-        let a = wait_for(dns, &service, Duration::from_secs(60), |a| {
-            a.values == primary_values && a.ttl == Some(original)
-        })
-        .await?;
-        let restored = tl.mark(format!("original TTL {} restored", a.ttl.unwrap_or(0)));
-        println!(
-            "          TTL restored {:.2}s after the failback",
-            (restored - back).as_secs_f64()
-        );
-        anyhow::Ok(())
-    }
-    .await;
+    let result = run_stages(&ctx, &running, &mut tl, &mut primary).await;
     drop(primary);
     running.stop().await;
     let _ = std::fs::remove_dir_all(&scratch);
     result?;
+    print_timeline(&tl);
+    Ok(0)
+}
+
+/// Loads the configuration and points its state, admin API and token at throwaway values, so
+/// the demo never touches a real controller's state; returns it with the scratch directory.
+fn demo_config(path: &Path) -> anyhow::Result<(Config, PathBuf)> {
+    let (mut config, _) = crate::config::load(path).map_err(|e| anyhow!("{e}"))?;
+    let scratch = std::env::temp_dir().join(format!("dnsfailback-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch)?;
+    config.controller.state = scratch.join("state.db");
+    config.controller.admin_token = None;
+    config.controller.admin_listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    Ok((config, scratch))
+}
+
+/// The service the demo plays with: the first one, which needs a primary and a backup.
+fn first_service(config: &Config) -> anyhow::Result<Service> {
+    let service = config
+        .services
+        .values()
+        .next()
+        .cloned()
+        .ok_or_else(|| anyhow!("no service"))?;
+    if service.targets.len() < 2 {
+        bail!("the demo needs a service with a primary and a backup target");
+    }
+    Ok(service)
+}
+
+/// Where target `i`'s backend must listen: the address its first check probes, so the
+/// controller's checks see the demo's backends.
+fn target_addr(service: &Service, i: usize) -> anyhow::Result<SocketAddr> {
+    service.targets[i]
+        .checks
+        .first()
+        .and_then(|c| check_addr(&c.spec))
+        .ok_or_else(|| {
+            anyhow!(
+                "target `{}` needs an http or tcp check with an IP:port",
+                service.targets[i].name
+            )
+        })
+}
+
+/// The stages in order; the first error ends the demo (the caller still cleans up).
+async fn run_stages(
+    ctx: &Demo<'_>,
+    running: &Running,
+    tl: &mut Timeline,
+    primary: &mut Option<Backend>,
+) -> anyhow::Result<()> {
+    stage_start(ctx, tl).await?;
+    stage_failover(ctx, tl, primary).await?;
+    let back = stage_failback(ctx, running, tl, primary).await?;
+    stage_ttl_restore(ctx, running, tl, back).await
+}
+
+/// Start: waits until DNS answers the primary, the baseline the failover is measured from.
+async fn stage_start(ctx: &Demo<'_>, tl: &mut Timeline) -> anyhow::Result<()> {
+    let a = wait_for(ctx.dns, ctx.service, Duration::from_secs(20), |a| {
+        a.values == ctx.primary_values
+    })
+    .await?;
+    tl.mark(format!(
+        "DNS answers the primary {} (ttl {})",
+        a.values.join(","),
+        a.ttl.unwrap_or(0)
+    ));
+    Ok(())
+}
+
+/// Failover: stops the primary backend and measures how long until DNS answers the backup.
+async fn stage_failover(
+    ctx: &Demo<'_>,
+    tl: &mut Timeline,
+    primary: &mut Option<Backend>,
+) -> anyhow::Result<()> {
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    *primary = None;
+    let stopped = tl.mark(format!("primary backend on {} stopped", ctx.primary_addr));
+    let a = wait_for(ctx.dns, ctx.service, Duration::from_secs(20), |a| {
+        a.values == ctx.backup_values
+    })
+    .await?;
+    let moved = tl.mark(format!(
+        "DNS answers the backup {} (ttl {})",
+        a.values.join(","),
+        a.ttl.unwrap_or(0)
+    ));
+    println!(
+        "          failover took {:.2}s",
+        (moved - stopped).as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Failback: restarts the primary and follows the canary until every answer is the primary;
+/// returns when that happened (the TTL restore is measured from it).
+async fn stage_failback(
+    ctx: &Demo<'_>,
+    running: &Running,
+    tl: &mut Timeline,
+    primary: &mut Option<Backend>,
+) -> anyhow::Result<Duration> {
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    *primary = Some(Backend::start(ctx.primary_addr).await?);
+    let restarted = tl.mark(format!("primary backend on {} restarted", ctx.primary_addr));
+    let back = follow_canary(ctx, running, tl).await?;
+    let service = ctx.service;
+    println!(
+        "          failback took {:.2}s (stable time {}s, then steps {:?} held {}s each)",
+        (back - restarted).as_secs_f64(),
+        service.stable_for.as_secs(),
+        service.canary.steps,
+        service.canary.hold.as_secs()
+    );
+    Ok(back)
+}
+
+/// The canary: whenever the controller publishes a new split, measure it with 100 real
+/// queries (each weighted answer is drawn independently, so the share is approximate).
+/// Gives up after two minutes from the start of the demo.
+async fn follow_canary(
+    ctx: &Demo<'_>,
+    running: &Running,
+    tl: &mut Timeline,
+) -> anyhow::Result<Duration> {
+    let mut last = None;
+    loop {
+        let published = running
+            .board
+            .get(&ctx.service.name)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|s| s.published);
+        if published != last {
+            let (primary_answers, ttl) = measure_primary_share(ctx).await;
+            let at = tl.mark(format!(
+                "{}: {primary_answers} of 100 answers were the primary (ttl {})",
+                describe(&published),
+                ttl.unwrap_or(0)
+            ));
+            last = published;
+            if primary_answers == 100 {
+                return Ok(at);
+            }
+        }
+        if tl.t0.elapsed() > Duration::from_secs(120) {
+            bail!("the failback did not complete within two minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Asks DNS 100 times; returns how many answers were the primary and the last TTL seen.
+async fn measure_primary_share(ctx: &Demo<'_>) -> (usize, Option<u32>) {
+    let mut primary_answers = 0;
+    let mut ttl = None;
+    for _ in 0..100 {
+        if let Ok(a) = lookup(
+            ctx.dns,
+            ctx.service.record.as_str(),
+            ctx.service.rtype.as_str(),
+        )
+        .await
+        {
+            primary_answers += usize::from(a.values == ctx.primary_values);
+            ttl = a.ttl;
+        }
+    }
+    (primary_answers, ttl)
+}
+
+/// A publication in the words of the timeline.
+fn describe(published: &Option<Publication>) -> String {
+    match published {
+        Some(Publication::Split { primary_share, .. }) => {
+            format!("canary step: primary weight {primary_share} %")
+        }
+        Some(Publication::Target { target, .. }) => {
+            format!("all traffic on `{target}`")
+        }
+        other => format!("{other:?}"),
+    }
+}
+
+/// TTL restore: waits until the primary is answered with the original TTL again, measured
+/// from the end of the failback at `back`.
+async fn stage_ttl_restore(
+    ctx: &Demo<'_>,
+    running: &Running,
+    tl: &mut Timeline,
+    back: Duration,
+) -> anyhow::Result<()> {
+    let original = running
+        .board
+        .get(&ctx.service.name)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|s| s.original_ttl)
+        .unwrap_or(ctx.service.ttl);
+    let a = wait_for(ctx.dns, ctx.service, Duration::from_secs(60), |a| {
+        a.values == ctx.primary_values && a.ttl == Some(original)
+    })
+    .await?;
+    let restored = tl.mark(format!("original TTL {} restored", a.ttl.unwrap_or(0)));
+    println!(
+        "          TTL restored {:.2}s after the failback",
+        (restored - back).as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The timeline again, all at once, after the noise of the run.
+fn print_timeline(tl: &Timeline) {
     println!("\ntimeline:");
     for (at, what) in &tl.rows {
         println!("  {:>6.2}s  {what}", at.as_secs_f64());
     }
-    Ok(0)
 }

@@ -9,6 +9,7 @@
 //! ends the process with an error instead of leaving DNS served by a controller that no
 //! longer fails anything over.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -141,66 +142,21 @@ async fn stop_task(what: &str, task: Option<JoinHandle<()>>) {
 }
 
 /// Starts the controller for a loaded configuration.
+///
+/// The steps run in the order the module documentation explains (embedded DNS, store, admin
+/// API, probes, control loop); each is its own function.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
-    // Embedded DNS first: it answers from its data file (the last published records) before
-    // the store is opened and long before the first probe or tick, so a restart does not
-    // leave resolvers without answers.
-    let built = crate::providers::build(
-        &config.providers,
-        &config.provider_zones(),
-        &config.controller.state,
-    )
-    .map_err(|e| anyhow!(e))?;
-    let mut dns_addrs = Vec::new();
-    let mut servers = Vec::new();
-    for (name, server) in built.servers {
-        let addr = server.start().await.map_err(|e| anyhow!(e.to_string()))?;
-        dns_addrs.push((name, addr));
-        servers.push(server);
-    }
-    // One controller: the SQLite file. Several: the shared etcd store and a leader lease
-    // (`[controller.etcd]`); a follower probes and shows status but changes nothing.
-    let mut lease = None;
-    let (store, leadership): (Arc<dyn Store>, Arc<dyn Leadership>) = match &config.controller.etcd {
-        Some(settings) => {
-            let (store, leadership) =
-                crate::state::etcd::connect(settings).map_err(|e| anyhow!(e))?;
-            tracing::info!(
-                node = %settings.node,
-                prefix = %settings.prefix,
-                "shared state in etcd; campaigning for the leader lease"
-            );
-            lease = Some(leadership.clone());
-            (store, leadership)
-        }
-        None => (
-            Arc::new(
-                SqliteStore::open(&config.controller.state)
-                    .with_context(|| "cannot open the state store".to_string())?,
-            ),
-            Arc::new(SingleNode),
-        ),
-    };
+    let (providers, dns_addrs, servers) = start_embedded_dns(&config).await?;
+    let (store, leadership, lease) = open_store(&config)?;
     // Named tokens (or the single/generated `admin` token); a token that cannot be loaded
     // stops start-up with its name, never its value.
     let tokens = api::load_tokens(&config.controller).map_err(|e| anyhow!(e))?;
     let clock = Clock::system();
-    let controller = Controller::new(
-        config.clone(),
-        built.providers,
-        store.clone(),
-        leadership,
-        clock,
-    )
-    .await?;
+    let controller =
+        Controller::new(config.clone(), providers, store.clone(), leadership, clock).await?;
     let board = controller.board();
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (commands, commands_rx) = mpsc::channel(64);
-    let approval = config
-        .services
-        .values()
-        .map(|s| (s.name.clone(), s.approval.as_ref().map(|a| a.timeout)))
-        .collect();
     // Agent reports: API -> control loop (vantage quorum).
     let (agent_tx, agent_rx) = mpsc::channel::<AgentReport>(256);
     let mut api_state = ApiState::new(
@@ -208,23 +164,16 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         store,
         tokens,
         commands,
-        approval,
+        approval_timeouts(&config),
         agent_tx,
         targets_of(&config),
     );
     let (reload_tx, reloads) = mpsc::channel(4);
     api_state.reload = Some(reload_tx);
     api_state.clock = clock;
-    let admin_listen = config.controller.admin_listen;
-    let listener = tokio::net::TcpListener::bind(admin_listen)
-        .await
-        .with_context(|| format!("cannot listen on {admin_listen} for the admin API; set controller.admin_listen to a free address"))?;
-    let admin_addr = listener.local_addr()?;
-    let api = api::serve_listener(listener, api_state, shutdown_rx.clone());
+    let (admin_addr, api) = serve_admin(&config, api_state, shutdown_rx.clone()).await?;
     let (tx, rx) = mpsc::channel(4096);
-    let mut checks = checks_of(&config);
-    checks.extend(uplink_checks_of(&config));
-    let runner = Runner::spawn(checks, tx);
+    let runner = spawn_probes(&config, tx);
     let controller = tokio::spawn(controller.run(rx, commands_rx, agent_rx, shutdown_rx));
     Ok(Running {
         admin_addr,
@@ -239,6 +188,98 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         reloads: Some(reloads),
         fingerprint: super::reload::restart_fingerprint(&config),
     })
+}
+
+/// The providers, the bound address of each embedded DNS server and the servers themselves.
+type Providers = (
+    BTreeMap<String, Arc<dyn dnsfailback_provider::Provider>>,
+    Vec<(String, SocketAddr)>,
+    Vec<Arc<dyn dnsfailback_provider::LocalServer>>,
+);
+
+/// Builds the providers and starts the embedded DNS servers. First: they answer from their
+/// data file (the last published records) before the store is opened and long before the
+/// first probe or tick, so a restart does not leave resolvers without answers.
+async fn start_embedded_dns(config: &Config) -> anyhow::Result<Providers> {
+    let built = crate::providers::build(
+        &config.providers,
+        &config.provider_zones(),
+        &config.controller.state,
+    )
+    .map_err(|e| anyhow!(e))?;
+    let mut dns_addrs = Vec::new();
+    let mut servers = Vec::new();
+    for (name, server) in built.servers {
+        let addr = server.start().await.map_err(|e| anyhow!(e.to_string()))?;
+        dns_addrs.push((name, addr));
+        servers.push(server);
+    }
+    Ok((built.providers, dns_addrs, servers))
+}
+
+/// The store, the leadership, and the etcd lease to give up on a clean stop (if any).
+type StoreAndLeadership = (
+    Arc<dyn Store>,
+    Arc<dyn Leadership>,
+    Option<Arc<crate::state::etcd::EtcdLeadership>>,
+);
+
+/// One controller: the SQLite file. Several: the shared etcd store and a leader lease
+/// (`[controller.etcd]`); a follower probes and shows status but changes nothing.
+fn open_store(config: &Config) -> anyhow::Result<StoreAndLeadership> {
+    match &config.controller.etcd {
+        Some(settings) => {
+            let (store, leadership) =
+                crate::state::etcd::connect(settings).map_err(|e| anyhow!(e))?;
+            tracing::info!(
+                node = %settings.node,
+                prefix = %settings.prefix,
+                "shared state in etcd; campaigning for the leader lease"
+            );
+            let lease = Some(leadership.clone());
+            Ok((store, leadership, lease))
+        }
+        None => Ok((
+            Arc::new(
+                SqliteStore::open(&config.controller.state)
+                    .with_context(|| "cannot open the state store".to_string())?,
+            ),
+            Arc::new(SingleNode),
+            None,
+        )),
+    }
+}
+
+/// Each service's approval timeout (`None`: no approval needed), for the admin API.
+fn approval_timeouts(config: &Config) -> BTreeMap<String, Option<Duration>> {
+    config
+        .services
+        .values()
+        .map(|s| (s.name.clone(), s.approval.as_ref().map(|a| a.timeout)))
+        .collect()
+}
+
+/// Binds the admin API's address and serves it; returns the bound address (the configured
+/// port may be 0) and the task. A busy address stops start-up with what to change.
+async fn serve_admin(
+    config: &Config,
+    api_state: ApiState,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<(SocketAddr, JoinHandle<()>)> {
+    let admin_listen = config.controller.admin_listen;
+    let listener = tokio::net::TcpListener::bind(admin_listen)
+        .await
+        .with_context(|| format!("cannot listen on {admin_listen} for the admin API; set controller.admin_listen to a free address"))?;
+    let admin_addr = listener.local_addr()?;
+    let api = api::serve_listener(listener, api_state, shutdown);
+    Ok((admin_addr, api))
+}
+
+/// Starts probing every service check and the controller's uplink checks, results to `tx`.
+fn spawn_probes(config: &Config, tx: mpsc::Sender<crate::probe::ProbeResult>) -> Runner {
+    let mut checks = checks_of(config);
+    checks.extend(uplink_checks_of(config));
+    Runner::spawn(checks, tx)
 }
 
 /// Every check of every service with the id health knows it by: what the controller's probe

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use super::client::AdminClient;
+use crate::reconcile::status::{BaselineStatus, LeaseStatus, TargetStatus};
 use crate::reconcile::ServiceStatus;
 use crate::state::AuditEntry;
 
@@ -30,7 +31,27 @@ pub async fn status(
 }
 
 /// Human-readable status of one service.
+///
+/// Built from sections in a fixed order (header, targets, notes, lease, baseline) so each
+/// section can be read and changed on its own while the text stays the same.
 pub fn render(s: &ServiceStatus) -> String {
+    let mut out = render_header(s);
+    for t in &s.targets {
+        out.push_str(&render_target(t));
+    }
+    render_notes(s, &mut out);
+    if let Some(l) = &s.lease {
+        out.push_str(&render_lease(l));
+    }
+    if let Some(b) = &s.baseline {
+        out.push_str(&render_baseline(b));
+    }
+    out
+}
+
+/// The service line, what is published with which TTL, and a pending TTL restore: what a
+/// resolver sees right now comes first.
+fn render_header(s: &ServiceStatus) -> String {
     let mut out = format!(
         "{}  {} {}  via {}  phase: {}\n",
         s.service,
@@ -58,33 +79,42 @@ pub fn render(s: &ServiceStatus) -> String {
     if let Some(at) = s.ttl_restore_at_ms {
         out.push_str(&format!("  ttl restore due at {} (unix ms)\n", at));
     }
-    for t in &s.targets {
-        let why: Vec<String> = t
-            .checks
-            .iter()
-            .filter_map(|c| {
-                c.last_error.as_ref().map(|e| match c.role {
-                    crate::probe::Role::Liveness => format!("liveness check: {e}"),
-                    crate::probe::Role::Readiness => e.clone(),
-                })
+    out
+}
+
+/// One target's line: its state (with flapping and this controller's own view when they
+/// differ) and why its checks fail, so the operator sees the cause next to the state.
+fn render_target(t: &TargetStatus) -> String {
+    let why: Vec<String> = t
+        .checks
+        .iter()
+        .filter_map(|c| {
+            c.last_error.as_ref().map(|e| match c.role {
+                crate::probe::Role::Liveness => format!("liveness check: {e}"),
+                crate::probe::Role::Readiness => e.clone(),
             })
-            .collect();
-        let mut state = t.state.clone();
-        if t.flapping {
-            state.push_str(" (flapping)");
-        }
-        if !t.local.is_empty() && t.local != t.state {
-            state.push_str(&format!(" (here: {})", t.local));
-        }
-        out.push_str(&format!(
-            "  {:<12} prio {:<3} {:<20} {:<8} {}\n",
-            t.target,
-            t.priority,
-            t.values.join(","),
-            state,
-            why.join("; ")
-        ));
+        })
+        .collect();
+    let mut state = t.state.clone();
+    if t.flapping {
+        state.push_str(" (flapping)");
     }
+    if !t.local.is_empty() && t.local != t.state {
+        state.push_str(&format!(" (here: {})", t.local));
+    }
+    format!(
+        "  {:<12} prio {:<3} {:<20} {:<8} {}\n",
+        t.target,
+        t.priority,
+        t.values.join(","),
+        state,
+        why.join("; ")
+    )
+}
+
+/// The optional one-line notes (reason, freeze, hold, alerts, events, errors), each only when
+/// set, so a healthy service prints no noise.
+fn render_notes(s: &ServiceStatus, out: &mut String) {
     if !s.reason.is_empty() {
         out.push_str(&format!("  reason: {}\n", s.reason));
     }
@@ -114,33 +144,38 @@ pub fn render(s: &ServiceStatus) -> String {
     if let Some(e) = &s.last_error {
         out.push_str(&format!("  last error: {e}\n"));
     }
-    if let Some(l) = &s.lease {
-        let holder = l
-            .holder
-            .as_deref()
-            .unwrap_or("nobody (election in progress)");
-        out.push_str(&format!(
-            "  lease: held by {holder}{} (token {})\n",
-            if l.leading { ", this controller" } else { "" },
-            l.token
-        ));
-    }
-    if let Some(b) = &s.baseline {
-        let p95 = b
-            .latency_p95_ms
-            .map(|v| format!("p95 {v} ms"))
-            .unwrap_or_else(|| "p95 -".into());
-        let err = b
-            .error_rate
-            .map(|v| format!("errors {:.2} %", v * 100.0))
-            .unwrap_or_else(|| "errors -".into());
-        let warm = if b.warm { "warm" } else { "warming up" };
-        out.push_str(&format!(
-            "  primary baseline: {p95}, {err}, {} samples ({warm})\n",
-            b.samples
-        ));
-    }
-    out
+}
+
+/// Who holds the leadership lease, so with several controllers the operator knows which
+/// one acts.
+fn render_lease(l: &LeaseStatus) -> String {
+    let holder = l
+        .holder
+        .as_deref()
+        .unwrap_or("nobody (election in progress)");
+    format!(
+        "  lease: held by {holder}{} (token {})\n",
+        if l.leading { ", this controller" } else { "" },
+        l.token
+    )
+}
+
+/// The primary's learned latency and error baseline, which canary steps are judged against;
+/// "warming up" says it is not trusted yet.
+fn render_baseline(b: &BaselineStatus) -> String {
+    let p95 = b
+        .latency_p95_ms
+        .map(|v| format!("p95 {v} ms"))
+        .unwrap_or_else(|| "p95 -".into());
+    let err = b
+        .error_rate
+        .map(|v| format!("errors {:.2} %", v * 100.0))
+        .unwrap_or_else(|| "errors -".into());
+    let warm = if b.warm { "warm" } else { "warming up" };
+    format!(
+        "  primary baseline: {p95}, {err}, {} samples ({warm})\n",
+        b.samples
+    )
 }
 
 /// Prints the audit trail of a service, newest first.
