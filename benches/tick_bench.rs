@@ -10,7 +10,8 @@
 //! Printed per N: the first tick (original TTLs read, every record published in one change
 //! set), the mean of 20 steady ticks with nothing changing (quiet services are skipped), and
 //! the tick that fails every service over (decide all, one zone job with N changes, journal,
-//! verify, audit).
+//! verify, audit), and every service's status row built on request (what `status` costs the
+//! loop).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
@@ -66,7 +67,7 @@ async fn timed(ctl: &mut Controller) -> Duration {
     t0.elapsed()
 }
 
-async fn run(n: usize) -> (Duration, Duration, Duration, usize) {
+async fn run(n: usize) -> (Duration, Duration, Duration, usize, Duration) {
     let (config, _) = parse(std::path::Path::new("fleet.toml"), &fleet(n)).expect("config");
     let dir =
         std::env::temp_dir().join(format!("dnsfailback-tick-bench-{}-{n}", std::process::id()));
@@ -110,8 +111,15 @@ async fn run(n: usize) -> (Duration, Duration, Duration, usize) {
         .get(1)
         .map(|c| c.changes.len())
         .unwrap_or(0);
+    // What `dnsfailback status` costs the loop: every service's row, built on request.
+    let t0 = Instant::now();
+    let rows = (0..n)
+        .filter_map(|i| ctl.status_of(&format!("s{i:05}")))
+        .count();
+    let status = t0.elapsed();
+    assert_eq!(rows, n, "a row per service");
     let _ = std::fs::remove_dir_all(&dir);
-    (first, steady / 20, failover, moved)
+    (first, steady / 20, failover, moved, status)
 }
 
 fn main() {
@@ -128,15 +136,16 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    println!("| services | first tick (publish all) | steady tick (mean of 20) | failover tick | changes in the failover call |");
-    println!("|---|---|---|---|---|");
+    println!("| services | first tick (publish all) | steady tick (mean of 20) | failover tick | changes in the failover call | status, all rows |");
+    println!("|---|---|---|---|---|---|");
     for n in sizes {
-        let (first, steady, failover, moved) = rt.block_on(run(n));
+        let (first, steady, failover, moved, status) = rt.block_on(run(n));
         println!(
-            "| {n} | {:.1} ms | {:.1} ms | {:.1} ms | {moved} |",
+            "| {n} | {:.1} ms | {:.1} ms | {:.1} ms | {moved} | {:.1} ms |",
             first.as_secs_f64() * 1e3,
             steady.as_secs_f64() * 1e3,
-            failover.as_secs_f64() * 1e3
+            failover.as_secs_f64() * 1e3,
+            status.as_secs_f64() * 1e3
         );
     }
 }

@@ -58,17 +58,22 @@ impl TargetTrack {
     /// true when anything the loop reads changed.
     pub(super) fn evaluate(&mut self, gated: State, now: Instant) -> bool {
         self.quorum.report(CONTROLLER_VANTAGE, gated, now);
-        let verdict = self.quorum.verdict(now);
+        // The verdict's lists only when several vantage points vote: with the controller
+        // alone they say nothing its state does not (20,000 targets, every tick).
+        let (votes, verdict) = if self.quorum.voters() > 1 {
+            let v = self.quorum.verdict(now);
+            (v.state, Some(Box::new(v)))
+        } else {
+            (self.quorum.state(now), None)
+        };
         let (state, flapping) = match self.damper.as_mut() {
             Some(d) => {
-                let damped = d.observe(verdict.state, now);
+                let damped = d.observe(votes, now);
                 (damped.state, damped.flapping)
             }
-            None => (verdict.state, false),
+            None => (votes, false),
         };
         let seen = (state, flapping, self.local);
-        let votes = verdict.state;
-        let verdict = several(verdict);
         let votes_moved = self
             .last
             .as_ref()
@@ -94,12 +99,6 @@ pub(super) struct Evaluated {
     /// The vantage quorum's own state (before flap damping).
     pub(super) votes: State,
     pub(super) verdict: Option<Box<VantageVerdict>>,
-}
-
-/// The verdict, when more than one vantage point is in it.
-pub(super) fn several(verdict: VantageVerdict) -> Option<Box<VantageVerdict>> {
-    let n = verdict.down.len() + verdict.up.len() + verdict.unknown.len() + verdict.stale.len();
-    (n > 1).then(|| Box::new(verdict))
 }
 
 /// Flap damping: a single outage and recovery pass undamped; three changes within about a

@@ -140,21 +140,46 @@ impl VantageQuorum {
             };
             list.push(id.to_string());
         }
-        // Down needs k vantage points. Up needs a fresh "up" and either more "up" than "down"
-        // reports, or no way for the "down" ones to reach k even if every silent vantage point
-        // said down. Silent or stale vantage points never make a target down, and a dead agent
-        // alone cannot freeze every failback.
-        let undecided = v.unknown.len() + v.stale.len();
-        v.state = if v.down.len() >= self.required {
+        v.state = self.rule(v.down.len(), v.up.len(), v.unknown.len() + v.stale.len());
+        v
+    }
+
+    /// The verdict's state alone, without its lists: what the loop reads of every target on
+    /// every tick (the lists are only worth building when several vantage points vote).
+    pub fn state(&self, now: Instant) -> State {
+        let (mut down, mut up, mut undecided) = (0, 0, 0);
+        for (_, report) in &self.reports {
+            match report {
+                Some(r) if now.saturating_duration_since(r.at) <= self.stale_after => {
+                    match r.state {
+                        State::Down => down += 1,
+                        State::Up => up += 1,
+                        State::Unknown => undecided += 1,
+                    }
+                }
+                _ => undecided += 1,
+            }
+        }
+        self.rule(down, up, undecided)
+    }
+
+    /// How many vantage points vote (the controller included).
+    pub fn voters(&self) -> usize {
+        self.reports.len()
+    }
+
+    /// Down needs k vantage points. Up needs a fresh "up" and either more "up" than "down"
+    /// reports, or no way for the "down" ones to reach k even if every silent vantage point
+    /// said down. Silent or stale vantage points never make a target down, and a dead agent
+    /// alone cannot freeze every failback.
+    fn rule(&self, down: usize, up: usize, undecided: usize) -> State {
+        if down >= self.required {
             State::Down
-        } else if !v.up.is_empty()
-            && (v.up.len() > v.down.len() || v.down.len() + undecided < self.required)
-        {
+        } else if up > 0 && (up > down || down + undecided < self.required) {
             State::Up
         } else {
             State::Unknown
-        };
-        v
+        }
     }
 }
 
@@ -290,5 +315,27 @@ mod tests {
             v.unknown.is_empty() && v.stale.is_empty(),
             "agent-b is no longer listed"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_state_alone_follows_the_same_rule_as_the_verdict() {
+        let t0 = Instant::now();
+        let states = [State::Up, State::Down, State::Unknown];
+        // Every k, and for three vantage points every mix of up / down / unknown / silent /
+        // stale reports: `state` must say what `verdict` says.
+        for k in 1..=3 {
+            for code in 0..5usize.pow(3) {
+                let mut q = quorum(k, &["a", "b", "c"]);
+                for (i, id) in ["a", "b", "c"].iter().enumerate() {
+                    match (code / 5usize.pow(i as u32)) % 5 {
+                        n @ 0..=2 => q.report(id, states[n], t0 + STALE),
+                        3 => {}
+                        _ => q.report(id, State::Down, t0),
+                    }
+                }
+                let now = t0 + STALE + Duration::from_millis(1);
+                assert_eq!(q.state(now), q.verdict(now).state, "k={k} code={code}");
+            }
+        }
     }
 }

@@ -113,7 +113,7 @@ impl Controller {
         let rt = self.runtime.get(name);
         let last = rt.and_then(|r| r.last_decision.as_ref());
         let reason = match (leader, rt) {
-            (false, _) => "follower: changes are made by the lease holder".to_string(),
+            (false, _) => self.follower_note(),
             (true, Some(r)) if r.in_flight => "a change is being applied".to_string(),
             (true, Some(r)) if r.state.original_ttl.is_none() => {
                 "the original TTL is read first (on the next tick)".to_string()

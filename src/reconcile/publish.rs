@@ -3,7 +3,7 @@
 //! Beside the flow, reading it: rows are built **on request**, by the control loop, from its
 //! own state (the last decision, health, the phase), never kept. At 10,000 services a board
 //! refreshed in advance held 19 MB of rows and rebuilt thousands of them every tick for
-//! nobody; a query costs the loop one pass over the services asked for (about 20 ms for all
+//! nobody; a query costs the loop one pass over the services asked for (4 ms for all 1,000, 57 ms for all
 //! 10,000) between two ticks, and always shows the state of that moment.
 
 use std::collections::BTreeMap;
@@ -185,13 +185,7 @@ impl Controller {
         let service = self.services.get(name)?;
         let rt = self.runtime.get(name)?;
         let health = self.health.service(name);
-        let follower = (!self.leadership.is_leader()).then(|| {
-            let holder = self
-                .leadership
-                .holder()
-                .unwrap_or_else(|| "nobody yet".into());
-            format!("follower: changes are made by the lease holder `{holder}`")
-        });
+        let follower = (!self.leadership.is_leader()).then(|| self.follower_note());
         let decision = rt.last_decision.as_ref().filter(|_| follower.is_none());
         let published_values = rt
             .state
@@ -246,6 +240,15 @@ impl Controller {
                 format!("{change} {how}")
             }),
         })
+    }
+
+    /// Why a follower changes nothing, for status and `plan`.
+    pub(super) fn follower_note(&self) -> String {
+        let holder = self
+            .leadership
+            .holder()
+            .unwrap_or_else(|| "nobody yet".into());
+        format!("follower: changes are made by the lease holder `{holder}`")
     }
 
     fn lease_status(&self) -> Option<status::LeaseStatus> {

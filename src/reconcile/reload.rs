@@ -41,15 +41,20 @@ impl Controller {
     /// Clears `needs operator` (and any back-off) of `service`, or of every service: they are
     /// decided again on the next tick. Returns the services resumed.
     pub(super) fn resume_stopped(&mut self, service: Option<&str>) -> Vec<String> {
+        let stopped: Vec<String> = match service {
+            Some(name) => vec![name.to_string()],
+            None => self.runtime.keys().cloned().collect(),
+        };
         let mut resumed = Vec::new();
-        for (name, rt) in self.runtime.iter_mut() {
-            if service.is_some_and(|s| s != name) || rt.needs_operator.is_none() {
+        for name in stopped {
+            let Some(rt) = self.runtime.get_mut(&name) else {
                 continue;
+            };
+            if rt.needs_operator.take().is_some() {
+                rt.last_error = None;
+                rt.succeeded();
+                resumed.push(name);
             }
-            rt.needs_operator = None;
-            rt.last_error = None;
-            rt.succeeded();
-            resumed.push(name.clone());
         }
         for name in &resumed {
             self.wake(name);
