@@ -368,7 +368,7 @@ async fn conformance_through_prism_proxy_in_front_of_the_fake() {
         Ok(r) => r,
         Err(e) => panic!("{e}\nPrism log:\n{}", prism.log_text()),
     };
-    assert_eq!(report.passed.len(), 8, "{report:?}");
+    assert_eq!(report.passed.len(), 9, "{report:?}");
     assert_eq!(
         report.skipped,
         vec![("weighted", "capabilities().weighted is false")]
@@ -423,7 +423,7 @@ async fn conformance_against_the_fake_in_batch_and_one_by_one_modes() {
         let report = run_conformance(&p, &fq("example.com"), "conf").await;
         let report = report.unwrap_or_else(|e| panic!("batch={batch}: {e}"));
         // One request per record cannot be all-or-nothing when cancelled: skipped, declared.
-        let expected_passed = if batch { 8 } else { 7 };
+        let expected_passed = if batch { 9 } else { 8 };
         assert_eq!(report.passed.len(), expected_passed, "{report:?}");
         let seen = fake.seen();
         let batches: Vec<_> = seen.iter().filter(|s| s.path.ends_with("/batch")).collect();

@@ -12,6 +12,8 @@
 //!   adapter that serves DNS from the controller's process;
 //! * [`ProviderError`]: classified errors (`is_retryable`, `is_conflict`, `not_applied`);
 //! * [`Secret`] / [`SecretSource`]: tokens and keys from env or file, never printed;
+//! * [`normalize_txt`] and friends: the one TXT text form every adapter reads and writes;
+//! * feature `wire`: [`wire`], record values <-> hickory wire records for DNS-speaking adapters;
 //! * [`ZoneRecords`]: strict in-memory zone shared by the embedded server and the test fake;
 //! * feature `testkit`: [`memory::MemoryProvider`] and the conformance suite
 //!   [`testkit::run_conformance`].
@@ -29,6 +31,9 @@ mod provider;
 mod record;
 mod record_types;
 mod secret;
+mod txt;
+#[cfg(any(test, feature = "wire"))]
+pub mod wire;
 mod zone;
 
 #[cfg(any(test, feature = "testkit"))]
@@ -46,4 +51,5 @@ pub use provider::{wait_in_sync, ApplyReceipt, Provider, SyncStatus};
 pub use record::{Fqdn, RecordKey, RecordSet, RecordType, Soa};
 pub use record_types::RecordTypes;
 pub use secret::{Secret, SecretSource};
+pub use txt::{normalize_txt, txt_strings, txt_strings_with, txt_text, txt_text_with, TxtEscapes};
 pub use zone::ZoneRecords;

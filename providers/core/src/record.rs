@@ -180,7 +180,7 @@ impl RecordType {
                     Fqdn::new(host)?
                 ))
             }
-            RecordType::Txt => Ok(v.to_string()),
+            RecordType::Txt => crate::txt::normalize_txt(value),
         }
     }
 }

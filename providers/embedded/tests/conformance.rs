@@ -11,7 +11,7 @@ async fn embedded_passes_conformance_in_memory() -> TestResult {
     let (p, _addr) = started(config(&["example.test"])).await?;
     let report = run_conformance(&p, &fq("example.test"), "conf").await?;
     assert!(report.skipped.is_empty(), "{report:?}");
-    assert_eq!(report.passed.len(), 9, "{report:?}");
+    assert_eq!(report.passed.len(), 10, "{report:?}");
     p.shutdown().await;
     Ok(())
 }
@@ -24,7 +24,7 @@ async fn embedded_passes_conformance_with_data_file() -> TestResult {
     let (p, _addr) = started(cfg).await?;
     let report = run_conformance(&p, &fq("example.test"), "conf").await?;
     assert!(report.skipped.is_empty(), "{report:?}");
-    assert_eq!(report.passed.len(), 9, "{report:?}");
+    assert_eq!(report.passed.len(), 10, "{report:?}");
     p.shutdown().await;
     Ok(())
 }

@@ -17,130 +17,15 @@
 //! the old TTL by a read just before sending (see [`crate::provider`]).
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, Ipv6Addr};
-use std::str::FromStr;
 
+use dnsfailback_provider::wire::managed_type;
 use dnsfailback_provider::{Change, ChangeSet, Fqdn, RecordSet, RecordType};
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
-use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX, SRV, TXT};
-use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType as HType};
+use hickory_proto::rr::{DNSClass, Name, Record, RecordType as HType};
 
-/// Converts a normalised name to hickory's fully-qualified [`Name`].
-pub fn to_name(name: &Fqdn) -> Result<Name, String> {
-    Name::from_ascii(name.as_str()).map_err(|e| format!("{name}: not a valid DNS name: {e}"))
-}
-
-/// The wire type of a controller record type.
-pub fn to_htype(rtype: RecordType) -> HType {
-    match rtype {
-        RecordType::A => HType::A,
-        RecordType::Aaaa => HType::AAAA,
-        RecordType::Cname => HType::CNAME,
-        RecordType::Mx => HType::MX,
-        RecordType::Srv => HType::SRV,
-        RecordType::Txt => HType::TXT,
-    }
-}
-
-fn from_htype(rtype: HType) -> Option<RecordType> {
-    Some(match rtype {
-        HType::A => RecordType::A,
-        HType::AAAA => RecordType::Aaaa,
-        HType::CNAME => RecordType::Cname,
-        HType::MX => RecordType::Mx,
-        HType::SRV => RecordType::Srv,
-        HType::TXT => RecordType::Txt,
-        _ => return None,
-    })
-}
-
-fn num<T: FromStr>(s: &str, what: &str) -> Result<T, String> {
-    s.parse()
-        .map_err(|_| format!("{what} `{s}` is not a number in range"))
-}
-
-/// Parses one value in the controller's presentation format into wire RDATA.
-///
-/// TXT values are the plain text (no quotes); longer than 255 octets they are split into
-/// several character-strings, which [`rdata_value`] joins again.
-pub fn to_rdata(rtype: RecordType, value: &str) -> Result<RData, String> {
-    let v = rtype.normalize_value(value)?;
-    let host = |s: &str| Fqdn::new(s).and_then(|f| to_name(&f));
-    Ok(match rtype {
-        RecordType::A => RData::A(A(Ipv4Addr::from_str(&v).map_err(|e| e.to_string())?)),
-        RecordType::Aaaa => RData::AAAA(AAAA(Ipv6Addr::from_str(&v).map_err(|e| e.to_string())?)),
-        RecordType::Cname => RData::CNAME(CNAME(host(&v)?)),
-        RecordType::Mx => {
-            let (pref, exch) = v.split_once(' ').ok_or_else(|| format!("bad MX `{v}`"))?;
-            RData::MX(MX::new(num(pref, "MX preference")?, host(exch)?))
-        }
-        RecordType::Srv => {
-            let parts: Vec<&str> = v.split(' ').collect();
-            let [prio, weight, port, target] = parts.as_slice() else {
-                return Err(format!("bad SRV `{v}`"));
-            };
-            RData::SRV(SRV::new(
-                num(prio, "SRV priority")?,
-                num(weight, "SRV weight")?,
-                num(port, "SRV port")?,
-                host(target)?,
-            ))
-        }
-        RecordType::Txt => RData::TXT(TXT::new(split_txt(&v))),
-    })
-}
-
-fn split_txt(text: &str) -> Vec<String> {
-    if text.is_empty() {
-        return vec![String::new()];
-    }
-    let mut chunks = Vec::new();
-    let mut current = String::new();
-    for c in text.chars() {
-        if current.len() + c.len_utf8() > 255 {
-            chunks.push(std::mem::take(&mut current));
-        }
-        current.push(c);
-    }
-    chunks.push(current);
-    chunks
-}
-
-fn fqdn_text(name: &Name) -> Option<String> {
-    Fqdn::new(&name.to_ascii()).ok().map(|f| f.to_string())
-}
-
-/// The controller's presentation of wire RDATA, or `None` for types the controller does not
-/// manage (they are preserved, never touched).
-pub fn rdata_value(rdata: &RData) -> Option<(RecordType, String)> {
-    Some(match rdata {
-        RData::A(a) => (RecordType::A, a.0.to_string()),
-        RData::AAAA(a) => (RecordType::Aaaa, a.0.to_string()),
-        RData::CNAME(c) => (RecordType::Cname, fqdn_text(&c.0)?),
-        RData::MX(mx) => (
-            RecordType::Mx,
-            format!("{} {}", mx.preference, fqdn_text(&mx.exchange)?),
-        ),
-        RData::SRV(s) => (
-            RecordType::Srv,
-            format!(
-                "{} {} {} {}",
-                s.priority,
-                s.weight,
-                s.port,
-                fqdn_text(&s.target)?
-            ),
-        ),
-        RData::TXT(t) => {
-            let mut text = String::new();
-            for chunk in t.txt_data.iter() {
-                text.push_str(&String::from_utf8_lossy(chunk));
-            }
-            (RecordType::Txt, text)
-        }
-        _ => return None,
-    })
-}
+/// Value <-> wire conversion is shared with the embedded server, so both read and write the
+/// same text (one TXT form, one name form).
+pub use dnsfailback_provider::wire::{rdata_value, to_name, to_rdata, to_wire_type as to_htype};
 
 /// Groups answer records into record sets (one per name and type), skipping types the
 /// controller does not manage. An RRset whose members disagree on TTL gets the smallest.
@@ -153,7 +38,7 @@ pub fn sets_from_records<'a>(records: impl IntoIterator<Item = &'a Record>) -> V
         let Some((rtype, value)) = rdata_value(&r.data) else {
             continue;
         };
-        if from_htype(r.record_type()) != Some(rtype) {
+        if managed_type(r.record_type()) != Some(rtype) {
             continue;
         }
         let Ok(name) = Fqdn::new(&r.name.to_ascii()) else {
@@ -379,32 +264,16 @@ mod tests {
     }
 
     #[test]
-    fn values_round_trip_for_every_type() -> Result<(), String> {
-        for (t, v) in [
-            (RecordType::A, "192.0.2.1"),
-            (RecordType::Aaaa, "2001:db8::1"),
-            (RecordType::Cname, "target.example.test."),
-            (RecordType::Mx, "10 mail.example.test."),
-            (RecordType::Srv, "10 60 5060 sip.example.test."),
-            (RecordType::Txt, "v=spf1 -all"),
-        ] {
-            let rd = to_rdata(t, v)?;
-            assert_eq!(rdata_value(&rd), Some((t, v.to_string())), "{t}");
-        }
-        let long = "x".repeat(600);
-        let rd = to_rdata(RecordType::Txt, &long)?;
-        assert_eq!(rdata_value(&rd), Some((RecordType::Txt, long)));
-        assert!(to_rdata(RecordType::A, "not-an-ip").is_err());
-        Ok(())
-    }
-
-    #[test]
     fn records_group_into_sets() -> Result<(), String> {
         let n = Name::from_ascii("www.example.test.").map_err(|e| e.to_string())?;
         let recs = vec![
             Record::from_rdata(n.clone(), 60, to_rdata(RecordType::A, "192.0.2.2")?),
             Record::from_rdata(n.clone(), 30, to_rdata(RecordType::A, "192.0.2.1")?),
-            Record::from_rdata(n, 60, RData::NS(hickory_proto::rr::rdata::NS(Name::root()))),
+            Record::from_rdata(
+                n,
+                60,
+                hickory_proto::rr::RData::NS(hickory_proto::rr::rdata::NS(Name::root())),
+            ),
         ];
         let sets = sets_from_records(&recs);
         assert_eq!(sets.len(), 1);

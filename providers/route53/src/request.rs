@@ -27,7 +27,8 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use dnsfailback_provider::{
-    Capabilities, Change, ChangeSet, ErrorKind, Fqdn, RecordSet, RecordType,
+    txt_strings, txt_strings_with, txt_text, txt_text_with, Capabilities, Change, ChangeSet,
+    ErrorKind, Fqdn, RecordSet, RecordType, TxtEscapes,
 };
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 use quick_xml::{Reader, Writer};
@@ -225,7 +226,7 @@ fn write_set<W: std::io::Write>(
     open(w, "ResourceRecords")?;
     for v in &s.values {
         open(w, "ResourceRecord")?;
-        text_el(w, "Value", v)?;
+        text_el(w, "Value", &wire_value(s.rtype, v))?;
         close(w, "ResourceRecord")?;
     }
     close(w, "ResourceRecords")?;
@@ -266,7 +267,11 @@ pub fn build_change_batch(
         sets.iter().fold((0, 0), |(r, c), s| {
             (
                 r + s.values.len(),
-                c + s.values.iter().map(|v| v.chars().count()).sum::<usize>(),
+                c + s
+                    .values
+                    .iter()
+                    .map(|v| wire_value(s.rtype, v).chars().count())
+                    .sum::<usize>(),
             )
         })
     };
@@ -583,6 +588,27 @@ pub fn decode_name(name: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// A value as Route 53 wants it: TXT with octal escapes for every byte outside printable
+/// ASCII (Route 53's rule, not the zone file's decimal one); other types unchanged.
+pub fn wire_value(rtype: RecordType, value: &str) -> String {
+    match (rtype, txt_strings(value)) {
+        (RecordType::Txt, Ok(strings)) => {
+            txt_text_with(strings.iter().map(Vec::as_slice), TxtEscapes::Octal)
+        }
+        _ => value.to_string(),
+    }
+}
+
+/// A value read from Route 53 in the shared presentation text (TXT escapes turned back from
+/// octal), normalised.
+pub fn read_value(rtype: RecordType, value: &str) -> Result<String, String> {
+    if rtype != RecordType::Txt {
+        return rtype.normalize_value(value);
+    }
+    let strings = txt_strings_with(value, TxtEscapes::Octal)?;
+    Ok(txt_text(strings.iter().map(Vec::as_slice)))
+}
+
 /// Maps a listed set to a [`RecordSet`]. `Ok(None)` for types the controller does not move
 /// (NS, SOA, CAA, ...) and names it cannot represent; those are left alone.
 pub fn to_record_set(raw: &RawRecordSet) -> Result<Option<RecordSet>, String> {
@@ -595,11 +621,7 @@ pub fn to_record_set(raw: &RawRecordSet) -> Result<Option<RecordSet>, String> {
     let mut values: Vec<String> = raw
         .values
         .iter()
-        .map(|v| {
-            rtype
-                .normalize_value(v)
-                .unwrap_or_else(|_| v.trim().to_string())
-        })
+        .map(|v| read_value(rtype, v).unwrap_or_else(|_| v.trim().to_string()))
         .collect();
     values.sort();
     values.dedup();
@@ -1207,6 +1229,36 @@ mod tests {
             }]
         );
         Ok(())
+    }
+
+    #[test]
+    fn txt_is_written_with_route53_octal_escapes_and_read_back_canonical() {
+        let set = RecordSet::new(
+            fq("t.example.test"),
+            RecordType::Txt,
+            60,
+            vec!["grüße \"x\"".into()],
+        )
+        .normalized()
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(set.values, vec!["\"grüße \\\"x\\\"\"".to_string()]);
+        let cs = ChangeSet {
+            zone: fq("example.test"),
+            changes: vec![Change::Create { new: set.clone() }],
+        };
+        let xml = build_change_batch(&cs, None, false)
+            .map(|b| b.xml)
+            .unwrap_or_default();
+        assert!(
+            xml.contains("<Value>&quot;gr\\303\\274\\303\\237e \\&quot;x\\&quot;&quot;</Value>"),
+            "{xml}"
+        );
+        let back = read_value(
+            RecordType::Txt,
+            &wire_value(RecordType::Txt, &set.values[0]),
+        );
+        assert_eq!(back, Ok(set.values[0].clone()));
+        assert_eq!(wire_value(RecordType::A, "192.0.2.1"), "192.0.2.1");
     }
 
     #[test]

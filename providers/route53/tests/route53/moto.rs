@@ -49,7 +49,7 @@ async fn conformance_suite_passes_against_moto() -> TestResult {
     let p = moto.provider("aws", &zone_id);
     let report = run_conformance(&p, &fq("conformance.test"), "conf").await?;
     assert!(report.skipped.is_empty(), "{report:?}");
-    assert_eq!(report.passed.len(), 9, "{report:?}");
+    assert_eq!(report.passed.len(), 10, "{report:?}");
     Ok(())
 }
 
