@@ -5,7 +5,7 @@
 //! memory, backs off the services whose change failed, starts post-step hooks and follows
 //! propagation. Runs between ticks, so it never races a decision.
 
-use dnsfailback_provider::{ErrorKind, SyncStatus};
+use dnsfailback_provider::SyncStatus;
 
 use super::runtime::HookRun;
 use super::zone::{ItemOutcome, ZoneDone};
@@ -140,17 +140,7 @@ impl Controller {
         let Some(rt) = self.runtime.get_mut(service) else {
             return f.message;
         };
-        let message = match f.kind {
-            Some(k) if k.needs_operator() => {
-                let m = needs_operator_message(k, &f.message);
-                rt.needs_operator = Some(m.clone());
-                m
-            }
-            _ => {
-                rt.back_off(now, f.retry_after);
-                f.message
-            }
-        };
+        let message = super::error_policy::follow(rt, f.kind, &f.message, f.retry_after, now);
         if many {
             rt.last_error = Some(message.clone());
         } else {
@@ -222,13 +212,4 @@ impl Controller {
         };
         rt.sync = Some((receipt, st, at_ms));
     }
-}
-
-/// What status, the log and the audit trail say about an error retrying cannot heal.
-pub(super) fn needs_operator_message(kind: ErrorKind, message: &str) -> String {
-    format!(
-        "needs operator ({}): {message}; fix it, then `dnsfailback reload` (or SIGHUP) or \
-         `dnsfailback resume SERVICE`",
-        kind.label()
-    )
 }

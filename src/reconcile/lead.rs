@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use dnsfailback_provider::Fqdn;
 
+use super::error_policy::follow;
 use super::events::EVENTS_LOG;
 use super::{zone, Controller};
 use crate::config::Service;
@@ -109,11 +110,9 @@ impl Controller {
                         .unwrap_or(s.ttl),
                     Err(e) => {
                         let mut message = format!("cannot read {} {}: {e}", s.record, s.rtype);
-                        if e.kind.needs_operator() {
-                            message = super::finish::needs_operator_message(e.kind, &message);
-                            if let Some(rt) = self.runtime.get_mut(&s.name) {
-                                rt.needs_operator = Some(message.clone());
-                            }
+                        if let Some(rt) = self.runtime.get_mut(&s.name) {
+                            let now = self.clock.now_ms();
+                            message = follow(rt, Some(e.kind), &message, e.retry_after, now);
                         }
                         self.set_error(&s.name, message);
                         continue;

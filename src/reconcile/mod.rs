@@ -13,6 +13,7 @@ pub mod clock;
 mod command;
 mod converge;
 mod dry_run;
+mod error_policy;
 mod events;
 mod finish;
 mod gates;
