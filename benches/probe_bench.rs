@@ -266,7 +266,7 @@ async fn bench(a: Args) {
                 },
                 k => panic!("--kind {k}: tcp or http"),
             };
-            (CheckId(format!("bench/{i}/0")), spec)
+            (CheckId::new(format!("bench/{i}/0")), spec)
         })
         .collect();
 

@@ -19,8 +19,10 @@
 //!   queries built with hickory-proto);
 //! * all answered: spawn to the moment every service's name has an A answer (all N names
 //!   queried in turn over UDP, the unanswered ones again until none is left);
-//! * RSS: `VmRSS` of the controller `--rss-after-seconds` after spawn, and its `VmHWM` at the
-//!   end;
+//! * RSS: `VmRSS` of the controller `--rss-after-seconds` after spawn (one sample, which
+//!   moves by +-15 MB with where in its probe and write cycle the process is), the median and
+//!   the maximum of `VmRSS` sampled every 250 ms over the idle window below (the steady state a
+//!   monitoring graph shows), and its `VmHWM` at the end;
 //! * idle CPU: utime+stime of the controller over `--idle-seconds` once everything is
 //!   published, as a % of one core;
 //! * failover: the 127.0.0.2 listener is closed; time until every name answers 127.0.0.3 only
@@ -136,6 +138,8 @@ struct Row {
     first_answer: Option<Duration>,
     all_answered: Option<Duration>,
     rss_kb: Option<u64>,
+    /// Median and maximum of the RSS samples over the idle window.
+    idle_rss_kb: Option<(u64, u64)>,
     hwm_kb: Option<u64>,
     idle_cpu_pct: Option<f64>,
     failover: Option<Duration>,
@@ -152,16 +156,21 @@ fn print_table(rows: &[Row]) {
         |x: Option<Duration>| x.map_or("-".to_string(), |d| format!("{:.2} s", d.as_secs_f64()));
     let mb = |x: Option<u64>| x.map_or("-".to_string(), |k| format!("{:.1} MB", k as f64 / 1024.0));
     println!();
-    println!("| services | validate | first answer | all answered | RSS after --rss-after-seconds | peak RSS | idle CPU | failover (all on backup) | SIGTERM -> exit (code) | restart: first answer |");
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("| services | validate | first answer | all answered | RSS after --rss-after-seconds | RSS idle: median / max | peak RSS | idle CPU | failover (all on backup) | SIGTERM -> exit (code) | restart: first answer |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for r in rows {
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} ({}) | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} ({}) | {} |",
             r.services,
             d(r.validate),
             d(r.first_answer),
             d(r.all_answered),
             mb(r.rss_kb),
+            r.idle_rss_kb.map_or("-".to_string(), |(med, max)| format!(
+                "{} / {}",
+                mb(Some(med)),
+                mb(Some(max))
+            )),
             mb(r.hwm_kb),
             r.idle_cpu_pct
                 .map_or("-".to_string(), |p| format!("{p:.1} %")),
@@ -613,8 +622,17 @@ fn run_one(n: usize, args: &Args, row: &mut Row) -> Result<(), String> {
     let hz = clock_ticks_per_second();
     let before = cpu_ticks(pid).ok_or("cannot read /proc/PID/stat")?;
     let t = Instant::now();
-    std::thread::sleep(args.idle);
+    let mut samples = Vec::new();
+    while t.elapsed() < args.idle {
+        samples.extend(proc_status_kb(pid, "VmRSS:"));
+        std::thread::sleep(Duration::from_millis(250));
+    }
     let after = cpu_ticks(pid).ok_or("cannot read /proc/PID/stat")?;
+    samples.sort_unstable();
+    row.idle_rss_kb = samples
+        .get(samples.len() / 2)
+        .copied()
+        .zip(samples.last().copied());
     ctl.check_alive()?;
     row.idle_cpu_pct = Some((after - before) as f64 / hz / t.elapsed().as_secs_f64() * 100.0);
     eprintln!("  idle CPU {:.1} %", row.idle_cpu_pct.unwrap_or_default());

@@ -28,6 +28,8 @@
 //!  backend, probe, providers, config, health, policy, plan, state, reconcile, api, cli
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod api;
 pub mod backend;
 pub mod cli;

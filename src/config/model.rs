@@ -268,6 +268,8 @@ pub struct Target {
     pub values: Vec<String>,
     /// Lower is preferred; distinct within a service.
     pub priority: u32,
+    /// Empty in the control loop's copy of a service: the checks live on in the health book
+    /// (their judges) and the probe runner (their probers) once the controller has started.
     pub checks: Vec<Check>,
     /// How many checks must be down for the target to be down (quorum over checks).
     pub fail_quorum: usize,

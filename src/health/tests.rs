@@ -4,7 +4,7 @@ use super::*;
 
 fn ch(state: State) -> CheckHealth {
     CheckHealth {
-        check: CheckId("s/t/0".into()),
+        check: CheckId::new("s/t/0"),
         role: Role::Readiness,
         state,
         last_error: None,

@@ -84,6 +84,8 @@ impl VantageQuorum {
     pub fn expect(&mut self, vantage: impl Into<Arc<str>>) {
         let vantage = vantage.into();
         if let Err(at) = self.position(&vantage) {
+            // One slot at a time: most targets have one or two vantage points.
+            self.reports.reserve_exact(1);
             self.reports.insert(at, (vantage, None));
         }
     }

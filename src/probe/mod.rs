@@ -22,8 +22,43 @@ use serde::{Deserialize, Serialize};
 pub use check_spec::{CheckSpec, DnsTransport, Family, Role, StatusRange};
 
 /// Identifies one check of one target of one service: `service/target/check-index`.
+///
+/// Shared text: every probe result carries its check's id, so at 20,000 checks a second a
+/// copy is a reference count, not an allocation, and the health book, the runner and the
+/// results share one copy of each id.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct CheckId(pub String);
+#[serde(from = "String", into = "String")]
+pub struct CheckId(std::sync::Arc<str>);
+
+impl CheckId {
+    /// An id from its text.
+    pub fn new(id: impl Into<std::sync::Arc<str>>) -> Self {
+        CheckId(id.into())
+    }
+
+    /// The id's text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for CheckId {
+    fn from(s: String) -> Self {
+        CheckId(s.into())
+    }
+}
+
+impl From<CheckId> for String {
+    fn from(id: CheckId) -> Self {
+        id.0.to_string()
+    }
+}
+
+impl std::borrow::Borrow<str> for CheckId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
 
 impl std::fmt::Display for CheckId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

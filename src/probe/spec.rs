@@ -167,9 +167,9 @@ pub struct Prober {
 enum Kind {
     Http(Box<http::HttpProbe>),
     Tcp(tcp::TcpProbe),
-    Udp(udp::UdpProbe),
-    Icmp(icmp::IcmpProbe),
-    Dns(dns::DnsProbe),
+    Udp(Box<udp::UdpProbe>),
+    Icmp(Box<icmp::IcmpProbe>),
+    Dns(Box<dns::DnsProbe>),
 }
 
 impl Prober {
@@ -198,16 +198,16 @@ impl Prober {
                 expect_regex,
                 family,
                 ..
-            } => Kind::Udp(udp::UdpProbe::new(
+            } => Kind::Udp(Box::new(udp::UdpProbe::new(
                 address,
                 send,
                 reply_pattern(expect, expect_regex)?,
                 *family,
-            )?),
+            )?)),
             CheckSpec::Icmp { host, family, .. } => {
-                Kind::Icmp(icmp::IcmpProbe::new(host, *family)?)
+                Kind::Icmp(Box::new(icmp::IcmpProbe::new(host, *family)?))
             }
-            CheckSpec::Dns { .. } => Kind::Dns(dns::DnsProbe::new(spec)?),
+            CheckSpec::Dns { .. } => Kind::Dns(Box::new(dns::DnsProbe::new(spec)?)),
         };
         Ok(Prober {
             timeout: sched.timeout,

@@ -48,6 +48,9 @@ pub use dry_run::ServicePlan;
 pub use events::EVENTS_LOG;
 pub use publish::StatusBoard;
 use runtime::Runtime;
+
+/// Probe results taken off the channel per wake-up of the loop.
+const RESULT_BATCH: usize = 256;
 pub use status::ServiceStatus;
 
 /// Work finished in the background, reported to the loop.
@@ -143,10 +146,17 @@ impl Controller {
             config.controller.max_failovers,
             u64::try_from(config.controller.max_failovers_window.as_millis()).unwrap_or(u64::MAX),
         );
-        // The services move out of the configuration: one copy, shared with zone jobs.
+        // The services move out of the configuration: one copy, shared with zone jobs. Their
+        // checks stay behind: the health book holds each check's judge and the probe runner
+        // its prober, and the loop never reads a check again (10,000 services: 7 MB).
         let services = std::mem::take(&mut config.services)
             .into_iter()
-            .map(|(k, v)| (k, Arc::new(v)))
+            .map(|(k, mut v)| {
+                for t in &mut v.targets {
+                    t.checks = Vec::new();
+                }
+                (k, Arc::new(v))
+            })
             .collect();
         let (board, status_rx) = StatusBoard::new();
         let ctl = Controller {
@@ -207,6 +217,7 @@ impl Controller {
         else {
             return;
         };
+        let mut batch = Vec::with_capacity(RESULT_BATCH);
         let mut tick = tokio::time::interval(self.config.controller.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -221,10 +232,16 @@ impl Controller {
                 _ = tick.tick() => self.begin_tick().await,
                 Some(q) = status.recv() => self.answer(q).await,
                 Some(r) = agent_reports.recv() => self.agent_report(&r),
-                r = results.recv() => match r {
-                    Some(r) => self.observe(&r),
-                    None => break,
-                },
+                // In batches: at 20,000 checks a second, one select per result was the
+                // bottleneck, and probe tasks waited to send (memory and CPU).
+                n = results.recv_many(&mut batch, RESULT_BATCH) => {
+                    if n == 0 {
+                        break;
+                    }
+                    for r in batch.drain(..) {
+                        self.observe(&r);
+                    }
+                }
             }
         }
         self.stop.store(true, Ordering::SeqCst);

@@ -140,7 +140,7 @@ impl TargetStatus {
                 .checks
                 .iter()
                 .map(|c| CheckStatus {
-                    check: c.check.0.clone(),
+                    check: c.check.to_string(),
                     role: c.role,
                     state: s(c.state),
                     last_error: c.last_error.clone(),
