@@ -483,14 +483,22 @@ async fn an_etcd_with_authentication_needs_the_password_and_never_shows_it() {
     let etcd = Etcd::start_with(&["--auth-token-ttl", "2"]);
     let password = "s3cret-etcd-pw-9f2c";
     enable_auth(&etcd, password).await;
-    let var = "DNSFAILBACK_TEST_ETCD_PASSWORD_AUTH";
-    std::env::set_var(var, password);
-    let with = |user: &str, env: &str| EtcdSettings {
+    // Passwords from files, not the environment: `std::env::set_var` in a multi-threaded test
+    // binary races every other test reading the environment.
+    let secrets = Scratch::new("etcd-secrets");
+    let secret_file = |name: &str, value: &str| {
+        let path = secrets.path(name);
+        std::fs::write(&path, value).unwrap_or_else(|e| panic!("{name}: {e}"));
+        path
+    };
+    let right = secret_file("password", password);
+    let wrong_pw = secret_file("wrong-password", "not-the-password-77");
+    let with = |user: &str, file: &std::path::Path| EtcdSettings {
         auth: Some((
             user.to_string(),
             dnsfailback_provider::SecretSource {
-                env: Some(env.to_string()),
-                file: None,
+                env: None,
+                file: Some(file.to_path_buf()),
             },
         )),
         ..settings(&etcd, "ctl-a")
@@ -506,9 +514,7 @@ async fn an_etcd_with_authentication_needs_the_password_and_never_shows_it() {
     assert!(e.to_string().contains("user name is empty"), "{e}");
 
     // A wrong password: the error names the user, never a password.
-    std::env::set_var("DNSFAILBACK_TEST_ETCD_WRONG_PW", "not-the-password-77");
-    let wrong =
-        observe(&with("root", "DNSFAILBACK_TEST_ETCD_WRONG_PW")).unwrap_or_else(|e| panic!("{e}"));
+    let wrong = observe(&with("root", &wrong_pw)).unwrap_or_else(|e| panic!("{e}"));
     let e = wrong
         .service_state("shop")
         .await
@@ -522,7 +528,7 @@ async fn an_etcd_with_authentication_needs_the_password_and_never_shows_it() {
     );
 
     // The right one: the controller leads and writes.
-    let (store, lead) = connect(&with("root", var)).unwrap_or_else(|e| panic!("{e}"));
+    let (store, lead) = connect(&with("root", &right)).unwrap_or_else(|e| panic!("{e}"));
     until("ctl-a to lead with auth", Duration::from_secs(10), || {
         lead.is_leader()
     })
@@ -541,7 +547,7 @@ async fn an_etcd_with_authentication_needs_the_password_and_never_shows_it() {
     );
 
     // An idle reader's token expires on the server; the next read renews it.
-    let reader = observe(&with("root", var)).unwrap_or_else(|e| panic!("{e}"));
+    let reader = observe(&with("root", &right)).unwrap_or_else(|e| panic!("{e}"));
     let first = reader
         .service_state("shop")
         .await
