@@ -28,6 +28,7 @@ impl Controller {
             Done::Hook { service, .. }
             | Done::Metric { service, .. }
             | Done::Sync { service, .. } => self.wake(service),
+            Done::ProviderRead { .. } => {} // wakes the services it lets retry
         }
         match done {
             Done::Zone(z) => self.finish_zone(z).await,
@@ -55,6 +56,11 @@ impl Controller {
                 status,
                 at_ms,
             } => self.finish_sync(&service, status, at_ms),
+            Done::ProviderRead {
+                provider,
+                ok,
+                at_ms,
+            } => self.finish_provider_read(&provider, ok, at_ms),
         }
     }
 
@@ -141,8 +147,13 @@ impl Controller {
             return f.message;
         };
         let message = super::error_policy::follow(rt, f.kind, &f.message, f.retry_after, now);
+        if rt.needs_operator.is_none() {
+            self.watch_provider(service, f.kind, now);
+        }
         if many {
-            rt.last_error = Some(message.clone());
+            if let Some(rt) = self.runtime.get_mut(service) {
+                rt.last_error = Some(message.clone());
+            }
         } else {
             self.set_error(service, message.clone());
         }

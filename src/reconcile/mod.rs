@@ -21,6 +21,7 @@ mod hooks;
 mod lead;
 pub mod metrics;
 mod prepare;
+mod provider_watch;
 mod publish;
 mod recover;
 mod reload;
@@ -72,6 +73,12 @@ enum Done {
         status: Result<dnsfailback_provider::SyncStatus, String>,
         at_ms: u64,
     },
+    /// A watch read of a failing provider (see [`provider_watch`]).
+    ProviderRead {
+        provider: String,
+        ok: bool,
+        at_ms: u64,
+    },
 }
 
 /// The controller: owns health, per-service state and the providers.
@@ -112,6 +119,8 @@ pub struct Controller {
     suspicion_alerted: bool,
     /// Services that started being held this tick, by rule, logged once per tick.
     holds_started: BTreeMap<String, Vec<String>>,
+    /// Providers whose changes are failing, read every 2 s to notice their return.
+    watch: provider_watch::ProviderWatch,
     /// Test-only `DNSFAILBACK_FAILPOINT=panic-in-tick`, read once at start.
     panic_in_tick: bool,
 }
@@ -182,6 +191,7 @@ impl Controller {
             audits: Vec::new(),
             suspicion_alerted: false,
             holds_started: BTreeMap::new(),
+            watch: provider_watch::ProviderWatch::default(),
             panic_in_tick: std::env::var("DNSFAILBACK_FAILPOINT").as_deref() == Ok("panic-in-tick"),
         };
         Ok(ctl)
@@ -259,12 +269,26 @@ impl Controller {
     /// One reconcile pass over every service, waiting for the changes it started (the
     /// deterministic form of a tick, for tests and `plan`-like callers; `run` does not wait).
     pub async fn tick(&mut self) {
+        self.fold_finished().await;
         self.begin_tick().await;
         self.settle().await;
     }
 
+    /// Folds in background work that has finished since the last tick, without waiting (what
+    /// `run` does as each piece arrives).
+    async fn fold_finished(&mut self) {
+        let Some(mut done) = self.done_rx.take() else {
+            return;
+        };
+        while let Ok(d) = done.try_recv() {
+            self.finish(d).await;
+        }
+        self.done_rx = Some(done);
+    }
+
     /// Waits until every zone job started so far has reported back, folding in whatever else
-    /// finishes meanwhile. Hooks are not waited for: a hanging hook must not stop a tick.
+    /// has finished by then. Hooks and reads are not waited for: a hanging hook must not stop
+    /// a tick.
     pub async fn settle(&mut self) {
         let Some(mut done) = self.done_rx.take() else {
             return;
@@ -276,6 +300,7 @@ impl Controller {
             }
         }
         self.done_rx = Some(done);
+        self.fold_finished().await;
     }
 
     /// Evaluates health once for everyone, then decides every service and starts the zone
@@ -300,6 +325,7 @@ impl Controller {
         }
         self.discover_original_ttls().await;
         let now = self.clock.now_ms();
+        self.read_failing_providers(now);
         let mut work: BTreeMap<(String, Fqdn), Vec<zone::Item>> = BTreeMap::new();
         for name in names.iter() {
             if let Some(item) = self.prepare(name, now) {

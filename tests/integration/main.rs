@@ -12,6 +12,7 @@ mod lifecycle;
 mod module_graph;
 mod operator;
 mod plan_replay;
+mod provider_return;
 mod reload_peer;
 mod restart;
 mod route53_site;
