@@ -100,28 +100,55 @@ pub(super) async fn failback(
     submit(&s, &caller, &service, op).await
 }
 
+/// The body of a command that takes no arguments: empty or `{}`; anything else is refused,
+/// so a client that thinks it sent an option learns that it did not.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoArguments {}
+
+/// `hold`, `resume` and `abort`: no arguments, the body checked like every other.
+async fn without_arguments(
+    s: &ApiState,
+    caller: &Caller,
+    service: &str,
+    verb: &str,
+    bytes: &Bytes,
+    op: Operation,
+) -> Response {
+    match body::<NoArguments>(verb, bytes) {
+        Ok(NoArguments {}) => submit(s, caller, service, op).await,
+        Err(e) => error(
+            StatusCode::BAD_REQUEST,
+            format!("{e}; `{verb}` takes no arguments: send no body or {{}}"),
+        ),
+    }
+}
+
 pub(super) async fn hold(
     State(s): State<ApiState>,
     Extension(caller): Extension<Caller>,
     Path(service): Path<String>,
+    bytes: Bytes,
 ) -> Response {
-    submit(&s, &caller, &service, Operation::Hold).await
+    without_arguments(&s, &caller, &service, "hold", &bytes, Operation::Hold).await
 }
 
 pub(super) async fn resume(
     State(s): State<ApiState>,
     Extension(caller): Extension<Caller>,
     Path(service): Path<String>,
+    bytes: Bytes,
 ) -> Response {
-    submit(&s, &caller, &service, Operation::Resume).await
+    without_arguments(&s, &caller, &service, "resume", &bytes, Operation::Resume).await
 }
 
 pub(super) async fn abort(
     State(s): State<ApiState>,
     Extension(caller): Extension<Caller>,
     Path(service): Path<String>,
+    bytes: Bytes,
 ) -> Response {
-    submit(&s, &caller, &service, Operation::Abort).await
+    without_arguments(&s, &caller, &service, "abort", &bytes, Operation::Abort).await
 }
 
 /// A service is known when the configuration names it (every configured service has an

@@ -235,6 +235,19 @@ async fn bodies_are_parsed_and_checked() {
             .await;
         assert_eq!(code, 400, "{v}");
     }
+    // Commands without arguments refuse a body that says something, and still take `{}`.
+    for verb in ["hold", "resume", "abort"] {
+        let path = format!("/v1/services/shop/{verb}");
+        let (code, v) = api
+            .call(ALICE, "POST", &path, Some(json!({"for": "10m"})))
+            .await;
+        assert_eq!(code, 400, "{verb}: {v}");
+        assert!(err(&v).contains("takes no arguments"), "{verb}: {v}");
+    }
+    let (code, v) = api
+        .call(ALICE, "POST", "/v1/services/shop/hold", Some(json!({})))
+        .await;
+    assert_eq!(code, 200, "{v}");
 }
 
 #[tokio::test]
