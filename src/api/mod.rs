@@ -18,6 +18,7 @@
 pub mod agents;
 pub mod approvals;
 mod auth;
+pub mod listener;
 mod operator;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -204,7 +205,17 @@ pub fn router(state: ApiState) -> Router {
 pub fn serve_listener(
     listener: tokio::net::TcpListener,
     state: ApiState,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    serve_listener_within(listener, state, listener::Limits::default(), shutdown)
+}
+
+/// [`serve_listener`] with explicit connection [`listener::Limits`] (tests use short ones).
+pub fn serve_listener_within(
+    listener: tokio::net::TcpListener,
+    state: ApiState,
+    limits: listener::Limits,
+    shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     if let Ok(local) = listener.local_addr() {
         tracing::info!("admin API listening on {local}");
@@ -226,12 +237,7 @@ pub fn serve_listener(
     let app = router(state);
     tokio::spawn(async move {
         let sweeper = tokio::spawn(sweeper);
-        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-            let _ = shutdown.changed().await;
-        });
-        if let Err(e) = server.await {
-            tracing::error!("admin API stopped: {e}");
-        }
+        listener::serve(listener, app, limits, shutdown).await;
         sweeper.abort();
     })
 }

@@ -16,6 +16,7 @@ use crate::policy::command::{Operation, OperatorCommand};
 use crate::state::MemoryStore;
 
 mod agents;
+mod slow_clients;
 
 const ALICE: &str = "unit-alice-secret";
 const BOB: &str = "unit-bob-secret";
@@ -36,6 +37,11 @@ struct Api {
 /// Starts the API; the stand-in loop accepts everything but `abort`, and ignores commands for
 /// the service `slow` (so the reply times out).
 async fn start(reply_timeout: Duration) -> Api {
+    start_within(reply_timeout, listener::Limits::default()).await
+}
+
+/// [`start`] with the given connection limits.
+async fn start_within(reply_timeout: Duration, limits: listener::Limits) -> Api {
     let token = |name: &str, role, secret: &str| ApiToken {
         name: name.into(),
         role,
@@ -99,7 +105,7 @@ async fn start(reply_timeout: Duration) -> Api {
         listener.local_addr().unwrap_or_else(|e| panic!("{e}"))
     );
     let (shutdown, rx) = watch::channel(false);
-    serve_listener(listener, state, rx);
+    serve_listener_within(listener, state, limits, rx);
     Api {
         base,
         store,
