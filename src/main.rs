@@ -21,7 +21,7 @@ const RUNTIME_SHUTDOWN: Duration = Duration::from_millis(300);
 fn main() -> std::process::ExitCode {
     exit_on_panic();
     let cli = dnsfailback::cli::Cli::parse();
-    dnsfailback::cli::init_tracing(cli.verbose);
+    dnsfailback::cli::init_tracing(cli.verbose, cli.color);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -36,6 +36,8 @@ fn main() -> std::process::ExitCode {
     runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
     match result {
         Ok(code) => std::process::ExitCode::from(code),
+        // `dnsfailback history shop | head -1`: the reader has what it wanted; stop quietly.
+        Err(e) if dnsfailback::cli::out::is_stdout_closed(&e) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::from(1)

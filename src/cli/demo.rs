@@ -14,6 +14,7 @@ use anyhow::{anyhow, bail};
 use tokio::time::Instant;
 
 use super::dig::{lookup, Answer};
+use super::out;
 use super::Running;
 use crate::backend::Backend;
 use crate::config::{Config, Service};
@@ -38,11 +39,12 @@ struct Timeline {
 }
 
 impl Timeline {
-    fn mark(&mut self, what: String) -> Duration {
+    /// Prints and records `what` with the time since the start; fails only when stdout does.
+    fn mark(&mut self, what: String) -> anyhow::Result<Duration> {
         let at = self.t0.elapsed();
-        println!("[{:>6.2}s] {what}", at.as_secs_f64());
+        out::line(format_args!("[{:>6.2}s] {what}", at.as_secs_f64()))?;
         self.rows.push((at, what));
-        at
+        Ok(at)
     }
 }
 
@@ -89,14 +91,14 @@ pub async fn demo(path: &Path) -> anyhow::Result<u8> {
     let (primary_addr, backup_addr) = (target_addr(&service, 0)?, target_addr(&service, 1)?);
     let primary_values = service.targets[0].values.clone();
     let backup_values = service.targets[1].values.clone();
-    println!(
+    out::line(format_args!(
         "dnsfailback demo: service `{}` ({} {}), primary {} -> backup {}",
         service.name,
         service.record,
         service.rtype,
         primary_values.join(","),
         backup_values.join(",")
-    );
+    ))?;
     let mut primary = Some(
         Backend::start(primary_addr)
             .await
@@ -109,13 +111,6 @@ pub async fn demo(path: &Path) -> anyhow::Result<u8> {
     let Some((_, dns)) = running.dns_addrs.first().cloned() else {
         bail!("the demo needs an embedded DNS provider");
     };
-    println!(
-        "embedded DNS on {dns}: try `dig @{} -p {} {} {}` in another terminal",
-        dns.ip(),
-        dns.port(),
-        service.record,
-        service.rtype
-    );
     let ctx = Demo {
         dns,
         service: &service,
@@ -132,7 +127,7 @@ pub async fn demo(path: &Path) -> anyhow::Result<u8> {
     running.stop().await;
     let _ = std::fs::remove_dir_all(&scratch);
     result?;
-    print_timeline(&tl);
+    print_timeline(&tl)?;
     Ok(0)
 }
 
@@ -190,8 +185,17 @@ async fn run_stages(
     stage_ttl_restore(ctx, running, tl, back).await
 }
 
-/// Start: waits until DNS answers the primary, the baseline the failover is measured from.
+/// Start: says where DNS answers, then waits until it answers the primary, the baseline the
+/// failover is measured from.
 async fn stage_start(ctx: &Demo<'_>, tl: &mut Timeline) -> anyhow::Result<()> {
+    let (dns, s) = (ctx.dns, ctx.service);
+    out::line(format_args!(
+        "embedded DNS on {dns}: try `dig @{} -p {} {} {}` in another terminal",
+        dns.ip(),
+        dns.port(),
+        s.record,
+        s.rtype
+    ))?;
     let a = wait_for(ctx.dns, ctx.service, Duration::from_secs(20), |a| {
         a.values == ctx.primary_values
     })
@@ -200,7 +204,7 @@ async fn stage_start(ctx: &Demo<'_>, tl: &mut Timeline) -> anyhow::Result<()> {
         "DNS answers the primary {} (ttl {})",
         a.values.join(","),
         a.ttl.unwrap_or(0)
-    ));
+    ))?;
     Ok(())
 }
 
@@ -212,7 +216,7 @@ async fn stage_failover(
 ) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(2)).await;
     *primary = None;
-    let stopped = tl.mark(format!("primary backend on {} stopped", ctx.primary_addr));
+    let stopped = tl.mark(format!("primary backend on {} stopped", ctx.primary_addr))?;
     let a = wait_for(ctx.dns, ctx.service, Duration::from_secs(20), |a| {
         a.values == ctx.backup_values
     })
@@ -221,11 +225,11 @@ async fn stage_failover(
         "DNS answers the backup {} (ttl {})",
         a.values.join(","),
         a.ttl.unwrap_or(0)
-    ));
-    println!(
+    ))?;
+    out::line(format_args!(
         "          failover took {:.2}s",
         (moved - stopped).as_secs_f64()
-    );
+    ))?;
     Ok(())
 }
 
@@ -239,16 +243,16 @@ async fn stage_failback(
 ) -> anyhow::Result<Duration> {
     tokio::time::sleep(Duration::from_secs(3)).await;
     *primary = Some(Backend::start(ctx.primary_addr).await?);
-    let restarted = tl.mark(format!("primary backend on {} restarted", ctx.primary_addr));
+    let restarted = tl.mark(format!("primary backend on {} restarted", ctx.primary_addr))?;
     let back = follow_canary(ctx, running, tl).await?;
     let service = ctx.service;
-    println!(
+    out::line(format_args!(
         "          failback took {:.2}s (stable time {}s, then steps {:?} held {}s each)",
         (back - restarted).as_secs_f64(),
         service.stable_for.as_secs(),
         service.canary.steps,
         service.canary.hold.as_secs()
-    );
+    ))?;
     Ok(back)
 }
 
@@ -275,7 +279,7 @@ async fn follow_canary(
                 "{}: {primary_answers} of 100 answers were the primary (ttl {})",
                 describe(&published),
                 ttl.unwrap_or(0)
-            ));
+            ))?;
             last = published;
             if primary_answers == 100 {
                 return Ok(at);
@@ -340,18 +344,19 @@ async fn stage_ttl_restore(
         a.values == ctx.primary_values && a.ttl == Some(original)
     })
     .await?;
-    let restored = tl.mark(format!("original TTL {} restored", a.ttl.unwrap_or(0)));
-    println!(
+    let restored = tl.mark(format!("original TTL {} restored", a.ttl.unwrap_or(0)))?;
+    out::line(format_args!(
         "          TTL restored {:.2}s after the failback",
         (restored - back).as_secs_f64()
-    );
+    ))?;
     Ok(())
 }
 
 /// The timeline again, all at once, after the noise of the run.
-fn print_timeline(tl: &Timeline) {
-    println!("\ntimeline:");
+fn print_timeline(tl: &Timeline) -> anyhow::Result<()> {
+    let mut text = String::from("\ntimeline:\n");
     for (at, what) in &tl.rows {
-        println!("  {:>6.2}s  {what}", at.as_secs_f64());
+        text.push_str(&format!("  {:>6.2}s  {what}\n", at.as_secs_f64()));
     }
+    out::print(&text)
 }

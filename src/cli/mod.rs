@@ -7,12 +7,17 @@
 //! steer the running controller (operator -> admin API -> policy), see [`operate`]. `agent`
 //! runs the probes from another vantage point and reports to the controller (agent -> admin
 //! API -> health at the controller), see [`agent`].
+//!
+//! Shared by all of them: [`out`] prints to stdout without panicking on a closed pipe,
+//! [`logging`] sets up the log on stderr (`-v`, `--color`), `when` formats times for people.
 
 pub mod agent;
 mod client;
 mod demo;
 pub mod dig;
+pub mod logging;
 mod operate;
+pub mod out;
 mod plan;
 mod reload;
 mod run;
@@ -21,6 +26,7 @@ mod run;
 /// being asked to (`EX_SOFTWARE` from sysexits.h): the supervisor should restart the process.
 pub const EXIT_SOFTWARE: u8 = 70;
 mod status;
+mod when;
 
 use std::path::PathBuf;
 
@@ -28,6 +34,7 @@ use clap::{Parser, Subcommand};
 
 use crate::policy::command::Operation;
 
+pub use logging::{init_tracing, ColorChoice};
 pub use operate::{Steps, TokenArgs, EXIT_PENDING};
 pub use run::{start, Running};
 
@@ -51,6 +58,10 @@ pub struct Cli {
     /// More log output (-v debug, -vv trace). RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Colour the log on stderr: `auto` only when stderr is a terminal and NO_COLOR is unset
+    /// (so log files and journald get plain text), `always`, or `never`.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -59,8 +70,12 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the controller (probes, control loop, admin API, embedded DNS).
+    #[command(after_help = "Example:\n  dnsfailback run -c /etc/dnsfailback/dnsfailback.toml")]
     Run,
     /// Check the configuration file without touching anything.
+    #[command(
+        after_help = "Example:\n  dnsfailback validate --offline -c examples/quickstart.toml"
+    )]
     Validate {
         /// Do not contact providers (by default the zones' SOA is read where the provider can,
         /// to check negative caching).
@@ -69,6 +84,7 @@ pub enum Command {
     },
     /// Show what the next tick would change, without changing it: asks the running
     /// controller; with none running, plans here (probing each check once).
+    #[command(after_help = "Example:\n  dnsfailback plan -c /etc/dnsfailback/dnsfailback.toml")]
     Plan {
         /// Print JSON instead of text.
         #[arg(long)]
@@ -76,8 +92,12 @@ pub enum Command {
     },
     /// Re-read provider settings and secrets in the running controller (as SIGHUP does) and
     /// resume the services that wait for an operator (`needs operator`). Exit 0 done, 1 refused.
+    #[command(after_help = "Example:\n  dnsfailback reload -c /etc/dnsfailback/dnsfailback.toml")]
     Reload,
     /// Show each service's targets, health, published records, TTL and phase.
+    #[command(
+        after_help = "Example:\n  dnsfailback status shop -c /etc/dnsfailback/dnsfailback.toml"
+    )]
     Status {
         /// Only this service.
         service: Option<String>,
@@ -85,17 +105,27 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Show the audit trail of a service.
+    /// Show the audit trail of a service, newest first: time (RFC 3339, UTC) and age, action,
+    /// actor, reason, and the record changes.
+    #[command(
+        after_help = "Example:\n  dnsfailback history shop -c /etc/dnsfailback/dnsfailback.toml\n\n\
+        --json prints the entries as recorded, times as unix milliseconds (`at_ms`)."
+    )]
     History {
         service: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Start local backends, the embedded DNS and the controller; stop and restart the
     /// primary and print a timeline of the failover and failback.
+    #[command(after_help = "Example:\n  dnsfailback demo -c examples/quickstart.toml")]
     Demo,
     /// Planned failover: lower the TTL, wait out the old one, then move traffic to a backup.
     /// Exit 0 accepted, 3 waiting for a second operator, 1 refused.
+    #[command(
+        after_help = "Example:\n  dnsfailback failover shop --to backup -c /etc/dnsfailback/dnsfailback.toml"
+    )]
     Failover {
         service: String,
         /// The target to move to (default: the best healthy backup).
@@ -106,6 +136,9 @@ pub enum Command {
     },
     /// Start the return to the primary now, optionally with other canary steps or hold time.
     /// Exit 0 accepted, 3 waiting for a second operator, 1 refused.
+    #[command(
+        after_help = "Example:\n  dnsfailback failback shop --steps 10,50,100 --hold 2m \\\n      -c /etc/dnsfailback/dnsfailback.toml"
+    )]
     Failback {
         service: String,
         /// The primary's traffic share per step, e.g. 10,50,100.
@@ -121,24 +154,36 @@ pub enum Command {
         token: TokenArgs,
     },
     /// Freeze the service where it is: no automatic change until `resume`.
+    #[command(
+        after_help = "Example:\n  dnsfailback hold shop -c /etc/dnsfailback/dnsfailback.toml"
+    )]
     Hold {
         service: String,
         #[command(flatten)]
         token: TokenArgs,
     },
     /// Undo `hold` (or a frozen canary): the state machine continues.
+    #[command(
+        after_help = "Example:\n  dnsfailback resume shop -c /etc/dnsfailback/dnsfailback.toml"
+    )]
     Resume {
         service: String,
         #[command(flatten)]
         token: TokenArgs,
     },
     /// Return to the last stable state and stop the operation in progress.
+    #[command(
+        after_help = "Example:\n  dnsfailback abort shop -c /etc/dnsfailback/dnsfailback.toml"
+    )]
     Abort {
         service: String,
         #[command(flatten)]
         token: TokenArgs,
     },
     /// List commands waiting for a second operator's approval.
+    #[command(
+        after_help = "Example:\n  dnsfailback approvals -c /etc/dnsfailback/dnsfailback.toml"
+    )]
     Approvals {
         #[arg(long)]
         json: bool,
@@ -146,6 +191,9 @@ pub enum Command {
         token: TokenArgs,
     },
     /// Approve another operator's pending command (two-person rule); it is then sent.
+    #[command(
+        after_help = "Example (ID as printed by the requesting command or by `approvals`):\n  dnsfailback approve ID -c /etc/dnsfailback/dnsfailback.toml"
+    )]
     Approve {
         /// The id printed by the requesting command.
         id: String,
@@ -154,29 +202,17 @@ pub enum Command {
     },
     /// Run the probes from this machine as a remote vantage point and report each target's
     /// state to the controller (no DNS, no admin API, no provider changes).
+    #[command(
+        after_help = "Example:\n  dnsfailback agent --name eu-probe --controller 192.0.2.5:8053 \\\n      --token-file /etc/dnsfailback/agent.token -c /etc/dnsfailback/dnsfailback.toml"
+    )]
     Agent(agent::AgentArgs),
-}
-
-/// Logging to stderr; `RUST_LOG` wins over `-v`.
-pub fn init_tracing(verbose: u8) {
-    let default = match verbose {
-        0 => "info,hickory_server=warn",
-        1 => "debug,hickory_server=info",
-        _ => "trace",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
 }
 
 /// Runs a parsed command; returns the process exit code (0 ok, 2 invalid input).
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Run => run::run(&cli.config).await,
-        Command::Validate { offline } => Ok(validate(&cli.config, offline).await),
+        Command::Validate { offline } => validate(&cli.config, offline).await,
         Command::Plan { json } => plan::plan(&cli.config, cli.admin, json).await,
         Command::Reload => reload::reload(&cli.config, cli.admin).await,
         Command::Status { service, json } => {
@@ -223,7 +259,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
-async fn validate(path: &std::path::Path, offline: bool) -> u8 {
+async fn validate(path: &std::path::Path, offline: bool) -> anyhow::Result<u8> {
     match crate::config::load(path) {
         Ok((config, mut warnings)) => {
             if !offline {
@@ -232,7 +268,7 @@ async fn validate(path: &std::path::Path, offline: bool) -> u8 {
             for w in &warnings {
                 eprintln!("{}", w.render(path));
             }
-            println!(
+            out::line(format_args!(
                 "{}: ok ({} service(s), {} provider(s){})",
                 path.display(),
                 config.services.len(),
@@ -242,12 +278,12 @@ async fn validate(path: &std::path::Path, offline: bool) -> u8 {
                 } else {
                     format!(", {} warning(s)", warnings.len())
                 }
-            );
-            0
+            ))?;
+            Ok(0)
         }
         Err(e) => {
             eprint!("{e}");
-            2
+            Ok(2)
         }
     }
 }

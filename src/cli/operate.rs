@@ -16,6 +16,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use super::client::AdminClient;
+use super::out;
 use crate::api::PendingApproval;
 use crate::policy::command::Operation;
 use crate::probe::duration_opt;
@@ -100,19 +101,21 @@ fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
 }
 
 /// Prints the API's answer; returns the exit code.
-fn report(status: StatusCode, v: &Value) -> u8 {
+fn report(status: StatusCode, v: &Value) -> anyhow::Result<u8> {
     if status == StatusCode::ACCEPTED {
         let id = text(v, "pending_approval").unwrap_or("?");
         match text(v, "message") {
-            Some(m) => println!("{m}"),
-            None => println!("ask another operator to run `dnsfailback approve {id}`"),
+            Some(m) => out::line(m)?,
+            None => out::line(format_args!(
+                "ask another operator to run `dnsfailback approve {id}`"
+            ))?,
         }
-        println!("pending approval: {id}");
-        return EXIT_PENDING;
+        out::line(format_args!("pending approval: {id}"))?;
+        return Ok(EXIT_PENDING);
     }
     if status.is_success() {
-        println!("{}", text(v, "message").unwrap_or("accepted"));
-        return 0;
+        out::line(text(v, "message").unwrap_or("accepted"))?;
+        return Ok(0);
     }
     let reason = text(v, "error").unwrap_or("no reason given");
     let what = match status {
@@ -124,7 +127,7 @@ fn report(status: StatusCode, v: &Value) -> u8 {
         _ => "refused",
     };
     eprintln!("{what}: {reason} [{status}]");
-    1
+    Ok(1)
 }
 
 /// Sends one operator command for `service`.
@@ -138,7 +141,7 @@ pub async fn operate(
     let client = AdminClient::connect(config, admin, token.source().as_ref())?;
     let path = format!("/v1/services/{service}/{}", op.verb());
     let (status, v) = client.post(&path, &body(&op)).await?;
-    Ok(report(status, &v))
+    report(status, &v)
 }
 
 /// Approves another operator's pending command; prints the controller's answer.
@@ -152,7 +155,7 @@ pub async fn approve(
     let (status, v) = client
         .post(&format!("/v1/approvals/{id}/approve"), &json!({}))
         .await?;
-    Ok(report(status, &v))
+    report(status, &v)
 }
 
 /// Lists commands waiting for a second operator.
@@ -165,9 +168,9 @@ pub async fn approvals(
     let client = AdminClient::connect(config, admin, token.source().as_ref())?;
     let list: Vec<PendingApproval> = client.get("/v1/approvals").await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&list)?);
+        out::line(serde_json::to_string_pretty(&list)?)?;
     } else if list.is_empty() {
-        println!("no pending approvals");
+        out::line("no pending approvals")?;
     } else {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -175,14 +178,14 @@ pub async fn approvals(
             .unwrap_or(0);
         for p in &list {
             let left = Duration::from_millis(p.expires_at_ms.saturating_sub(now) / 1000 * 1000);
-            println!(
+            out::line(format_args!(
                 "{}  {:<12} {:<9} requested by {:<10} expires in {}",
                 p.id,
                 p.service,
                 p.op.verb(),
                 p.requester,
                 duration_opt::format(left)
-            );
+            ))?;
         }
     }
     Ok(0)

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use anyhow::anyhow;
 
 use super::client::AdminClient;
+use super::out;
 use crate::health::check_id;
 use crate::probe::{ProbeResult, Prober};
 use crate::reconcile::{Clock, Controller, ServicePlan};
@@ -33,11 +34,11 @@ pub async fn plan(
         },
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&plans)?);
+        out::line(serde_json::to_string_pretty(&plans)?)?;
     } else {
-        println!("# plan by {source}");
+        out::line(format_args!("# plan by {source}"))?;
         for p in &plans {
-            print!("{}", render(p));
+            out::print(&render(p))?;
         }
     }
     let invalid = plans

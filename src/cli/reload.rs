@@ -70,13 +70,12 @@ pub async fn reload(path: &Path, admin: Option<std::net::SocketAddr>) -> anyhow:
     let client = AdminClient::from_config(path, admin)?;
     let (status, answer) = client.post("/v1/reload", &serde_json::json!({})).await?;
     if status.is_success() {
-        println!(
-            "{}",
+        super::out::line(
             answer
                 .get("message")
                 .and_then(|m| m.as_str())
-                .unwrap_or_default()
-        );
+                .unwrap_or_default(),
+        )?;
         Ok(0)
     } else {
         eprintln!(

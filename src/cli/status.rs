@@ -1,9 +1,12 @@
 //! `dnsfailback status` and `history`: what the running controller knows, for a human.
+//! History times are printed as RFC 3339 in UTC with their age (`--json` keeps unix ms).
 
 use std::net::SocketAddr;
 use std::path::Path;
 
 use super::client::AdminClient;
+use super::out;
+use super::when;
 use crate::reconcile::status::{BaselineStatus, LeaseStatus, TargetStatus};
 use crate::reconcile::ServiceStatus;
 use crate::state::AuditEntry;
@@ -21,11 +24,10 @@ pub async fn status(
         None => client.get("/v1/status").await?,
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&list)?);
+        out::line(serde_json::to_string_pretty(&list)?)?;
     } else {
-        for s in &list {
-            print!("{}", render(s));
-        }
+        let text: String = list.iter().map(render).collect();
+        out::print(&text)?;
     }
     Ok(0)
 }
@@ -188,18 +190,33 @@ pub async fn history(
     let client = AdminClient::from_config(config, admin)?;
     let entries: Vec<AuditEntry> = client.get(&format!("/v1/history/{service}")).await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&entries)?);
-        return Ok(0);
+        out::line(serde_json::to_string_pretty(&entries)?)?;
+    } else {
+        out::print(&render_history(&entries, when::now_ms()))?;
     }
-    for e in &entries {
-        println!("{}  {:<12} {:<10} {}", e.at_ms, e.action, e.actor, e.reason);
+    Ok(0)
+}
+
+/// The audit trail as text: one line per entry (time in UTC, its age at `now_ms`, action,
+/// actor, reason), then its record changes indented below it.
+fn render_history(entries: &[AuditEntry], now_ms: u64) -> String {
+    let mut text = String::new();
+    for e in entries {
+        text.push_str(&format!(
+            "{}  {:<9} {:<12} {:<10} {}\n",
+            when::rfc3339_utc(e.at_ms),
+            when::age(e.at_ms, now_ms),
+            e.action,
+            e.actor,
+            e.reason
+        ));
         if let Some(c) = &e.changes {
             for ch in &c.changes {
-                println!("      {ch}");
+                text.push_str(&format!("      {ch}\n"));
             }
         }
     }
-    Ok(0)
+    text
 }
 
 #[cfg(test)]
@@ -238,5 +255,27 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("lease: held by ctl-b (token 42)"), "{text}");
+    }
+
+    #[test]
+    fn history_shows_utc_time_and_age_not_unix_ms() {
+        let entries: Vec<AuditEntry> = serde_json::from_value(serde_json::json!([
+            {"at_ms": 1_796_671_888_765u64, "service": "shop", "actor": "controller",
+             "action": "failover", "reason": "`primary` is down"},
+            {"at_ms": 1_796_671_708_000u64, "service": "shop", "actor": "alice",
+             "action": "hold", "reason": "operator hold"}
+        ]))
+        .unwrap();
+        let text = render_history(&entries, 1_796_671_888_765 + 3 * 60_000);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "2026-12-07T19:31:28Z  3m ago    failover     controller `primary` is down",
+                "2026-12-07T19:28:28Z  6m ago    hold         alice      operator hold",
+            ],
+            "{text}"
+        );
+        assert!(!text.contains("1796671888765"), "{text}");
     }
 }

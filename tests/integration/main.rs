@@ -3,6 +3,7 @@
 
 mod agent;
 mod api;
+mod cli_output;
 mod config_fixtures;
 mod crash_phases;
 mod e2e;
