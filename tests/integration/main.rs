@@ -4,6 +4,7 @@
 mod agent;
 mod api;
 mod config_fixtures;
+mod config_limits;
 mod crash_phases;
 mod e2e;
 mod etcd;
