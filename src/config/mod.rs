@@ -10,8 +10,10 @@
 //! [`Config`] it produces.
 
 pub mod bounds;
+pub mod de_error;
 pub mod error;
 pub mod model;
+pub mod names;
 pub mod raw;
 mod soa;
 pub mod validate;

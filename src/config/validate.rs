@@ -13,7 +13,6 @@ use std::path::Path;
 
 use super::error::{ConfigError, Lines, Problem};
 use super::model::Config;
-use super::raw::RawConfig;
 use crate::providers::{Registry, REGISTRY};
 
 mod canary;
@@ -22,12 +21,11 @@ mod controller;
 mod ctx;
 mod etcd;
 mod provider_rules;
+mod read;
 mod service;
 mod targets;
 
 use ctx::Ctx;
-
-const DOCS: &str = "see docs/config.md";
 
 /// Parses and validates `text` (the content of `file`). Returns the config and any warnings,
 /// or every problem found.
@@ -43,27 +41,14 @@ pub fn parse_with(
     text: &str,
     registry: Registry,
 ) -> Result<(Config, Vec<Problem>), ConfigError> {
-    let raw: RawConfig = match toml::from_str(text) {
-        Ok(r) => r,
-        Err(e) => {
-            let line = e.span().map(|s| Lines::new(text).line(s.start));
-            let msg = e.message().to_string();
-            let fix = if msg.contains("unknown field") {
-                format!("remove the key or correct its spelling; the allowed keys are listed above ({DOCS})")
-            } else if msg.contains("missing field") {
-                format!("add the missing key ({DOCS})")
-            } else {
-                format!("correct the TOML syntax or value type ({DOCS})")
-            };
-            return Err(ConfigError {
-                file: file.to_path_buf(),
-                problems: vec![Problem::error(line, "", msg, fix)],
-            });
-        }
-    };
+    let lines = Lines::new(text);
+    let (raw, problems) = read::read(text, &lines).map_err(|problems| ConfigError {
+        file: file.to_path_buf(),
+        problems,
+    })?;
     let mut ctx = Ctx {
-        lines: Lines::new(text),
-        problems: Vec::new(),
+        lines,
+        problems,
         registry,
     };
     let controller = controller::controller(&mut ctx, raw.controller.as_ref());
@@ -81,6 +66,11 @@ pub fn parse_with(
         ));
     }
     for (name, rs) in &raw.services {
+        // A bad name is not echoed in key paths: its service is not read further.
+        let line = ctx.line(rs);
+        if !ctx::name_at(&mut ctx, line, name, "services".into(), "shop") {
+            continue;
+        }
         if let Some(s) = service::service(&mut ctx, name, rs, &providers) {
             services.insert(name.clone(), s);
         }

@@ -21,4 +21,6 @@ pub(crate) mod fake;
 mod tests;
 
 pub use build::{build, Built, ProviderConfig};
-pub use registry::{Instance, Registration, Registry, REGISTRY};
+pub use registry::{
+    from_value, key_path, Instance, Registration, Registry, SettingsError, REGISTRY,
+};

@@ -40,7 +40,7 @@ pub struct Registration {
     pub capabilities: Capabilities,
     /// The zone is served from the controller's own process (each controller its own copy).
     pub in_process: bool,
-    check: fn(&toml::Table) -> Result<Capabilities, String>,
+    check: fn(&toml::Table) -> Result<Capabilities, SettingsError>,
     build: fn(&str, &toml::Table, &BuildContext) -> Result<Instance, String>,
 }
 
@@ -67,7 +67,7 @@ impl Registration {
     /// Parses a settings table (without `kind`) into the adapter's `Config`, connecting
     /// nowhere, and returns what an instance with these settings can do. The error names the
     /// bad key.
-    pub fn check(&self, settings: &toml::Table) -> Result<Capabilities, String> {
+    pub fn check(&self, settings: &toml::Table) -> Result<Capabilities, SettingsError> {
         (self.check)(settings)
     }
 
@@ -93,14 +93,59 @@ impl fmt::Debug for Registration {
     }
 }
 
-fn parse<T: serde::de::DeserializeOwned>(settings: &toml::Table) -> Result<T, String> {
-    toml::Value::Table(settings.clone())
-        .try_into()
-        .map_err(|e: toml::de::Error| e.message().to_string())
+/// A settings table the adapter's `Config` refused: the key it names and serde's message.
+///
+/// The key is kept apart from the message so that configuration validation can word the
+/// problem for people (`config::de_error`) and find the written value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingsError {
+    /// Key path inside the table, such as `listen` or `propagation_servers[1]`; empty for the
+    /// table itself (an unknown or missing key).
+    pub path: String,
+    /// Serde's message, e.g. `invalid socket address syntax`.
+    pub message: String,
 }
 
-fn check<A: Adapter>(settings: &toml::Table) -> Result<Capabilities, String> {
-    parse::<A::Config>(settings).map(|c| A::capabilities_of(&c))
+impl fmt::Display for SettingsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// Deserialises `value` as `T`, keeping the key path of a failure.
+pub fn from_value<T: serde::de::DeserializeOwned>(value: toml::Value) -> Result<T, SettingsError> {
+    serde_path_to_error::deserialize(value).map_err(|e| SettingsError {
+        path: key_path(e.path()),
+        message: e.inner().message().to_string(),
+    })
+}
+
+/// A serde path in the configuration's own form (`a.b[2].c`), without the private keys of
+/// `toml::Spanned` and without enum variants.
+pub fn key_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } if !key.starts_with("$__") => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            Segment::Map { .. } | Segment::Enum { .. } | Segment::Unknown => {}
+        }
+    }
+    out
+}
+
+fn check<A: Adapter>(settings: &toml::Table) -> Result<Capabilities, SettingsError> {
+    from_value::<A::Config>(toml::Value::Table(settings.clone())).map(|c| A::capabilities_of(&c))
 }
 
 fn build<A: Adapter>(
@@ -108,7 +153,13 @@ fn build<A: Adapter>(
     settings: &toml::Table,
     context: &BuildContext,
 ) -> Result<Instance, String> {
-    let config = parse::<A::Config>(settings).map_err(|e| format!("providers.{name}: {e}"))?;
+    let config =
+        from_value::<A::Config>(toml::Value::Table(settings.clone())).map_err(|e| {
+            match e.path.as_str() {
+                "" => format!("providers.{name}: {}", e.message),
+                key => format!("providers.{name}.{key}: {}", e.message),
+            }
+        })?;
     let provider = Arc::new(A::from_config(name, config, context).map_err(|e| e.to_string())?);
     let server = A::local_server(&provider);
     Ok(Instance { provider, server })

@@ -177,6 +177,7 @@ fn a_bad_settings_table_is_refused_by_its_adapter_without_connecting() {
     let e = route53
         .check(&table("regoin = \"eu-west-1\""))
         .err()
+        .map(|e| e.to_string())
         .unwrap_or_default();
     assert!(e.contains("unknown field `regoin`"), "{e}");
 }

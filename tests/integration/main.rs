@@ -5,6 +5,7 @@ mod agent;
 mod api;
 mod cli_output;
 mod config_fixtures;
+mod config_limits;
 mod crash_phases;
 mod e2e;
 mod etcd;

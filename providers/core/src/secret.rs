@@ -7,11 +7,23 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use serde::{Deserialize, Serialize};
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// The error for a secret written as a value (a string, a number, ...) instead of a source.
+/// It never contains the value: whatever was written may be the real secret.
+pub const INLINE_SECRET: &str =
+    "a secret is written inline: write secrets as { env = \"VAR\" } or { file = \"/path\" }";
+
+/// The error for a secret table with both or neither of `env` and `file`.
+pub const ONE_SOURCE: &str = "give exactly one of `env` or `file`";
 
 /// Where a secret comes from: exactly one of an environment variable or a file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+///
+/// Deserialised by hand: a secret written inline is refused with [`INLINE_SECRET`], which
+/// (unlike serde's `invalid type` error) does not repeat the value, and a table with both or
+/// neither source is refused while the file is read, not when the secret is first loaded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SecretSource {
     /// Name of an environment variable holding the secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -19,6 +31,59 @@ pub struct SecretSource {
     /// Path of a file whose content (trimmed) is the secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<PathBuf>,
+}
+
+impl<'de> Deserialize<'de> for SecretSource {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(SourceVisitor)
+    }
+}
+
+/// Accepts only a table `{ env = ... }` or `{ file = ... }`; every other form is an inline
+/// secret, refused without its value.
+struct SourceVisitor;
+
+impl<'de> Visitor<'de> for SourceVisitor {
+    type Value = SecretSource;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("{ env = \"VAR\" } or { file = \"/path\" }")
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<SecretSource, E> {
+        Err(E::custom(INLINE_SECRET))
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<SecretSource, E> {
+        Err(E::custom(INLINE_SECRET))
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<SecretSource, E> {
+        Err(E::custom(INLINE_SECRET))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<SecretSource, E> {
+        Err(E::custom(INLINE_SECRET))
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<SecretSource, E> {
+        Err(E::custom(INLINE_SECRET))
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, _: A) -> Result<SecretSource, A::Error> {
+        Err(de::Error::custom(INLINE_SECRET))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SecretSource, A::Error> {
+        let mut source = SecretSource {
+            env: None,
+            file: None,
+        };
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "env" => source.env = Some(map.next_value()?),
+                "file" => source.file = Some(map.next_value()?),
+                other => return Err(de::Error::unknown_field(other, &["env", "file"])),
+            }
+        }
+        if source.env.is_some() == source.file.is_some() {
+            return Err(de::Error::custom(ONE_SOURCE));
+        }
+        Ok(source)
+    }
 }
 
 impl SecretSource {
@@ -98,5 +163,27 @@ mod tests {
         .err()
         .unwrap_or_default();
         assert!(e.contains("never written in the config"), "{e}");
+    }
+
+    #[test]
+    fn a_secret_is_exactly_one_source_and_never_inline() {
+        let parse =
+            |text: &str| serde_json::from_str::<SecretSource>(text).map_err(|e| e.to_string());
+        assert_eq!(
+            parse(r#"{"env": "TOKEN"}"#),
+            Ok(SecretSource {
+                env: Some("TOKEN".into()),
+                file: None
+            })
+        );
+        for text in [r#"{"env": "A", "file": "/b"}"#, "{}"] {
+            let e = parse(text).err().unwrap_or_default();
+            assert!(e.starts_with(ONE_SOURCE), "{text}: {e}");
+        }
+        for text in [r#""hunter2-inline""#, "12345678", "[\"hunter2-inline\"]"] {
+            let e = parse(text).err().unwrap_or_default();
+            assert!(e.starts_with(INLINE_SECRET), "{text}: {e}");
+            assert!(!e.contains("hunter2") && !e.contains("12345678"), "{e}");
+        }
     }
 }

@@ -113,17 +113,15 @@ impl Config {
 
 pub use dnsfailback_provider::parse_duration;
 
+/// A duration written as a string with a unit (`"5s"`); a bare number is refused, as the
+/// docs say: `timeout = 5` could mean seconds or milliseconds.
 fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Text(String),
-        Secs(u64),
-    }
-    match Raw::deserialize(d)? {
-        Raw::Text(s) => parse_duration(&s).map_err(serde::de::Error::custom),
-        Raw::Secs(n) => Ok(Duration::from_secs(n)),
-    }
+    let text = String::deserialize(d).map_err(|_: D::Error| {
+        serde::de::Error::custom(
+            "a duration is a string with a unit, like \"5s\" or \"500ms\", not a bare number",
+        )
+    })?;
+    parse_duration(&text).map_err(serde::de::Error::custom)
 }
 
 #[cfg(test)]
@@ -141,5 +139,25 @@ mod tests {
         );
         assert!(parse_duration("abc").is_err());
         assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn a_bare_number_is_not_a_timeout_and_a_secret_has_one_source() {
+        let parse = |text: &str| {
+            toml::from_str::<Config>(&format!("server = \"127.0.0.1:53\"\n{text}"))
+                .map_err(|e| e.message().to_string())
+        };
+        assert_eq!(
+            parse("timeout = \"5s\"").map(|c| c.timeout),
+            Ok(Duration::from_secs(5))
+        );
+        assert_eq!(
+            parse("timeout = 5").err().as_deref(),
+            Some("a duration is a string with a unit, like \"5s\" or \"500ms\", not a bare number")
+        );
+        let e = parse("secret = { env = \"TSIG\", file = \"/etc/tsig.key\" }")
+            .err()
+            .unwrap_or_default();
+        assert_eq!(e, "give exactly one of `env` or `file`");
     }
 }

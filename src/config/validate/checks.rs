@@ -11,8 +11,10 @@ use toml::Spanned;
 
 use super::ctx::Ctx;
 use crate::config::bounds;
+use crate::config::de_error;
 use crate::config::model::Check;
 use crate::probe::{duration_opt, CheckSpec};
+use crate::providers::{from_value, SettingsError};
 
 /// One check at key path `cp`. `None` when it has an error (every problem is still reported).
 pub(super) fn check(ctx: &mut Ctx, cp: &str, ct: &Spanned<toml::Table>) -> Option<Check> {
@@ -22,7 +24,7 @@ pub(super) fn check(ctx: &mut Ctx, cp: &str, ct: &Spanned<toml::Table>) -> Optio
     let window = window(ctx, cp, ct, &mut table);
     let max_latency = max_latency(ctx, cp, ct, &mut table);
     let in_bounds = durations_in_bounds(ctx, cp, ct, &table);
-    let spec: Result<CheckSpec, _> = toml::Value::Table(table).try_into();
+    let spec: Result<CheckSpec, _> = from_value(toml::Value::Table(table));
     match (spec, rise, fall) {
         (Ok(_), _, _) if !in_bounds => None,
         (Ok(spec), Some(rise), Some(fall)) if window.is_some() && max_latency.is_some() => {
@@ -46,16 +48,28 @@ pub(super) fn check(ctx: &mut Ctx, cp: &str, ct: &Spanned<toml::Table>) -> Optio
             }
         }
         (Err(e), _, _) => {
-            ctx.err(
-                ct,
-                cp.to_string(),
-                e.message().to_string(),
-                "see docs/config.md for the keys each check kind takes",
-            );
+            spec_error(ctx, cp, ct, &e);
             None
         }
         _ => None,
     }
+}
+
+/// A check table the probe's parser refused: the key in plain words ([`de_error::word`]).
+fn spec_error(ctx: &mut Ctx, cp: &str, ct: &Spanned<toml::Table>, e: &SettingsError) {
+    let fix = "see docs/config.md for the keys each check kind takes";
+    let path = match e.path.as_str() {
+        "" => de_error::guess_key(ct.get_ref(), &e.message).unwrap_or(""),
+        p => p,
+    };
+    if path.is_empty() || e.message.starts_with("unknown field") {
+        ctx.err(ct, cp.to_string(), e.message.clone(), fix);
+        return;
+    }
+    let key = format!("{cp}.{path}");
+    let value = de_error::value_at(ct.get_ref(), path);
+    let (message, plain_fix) = de_error::word(&key, &e.message, value);
+    ctx.err(ct, key, message, format!("{plain_fix}; {fix}"));
 }
 
 /// `rise` or `fall` (taken out of `table`): 1 to 100 consecutive results, `default` when

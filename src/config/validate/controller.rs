@@ -13,7 +13,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::checks::check;
-use super::ctx::{label, Ctx};
+use super::ctx::{label, name_at, Ctx};
 use super::etcd::etcd;
 use crate::config::bounds;
 use crate::config::error::Problem;
@@ -69,7 +69,7 @@ pub(super) fn controller(ctx: &mut Ctx, raw: Option<&Spanned<RawController>>) ->
             ),
         }
     }
-    c.agents = raw.agents.clone();
+    c.agents = agents(ctx, raw_ctl);
     c.agent_stale_after = ctx.duration(
         &raw.agent_stale_after,
         "controller.agent_stale_after".into(),
@@ -159,6 +159,19 @@ fn admin_tokens(ctx: &mut Ctx, raw: &[Spanned<RawAdminToken>]) -> Vec<AdminToken
             role,
             token: src.clone(),
         });
+    }
+    out
+}
+
+/// `controller.agents`: names, each following the name rule (an agent's name is also its
+/// token's name and a metrics label). A bad name is left out (and reported).
+fn agents(ctx: &mut Ctx, raw_ctl: &Spanned<RawController>) -> Vec<String> {
+    let line = ctx.line(raw_ctl);
+    let mut out = Vec::new();
+    for (i, a) in raw_ctl.get_ref().agents.iter().enumerate() {
+        if name_at(ctx, line, a, format!("controller.agents[{i}]"), "edge-eu") {
+            out.push(a.clone());
+        }
     }
     out
 }

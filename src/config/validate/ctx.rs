@@ -11,6 +11,7 @@ use toml::Spanned;
 
 use crate::config::bounds::Bounds;
 use crate::config::error::{Lines, Problem};
+use crate::config::names;
 use crate::probe::duration_opt;
 use crate::providers::Registry;
 
@@ -125,37 +126,35 @@ impl Ctx {
     }
 }
 
-/// Longest site or anchor name (a DNS label's length).
-const MAX_LABEL: usize = 63;
-
-/// A short identifier (a target's `site`, an uplink anchor's `name`): not empty, at most 63
-/// characters, letters, digits, `-`, `_`, `.`.
+/// A name (a target's `site`, an uplink anchor's `name`, ...): the rule of
+/// [`crate::config::names`], the same for every name.
 pub(super) fn label(
     ctx: &mut Ctx,
     v: &Spanned<String>,
     path: String,
     example: &str,
 ) -> Option<String> {
-    let s = v.get_ref();
-    let problem = if s.is_empty() {
-        Some("is empty".to_string())
-    } else if s.chars().count() > MAX_LABEL {
-        Some(format!("`{s}` is longer than {MAX_LABEL} characters"))
-    } else {
-        s.chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
-            .map(|c| format!("`{s}` contains `{c}`"))
+    let line = ctx.line(v);
+    name_at(ctx, line, v.get_ref(), path, example).then(|| v.get_ref().clone())
+}
+
+/// [`label`] for a name without its own span (a table's key, a list entry): reported on
+/// `line`. Whether the name is valid.
+pub(super) fn name_at(
+    ctx: &mut Ctx,
+    line: Option<usize>,
+    name: &str,
+    path: String,
+    example: &str,
+) -> bool {
+    let Some(p) = names::name_problem(name) else {
+        return true;
     };
-    match problem {
-        None => Some(s.clone()),
-        Some(p) => {
-            ctx.err(
-                v,
-                path,
-                format!("{p}: use 1 to {MAX_LABEL} letters, digits, `-`, `_` or `.`"),
-                format!("write e.g. \"{example}\""),
-            );
-            None
-        }
-    }
+    ctx.problems.push(Problem::error(
+        line,
+        path,
+        format!("{p}: {}", names::NAME_RULE),
+        format!("write e.g. \"{example}\""),
+    ));
+    false
 }

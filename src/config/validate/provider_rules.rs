@@ -10,10 +10,12 @@ use std::collections::BTreeMap;
 use dnsfailback_provider::RecordType;
 use toml::Spanned;
 
+use super::super::de_error;
 use super::super::error::Problem;
 use super::super::model::{Canary, ProviderConfig};
 use super::super::raw::{RawController, RawService};
 use super::Ctx;
+use crate::providers::SettingsError;
 
 /// Reads every `[providers.NAME]` table: `kind` must name a registered adapter, and the rest
 /// must parse as that adapter's settings (no network). A table whose settings are bad is kept,
@@ -61,15 +63,7 @@ pub(super) fn providers(
         let capabilities = match adapter.check(&settings) {
             Ok(caps) => caps,
             Err(e) => {
-                ctx.err(
-                    table,
-                    path.clone(),
-                    e,
-                    format!(
-                        "correct the provider settings; see docs/providers/{}.md",
-                        adapter.kind
-                    ),
-                );
+                settings_error(ctx, table, &path, &settings, &e, adapter.kind);
                 adapter.capabilities.clone()
             }
         };
@@ -84,6 +78,27 @@ pub(super) fn providers(
         );
     }
     out
+}
+
+/// A settings table its adapter refused: the key, the expectation in plain words
+/// ([`de_error::word`]), the adapter's page.
+fn settings_error(
+    ctx: &mut Ctx,
+    table: &Spanned<toml::Table>,
+    path: &str,
+    settings: &toml::Table,
+    e: &SettingsError,
+    kind: &str,
+) {
+    let page = format!("see docs/providers/{kind}.md");
+    if e.path.is_empty() || e.message.starts_with("unknown field") {
+        let fix = format!("correct the provider settings; {page}");
+        ctx.err(table, path.to_string(), e.message.clone(), fix);
+        return;
+    }
+    let key = format!("{path}.{}", e.path);
+    let (message, fix) = de_error::word(&key, &e.message, de_error::value_at(settings, &e.path));
+    ctx.err(table, key, message, format!("{fix}; {page}"));
 }
 
 /// `kind = "embedded" (or route53, cloudflare, rfc2136)`: the first registered kind as the

@@ -86,6 +86,7 @@ fn target(
             0
         }
     };
+    ok &= label(ctx, &raw.name, format!("{tp}.name"), "primary").is_some();
     let (checks, checks_ok) = checks(ctx, tp, rt);
     ok &= checks_ok;
     let fail_quorum = match &raw.fail_quorum {
