@@ -27,6 +27,8 @@ command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 # etcd: the shared store and leader lease of several controllers (tests start their own).
 command -v etcd >/dev/null 2>&1 || need_apt+=(etcd-server)
+# `systemd-analyze verify` checks examples/systemd/dnsfailback.service (tests/integration/packaging.rs)
+command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "install-test-deps: apt-get install ${need_apt[*]}"
   # Package scripts must not start system daemons (named or pdns_server on port 53, knotd,

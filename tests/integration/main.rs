@@ -13,6 +13,7 @@ mod harness;
 mod lifecycle;
 mod module_graph;
 mod operator;
+mod packaging;
 mod plan_replay;
 mod provider_return;
 mod reload_peer;
