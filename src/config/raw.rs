@@ -16,9 +16,20 @@ pub struct RawConfig {
     #[serde(default)]
     pub controller: Option<Spanned<RawController>>,
     #[serde(default)]
-    pub providers: BTreeMap<String, Spanned<toml::Table>>,
+    pub providers: BTreeMap<String, Spanned<SpannedTable>>,
     #[serde(default)]
     pub services: BTreeMap<String, Spanned<RawService>>,
+}
+
+/// A table whose values keep their place in the file, so an error in one setting names that
+/// setting's line, not the table's (the provider sections, read by each adapter).
+pub type SpannedTable = BTreeMap<String, Spanned<toml::Value>>;
+
+/// The table without the places, as an adapter reads it.
+pub fn plain(t: &SpannedTable) -> toml::Table {
+    t.iter()
+        .map(|(k, v)| (k.clone(), v.get_ref().clone()))
+        .collect()
 }
 
 /// `[controller]`.

@@ -13,7 +13,7 @@ use toml::Spanned;
 use super::super::de_error;
 use super::super::error::Problem;
 use super::super::model::{Canary, ProviderConfig};
-use super::super::raw::{RawController, RawService};
+use super::super::raw::{plain, RawController, RawService, SpannedTable};
 use super::Ctx;
 use crate::providers::SettingsError;
 
@@ -22,14 +22,14 @@ use crate::providers::SettingsError;
 /// with the kind's default capabilities, so its services are still checked.
 pub(super) fn providers(
     ctx: &mut Ctx,
-    raw: &BTreeMap<String, Spanned<toml::Table>>,
+    raw: &BTreeMap<String, Spanned<SpannedTable>>,
 ) -> BTreeMap<String, ProviderConfig> {
     let kinds = ctx.registry.kinds();
     let example = kind_example(&kinds);
     let mut out = BTreeMap::new();
     for (name, table) in raw {
         let path = format!("providers.{name}");
-        let mut settings = table.get_ref().clone();
+        let mut settings = plain(table.get_ref());
         let kind = match settings.remove("kind") {
             Some(toml::Value::String(k)) => k,
             Some(_) => {
@@ -84,7 +84,7 @@ pub(super) fn providers(
 /// ([`de_error::word`]), the adapter's page.
 fn settings_error(
     ctx: &mut Ctx,
-    table: &Spanned<toml::Table>,
+    table: &Spanned<SpannedTable>,
     path: &str,
     settings: &toml::Table,
     e: &SettingsError,
@@ -98,7 +98,12 @@ fn settings_error(
     }
     let key = format!("{path}.{}", e.path);
     let (message, fix) = de_error::word(&key, &e.message, de_error::value_at(settings, &e.path));
-    ctx.err(table, key, message, format!("{fix}; {page}"));
+    // The line of the setting itself (its first path segment), else the table's.
+    let first = e.path.split(['.', '[']).next().unwrap_or_default();
+    match table.get_ref().get(first) {
+        Some(value) => ctx.err(value, key, message, format!("{fix}; {page}")),
+        None => ctx.err(table, key, message, format!("{fix}; {page}")),
+    }
 }
 
 /// `kind = "embedded" (or route53, cloudflare, rfc2136)`: the first registered kind as the
