@@ -5,8 +5,11 @@
 //! a transient failure backs a service off (1 s doubling to 60 s, `runtime.rs`); after a
 //! minute-long outage the next try could come half a minute after the provider's return.
 //! While any change to a provider is failing, the loop reads one record from it every
-//! [`WATCH_EVERY_MS`] (one read per provider, not per service); the first read that succeeds
-//! clears the back-off of every service of that provider, which then retry on the next tick.
+//! [`WATCH_EVERY_MS`] (one read per provider, not per service). Only a return counts: once a
+//! read has failed, the first read that succeeds clears the back-off of every service of that
+//! provider, which then retry on the next tick. If the very first read succeeds, the provider
+//! answers reads but refuses changes, so reading tells nothing about when changes will work:
+//! the watch ends and the back-off rules (a read-only outage is not retried every 2 s).
 //! Rate limits are not watched: reading more would make them worse; their Retry-After rules.
 
 use std::collections::BTreeMap;
@@ -27,6 +30,8 @@ pub(super) struct Watched {
     rtype: RecordType,
     next_ms: u64,
     pending: bool,
+    /// A watch read has failed: the provider was seen down, so a successful read is its return.
+    seen_down: bool,
 }
 
 /// Failing providers, by name.
@@ -54,6 +59,7 @@ impl Controller {
                 rtype: s.rtype,
                 next_ms: now + WATCH_EVERY_MS,
                 pending: false,
+                seen_down: false,
             });
     }
 
@@ -86,17 +92,26 @@ impl Controller {
         }
     }
 
-    /// A watch read came back: on success every service of the provider retries at once;
-    /// otherwise the next read is [`WATCH_EVERY_MS`] later.
+    /// A watch read came back: after a failed one, success means the provider is back and
+    /// every service of it retries at once; a first read that succeeds ends the watch (see
+    /// the module docs); a failure schedules the next read [`WATCH_EVERY_MS`] later.
     pub(super) fn finish_provider_read(&mut self, provider: &str, ok: bool, at_ms: u64) {
         if !ok {
             if let Some(w) = self.watch.failing.get_mut(provider) {
                 w.pending = false;
+                w.seen_down = true;
                 w.next_ms = at_ms + WATCH_EVERY_MS;
             }
             return;
         }
-        self.watch.failing.remove(provider);
+        let returned = self
+            .watch
+            .failing
+            .remove(provider)
+            .is_some_and(|w| w.seen_down);
+        if !returned {
+            return;
+        }
         let waiting: Vec<String> = self
             .services
             .values()

@@ -21,18 +21,33 @@ use dnsfailback_provider::{
 
 use crate::harness::probe;
 
-/// The in-memory provider behind a switch: while off, every call fails as a provider outage
-/// does (a transient error: timeouts, 5xx).
+/// The in-memory provider behind two switches: while off, reads (or changes) fail as a
+/// provider outage does (a transient error: timeouts, 5xx).
 struct Switchable {
     inner: MemoryProvider,
     up: AtomicBool,
+    writes_up: AtomicBool,
     reads: AtomicUsize,
     applies: AtomicUsize,
 }
 
 impl Switchable {
-    fn outage(&self) -> Result<(), ProviderError> {
-        if self.up.load(Ordering::SeqCst) {
+    fn new() -> Arc<Switchable> {
+        Arc::new(Switchable {
+            inner: MemoryProvider::new("mem", &[fq("example.test")]),
+            up: AtomicBool::new(true),
+            writes_up: AtomicBool::new(true),
+            reads: AtomicUsize::new(0),
+            applies: AtomicUsize::new(0),
+        })
+    }
+
+    fn calls(&self) -> usize {
+        self.reads.load(Ordering::SeqCst) + self.applies.load(Ordering::SeqCst)
+    }
+
+    fn outage(&self, switch: &AtomicBool) -> Result<(), ProviderError> {
+        if switch.load(Ordering::SeqCst) {
             Ok(())
         } else {
             Err(ProviderError::new(
@@ -61,13 +76,14 @@ impl Provider for Switchable {
         rtype: RecordType,
     ) -> Result<Vec<RecordSet>, ProviderError> {
         self.reads.fetch_add(1, Ordering::SeqCst);
-        self.outage()?;
+        self.outage(&self.up)?;
         self.inner.read(zone, name, rtype).await
     }
 
     async fn apply(&self, changes: &ChangeSet) -> Result<ApplyReceipt, ProviderError> {
         self.applies.fetch_add(1, Ordering::SeqCst);
-        self.outage()?;
+        self.outage(&self.up)?;
+        self.outage(&self.writes_up)?;
         self.inner.apply(changes).await
     }
 }
@@ -91,19 +107,14 @@ async fn round(ctl: &mut Controller, primary_ok: bool) {
     tokio::time::advance(Duration::from_secs(1)).await;
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_provider_back_from_a_minute_long_outage_gets_the_failover_within_seconds() {
+/// A controller over `provider` with the scenario configuration (one service, two targets),
+/// after three healthy rounds that published the primary.
+async fn controller_over(provider: &Arc<Switchable>) -> Controller {
     let (config, _) = parse(
         std::path::Path::new("provider_return.toml"),
         crate::scenario::CONFIG,
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let provider = Arc::new(Switchable {
-        inner: MemoryProvider::new("mem", &[fq("example.test")]),
-        up: AtomicBool::new(true),
-        reads: AtomicUsize::new(0),
-        applies: AtomicUsize::new(0),
-    });
     let mut providers: BTreeMap<String, Arc<dyn Provider>> = BTreeMap::new();
     providers.insert("mem".into(), provider.clone());
     let mut ctl = Controller::new(
@@ -118,34 +129,29 @@ async fn a_provider_back_from_a_minute_long_outage_gets_the_failover_within_seco
     for _ in 0..3 {
         round(&mut ctl, true).await;
     }
-    assert_eq!(
-        answer(&provider),
-        vec!["192.0.2.10"],
-        "published the primary"
-    );
+    assert_eq!(answer(provider), vec!["192.0.2.10"], "published the primary");
+    ctl
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_provider_back_from_a_minute_long_outage_gets_the_failover_within_seconds() {
+    let provider = Switchable::new();
+    let mut ctl = controller_over(&provider).await;
 
     // The provider goes away, then the primary dies: the failover cannot be written for 70 s.
     // The service backs off (1, 2, 4 ... 60 s): its attempts come about 3, 4, 6, 10, 18, 34,
     // 66 and 126 s into the outage, so without the watch the failover would land almost a
     // minute after the provider's return at 70 s.
     provider.up.store(false, Ordering::SeqCst);
-    let calls = |p: &Switchable| p.reads.load(Ordering::SeqCst) + p.applies.load(Ordering::SeqCst);
-    let calls0 = calls(&provider);
+    let calls0 = provider.calls();
     for _ in 0..70 {
         round(&mut ctl, false).await;
     }
-    assert_eq!(
-        answer(&provider),
-        vec!["192.0.2.10"],
-        "nothing could be written"
-    );
+    assert_eq!(answer(&provider), vec!["192.0.2.10"], "nothing could be written");
     // About 7 back-off attempts and a watch read every 2 s: neither a call per tick (70+) nor
     // only the back-off's few.
-    let during = calls(&provider) - calls0;
-    assert!(
-        (25..=50).contains(&during),
-        "{during} provider calls in 70 s"
-    );
+    let during = provider.calls() - calls0;
+    assert!((25..=50).contains(&during), "{during} provider calls in 70 s");
 
     // The provider returns: the failover is written within a few seconds.
     provider.up.store(true, Ordering::SeqCst);
@@ -162,4 +168,23 @@ async fn a_provider_back_from_a_minute_long_outage_gets_the_failover_within_seco
         took <= 4,
         "the failover landed {took} s after the provider's return (watch every 2 s + a tick)"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_provider_that_reads_but_refuses_changes_is_not_retried_every_two_seconds() {
+    let provider = Switchable::new();
+    let mut ctl = controller_over(&provider).await;
+    // Reads work, changes fail: a successful watch read says nothing about when changes will
+    // work again, so the back-off (not the watch) sets the pace.
+    provider.writes_up.store(false, Ordering::SeqCst);
+    let applies0 = provider.applies.load(Ordering::SeqCst);
+    for _ in 0..70 {
+        round(&mut ctl, false).await;
+    }
+    let applies = provider.applies.load(Ordering::SeqCst) - applies0;
+    assert!(
+        (4..=9).contains(&applies),
+        "{applies} change attempts in 70 s (the back-off allows about 7; every 2-3 s would be 25+)"
+    );
+    assert_eq!(answer(&provider), vec!["192.0.2.10"]);
 }
