@@ -1,7 +1,7 @@
 //! Slow and half-sent requests cannot take the admin API: heads that never finish are closed
 //! after the header-read timeout, bodies that never finish get 408 after the request timeout,
 //! and an operator's normal request is answered meanwhile, also with more half-open
-//! connections than the connection limit.
+//! connections than the connection limit; a client beyond the limit waits for a free slot.
 
 use std::time::Instant;
 
@@ -86,4 +86,36 @@ async fn half_sent_requests_are_closed_and_the_operator_is_still_answered() {
     let (got, _) = until_closed(&mut body, Duration::from_secs(5)).await;
     assert!(got.starts_with("HTTP/1.1 408"), "{got}");
     assert!(got.contains("did not complete within"), "{got}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_beyond_the_connection_limit_wait_for_a_free_slot() {
+    let limits = listener::Limits {
+        max_connections: 2,
+        header_read: Duration::from_millis(1_000),
+        ..short_limits()
+    };
+    let api = start_within(REPLY_TIMEOUT, limits).await;
+    let addr = api.base.trim_start_matches("http://").to_string();
+    // Both slots taken by heads that never finish.
+    let mut heads = Vec::new();
+    for _ in 0..2 {
+        let mut s = TcpStream::connect(&addr)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        s.write_all(b"GET /healthz HTTP/1.1\r\n")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        heads.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // A third client is served only once the header-read timeout frees a slot.
+    let started = Instant::now();
+    let (code, v) = api.call(VIEWER, "GET", "/v1/status", None).await;
+    let waited = started.elapsed();
+    assert_eq!(code, 200, "{v}");
+    assert!(
+        waited >= Duration::from_millis(700) && waited < Duration::from_secs(5),
+        "served after {waited:?}: the limit of 2 should have held it until a slot freed (~0.9 s)"
+    );
 }
