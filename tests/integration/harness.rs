@@ -46,6 +46,16 @@ restore_ttl_after = "2s"
 canary_steps = [50, 100]
 step_hold = "1s""#;
 
+/// The `[controller]` section the tests' controllers share: state in `dir`, the admin API on a
+/// free loopback port with the test token from the environment, a 100 ms tick.
+pub fn controller_toml(dir: &Path) -> String {
+    format!(
+        "[controller]\nstate = \"{}\"\nadmin_listen = \"127.0.0.1:0\"\n\
+         admin_token = {{ env = \"DNSFAILBACK_TEST_ADMIN_TOKEN\" }}\ntick = \"100ms\"\n",
+        dir.join("state.db").display()
+    )
+}
+
 /// [`config`] with other failback timers (`stable_for`, `restore_ttl_after`, canary keys).
 pub fn config_with_timers(
     dir: &Path,
@@ -57,12 +67,7 @@ pub fn config_with_timers(
     let targets = shop_targets(primary, backup);
     format!(
         r#"
-[controller]
-state = "{state}"
-admin_listen = "127.0.0.1:0"
-admin_token = {{ env = "DNSFAILBACK_TEST_ADMIN_TOKEN" }}
-tick = "100ms"
-
+{controller}
 [providers.local]
 kind = "embedded"
 listen = "127.0.0.1:0"
@@ -78,7 +83,7 @@ failover_ttl = 30
 {extra_service}
 
 {targets}"#,
-        state = dir.join("state.db").display()
+        controller = controller_toml(dir)
     )
 }
 

@@ -12,17 +12,12 @@ use crate::harness::{service_toml_checked, Proc, Scratch};
 /// primary and a backup checked over TCP at `up` (a listener the test keeps open).
 fn services_config(dir: &Path, up: SocketAddr, count: usize) -> String {
     let mut text = format!(
-        r#"[controller]
-state = "{state}"
-admin_listen = "127.0.0.1:0"
-admin_token = {{ env = "DNSFAILBACK_TEST_ADMIN_TOKEN" }}
-tick = "100ms"
-
+        r#"{controller}
 [providers.local]
 kind = "embedded"
 listen = "127.0.0.1:0"
 "#,
-        state = dir.join("state.db").display()
+        controller = crate::harness::controller_toml(dir)
     );
     let up = up.to_string();
     for i in 0..count {

@@ -129,7 +129,11 @@ async fn controller_over(provider: &Arc<Switchable>) -> Controller {
     for _ in 0..3 {
         round(&mut ctl, true).await;
     }
-    assert_eq!(answer(provider), vec!["192.0.2.10"], "published the primary");
+    assert_eq!(
+        answer(provider),
+        vec!["192.0.2.10"],
+        "published the primary"
+    );
     ctl
 }
 
@@ -147,11 +151,18 @@ async fn a_provider_back_from_a_minute_long_outage_gets_the_failover_within_seco
     for _ in 0..70 {
         round(&mut ctl, false).await;
     }
-    assert_eq!(answer(&provider), vec!["192.0.2.10"], "nothing could be written");
+    assert_eq!(
+        answer(&provider),
+        vec!["192.0.2.10"],
+        "nothing could be written"
+    );
     // About 7 back-off attempts and a watch read every 2 s: neither a call per tick (70+) nor
     // only the back-off's few.
     let during = provider.calls() - calls0;
-    assert!((25..=50).contains(&during), "{during} provider calls in 70 s");
+    assert!(
+        (25..=50).contains(&during),
+        "{during} provider calls in 70 s"
+    );
 
     // The provider returns: the failover is written within a few seconds.
     provider.up.store(true, Ordering::SeqCst);

@@ -12,12 +12,7 @@ use crate::rfc2136_peer::{Kind, Peer, KEY};
 fn config(dir: &std::path::Path, peer: &Peer, secret: &std::path::Path, targets: &str) -> String {
     format!(
         r#"
-[controller]
-state = "{state}"
-admin_listen = "127.0.0.1:0"
-admin_token = {{ env = "DNSFAILBACK_TEST_ADMIN_TOKEN" }}
-tick = "100ms"
-
+{controller}
 [providers.ns]
 kind = "rfc2136"
 server = "{server}"
@@ -36,7 +31,7 @@ ttl = 300
 failover_ttl = 30
 
 {targets}"#,
-        state = dir.join("state.db").display(),
+        controller = crate::harness::controller_toml(dir),
         server = peer.primary,
         secret = secret.display(),
     )
@@ -134,12 +129,7 @@ async fn a_bad_cloudflare_token_needs_an_operator_and_reload_with_the_fixed_toke
     let cfg = dir.path("dnsfailback.toml");
     let text = format!(
         r#"
-[controller]
-state = "{state}"
-admin_listen = "127.0.0.1:0"
-admin_token = {{ env = "DNSFAILBACK_TEST_ADMIN_TOKEN" }}
-tick = "100ms"
-
+{controller}
 [providers.cf]
 kind = "cloudflare"
 api_token = {{ file = "{token}" }}
@@ -154,7 +144,7 @@ type = "A"
 ttl = 300
 
 {targets}"#,
-        state = dir.0.join("state.db").display(),
+        controller = crate::harness::controller_toml(&dir.0),
         token = token.display(),
         base = prism.url(),
         targets = shop_targets(primary.addr(), backup.addr()),
