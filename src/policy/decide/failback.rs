@@ -24,15 +24,17 @@ pub(super) fn start_failback(mut s: Step<'_>, backup: &str, why: String) -> Deci
     let (steps, _) = plan_for(service, s.state);
     let first = steps.first().copied().unwrap_or(100);
     if first >= 100 {
-        s.next.phase = Phase::Restoring { since_ms: now };
-        s.next.canary_override = None;
-        s.hook = service
+        let hook = service
             .canary
             .pre_hook
             .as_ref()
             .map(|_| HookPoint::PreFailback);
-        let d = split(service, backup, 100);
-        return s.go(Some(d), format!("failback: {why}; all traffic at once"));
+        return all_on_primary(
+            s,
+            backup,
+            hook,
+            format!("failback: {why}; all traffic at once"),
+        );
     }
     s.next.phase = Phase::Canary {
         backup: backup.to_string(),
@@ -173,11 +175,7 @@ fn step_passing(
                 step: step + 1,
                 since_ms: now,
             };
-            s.hook = service
-                .canary
-                .post_step_hook
-                .as_ref()
-                .map(|_| HookPoint::PostStep);
+            s.hook = post_step(service);
             s.go(
                 Some(split(service, &backup, next_share)),
                 format!(
@@ -188,17 +186,39 @@ fn step_passing(
             )
         }
         _ => {
-            s.next.phase = Phase::Restoring { since_ms: now };
-            s.next.canary_override = None;
-            s.hook = service
-                .canary
-                .post_step_hook
-                .as_ref()
-                .map(|_| HookPoint::PostStep);
-            s.go(
-                Some(split(service, &backup, 100)),
+            let hook = post_step(service);
+            all_on_primary(
+                s,
+                &backup,
+                hook,
                 "canary complete: all traffic on the primary".into(),
             )
         }
     }
+}
+
+/// All traffic back on the primary: the canary (if any) is over and the TTL restore comes
+/// next; `hook` runs with this change.
+fn all_on_primary(
+    mut s: Step<'_>,
+    backup: &str,
+    hook: Option<HookPoint>,
+    reason: String,
+) -> Decision {
+    s.next.phase = Phase::Restoring {
+        since_ms: s.obs.now_ms,
+    };
+    s.next.canary_override = None;
+    s.hook = hook;
+    let all = split(s.service, backup, 100);
+    s.go(Some(all), reason)
+}
+
+/// The post-step hook, when the service has one.
+fn post_step(service: &crate::config::Service) -> Option<HookPoint> {
+    service
+        .canary
+        .post_step_hook
+        .as_ref()
+        .map(|_| HookPoint::PostStep)
 }
