@@ -19,15 +19,16 @@ use super::runtime::Runtime;
 pub(super) enum Next {
     /// Retry after the back-off (1 s doubling to 60 s) or the provider's Retry-After.
     BackOff { retry_after: Option<Duration> },
-    /// No provider call until a reload or `dnsfailback resume`; status, log and audit say so.
-    NeedsOperator,
+    /// No provider call until a reload or `dnsfailback resume`; status, log and audit say so
+    /// with the kind.
+    NeedsOperator(ErrorKind),
 }
 
 /// The one mapping from an error's kind to what happens next. `None` is an error the
 /// provider did not classify (a local failure): retried like a transient fault.
 pub(super) fn error_policy(kind: Option<ErrorKind>, retry_after: Option<Duration>) -> Next {
     match kind {
-        Some(k) if k.needs_operator() => Next::NeedsOperator,
+        Some(k) if k.needs_operator() => Next::NeedsOperator(k),
         _ => Next::BackOff { retry_after },
     }
 }
@@ -42,8 +43,8 @@ pub(super) fn follow(
     now_ms: u64,
 ) -> String {
     match error_policy(kind, retry_after) {
-        Next::NeedsOperator => {
-            let m = needs_operator_message(kind.unwrap_or(ErrorKind::Auth), message);
+        Next::NeedsOperator(kind) => {
+            let m = needs_operator_message(kind, message);
             rt.needs_operator = Some(m.clone());
             m
         }
@@ -73,7 +74,7 @@ mod tests {
         let after = Some(Duration::from_secs(7));
         for kind in [ErrorKind::Auth, ErrorKind::NotFound, ErrorKind::Unsupported] {
             assert!(kind.needs_operator(), "{kind:?}");
-            assert_eq!(error_policy(Some(kind), after), Next::NeedsOperator);
+            assert_eq!(error_policy(Some(kind), after), Next::NeedsOperator(kind));
         }
         // A conflict re-reads the zone and plans again from what is there (the next tick's
         // compare-and-swap), so it backs off like a transient fault.

@@ -45,26 +45,34 @@ pub fn managed_type(wire: WireType) -> Option<RecordType> {
     })
 }
 
-/// One value in presentation format as wire record data.
+/// One value in presentation format as wire record data. Parses the text directly (no
+/// normalising round trip first): the embedded server calls it for every answer.
 pub fn to_rdata(rtype: RecordType, value: &str) -> Result<RData, String> {
-    let v = rtype.normalize_value(value)?;
+    let v = value.trim();
     let host = |s: &str| Fqdn::new(s).and_then(|f| to_name(&f));
     let num = |s: &str, what: &str| {
         s.parse::<u16>()
             .map_err(|_| format!("{what} `{s}` is not a number 0-65535"))
     };
     Ok(match rtype {
-        RecordType::A => RData::A(A(Ipv4Addr::from_str(&v).map_err(|e| e.to_string())?)),
-        RecordType::Aaaa => RData::AAAA(AAAA(Ipv6Addr::from_str(&v).map_err(|e| e.to_string())?)),
-        RecordType::Cname => RData::CNAME(CNAME(host(&v)?)),
+        RecordType::A => RData::A(A(
+            Ipv4Addr::from_str(v).map_err(|_| format!("`{v}` is not an IPv4 address"))?
+        )),
+        RecordType::Aaaa => RData::AAAA(AAAA(
+            Ipv6Addr::from_str(v).map_err(|_| format!("`{v}` is not an IPv6 address"))?,
+        )),
+        RecordType::Cname => RData::CNAME(CNAME(host(v)?)),
         RecordType::Mx => {
-            let (pref, exch) = v.split_once(' ').ok_or_else(|| format!("bad MX `{v}`"))?;
+            let parts: Vec<&str> = v.split_whitespace().collect();
+            let [pref, exch] = parts.as_slice() else {
+                return Err(format!("`{v}` is not `PREFERENCE HOST`"));
+            };
             RData::MX(MX::new(num(pref, "MX preference")?, host(exch)?))
         }
         RecordType::Srv => {
-            let parts: Vec<&str> = v.split(' ').collect();
+            let parts: Vec<&str> = v.split_whitespace().collect();
             let [prio, weight, port, target] = parts.as_slice() else {
-                return Err(format!("bad SRV `{v}`"));
+                return Err(format!("`{v}` is not `PRIORITY WEIGHT PORT TARGET`"));
             };
             RData::SRV(SRV::new(
                 num(prio, "SRV priority")?,
@@ -74,7 +82,7 @@ pub fn to_rdata(rtype: RecordType, value: &str) -> Result<RData, String> {
             ))
         }
         RecordType::Txt => {
-            let strings = txt_strings(&v)?;
+            let strings = txt_strings(v)?;
             RData::TXT(TXT::from_bytes(strings.iter().map(Vec::as_slice).collect()))
         }
     })
