@@ -12,8 +12,9 @@ pub const MAX_NAME: usize = 63;
 /// above any real value, low enough that a pasted file cannot grow the state or the logs.
 pub const MAX_TEXT: usize = 4096;
 
-/// Longest record value (`address`/`addresses`), in bytes: Route 53's limit for one TXT value,
-/// the lowest among the adapters (DNS itself allows 65535 octets of RDATA).
+/// Longest record value (`address`/`addresses`), in bytes: Route 53's limit for one value
+/// (API reference, `ResourceRecord.Value`: at most 4,000 characters), the lowest among the
+/// adapters (DNS itself allows 65535 octets of RDATA).
 pub const MAX_RECORD_VALUE: usize = 4000;
 
 /// The rule every name follows, in the words of the error messages.
