@@ -22,6 +22,7 @@ mod route53_site;
 mod scenario;
 mod site;
 mod site_e2e;
+mod source_size;
 
 /// The RFC 2136 adapter's BIND/Knot/PowerDNS launcher, shared with its own peer tests.
 #[path = "../../providers/rfc2136/tests/harness/mod.rs"]

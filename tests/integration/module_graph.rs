@@ -56,7 +56,7 @@ impl std::fmt::Display for Reference {
 /// Module -> the modules it uses, each with the first reference that makes the edge.
 type Graph = BTreeMap<String, BTreeMap<String, Reference>>;
 
-fn src_dir() -> PathBuf {
+pub(crate) fn src_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
 }
 
@@ -74,7 +74,7 @@ fn declared_modules(lib_rs: &str) -> BTreeSet<String> {
 }
 
 /// Every `.rs` file under `dir`, sorted.
-fn rust_files(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn rust_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
