@@ -20,12 +20,13 @@
 //! * [`api`]: the admin HTTP API used by the CLI.
 //! * [`cli`]: the `dnsfailback` command.
 //! * [`backend`]: a tiny HTTP backend for the demo and the tests (outside the flow).
+//! * [`tls`]: PEM files into rustls configurations (admin API, CLI, agents, etcd, checks).
 //!
 //! The modules are layered, lowest first; a module uses only modules below it, so there is no
 //! cycle among them (docs/architecture.md; enforced by the `module_graph` tests):
 //!
 //! ```text
-//!  backend, probe, providers, config, health, policy, plan, state, reconcile, api, cli
+//!  tls, backend, probe, providers, config, health, policy, plan, state, reconcile, api, cli
 //! ```
 
 #![forbid(unsafe_code)]
@@ -41,3 +42,4 @@ pub mod probe;
 pub mod providers;
 pub mod reconcile;
 pub mod state;
+pub mod tls;

@@ -11,6 +11,10 @@
 //!   pin a slot forever),
 //! - and at most [`Limits::max_connections`] at once; further clients wait in the kernel's
 //!   accept queue until a slot frees.
+//!
+//! With [`super::tls::ServerTls`] every connection starts with a TLS handshake, which must
+//! finish within the header-read timeout too (a client that opens a socket and sends nothing
+//! is closed like one that sends half a request).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +26,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 use tower::ServiceExt;
+
+use super::tls::ServerTls;
 
 /// Bounds on the admin API's connections; [`Limits::default`] is what `run` uses.
 #[derive(Debug, Clone, Copy)]
@@ -46,11 +52,13 @@ impl Default for Limits {
 /// How long open connections get to finish after the shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
-/// Serves `app` on `listener` within `limits` until `shutdown` fires.
+/// Serves `app` on `listener` within `limits` (over TLS when `tls` is set) until `shutdown`
+/// fires.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: Limits,
+    tls: Option<Arc<ServerTls>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
@@ -76,9 +84,24 @@ pub async fn serve(
             }
         };
         let app = app.clone();
+        let acceptor = tls.as_ref().map(|t| t.acceptor());
         connections.spawn(async move {
             let _slot = slot;
-            let _ = tokio::time::timeout(limits.max_age, connection(stream, app, limits)).await;
+            let _ = tokio::time::timeout(limits.max_age, async move {
+                match acceptor {
+                    None => connection(stream, app, limits).await,
+                    Some(acceptor) => {
+                        let handshake =
+                            tokio::time::timeout(limits.header_read, acceptor.accept(stream));
+                        match handshake.await {
+                            Ok(Ok(stream)) => connection(stream, app, limits).await,
+                            Ok(Err(e)) => tracing::debug!("admin API TLS handshake failed: {e}"),
+                            Err(_) => tracing::debug!("admin API TLS handshake timed out"),
+                        }
+                    }
+                }
+            })
+            .await;
         });
     }
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
@@ -90,7 +113,10 @@ pub async fn serve(
 
 /// One connection: HTTP/1.1 with the header-read timeout, each request under the request
 /// timeout.
-async fn connection(stream: tokio::net::TcpStream, app: Router, limits: Limits) {
+async fn connection<S>(stream: S, app: Router, limits: Limits)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
         let app = app.clone();
         async move {

@@ -20,6 +20,7 @@ pub mod approvals;
 mod auth;
 pub mod listener;
 mod operator;
+pub mod tls;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -200,14 +201,16 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
-/// Serves on an already bound listener until `shutdown` fires. Logs `admin API listening on ADDR`.
-/// Also expires unapproved requests (and audits it) about once a second.
+/// Serves on an already bound listener (over TLS when `tls` is set) until `shutdown` fires.
+/// Logs `admin API listening on ADDR`. Also expires unapproved requests (and audits it) about
+/// once a second.
 pub fn serve_listener(
     listener: tokio::net::TcpListener,
     state: ApiState,
+    tls: Option<Arc<tls::ServerTls>>,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
-    serve_listener_within(listener, state, listener::Limits::default(), shutdown)
+    serve_listener_within(listener, state, listener::Limits::default(), tls, shutdown)
 }
 
 /// [`serve_listener`] with explicit connection [`listener::Limits`] (tests use short ones).
@@ -215,10 +218,12 @@ pub fn serve_listener_within(
     listener: tokio::net::TcpListener,
     state: ApiState,
     limits: listener::Limits,
+    tls: Option<Arc<tls::ServerTls>>,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     if let Ok(local) = listener.local_addr() {
-        tracing::info!("admin API listening on {local}");
+        let scheme = if tls.is_some() { "HTTPS" } else { "HTTP" };
+        tracing::info!("admin API listening on {local} ({scheme})");
     }
     tracing::info!("admin API tokens: {}", state.tokens.describe());
     let sweeper = {
@@ -237,7 +242,7 @@ pub fn serve_listener_within(
     let app = router(state);
     tokio::spawn(async move {
         let sweeper = tokio::spawn(sweeper);
-        listener::serve(listener, app, limits, shutdown).await;
+        listener::serve(listener, app, limits, tls, shutdown).await;
         sweeper.abort();
     })
 }

@@ -18,7 +18,6 @@ use std::time::Duration;
 use dnsfailback_provider::{Secret, SecretSource};
 use tokio::sync::mpsc;
 
-use crate::api::agents::report_path;
 use crate::config::Config;
 use crate::health::agent::AgentReport;
 use crate::health::HealthBook;
@@ -59,7 +58,11 @@ pub struct AgentArgs {
 ///
 /// Every input is checked before any probe starts, so a typo exits at once with code 2
 /// instead of probing without being able to report.
-pub async fn agent(config_path: &Path, args: &AgentArgs) -> anyhow::Result<u8> {
+pub async fn agent(
+    config_path: &Path,
+    args: &AgentArgs,
+    reach: &super::reach::AdminReach,
+) -> anyhow::Result<u8> {
     let Some(config) = load_config(config_path) else {
         return Ok(2);
     };
@@ -67,7 +70,7 @@ pub async fn agent(config_path: &Path, args: &AgentArgs) -> anyhow::Result<u8> {
     if !check_agent_name(&config, config_path, name) {
         return Ok(2);
     }
-    let Some(urls) = report_urls(args, name) else {
+    let Some(urls) = report_urls(args, name, reach) else {
         return Ok(2);
     };
     let Some(token) = load_token(args, name) else {
@@ -77,7 +80,13 @@ pub async fn agent(config_path: &Path, args: &AgentArgs) -> anyhow::Result<u8> {
         eprintln!("error: --every must be longer than 0s");
         return Ok(2);
     }
-    let http = reqwest::Client::builder().timeout(REPORT_TIMEOUT).build()?;
+    let http = match reach.http(REPORT_TIMEOUT) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(2);
+        }
+    };
 
     let (tx, results) = mpsc::channel(4096);
     let runner = Runner::spawn(checks_of(&config), tx);
@@ -133,10 +142,14 @@ fn check_agent_name(config: &Config, config_path: &Path, name: &str) -> bool {
 }
 
 /// Each `--controller` with its report URL; `None` after printing the first bad one.
-fn report_urls(args: &AgentArgs, name: &str) -> Option<Vec<(String, reqwest::Url)>> {
+fn report_urls(
+    args: &AgentArgs,
+    name: &str,
+    reach: &super::reach::AdminReach,
+) -> Option<Vec<(String, reqwest::Url)>> {
     let mut urls = Vec::new();
     for c in &args.controller {
-        match report_url(c, name) {
+        match reach.report_url(c, name) {
             Ok(u) => urls.push((c.clone(), u)),
             Err(e) => {
                 eprintln!("error: --controller {c}: {e}");
@@ -329,27 +342,6 @@ fn check_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// `http://HOST:PORT/v1/agents/NAME/report` from `--controller` (HOST:PORT or a base URL).
-fn report_url(controller: &str, name: &str) -> Result<reqwest::Url, String> {
-    let base = if controller.starts_with("http://") || controller.starts_with("https://") {
-        controller.trim_end_matches('/').to_string()
-    } else {
-        format!("http://{controller}")
-    };
-    let bad = |e: String| format!("`{controller}` is not HOST:PORT or an http(s) URL: {e}");
-    let parsed = reqwest::Url::parse(&base).map_err(|e| bad(e.to_string()))?;
-    if parsed.host_str().is_none_or(str::is_empty) {
-        return Err(bad("no host".into()));
-    }
-    if parsed.path() != "/" || parsed.query().is_some() {
-        return Err(bad("give only the scheme, host and port".into()));
-    }
-    let url = parsed
-        .join(&report_path(name))
-        .map_err(|e| bad(e.to_string()))?;
-    Ok(url)
-}
-
 /// Wall-clock milliseconds since the epoch, as the health book's samples are stamped.
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
@@ -377,22 +369,6 @@ async fn stop_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn controller_addresses_become_report_urls() {
-        let u = |c| report_url(c, "edge").map(|u| u.to_string());
-        assert_eq!(
-            u("127.0.0.1:9090"),
-            Ok("http://127.0.0.1:9090/v1/agents/edge/report".into())
-        );
-        assert_eq!(
-            u("https://ctl.example.test/"),
-            Ok("https://ctl.example.test/v1/agents/edge/report".into())
-        );
-        assert!(u("http://").is_err());
-        assert!(u("http://ctl/admin").is_err());
-        assert!(u("ctl.example.test:9090").is_ok());
-    }
 
     #[test]
     fn agent_names_are_path_safe() {

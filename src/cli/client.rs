@@ -6,6 +6,8 @@ use std::path::Path;
 use anyhow::{anyhow, Context};
 use dnsfailback_provider::{Secret, SecretSource};
 
+use super::reach::AdminReach;
+
 /// The environment variable the CLI reads an operator's own token from by default.
 pub const TOKEN_ENV: &str = "DNSFAILBACK_TOKEN";
 
@@ -19,8 +21,8 @@ pub struct AdminClient {
 impl AdminClient {
     /// Reads `controller.admin_listen` and the admin token (configured source, else the
     /// generated token file beside the state database).
-    pub fn from_config(path: &Path, admin: Option<std::net::SocketAddr>) -> anyhow::Result<Self> {
-        Self::connect(path, admin, None)
+    pub fn from_config(path: &Path, reach: &AdminReach) -> anyhow::Result<Self> {
+        Self::connect(path, reach, None)
     }
 
     /// Like [`AdminClient::from_config`], with the token from `token` when given (an operator's
@@ -30,7 +32,7 @@ impl AdminClient {
     /// steer a remote controller without its configuration.
     pub fn connect(
         path: &Path,
-        admin: Option<std::net::SocketAddr>,
+        reach: &AdminReach,
         token: Option<&SecretSource>,
     ) -> anyhow::Result<Self> {
         let from_env = SecretSource {
@@ -39,8 +41,8 @@ impl AdminClient {
         };
         let env_set = std::env::var(TOKEN_ENV).is_ok_and(|v| !v.trim().is_empty());
         let token = token.or(env_set.then_some(&from_env));
-        let (addr, token) = match (admin, token) {
-            (Some(addr), Some(src)) => (addr, load_given(src)?),
+        let (base, token) = match (reach.given(), token) {
+            (Some(base), Some(src)) => (base, load_given(src)?),
             _ => {
                 let (config, _) = crate::config::load(path).map_err(|e| anyhow!("{e}"))?;
                 let c = &config.controller;
@@ -56,23 +58,28 @@ impl AdminClient {
                         .load()
                         .map_err(|e| anyhow!("cannot read the admin token: {e}; is the controller running with this configuration?"))?,
                 };
-                (admin.unwrap_or(c.admin_listen), token)
+                (reach.base(c)?, token)
             }
         };
         Ok(AdminClient {
-            base: format!("http://{addr}"),
+            base: base.as_str().trim_end_matches('/').to_string(),
             token,
-            http: reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(15))
-                .build()?,
+            http: reach.http(std::time::Duration::from_secs(15))?,
         })
     }
 
     fn unreachable(&self) -> String {
-        format!(
-            "cannot reach the controller at {}; is `dnsfailback run` running?",
-            self.base
-        )
+        if self.base.starts_with("https://") {
+            format!(
+                "cannot reach the controller at {} over TLS; is `dnsfailback run` running, does --admin-ca name the CA of its certificate, and, if it requires client certificates, are --admin-cert and --admin-key given?",
+                self.base
+            )
+        } else {
+            format!(
+                "cannot reach the controller at {}; is `dnsfailback run` running?",
+                self.base
+            )
+        }
     }
 
     /// GETs a JSON document from the API.

@@ -19,6 +19,7 @@ pub mod logging;
 mod operate;
 pub mod out;
 mod plan;
+pub mod reach;
 mod reload;
 mod run;
 
@@ -51,10 +52,10 @@ pub struct Cli {
         default_value = "dnsfailback.toml"
     )]
     pub config: PathBuf,
-    /// Admin API address of the running controller, when it differs from the configuration's
-    /// `controller.admin_listen` (for `status`, `history` and the operator commands).
-    #[arg(long, global = true, env = "DNSFAILBACK_ADMIN")]
-    pub admin: Option<std::net::SocketAddr>,
+    /// How to reach the running controller's admin API (for `status`, `history`, `plan`,
+    /// `reload`, the operator commands and `agent`).
+    #[command(flatten)]
+    pub reach: reach::AdminReach,
     /// More log output (-v debug, -vv trace). RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -213,18 +214,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Run => run::run(&cli.config).await,
         Command::Validate { offline } => validate(&cli.config, offline).await,
-        Command::Plan { json } => plan::plan(&cli.config, cli.admin, json).await,
-        Command::Reload => reload::reload(&cli.config, cli.admin).await,
+        Command::Plan { json } => plan::plan(&cli.config, &cli.reach, json).await,
+        Command::Reload => reload::reload(&cli.config, &cli.reach).await,
         Command::Status { service, json } => {
-            status::status(&cli.config, cli.admin, service.as_deref(), json).await
+            status::status(&cli.config, &cli.reach, service.as_deref(), json).await
         }
         Command::History { service, json } => {
-            status::history(&cli.config, cli.admin, &service, json).await
+            status::history(&cli.config, &cli.reach, &service, json).await
         }
         Command::Demo => demo::demo(&cli.config).await,
         Command::Failover { service, to, token } => {
             let op = Operation::Failover { to };
-            operate::operate(&cli.config, cli.admin, &token, &service, op).await
+            operate::operate(&cli.config, &cli.reach, &token, &service, op).await
         }
         Command::Failback {
             service,
@@ -238,24 +239,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                 hold,
                 now,
             };
-            operate::operate(&cli.config, cli.admin, &token, &service, op).await
+            operate::operate(&cli.config, &cli.reach, &token, &service, op).await
         }
         Command::Hold { service, token } => {
-            operate::operate(&cli.config, cli.admin, &token, &service, Operation::Hold).await
+            operate::operate(&cli.config, &cli.reach, &token, &service, Operation::Hold).await
         }
         Command::Resume { service, token } => {
-            operate::operate(&cli.config, cli.admin, &token, &service, Operation::Resume).await
+            operate::operate(&cli.config, &cli.reach, &token, &service, Operation::Resume).await
         }
         Command::Abort { service, token } => {
-            operate::operate(&cli.config, cli.admin, &token, &service, Operation::Abort).await
+            operate::operate(&cli.config, &cli.reach, &token, &service, Operation::Abort).await
         }
         Command::Approvals { json, token } => {
-            operate::approvals(&cli.config, cli.admin, &token, json).await
+            operate::approvals(&cli.config, &cli.reach, &token, json).await
         }
         Command::Approve { id, token } => {
-            operate::approve(&cli.config, cli.admin, &token, &id).await
+            operate::approve(&cli.config, &cli.reach, &token, &id).await
         }
-        Command::Agent(args) => agent::agent(&cli.config, &args).await,
+        Command::Agent(args) => agent::agent(&cli.config, &args, &cli.reach).await,
     }
 }
 

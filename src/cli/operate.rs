@@ -7,7 +7,6 @@
 //! Exit codes: 0 accepted, 3 waiting for approval, 1 refused (the reason is printed),
 //! 2 bad arguments (from clap).
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -133,12 +132,12 @@ fn report(status: StatusCode, v: &Value) -> anyhow::Result<u8> {
 /// Sends one operator command for `service`.
 pub async fn operate(
     config: &Path,
-    admin: Option<SocketAddr>,
+    reach: &super::reach::AdminReach,
     token: &TokenArgs,
     service: &str,
     op: Operation,
 ) -> anyhow::Result<u8> {
-    let client = AdminClient::connect(config, admin, token.source().as_ref())?;
+    let client = AdminClient::connect(config, reach, token.source().as_ref())?;
     let path = format!("/v1/services/{service}/{}", op.verb());
     let (status, v) = client.post(&path, &body(&op)).await?;
     report(status, &v)
@@ -147,11 +146,11 @@ pub async fn operate(
 /// Approves another operator's pending command; prints the controller's answer.
 pub async fn approve(
     config: &Path,
-    admin: Option<SocketAddr>,
+    reach: &super::reach::AdminReach,
     token: &TokenArgs,
     id: &str,
 ) -> anyhow::Result<u8> {
-    let client = AdminClient::connect(config, admin, token.source().as_ref())?;
+    let client = AdminClient::connect(config, reach, token.source().as_ref())?;
     let (status, v) = client
         .post(&format!("/v1/approvals/{id}/approve"), &json!({}))
         .await?;
@@ -161,11 +160,11 @@ pub async fn approve(
 /// Lists commands waiting for a second operator.
 pub async fn approvals(
     config: &Path,
-    admin: Option<SocketAddr>,
+    reach: &super::reach::AdminReach,
     token: &TokenArgs,
     json: bool,
 ) -> anyhow::Result<u8> {
-    let client = AdminClient::connect(config, admin, token.source().as_ref())?;
+    let client = AdminClient::connect(config, reach, token.source().as_ref())?;
     let list: Vec<PendingApproval> = client.get("/v1/approvals").await?;
     if json {
         out::line(serde_json::to_string_pretty(&list)?)?;

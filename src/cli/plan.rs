@@ -21,12 +21,8 @@ use crate::reconcile::{Clock, Controller, ServicePlan};
 use crate::state::{MemoryStore, SingleNode, SqliteStore, Store};
 
 /// Prints the plan; exit code 0 when every plan is valid, 2 otherwise (or for a bad config).
-pub async fn plan(
-    path: &Path,
-    admin: Option<std::net::SocketAddr>,
-    json: bool,
-) -> anyhow::Result<u8> {
-    let (plans, source) = match from_running(path, admin).await? {
+pub async fn plan(path: &Path, reach: &super::reach::AdminReach, json: bool) -> anyhow::Result<u8> {
+    let (plans, source) = match from_running(path, reach).await? {
         Some(plans) => (plans, "the running controller"),
         None => match offline(path).await? {
             Some(plans) => (plans, "this process (no controller answered; probed once)"),
@@ -70,9 +66,9 @@ fn render(p: &ServicePlan) -> String {
 /// address (or there is no token to ask with).
 async fn from_running(
     path: &Path,
-    admin: Option<std::net::SocketAddr>,
+    reach: &super::reach::AdminReach,
 ) -> anyhow::Result<Option<Vec<ServicePlan>>> {
-    let Ok(client) = AdminClient::from_config(path, admin) else {
+    let Ok(client) = AdminClient::from_config(path, reach) else {
         return Ok(None);
     };
     match client.get::<Vec<ServicePlan>>("/v1/plan").await {

@@ -12,8 +12,12 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::hash::{DefaultHasher, Hasher};
 use std::path::Path;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
 
 use super::client::AdminClient;
+use crate::api;
 use crate::config::Config;
 use crate::reconcile::StatusBoard;
 
@@ -66,8 +70,8 @@ pub async fn apply(path: &Path, board: &StatusBoard, fingerprint: u64) -> Result
 }
 
 /// `dnsfailback reload`: asks the running controller to reload; exit 0 done, 1 refused.
-pub async fn reload(path: &Path, admin: Option<std::net::SocketAddr>) -> anyhow::Result<u8> {
-    let client = AdminClient::from_config(path, admin)?;
+pub async fn reload(path: &Path, reach: &super::reach::AdminReach) -> anyhow::Result<u8> {
+    let client = AdminClient::from_config(path, reach)?;
     let (status, answer) = client.post("/v1/reload", &serde_json::json!({})).await?;
     if status.is_success() {
         super::out::line(
@@ -86,5 +90,52 @@ pub async fn reload(path: &Path, admin: Option<std::net::SocketAddr>) -> anyhow:
                 .unwrap_or_default()
         );
         Ok(1)
+    }
+}
+
+/// What a reload (SIGHUP or `POST /v1/reload`) acts on.
+pub struct Reloader<'a> {
+    pub path: &'a Path,
+    pub board: StatusBoard,
+    pub fingerprint: u64,
+    pub admin_tls: Option<Arc<api::tls::ServerTls>>,
+}
+
+impl Reloader<'_> {
+    /// Reloads provider settings and secrets (see [`super::reload`]) and the admin API's
+    /// certificate, and logs the outcome. A certificate that cannot be read keeps the running
+    /// one and fails the reload with the file's path.
+    pub async fn reload(&self) -> Result<String, String> {
+        let mut result = apply(self.path, &self.board, self.fingerprint).await;
+        if let Some(tls) = &self.admin_tls {
+            result = match (result, tls.reload()) {
+                (Ok(text), Ok(())) => Ok(format!("{text}; admin API certificate re-read")),
+                (Ok(_), Err(e)) => Err(format!("{e}; the running certificate stays")),
+                (Err(e), _) => Err(e),
+            };
+        }
+        match &result {
+            Ok(text) => tracing::info!("reload: {text}"),
+            Err(why) => tracing::error!("{why}"),
+        }
+        result
+    }
+}
+
+/// The next reload asked for through the API; pending forever without a channel.
+pub async fn next_reload(
+    reloads: &mut Option<mpsc::Receiver<api::ReloadRequest>>,
+) -> Option<api::ReloadRequest> {
+    match reloads {
+        Some(r) => r.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The next SIGHUP; pending forever when it cannot be watched.
+pub async fn next_hangup(hangup: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match hangup {
+        Some(s) => s.recv().await,
+        None => std::future::pending().await,
     }
 }

@@ -57,6 +57,8 @@ pub struct Running {
     reloads: Option<mpsc::Receiver<api::ReloadRequest>>,
     /// What a reload cannot apply, as started (see [`super::reload::restart_fingerprint`]).
     fingerprint: u64,
+    /// The admin API's certificate, re-read on reload.
+    admin_tls: Option<Arc<api::tls::ServerTls>>,
 }
 
 impl Drop for Running {
@@ -171,7 +173,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let (reload_tx, reloads) = mpsc::channel(4);
     api_state.reload = Some(reload_tx);
     api_state.clock = clock;
-    let (admin_addr, api) = serve_admin(&config, api_state, shutdown_rx.clone()).await?;
+    let (admin_addr, api, admin_tls) = serve_admin(&config, api_state, shutdown_rx.clone()).await?;
     let (tx, rx) = mpsc::channel(4096);
     let runner = spawn_probes(&config, tx);
     let controller = tokio::spawn(controller.run(rx, commands_rx, agent_rx, shutdown_rx));
@@ -187,6 +189,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         lease,
         reloads: Some(reloads),
         fingerprint: super::reload::restart_fingerprint(&config),
+        admin_tls,
     })
 }
 
@@ -259,20 +262,25 @@ fn approval_timeouts(config: &Config) -> BTreeMap<String, Option<Duration>> {
         .collect()
 }
 
-/// Binds the admin API's address and serves it; returns the bound address (the configured
-/// port may be 0) and the task. A busy address stops start-up with what to change.
+/// Binds the admin API's address and serves it (over TLS when configured); returns the bound
+/// address (the configured port may be 0), the task and the TLS to reload. A busy address or
+/// an unusable certificate stops start-up with what to change.
 async fn serve_admin(
     config: &Config,
     api_state: ApiState,
     shutdown: watch::Receiver<bool>,
-) -> anyhow::Result<(SocketAddr, JoinHandle<()>)> {
+) -> anyhow::Result<(SocketAddr, JoinHandle<()>, Option<Arc<api::tls::ServerTls>>)> {
+    let tls = match &config.controller.admin_tls {
+        Some(settings) => Some(api::tls::ServerTls::load(settings).map_err(|e| anyhow!(e))?),
+        None => None,
+    };
     let admin_listen = config.controller.admin_listen;
     let listener = tokio::net::TcpListener::bind(admin_listen)
         .await
         .with_context(|| format!("cannot listen on {admin_listen} for the admin API; set controller.admin_listen to a free address"))?;
     let admin_addr = listener.local_addr()?;
-    let api = api::serve_listener(listener, api_state, shutdown);
-    Ok((admin_addr, api))
+    let api = api::serve_listener(listener, api_state, tls.clone(), shutdown);
+    Ok((admin_addr, api, tls))
 }
 
 /// Starts probing every service check and the controller's uplink checks, results to `tx`.
@@ -336,7 +344,12 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
     let mut running = start(config).await?;
     tracing::info!("dnsfailback running; admin API on {}", running.admin_addr);
     let mut reloads = running.reloads.take();
-    let (board, fingerprint) = (running.board.clone(), running.fingerprint);
+    let reloader = super::reload::Reloader {
+        path,
+        board: running.board.clone(),
+        fingerprint: running.fingerprint,
+        admin_tls: running.admin_tls.clone(),
+    };
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     let code = loop {
         tokio::select! {
@@ -352,11 +365,11 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
                 );
                 break code;
             }
-            Some(()) = next_hangup(&mut hangup) => {
-                let _ = reload(path, &board, fingerprint).await;
+            Some(()) = super::reload::next_hangup(&mut hangup) => {
+                let _ = reloader.reload().await;
             }
-            Some(reply) = next_reload(&mut reloads) => {
-                let _ = reply.send(reload(path, &board, fingerprint).await);
+            Some(reply) = super::reload::next_reload(&mut reloads) => {
+                let _ = reply.send(reloader.reload().await);
             }
         }
     };
@@ -364,34 +377,6 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
     running.stop().await;
     tracing::info!("stopped in {:?}", started.elapsed());
     Ok(code)
-}
-
-/// Reloads provider settings and secrets (see [`super::reload`]) and logs the outcome.
-async fn reload(path: &Path, board: &StatusBoard, fingerprint: u64) -> Result<String, String> {
-    let result = super::reload::apply(path, board, fingerprint).await;
-    match &result {
-        Ok(text) => tracing::info!("reload: {text}"),
-        Err(why) => tracing::error!("{why}"),
-    }
-    result
-}
-
-/// The next reload asked for through the API; pending forever without a channel.
-async fn next_reload(
-    reloads: &mut Option<mpsc::Receiver<api::ReloadRequest>>,
-) -> Option<api::ReloadRequest> {
-    match reloads {
-        Some(r) => r.recv().await,
-        None => std::future::pending().await,
-    }
-}
-
-/// The next SIGHUP; pending forever when it cannot be watched.
-async fn next_hangup(hangup: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
-    match hangup {
-        Some(s) => s.recv().await,
-        None => std::future::pending().await,
-    }
 }
 
 async fn wait_for_signal() {

@@ -1,7 +1,6 @@
 //! `dnsfailback status` and `history`: what the running controller knows, for a human.
 //! History times are printed as RFC 3339 in UTC with their age (`--json` keeps unix ms).
 
-use std::net::SocketAddr;
 use std::path::Path;
 
 use super::client::AdminClient;
@@ -14,11 +13,11 @@ use crate::state::AuditEntry;
 /// Prints the status of every service, or one.
 pub async fn status(
     config: &Path,
-    admin: Option<SocketAddr>,
+    reach: &super::reach::AdminReach,
     service: Option<&str>,
     json: bool,
 ) -> anyhow::Result<u8> {
-    let client = AdminClient::from_config(config, admin)?;
+    let client = AdminClient::from_config(config, reach)?;
     let list: Vec<ServiceStatus> = match service {
         Some(s) => vec![client.get(&format!("/v1/status/{s}")).await?],
         None => client.get("/v1/status").await?,
@@ -183,11 +182,11 @@ fn render_baseline(b: &BaselineStatus) -> String {
 /// Prints the audit trail of a service, newest first.
 pub async fn history(
     config: &Path,
-    admin: Option<SocketAddr>,
+    reach: &super::reach::AdminReach,
     service: &str,
     json: bool,
 ) -> anyhow::Result<u8> {
-    let client = AdminClient::from_config(config, admin)?;
+    let client = AdminClient::from_config(config, reach)?;
     let entries: Vec<AuditEntry> = client.get(&format!("/v1/history/{service}")).await?;
     if json {
         out::line(serde_json::to_string_pretty(&entries)?)?;

@@ -68,6 +68,29 @@ pub struct ControllerConfig {
     /// servers, other sites). The controller suspects its own network only when every anchor
     /// is down; while they answer, its local evidence is trusted. Empty by default.
     pub uplink_checks: Vec<UplinkAnchor>,
+    /// The admin API over TLS; `None` = plain HTTP, which `validate` allows only on loopback
+    /// unless `admin_insecure_plaintext` is set (the bearer token would cross the network in
+    /// clear text).
+    pub admin_tls: Option<AdminTls>,
+}
+
+/// `[controller.admin_tls]`: the admin API's certificate and key (re-read on reload), and the
+/// CA whose client certificates it requires (mTLS) when set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminTls {
+    pub identity: crate::tls::Identity,
+    /// With it every client (CLI, agent) must present a certificate signed by this CA, on top
+    /// of its bearer token (the token still decides the role).
+    pub client_ca: Option<PathBuf>,
+}
+
+/// TLS towards etcd: whom to trust, and the client certificate when the cluster requires one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EtcdTls {
+    /// CA of the servers' certificates; the system roots when `None`.
+    pub ca: Option<PathBuf>,
+    /// Client certificate and key (etcd's `--client-cert-auth`).
+    pub identity: Option<crate::tls::Identity>,
 }
 
 /// `[controller.etcd]`: where the cluster's state lives and how this controller campaigns.
@@ -86,6 +109,8 @@ pub struct EtcdSettings {
     pub timeout: Duration,
     /// User and password source, when the cluster has authentication on.
     pub auth: Option<(String, SecretSource)>,
+    /// CA and client certificate for https:// endpoints.
+    pub tls: EtcdTls,
 }
 
 /// `[[controller.uplink_checks]]`: one reference point of the controller's own network.

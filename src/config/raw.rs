@@ -53,6 +53,19 @@ pub struct RawController {
     /// `[[controller.uplink_checks]]`: reference checks of the controller's own network.
     #[serde(default)]
     pub uplink_checks: Vec<Spanned<RawUplinkAnchor>>,
+    /// `[controller.admin_tls]`: the admin API over TLS (and mTLS with `client_ca`).
+    pub admin_tls: Option<Spanned<RawAdminTls>>,
+    /// The explicit opt-out that lets a non-loopback admin API speak plain HTTP.
+    pub admin_insecure_plaintext: Option<Spanned<bool>>,
+}
+
+/// `[controller.admin_tls]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdminTls {
+    pub cert: Spanned<String>,
+    pub key: Spanned<String>,
+    pub client_ca: Option<Spanned<String>>,
 }
 
 /// `[[controller.uplink_checks]]`: one anchor, with checks written like a target's.
@@ -76,6 +89,11 @@ pub struct RawEtcd {
     pub timeout: Option<Spanned<String>>,
     pub user: Option<Spanned<String>>,
     pub password: Option<Spanned<SecretSource>>,
+    /// CA of the etcd servers' certificates (https:// endpoints); the system roots without it.
+    pub ca: Option<Spanned<String>>,
+    /// Client certificate and key, for clusters with `--client-cert-auth`.
+    pub cert: Option<Spanned<String>>,
+    pub key: Option<Spanned<String>>,
 }
 
 /// `[[controller.admin_tokens]]`.

@@ -24,6 +24,7 @@ mod provider_rules;
 mod read;
 mod service;
 mod targets;
+mod tls;
 
 use ctx::Ctx;
 

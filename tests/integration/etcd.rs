@@ -45,9 +45,14 @@ impl Etcd {
 
     /// `extra` etcd flags, e.g. a short auth-token TTL.
     fn start_with(extra: &[&str]) -> Etcd {
+        Etcd::start_scheme("http", extra)
+    }
+
+    /// Clients on `scheme` (`https` with the TLS flags in `extra`).
+    fn start_scheme(scheme: &str, extra: &[&str]) -> Etcd {
         let dir = Scratch::new("etcd");
         let (client, peer) = (free_port(), free_port());
-        let url = format!("http://127.0.0.1:{client}");
+        let url = format!("{scheme}://127.0.0.1:{client}");
         let peer_url = format!("http://127.0.0.1:{peer}");
         let log =
             std::fs::File::create(dir.path("etcd.log")).unwrap_or_else(|e| panic!("etcd log: {e}"));
@@ -113,6 +118,7 @@ fn settings_ttl(etcd: &Etcd, node: &str, lease_ttl: Duration) -> EtcdSettings {
         lease_ttl,
         timeout: Duration::from_secs(2),
         auth: None,
+        tls: Default::default(),
     }
 }
 
@@ -623,4 +629,81 @@ async fn the_real_binary_campaigns_and_a_stopped_leader_hands_over_at_once() {
     );
     assert_eq!(leader_in_etcd(&etcd).await.as_deref(), Some("ctl-b"));
     assert!(a.log().contains("resigned the leader lease"), "{}", a.log());
+}
+
+/// Issue 19: an etcd that requires client certificates (`--client-cert-auth`, TLS on its
+/// client port) refuses a controller without one and lets the one with ours lead and write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_etcd_with_client_certificates_refuses_us_without_ours_and_lets_us_lead_with_it() {
+    use crate::admin_tls::{ca, leaf, leaf_for};
+    use rcgen::ExtendedKeyUsagePurpose::{ClientAuth, ServerAuth};
+    let pki = Scratch::new("etcd-pki");
+    let write = |name: &str, text: &str| {
+        let p = pki.path(name);
+        std::fs::write(&p, text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        p
+    };
+    let authority = ca("etcd test CA");
+    let (server_cert, server_key) = leaf_for(&authority, vec![ServerAuth, ClientAuth]);
+    let (client_cert, client_key) = leaf(&authority, ClientAuth);
+    let ca_file = write("ca.pem", &authority.pem);
+    let (sc, sk) = (
+        write("server.crt", &server_cert),
+        write("server.key", &server_key),
+    );
+    let identity = dnsfailback::tls::Identity {
+        cert: write("client.crt", &client_cert),
+        key: write("client.key", &client_key),
+    };
+    let flags = [
+        "--cert-file",
+        &sc.to_string_lossy(),
+        "--key-file",
+        &sk.to_string_lossy(),
+    ]
+    .map(str::to_string);
+    let ca_arg = ca_file.to_string_lossy().to_string();
+    let mut args: Vec<&str> = flags.iter().map(String::as_str).collect();
+    args.extend(["--client-cert-auth", "--trusted-ca-file", &ca_arg]);
+    let etcd = Etcd::start_scheme("https", &args);
+    let tls = |identity| dnsfailback::config::EtcdTls {
+        ca: Some(ca_file.clone()),
+        identity,
+    };
+
+    let without = EtcdSettings {
+        tls: tls(None),
+        ..settings(&etcd, "no-cert")
+    };
+    let anon = observe(&without).unwrap_or_else(|e| panic!("{e}"));
+    let refused = anon.service_state("shop").await;
+    assert!(
+        refused.is_err(),
+        "etcd answered a client without a certificate"
+    );
+
+    let with = EtcdSettings {
+        tls: tls(Some(identity)),
+        ..settings(&etcd, "ctl-a")
+    };
+    let (store, lead) = connect(&with).unwrap_or_else(|e| panic!("{e}"));
+    until("ctl-a to lead over mTLS", Duration::from_secs(10), || {
+        lead.is_leader()
+    })
+    .await;
+    let st = dnsfailback::policy::ServiceState {
+        original_ttl: Some(300),
+        ..Default::default()
+    };
+    store
+        .save_service_state("shop", &st)
+        .await
+        .unwrap_or_else(|e| panic!("write over mTLS: {e}"));
+    let reader = observe(&with).unwrap_or_else(|e| panic!("{e}"));
+    let back = reader
+        .service_state("shop")
+        .await
+        .unwrap_or_else(|e| panic!("read over mTLS: {e}"));
+    assert_eq!(back.and_then(|s| s.original_ttl), Some(300));
+    lead.resign().await;
 }

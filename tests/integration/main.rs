@@ -1,6 +1,7 @@
 //! One integration-test binary (fast to link): end-to-end runs of the real binary, crash
 //! recovery, CLI and admin API, configuration fixtures, and paused-clock scenarios.
 
+mod admin_tls;
 mod agent;
 mod api;
 mod cli_output;

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 /// The top-level modules, lowest first: a module may use only modules before it here.
 /// A new module in src/lib.rs must be placed in this list (and in docs/architecture.md).
 const LAYERS: &[&str] = &[
+    "tls",
     "backend",
     "probe",
     "providers",

@@ -105,7 +105,7 @@ async fn start_within(reply_timeout: Duration, limits: listener::Limits) -> Api 
         listener.local_addr().unwrap_or_else(|e| panic!("{e}"))
     );
     let (shutdown, rx) = watch::channel(false);
-    serve_listener_within(listener, state, limits, rx);
+    serve_listener_within(listener, state, limits, None, rx);
     Api {
         base,
         store,

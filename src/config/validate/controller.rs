@@ -15,6 +15,7 @@ use toml::Spanned;
 use super::checks::check;
 use super::ctx::{label, name_at, Ctx};
 use super::etcd::etcd;
+use super::tls::admin_tls;
 use crate::config::bounds;
 use crate::config::error::Problem;
 use crate::config::model::{AdminToken, ControllerConfig, Role, UplinkAnchor};
@@ -35,6 +36,7 @@ fn defaults() -> ControllerConfig {
         agent_stale_after: Duration::from_secs(10),
         etcd: None,
         uplink_checks: Vec::new(),
+        admin_tls: None,
     }
 }
 
@@ -91,18 +93,15 @@ pub(super) fn controller(ctx: &mut Ctx, raw: Option<&Spanned<RawController>>) ->
     );
     c.etcd = raw.etcd.as_ref().and_then(|e| etcd(ctx, e));
     c.uplink_checks = uplink_checks(ctx, &raw.uplink_checks);
+    c.admin_tls = admin_tls(ctx, raw, c.admin_listen);
     c
 }
 
-/// `controller.admin_listen`: an IP:port, with a warning when it is not loopback.
+/// `controller.admin_listen`: an IP:port (whether it may be reached from the network without
+/// TLS is [`admin_tls`]'s rule).
 fn admin_listen(ctx: &mut Ctx, a: &Spanned<String>) -> Option<SocketAddr> {
     match a.get_ref().parse::<SocketAddr>() {
-        Ok(addr) => {
-            if !addr.ip().is_loopback() {
-                ctx.warn(a, "controller.admin_listen", format!("{addr} is not a loopback address: the admin API will be reachable from the network"), "keep the default 127.0.0.1:8053 unless a proxy with TLS fronts it");
-            }
-            Some(addr)
-        }
+        Ok(addr) => Some(addr),
         Err(_) => {
             ctx.err(
                 a,

@@ -34,8 +34,9 @@ pub(super) fn etcd(ctx: &mut Ctx, raw: &Spanned<RawEtcd>) -> Option<EtcdSettings
     let node = node(ctx, r);
     let prefix = prefix(ctx, r);
     let auth = auth(ctx, r);
-    let (true, Some(lease_ttl), Some(timeout), Some(node), Some(prefix), Ok(auth)) =
-        (ok, lease_ttl, timeout, node, prefix, auth)
+    let tls = super::tls::etcd_tls(ctx, r);
+    let (true, Some(lease_ttl), Some(timeout), Some(node), Some(prefix), Ok(auth), Ok(tls)) =
+        (ok, lease_ttl, timeout, node, prefix, auth, tls)
     else {
         return None;
     };
@@ -46,6 +47,7 @@ pub(super) fn etcd(ctx: &mut Ctx, raw: &Spanned<RawEtcd>) -> Option<EtcdSettings
         lease_ttl,
         timeout,
         auth,
+        tls,
     })
 }
 

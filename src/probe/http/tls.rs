@@ -8,9 +8,10 @@
 use std::sync::{Arc, OnceLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+
+use crate::tls::provider;
 
 /// The TLS configuration of one check: no verification, its own CA file, or the system roots.
 pub(super) fn config_for(
@@ -26,13 +27,8 @@ pub(super) fn config_for(
     }
 }
 
-/// The crypto provider of every configuration (ring).
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
 /// A configuration trusting `roots`.
-fn config_with_roots(roots: RootCertStore) -> Result<ClientConfig, String> {
+fn config_with_roots(roots: Arc<RootCertStore>) -> Result<ClientConfig, String> {
     Ok(ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("tls: {e}"))?
@@ -40,34 +36,18 @@ fn config_with_roots(roots: RootCertStore) -> Result<ClientConfig, String> {
         .with_no_client_auth())
 }
 
-/// The system roots, loaded once per process.
+/// The system roots (loaded once per process), in one configuration shared by every check.
 fn native_config() -> Result<ClientConfig, String> {
     static NATIVE: OnceLock<Result<ClientConfig, String>> = OnceLock::new();
     NATIVE
-        .get_or_init(|| {
-            let loaded = rustls_native_certs::load_native_certs();
-            let mut roots = RootCertStore::empty();
-            let (added, _ignored) = roots.add_parsable_certificates(loaded.certs);
-            if added == 0 {
-                tracing::warn!(errors = ?loaded.errors, "no system CA certificates found: HTTPS checks without ca_file will fail verification");
-            }
-            config_with_roots(roots)
-        })
+        .get_or_init(|| config_with_roots(crate::tls::native_roots()))
         .clone()
 }
 
 /// Trusts only the PEM certificates in `path` (a private CA).
 fn ca_file_config(path: &std::path::Path) -> Result<ClientConfig, String> {
-    let shown = path.display();
-    let mut roots = RootCertStore::empty();
-    for c in CertificateDer::pem_file_iter(path).map_err(|e| format!("ca_file {shown}: {e}"))? {
-        let c = c.map_err(|e| format!("ca_file {shown}: {e}"))?;
-        roots.add(c).map_err(|e| format!("ca_file {shown}: {e}"))?;
-    }
-    if roots.is_empty() {
-        return Err(format!("ca_file {shown} holds no certificate"));
-    }
-    config_with_roots(roots)
+    let roots = crate::tls::roots_from_file(path).map_err(|e| format!("ca_file: {e}"))?;
+    config_with_roots(Arc::new(roots))
 }
 
 /// A configuration that accepts any certificate (see [`NoVerify`]).

@@ -16,6 +16,8 @@ use base64::Engine as _;
 use dnsfailback_provider::Secret;
 use serde_json::{json, Value};
 
+use crate::config::EtcdTls;
+
 /// One key-value pair as etcd returns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Kv {
@@ -47,19 +49,24 @@ pub(crate) struct EtcdClient {
 const UNAUTHENTICATED: i64 = 16;
 
 impl EtcdClient {
-    /// A client for `endpoints` (`http://host:2379`), each call bounded by `timeout`.
+    /// A client for `endpoints` (`http://host:2379` or `https://`, then trusting `tls.ca` and
+    /// presenting `tls.identity`), each call bounded by `timeout`.
     pub(crate) fn new(
         endpoints: &[String],
         timeout: Duration,
         auth: Option<(String, Secret)>,
+        tls: &EtcdTls,
     ) -> Result<Self, EtcdError> {
         if endpoints.is_empty() {
             return Err(EtcdError("no endpoints".into()));
         }
+        let tls = crate::tls::client_config(tls.ca.as_deref(), tls.identity.as_ref())
+            .map_err(|e| EtcdError(format!("etcd TLS: {e}")))?;
         let http = reqwest::Client::builder()
             .no_proxy()
             .timeout(timeout)
             .connect_timeout(timeout)
+            .use_preconfigured_tls(tls)
             .build()
             .map_err(|e| EtcdError(format!("http client: {e}")))?;
         Ok(EtcdClient {

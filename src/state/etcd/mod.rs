@@ -41,8 +41,9 @@ fn parts(settings: &EtcdSettings) -> Result<(client::EtcdClient, String, Vec<u8>
         )),
         None => None,
     };
-    let client = client::EtcdClient::new(&settings.endpoints, settings.timeout, auth)
-        .map_err(|e| e.to_string())?;
+    let client =
+        client::EtcdClient::new(&settings.endpoints, settings.timeout, auth, &settings.tls)
+            .map_err(|e| e.to_string())?;
     let prefix = settings.prefix.trim_end_matches('/').to_string();
     let key = format!("{prefix}/leader").into_bytes();
     Ok((client, prefix, key))
