@@ -34,8 +34,8 @@ pub fn word(path: &str, msg: &str, value: Option<&toml::Value>) -> (String, Stri
             ),
         );
     }
-    if let Some(allowed) = allowed_keys(msg) {
-        return unknown_key(key, &allowed, DOCS);
+    if let Some((key, allowed)) = unknown_field(msg) {
+        return unknown_key(&key, &allowed, DOCS);
     }
     if msg.starts_with("missing field") {
         return (msg.to_string(), format!("add the missing key ({DOCS})"));
@@ -59,23 +59,22 @@ pub fn word(path: &str, msg: &str, value: Option<&toml::Value>) -> (String, Stri
     custom(path, key, msg, value)
 }
 
-/// The keys serde lists in its ``unknown field `k`, expected one of `a`, `b` `` message (none
-/// for "there are no fields"); `None` for any other message.
-pub fn allowed_keys(msg: &str) -> Option<Vec<String>> {
+/// The key and the allowed keys of serde's ``unknown field `k`, expected one of `a`, `b` ``
+/// message (no allowed keys for "there are no fields"); `None` for any other message.
+pub fn unknown_field(msg: &str) -> Option<(String, Vec<String>)> {
     let rest = msg.strip_prefix("unknown field `")?;
-    let listed = match rest.split_once("`, expected ") {
-        Some((_, listed)) => listed,
-        None => return Some(Vec::new()),
+    let (key, listed) = match rest.split_once("`, expected ") {
+        Some((key, listed)) => (key, listed),
+        None => (rest.split_once("`, there are no fields")?.0, ""),
     };
     // "`a`", "`a` or `b`", "one of `a`, `b`, `c`": every second piece between backticks.
-    Some(
-        listed
-            .split('`')
-            .skip(1)
-            .step_by(2)
-            .map(str::to_string)
-            .collect(),
-    )
+    let allowed = listed
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect();
+    Some((key.to_string(), allowed))
 }
 
 /// Key `key`, written where only `allowed` are known: the message and the fix, with the key
@@ -324,19 +323,20 @@ mod tests {
         assert_eq!(m, "unknown field `ttll`");
         assert_eq!(f, "did you mean `ttl`? Correct the spelling or remove the key; the keys allowed here are `provider`, `ttl`, `failover_ttl` (see docs/config.md)");
         let keys = |l: &[&str]| l.iter().map(|k| k.to_string()).collect::<Vec<_>>();
+        let parsed = |k: &str, l: &[&str]| Some((k.to_string(), keys(l)));
         assert_eq!(
-            allowed_keys("unknown field `x`, expected `a`"),
-            Some(keys(&["a"]))
+            unknown_field("unknown field `x`, expected `a`"),
+            parsed("x", &["a"])
         );
         assert_eq!(
-            allowed_keys("unknown field `x`, expected `a` or `b`"),
-            Some(keys(&["a", "b"]))
+            unknown_field("unknown field `x`, expected `a` or `b`"),
+            parsed("x", &["a", "b"])
         );
         assert_eq!(
-            allowed_keys("unknown field `x`, there are no fields"),
-            Some(vec![])
+            unknown_field("unknown field `x.y`, there are no fields"),
+            parsed("x.y", &[])
         );
-        assert_eq!(allowed_keys("missing field `x`"), None);
+        assert_eq!(unknown_field("missing field `x`"), None);
         let allowed = keys(&[
             "interval",
             "timeout",

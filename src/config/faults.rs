@@ -16,6 +16,7 @@ use std::collections::HashSet;
 use toml::de::{DeArray, DeTable, DeValue};
 use toml::Spanned;
 
+use super::de_error;
 pub use crate::providers::Seg;
 
 /// One problem a probe found: where, below the probed root, and serde's message.
@@ -25,6 +26,20 @@ pub struct Fault {
     pub at: Vec<Seg>,
     /// Serde's message, e.g. ``unknown field `ttll`, expected one of ...``.
     pub message: String,
+}
+
+impl Fault {
+    /// A fault from a probe's error. An unknown key is put at the end of the path when serde
+    /// names only its table (a hand-written reader, like a secret's, refuses the key before
+    /// reading it), so the walker can tell two unknown keys of one table apart.
+    pub fn new(mut at: Vec<Seg>, message: String) -> Fault {
+        if let Some((key, _)) = de_error::unknown_field(&message) {
+            if !matches!(at.last(), Some(Seg::Key(k)) if *k == key) {
+                at.push(Seg::Key(key));
+            }
+        }
+        Fault { at, message }
+    }
 }
 
 /// A value the walker can take apart and put back together: the spanned tree of the whole

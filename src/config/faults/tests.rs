@@ -32,10 +32,9 @@ fn found(text: &str) -> Vec<(String, String)> {
     let table: toml::Table = toml::from_str(text).unwrap();
     let root = toml::Value::Table(table);
     let mut probe = |part: toml::Value| {
-        from_value::<Outer>(part).err().map(|e| Fault {
-            at: e.at,
-            message: e.message,
-        })
+        from_value::<Outer>(part)
+            .err()
+            .map(|e| Fault::new(e.at, e.message))
     };
     faults(&root, &mut probe)
         .into_iter()
@@ -126,10 +125,7 @@ fn the_spanned_tree_of_a_file_is_walked_the_same_way() {
     let mut probe = |part: Spanned<DeValue<'_>>| {
         serde_path_to_error::deserialize::<_, SpannedOuter>(ValueDeserializer::from(part))
             .err()
-            .map(|e| Fault {
-                at: segments(e.path()),
-                message: e.inner().message().to_string(),
-            })
+            .map(|e| Fault::new(segments(e.path()), e.inner().message().to_string()))
     };
     let f = faults(&root, &mut probe);
     let at: Vec<String> = f.iter().map(|f| render(&f.at)).collect();

@@ -88,10 +88,7 @@ fn spec_errors(
         _ => Vec::new(),
     };
     if found.is_empty() {
-        let fault = Fault {
-            at: e.at.clone(),
-            message: e.message.clone(),
-        };
+        let fault = Fault::new(e.at.clone(), e.message.clone());
         // On the table's line, as before faults were listed one by one.
         return spec_error(ctx, cp, ct, table, &fault, false);
     }
@@ -127,10 +124,7 @@ fn probe_spec(part: toml::Value, kind: &toml::Value) -> Option<Fault> {
         }
         _ => e.at,
     };
-    Some(Fault {
-        at,
-        message: e.message,
-    })
+    Some(Fault::new(at, e.message))
 }
 
 /// One fault of check `cp` in plain words, on the line of its key when `keyed` (else, or when
@@ -154,14 +148,14 @@ fn spec_error(
     } else {
         format!("{cp}.{key}")
     };
-    let (message, fix) = match (de_error::allowed_keys(&fault.message), fault.at.last()) {
-        (Some(allowed), Some(Seg::Key(k))) => {
+    let (message, fix) = match de_error::unknown_field(&fault.message) {
+        Some((k, allowed)) => {
             let allowed: Vec<String> = std::iter::once("kind")
                 .chain(allowed.iter().map(String::as_str))
                 .chain(HEALTH_KEYS)
                 .map(str::to_string)
                 .collect();
-            de_error::unknown_key(k, &allowed, CHECK_DOCS)
+            de_error::unknown_key(&k, &allowed, CHECK_DOCS)
         }
         _ if key.is_empty() => (fault.message.clone(), CHECK_DOCS.to_string()),
         _ => {

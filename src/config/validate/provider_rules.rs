@@ -97,16 +97,10 @@ fn settings_error(
             return None;
         };
         let e = adapter.check(&t).err()?;
-        Some(Fault {
-            at: e.at,
-            message: e.message,
-        })
+        Some(Fault::new(e.at, e.message))
     });
     if found.is_empty() {
-        found.push(Fault {
-            at: e.at.clone(),
-            message: e.message.clone(),
-        });
+        found.push(Fault::new(e.at.clone(), e.message.clone()));
     }
     for fault in &found {
         setting_error(ctx, table, path, settings, fault, &page);
@@ -124,14 +118,14 @@ fn setting_error(
     page: &str,
 ) {
     let key = render(&fault.at);
-    let (at, message, fix) = match (de_error::allowed_keys(&fault.message), fault.at.last()) {
+    let (at, message, fix) = match de_error::unknown_field(&fault.message) {
         _ if key.is_empty() => {
             let fix = format!("correct the provider settings; {page}");
             (path.to_string(), fault.message.clone(), fix)
         }
-        (Some(allowed), Some(Seg::Key(k))) => {
+        Some((k, allowed)) => {
             let allowed: Vec<String> = std::iter::once("kind".to_string()).chain(allowed).collect();
-            let (message, fix) = de_error::unknown_key(k, &allowed, page);
+            let (message, fix) = de_error::unknown_key(&k, &allowed, page);
             (format!("{path}.{key}"), message, fix)
         }
         _ => {

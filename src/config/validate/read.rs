@@ -97,10 +97,8 @@ fn value(doc: Spanned<DeTable<'_>>) -> Spanned<DeValue<'_>> {
 
 /// A part of the file (or all of it) read as [`RawConfig`]; the first fault.
 fn raw_config(part: Spanned<DeValue<'_>>) -> Result<RawConfig, Fault> {
-    serde_path_to_error::deserialize(ValueDeserializer::from(part)).map_err(|e| Fault {
-        at: segments(e.path()),
-        message: e.inner().message().to_string(),
-    })
+    serde_path_to_error::deserialize(ValueDeserializer::from(part))
+        .map_err(|e| Fault::new(segments(e.path()), e.inner().message().to_string()))
 }
 
 /// `fault` in words, on the line of the place it names. `None` when its path holds a key too
@@ -114,12 +112,8 @@ fn problem(lines: &Lines, root: &Spanned<DeValue<'_>>, fault: &Fault) -> Option<
     let path = render(&fault.at);
     let (node, exact) = node_at(root, &fault.at);
     let line = Some(lines.line(node.span().start));
-    let unknown = de_error::allowed_keys(&fault.message).zip(match fault.at.last() {
-        Some(Seg::Key(k)) => Some(k),
-        _ => None,
-    });
-    let (message, fix) = match unknown {
-        Some((allowed, key)) => de_error::unknown_key(key, &allowed, "see docs/config.md"),
+    let (message, fix) = match de_error::unknown_field(&fault.message) {
+        Some((key, allowed)) => de_error::unknown_key(&key, &allowed, "see docs/config.md"),
         None => {
             let value = match node.get_ref() {
                 DeValue::String(s) if exact => Some(toml::Value::String(s.to_string())),

@@ -239,6 +239,27 @@ fn the_first_of_many_faults_late_in_a_large_file_keeps_its_line() {
     );
 }
 
+/// A secret's table is read by hand, and its reader names only the table when it refuses a
+/// key: each unknown key is still found, in the file's tables and in a provider's.
+#[test]
+fn every_unknown_key_of_a_secret_is_found() {
+    let secret = "{ env = \"X\", fil = \"y\", fle = 1 }";
+    let text = format!(
+        "[controller]\nadmin_token = {secret}\n[providers.dns]\nkind = \"rfc2136\"\nserver = \"192.0.2.53:53\"\nkey_name = \"k\"\nsecret = {secret}\n{}",
+        generated_services(1).replace("[providers.local]\nkind = \"embedded\"\n", "")
+            .replace("\"local\"", "\"dns\"")
+    );
+    let e = refused(&text);
+    for table in ["controller.admin_token", "providers.dns.secret"] {
+        for key in ["fil", "fle"] {
+            let p = error_at(&e, &format!("{table}.{key}"));
+            assert_eq!(p.message, format!("unknown field `{key}`"), "{p:?}");
+            assert!(p.fix.starts_with("did you mean `file`?"), "{p:?}");
+        }
+    }
+    assert_eq!(e.errors().count(), 4, "{e}");
+}
+
 /// Without a known `kind` a check's other keys cannot be judged: the kind is the one problem.
 #[test]
 fn a_check_of_unknown_kind_is_one_problem() {
