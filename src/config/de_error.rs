@@ -4,7 +4,10 @@
 //! Every place that turns a serde error into a [`super::Problem`] (the whole file, a
 //! provider's settings, a check table) goes through [`word`], so the same mistake reads the
 //! same everywhere: `invalid type: string "300", expected i64` becomes "`services.shop.ttl`
-//! is written in quotes, but it must be a number, without quotes".
+//! is written in quotes, but it must be a number, without quotes". An unknown key
+//! ([`unknown_key`]) gets the keys allowed in its table and the one it most likely meant.
+//!
+//! Part of config validation, which runs before the flow starts.
 
 use dnsfailback_provider::{INLINE_SECRET, ONE_SOURCE};
 
@@ -31,8 +34,8 @@ pub fn word(path: &str, msg: &str, value: Option<&toml::Value>) -> (String, Stri
             ),
         );
     }
-    if msg.starts_with("unknown field") {
-        return (msg.to_string(), format!("remove the key or correct its spelling; the allowed keys are listed above ({DOCS})"));
+    if let Some((key, allowed)) = unknown_field(msg) {
+        return unknown_key(&key, &allowed, DOCS);
     }
     if msg.starts_with("missing field") {
         return (msg.to_string(), format!("add the missing key ({DOCS})"));
@@ -54,6 +57,100 @@ pub fn word(path: &str, msg: &str, value: Option<&toml::Value>) -> (String, Stri
         );
     }
     custom(path, key, msg, value)
+}
+
+/// The key and the allowed keys of serde's ``unknown field `k`, expected one of `a`, `b` ``
+/// message (no allowed keys for "there are no fields"); `None` for any other message.
+pub fn unknown_field(msg: &str) -> Option<(String, Vec<String>)> {
+    let rest = msg.strip_prefix("unknown field `")?;
+    let (key, listed) = match rest.split_once("`, expected ") {
+        Some((key, listed)) => (key, listed),
+        None => (rest.split_once("`, there are no fields")?.0, ""),
+    };
+    // "`a`", "`a` or `b`", "one of `a`, `b`, `c`": every second piece between backticks.
+    let allowed = listed
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect();
+    Some((key.to_string(), allowed))
+}
+
+/// Key `key`, written where only `allowed` are known: the message and the fix, with the key
+/// it most likely meant. `docs` is the page to read (`see docs/config.md`). A key that is
+/// long or holds control characters is not quoted back.
+pub fn unknown_key(key: &str, allowed: &[String], docs: &str) -> (String, String) {
+    let shown = if key.len() <= MAX_QUOTED && !key.chars().any(char::is_control) {
+        format!("`{key}`")
+    } else {
+        format!("of {} bytes", key.len())
+    };
+    let list = match allowed {
+        [] => "this table takes no keys".to_string(),
+        _ => format!(
+            "the keys allowed here are {}",
+            allowed
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let fix = match closest(key, allowed) {
+        Some(near) => format!(
+            "did you mean `{near}`? Correct the spelling or remove the key; {list} ({docs})"
+        ),
+        None => format!("remove the key or correct its spelling; {list} ({docs})"),
+    };
+    (format!("unknown field {shown}"), fix)
+}
+
+/// The allowed key `key` was most likely meant to be: the same but for case, or one or two
+/// letters off (one for short keys), or the only key it starts (`prio` for `priority`).
+fn closest<'a>(key: &str, allowed: &'a [String]) -> Option<&'a str> {
+    if key.len() > MAX_QUOTED {
+        return None;
+    }
+    let key = key.to_lowercase();
+    let limit = if key.chars().count() <= 4 { 1 } else { 2 };
+    let near = allowed
+        .iter()
+        .map(|a| (edits(&key, &a.to_lowercase()), a))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, a)| a.as_str());
+    if near.is_some() || key.chars().count() < 3 {
+        return near;
+    }
+    let mut starts = allowed.iter().filter(|a| a.starts_with(key.as_str()));
+    match (starts.next(), starts.next()) {
+        (Some(a), None) => Some(a.as_str()),
+        _ => None,
+    }
+}
+
+/// Edits (insert, delete, change, swap two neighbours) from `a` to `b`.
+fn edits(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    // Rows i-2, i-1 and i of the table of distances between prefixes.
+    let mut before: Vec<usize> = Vec::new();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        let mut row = vec![i; b.len() + 1];
+        for j in 1..=b.len() {
+            let change = usize::from(a[i - 1] != b[j - 1]);
+            row[j] = (prev[j] + 1).min(row[j - 1] + 1).min(prev[j - 1] + change);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                if let Some(d) = before.get(j - 2) {
+                    row[j] = row[j].min(d + 1);
+                }
+            }
+        }
+        before = std::mem::replace(&mut prev, row);
+    }
+    prev.last().copied().unwrap_or(0)
 }
 
 /// The last key of a path: `listen` of `providers.local.listen`, `targets` of `targets[1]`.
@@ -94,6 +191,8 @@ fn plain(expected: &str) -> String {
         "f32" | "f64" | "a float" => "a number, without quotes",
         "a boolean" | "bool" => "true or false, without quotes",
         "a string" | "string" | "a borrowed string" | "a character" => "a string in quotes",
+        // An enum's name, such as a check's `kind`.
+        "variant identifier" => "one of the names in docs/config.md, in quotes",
         "a sequence" => "a list, like [\"a\", \"b\"]",
         "a map" => "a table",
         _ if e.starts_with("struct ") || e.starts_with("a map") => "a table",
@@ -134,29 +233,6 @@ fn custom(path: &str, key: &str, msg: &str, value: Option<&toml::Value>) -> (Str
         format!("{shown}: {msg}"),
         format!("correct the value of {key} ({DOCS})"),
     )
-}
-
-/// The key of `table` whose value serde's message describes (`invalid type: integer `5`, ...`),
-/// when exactly one matches: an internally tagged enum (a check's `kind`) loses the key path.
-pub fn guess_key<'t>(table: &'t toml::Table, msg: &str) -> Option<&'t str> {
-    let rest = msg
-        .strip_prefix("invalid type: ")
-        .or_else(|| msg.strip_prefix("invalid value: "))?;
-    let found = rest.split_once(", expected ")?.0;
-    let mut keys = table.iter().filter(|(_, v)| {
-        let shown = match v {
-            toml::Value::String(s) => format!("string {s:?}"),
-            toml::Value::Integer(n) => format!("integer `{n}`"),
-            toml::Value::Float(f) => format!("floating point `{f}`"),
-            toml::Value::Boolean(b) => format!("boolean `{b}`"),
-            _ => return false,
-        };
-        shown == found
-    });
-    match (keys.next(), keys.next()) {
-        (Some((k, _)), None) => Some(k.as_str()),
-        _ => None,
-    }
 }
 
 /// The value at `path` (`a.b[1].c`) of `root`, to quote it in a message.
@@ -238,6 +314,63 @@ mod tests {
             m,
             "`x.zones` is written in quotes (a string), but it must be a list, like [\"a\", \"b\"]"
         );
+    }
+
+    #[test]
+    fn an_unknown_key_gets_the_allowed_keys_and_the_closest_one() {
+        let msg = "unknown field `ttll`, expected one of `provider`, `ttl`, `failover_ttl`";
+        let (m, f) = word("services.shop.ttll", msg, None);
+        assert_eq!(m, "unknown field `ttll`");
+        assert_eq!(f, "did you mean `ttl`? Correct the spelling or remove the key; the keys allowed here are `provider`, `ttl`, `failover_ttl` (see docs/config.md)");
+        let keys = |l: &[&str]| l.iter().map(|k| k.to_string()).collect::<Vec<_>>();
+        let parsed = |k: &str, l: &[&str]| Some((k.to_string(), keys(l)));
+        assert_eq!(
+            unknown_field("unknown field `x`, expected `a`"),
+            parsed("x", &["a"])
+        );
+        assert_eq!(
+            unknown_field("unknown field `x`, expected `a` or `b`"),
+            parsed("x", &["a", "b"])
+        );
+        assert_eq!(
+            unknown_field("unknown field `x.y`, there are no fields"),
+            parsed("x.y", &[])
+        );
+        assert_eq!(unknown_field("missing field `x`"), None);
+        let allowed = keys(&[
+            "interval",
+            "timeout",
+            "priority",
+            "min_ttl",
+            "expect_status",
+        ]);
+        for (typo, meant) in [
+            ("intervall", Some("interval")),
+            ("Timeout", Some("timeout")),
+            ("min_tll", Some("min_ttl")),
+            ("prio", Some("priority")),
+            ("expect_stauts", Some("expect_status")),
+            ("colour", None),
+            ("tx", None),
+        ] {
+            assert_eq!(closest(typo, &allowed), meant, "{typo}");
+        }
+        let (m, f) = unknown_key(&"k".repeat(500), &[], DOCS);
+        assert_eq!(m, "unknown field of 500 bytes");
+        assert!(f.contains("this table takes no keys"), "{f}");
+    }
+
+    #[test]
+    fn edits_count_swaps_as_one() {
+        for (a, b, n) in [
+            ("", "", 0),
+            ("a", "", 1),
+            ("ab", "ba", 1),
+            ("kitten", "sitting", 3),
+            ("ttl", "ttll", 1),
+        ] {
+            assert_eq!(edits(a, b), n, "{a} {b}");
+        }
     }
 
     #[test]

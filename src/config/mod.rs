@@ -1,7 +1,8 @@
 //! Configuration: TOML file -> validated [`Config`].
 //!
 //! Start of everything: `run`, `plan` and `validate` load the file here first. Parsing is two
-//! stages, [`raw`] (serde, spans, unknown keys denied) then [`validate`] (typed model, every
+//! stages, [`raw`] (serde, spans, unknown keys denied; `faults` finds every unknown key and
+//! value of the wrong type, not only serde's first) then [`validate`] (typed model, every
 //! problem collected with file, line, key path and fix). [`window`] parses change windows;
 //! `soa` is `validate`'s optional live check of the zones' negative-caching TTL.
 //!
@@ -12,6 +13,7 @@
 pub mod bounds;
 pub mod de_error;
 pub mod error;
+mod faults;
 pub mod model;
 pub mod names;
 pub mod raw;

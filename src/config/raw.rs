@@ -22,7 +22,8 @@ pub struct RawConfig {
 }
 
 /// A table whose values keep their place in the file, so an error in one setting names that
-/// setting's line, not the table's (the provider sections, read by each adapter).
+/// setting's line, not the table's (the provider sections, read by each adapter, and the check
+/// tables, read by the probe's parser).
 pub type SpannedTable = BTreeMap<String, Spanned<toml::Value>>;
 
 /// The table without the places, as an adapter reads it.
@@ -75,7 +76,7 @@ pub struct RawUplinkAnchor {
     pub name: Spanned<String>,
     /// `[[controller.uplink_checks.checks]]`, parsed by the same code as a target's checks.
     #[serde(default)]
-    pub checks: Vec<Spanned<toml::Table>>,
+    pub checks: Vec<Spanned<SpannedTable>>,
 }
 
 /// `[controller.etcd]`.
@@ -161,6 +162,7 @@ pub struct RawTarget {
     pub fail_quorum: Option<Spanned<i64>>,
     /// The failure domain (data centre or region) this target lives in.
     pub site: Option<Spanned<String>>,
+    /// Read by the probe's own parser (`validate/checks.rs`); each key keeps its line.
     #[serde(default)]
-    pub checks: Vec<Spanned<toml::Table>>,
+    pub checks: Vec<Spanned<SpannedTable>>,
 }

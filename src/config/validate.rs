@@ -3,10 +3,12 @@
 //! First stage of the controller's start-up, before any probe runs: an invalid file never
 //! reaches the flow, so no DNS change can come from a configuration error.
 //!
-//! [`parse`] reads the file with serde ([`super::raw`]) and hands each part to its reader in
+//! [`parse`] reads the file with serde ([`super::raw`]; `read` lists every unknown key and
+//! value of the wrong type, with [`super::faults`]) and hands each part to its reader in
 //! `validate/`: `controller` (with `etcd`), `provider_rules` (`[providers.*]` and what each
 //! adapter can do), `service` (with its `targets`, their `checks`, and its `canary`). Every
-//! reader writes its problems to the shared context in `ctx`.
+//! reader writes its problems to the shared context in `ctx`. A part that `read` found a fault
+//! in is not read further, but its check tables are.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -43,13 +45,14 @@ pub fn parse_with(
     registry: Registry,
 ) -> Result<(Config, Vec<Problem>), ConfigError> {
     let lines = Lines::new(text);
-    let (raw, problems) = read::read(text, &lines).map_err(|problems| ConfigError {
+    let read = read::read(text, &lines).map_err(|problems| ConfigError {
         file: file.to_path_buf(),
         problems,
     })?;
+    let raw = read.raw;
     let mut ctx = Ctx {
         lines,
-        problems,
+        problems: read.problems,
         registry,
     };
     let controller = controller::controller(&mut ctx, raw.controller.as_ref());
@@ -58,7 +61,7 @@ pub fn parse_with(
         provider_rules::in_process_providers_with_etcd(&mut ctx, rc, &providers);
     }
     let mut services = BTreeMap::new();
-    if raw.services.is_empty() {
+    if raw.services.is_empty() && !read.services_left_out {
         ctx.problems.push(Problem::error(
             None,
             "services",
@@ -75,6 +78,9 @@ pub fn parse_with(
         if let Some(s) = service::service(&mut ctx, name, rs, &providers) {
             services.insert(name.clone(), s);
         }
+    }
+    for (path, table) in &read.orphan_checks {
+        checks::check(&mut ctx, path, table);
     }
     let config = Config {
         source: file.to_path_buf(),

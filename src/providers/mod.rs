@@ -22,5 +22,6 @@ mod tests;
 
 pub use build::{build, Built, ProviderConfig};
 pub use registry::{
-    from_value, key_path, Instance, Registration, Registry, SettingsError, REGISTRY,
+    from_value, key_path, render, segments, Instance, Registration, Registry, Seg, SettingsError,
+    REGISTRY,
 };

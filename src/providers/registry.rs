@@ -100,10 +100,23 @@ impl fmt::Debug for Registration {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SettingsError {
     /// Key path inside the table, such as `listen` or `propagation_servers[1]`; empty for the
-    /// table itself (an unknown or missing key).
+    /// table itself (a missing key).
     pub path: String,
+    /// The same path step by step, so configuration validation can compare it with the place
+    /// it probed (`config::faults`) without parsing the text back (a key may hold a `.`).
+    pub at: Vec<Seg>,
     /// Serde's message, e.g. `invalid socket address syntax`.
     pub message: String,
+}
+
+/// One step of a key path: a table's key or an array's index.
+///
+/// Kept as steps rather than text so that the places in a file can be compared exactly; see
+/// [`render`] for the text users read.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Seg {
+    Key(String),
+    Index(usize),
 }
 
 impl fmt::Display for SettingsError {
@@ -118,27 +131,47 @@ impl fmt::Display for SettingsError {
 
 /// Deserialises `value` as `T`, keeping the key path of a failure.
 pub fn from_value<T: serde::de::DeserializeOwned>(value: toml::Value) -> Result<T, SettingsError> {
-    serde_path_to_error::deserialize(value).map_err(|e| SettingsError {
-        path: key_path(e.path()),
-        message: e.inner().message().to_string(),
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let at = segments(e.path());
+        SettingsError {
+            path: render(&at),
+            at,
+            message: e.inner().message().to_string(),
+        }
     })
 }
 
 /// A serde path in the configuration's own form (`a.b[2].c`), without the private keys of
 /// `toml::Spanned` and without enum variants.
 pub fn key_path(path: &serde_path_to_error::Path) -> String {
+    render(&segments(path))
+}
+
+/// A serde path as [`Seg`]s: keys and indices only, without the private keys of
+/// `toml::Spanned` and without enum variants.
+pub fn segments(path: &serde_path_to_error::Path) -> Vec<Seg> {
     use serde_path_to_error::Segment;
+    path.iter()
+        .filter_map(|segment| match segment {
+            Segment::Seq { index } => Some(Seg::Index(*index)),
+            Segment::Map { key } if !key.starts_with("$__") => Some(Seg::Key(key.clone())),
+            Segment::Map { .. } | Segment::Enum { .. } | Segment::Unknown => None,
+        })
+        .collect()
+}
+
+/// Steps as users read them: `a.b[2].c`.
+pub fn render(at: &[Seg]) -> String {
     let mut out = String::new();
-    for segment in path.iter() {
-        match segment {
-            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
-            Segment::Map { key } if !key.starts_with("$__") => {
+    for seg in at {
+        match seg {
+            Seg::Index(i) => out.push_str(&format!("[{i}]")),
+            Seg::Key(k) => {
                 if !out.is_empty() {
                     out.push('.');
                 }
-                out.push_str(key);
+                out.push_str(k);
             }
-            Segment::Map { .. } | Segment::Enum { .. } | Segment::Unknown => {}
         }
     }
     out

@@ -71,6 +71,75 @@ fn each_bad_config_is_rejected_with_its_message_and_line() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// The `# problem: LINE PATH: MESSAGE` lines of a fixture: every problem planted in it.
+fn planted(text: &str) -> Vec<(usize, String, String)> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("# problem: "))
+        .map(|p| {
+            let (line, rest) = p.split_once(' ').unwrap_or((p, ""));
+            let (path, message) = rest.split_once(": ").unwrap_or((rest, ""));
+            let line = line.parse().unwrap_or_else(|e| panic!("`{p}`: {e}"));
+            (line, path.to_string(), message.to_string())
+        })
+        .collect()
+}
+
+/// Issue 19: a file with several unknown keys and values of the wrong type gets every one
+/// reported in one run, each once, with its line, key path and a fix, by `load` (the
+/// library's `parse`) and by the real binary's `validate`.
+#[test]
+fn every_planted_problem_is_reported_in_one_run() {
+    let files: Vec<(PathBuf, String)> = fixtures()
+        .into_iter()
+        .map(|f| (std::fs::read_to_string(&f).unwrap_or_default(), f))
+        .filter(|(text, _)| text.contains("\n# problem: "))
+        .map(|(text, f)| (f, text))
+        .collect();
+    assert!(!files.is_empty(), "no fixture plants several problems");
+    for (f, text) in files {
+        let planted = planted(&text);
+        let e = match load(&f) {
+            Ok(_) => panic!("{}: accepted", f.display()),
+            Err(e) => e,
+        };
+        let errors: Vec<_> = e.errors().collect();
+        for (line, path, message) in &planted {
+            let p = errors
+                .iter()
+                .find(|p| &p.path == path)
+                .unwrap_or_else(|| panic!("{}: nothing at `{path}`; got:\n{e}", f.display()));
+            assert_eq!(p.line, Some(*line), "{}: {path}", f.display());
+            assert!(
+                p.message.starts_with(message.as_str()),
+                "{}: {p:?}",
+                f.display()
+            );
+            assert!(!p.fix.is_empty(), "{}: {path}: no fix", f.display());
+            if p.message.starts_with("unknown field") {
+                assert!(p.fix.contains("the keys allowed here are"), "{p:?}");
+            }
+        }
+        assert_eq!(
+            errors.len(),
+            planted.len(),
+            "{}: each planted problem once, nothing else; got:\n{e}",
+            f.display()
+        );
+        let name = f.to_string_lossy();
+        let (code, _, err) = cli(&["validate", "-c", &name], &[]);
+        assert_eq!(code, 2, "{err}");
+        assert!(
+            err.contains(&format!("{name}: {} error(s)", planted.len())),
+            "{err}"
+        );
+        for (line, path, message) in &planted {
+            let shown = format!("error: {name}:{line}: {path}: {message}");
+            assert!(err.contains(&shown), "`{shown}` not in:\n{err}");
+        }
+        assert_eq!(err.matches("\n  fix: ").count(), planted.len(), "{err}");
+    }
+}
+
 #[test]
 fn out_of_range_durations_name_file_line_key_path_and_range() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bad");

@@ -12,10 +12,11 @@ use toml::Spanned;
 
 use super::super::de_error;
 use super::super::error::Problem;
+use super::super::faults::{faults, Fault, Seg};
 use super::super::model::{Canary, ProviderConfig};
 use super::super::raw::{plain, RawController, RawService, SpannedTable};
 use super::Ctx;
-use crate::providers::SettingsError;
+use crate::providers::{render, Registration, SettingsError};
 
 /// Reads every `[providers.NAME]` table: `kind` must name a registered adapter, and the rest
 /// must parse as that adapter's settings (no network). A table whose settings are bad is kept,
@@ -63,7 +64,7 @@ pub(super) fn providers(
         let capabilities = match adapter.check(&settings) {
             Ok(caps) => caps,
             Err(e) => {
-                settings_error(ctx, table, &path, &settings, &e, adapter.kind);
+                settings_error(ctx, table, &path, &settings, &e, adapter);
                 adapter.capabilities.clone()
             }
         };
@@ -80,29 +81,68 @@ pub(super) fn providers(
     out
 }
 
-/// A settings table its adapter refused: the key, the expectation in plain words
-/// ([`de_error::word`]), the adapter's page.
+/// A settings table its adapter refused (`e` its first error): every unknown key and bad
+/// value of it ([`faults`]), each in plain words ([`de_error::word`]) with the adapter's page.
 fn settings_error(
     ctx: &mut Ctx,
     table: &Spanned<SpannedTable>,
     path: &str,
     settings: &toml::Table,
     e: &SettingsError,
-    kind: &str,
+    adapter: &Registration,
 ) {
-    let page = format!("see docs/providers/{kind}.md");
-    if e.path.is_empty() || e.message.starts_with("unknown field") {
-        let fix = format!("correct the provider settings; {page}");
-        ctx.err(table, path.to_string(), e.message.clone(), fix);
-        return;
+    let page = format!("see docs/providers/{}.md", adapter.kind);
+    let mut found = faults(&toml::Value::Table(settings.clone()), &mut |part| {
+        let toml::Value::Table(t) = part else {
+            return None;
+        };
+        let e = adapter.check(&t).err()?;
+        Some(Fault::new(e.at, e.message))
+    });
+    if found.is_empty() {
+        found.push(Fault::new(e.at.clone(), e.message.clone()));
     }
-    let key = format!("{path}.{}", e.path);
-    let (message, fix) = de_error::word(&key, &e.message, de_error::value_at(settings, &e.path));
-    // The line of the setting itself (its first path segment), else the table's.
-    let first = e.path.split(['.', '[']).next().unwrap_or_default();
-    match table.get_ref().get(first) {
-        Some(value) => ctx.err(value, key, message, format!("{fix}; {page}")),
-        None => ctx.err(table, key, message, format!("{fix}; {page}")),
+    for fault in &found {
+        setting_error(ctx, table, path, settings, fault, &page);
+    }
+}
+
+/// One fault of provider table `path`, on the line of its setting (the table's when the fault
+/// is the table's own, such as a missing key).
+fn setting_error(
+    ctx: &mut Ctx,
+    table: &Spanned<SpannedTable>,
+    path: &str,
+    settings: &toml::Table,
+    fault: &Fault,
+    page: &str,
+) {
+    let key = render(&fault.at);
+    let (at, message, fix) = match de_error::unknown_field(&fault.message) {
+        _ if key.is_empty() => {
+            let fix = format!("correct the provider settings; {page}");
+            (path.to_string(), fault.message.clone(), fix)
+        }
+        Some((k, allowed)) => {
+            let allowed: Vec<String> = std::iter::once("kind".to_string()).chain(allowed).collect();
+            let (message, fix) = de_error::unknown_key(&k, &allowed, page);
+            (format!("{path}.{key}"), message, fix)
+        }
+        _ => {
+            let at = format!("{path}.{key}");
+            let value = de_error::value_at(settings, &key);
+            let (message, fix) = de_error::word(&at, &fault.message, value);
+            (at, message, format!("{fix}; {page}"))
+        }
+    };
+    // The line of the setting itself (its first key), else the table's.
+    let setting = match fault.at.first() {
+        Some(Seg::Key(k)) => table.get_ref().get(k),
+        _ => None,
+    };
+    match setting {
+        Some(value) => ctx.err(value, at, message, fix),
+        None => ctx.err(table, at, message, fix),
     }
 }
 

@@ -330,3 +330,6 @@ fn a_target_with_only_liveness_checks_gets_a_warning() {
         "{warnings:?}"
     );
 }
+
+/// Issue 19: every unknown key and value of the wrong type in one run.
+mod faults;

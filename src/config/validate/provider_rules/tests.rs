@@ -109,12 +109,43 @@ fn bad_settings_are_reported_by_the_registered_adapter() {
         FAKES,
         &config("kind = \"plain\"\nmin_tll = 5", "type = \"A\""),
     );
-    let p = error_at(&e, "providers.p");
+    let p = error_at(&e, "providers.p.min_tll");
     assert!(p.message.contains("unknown field `min_tll`"), "{e}");
+    assert_eq!(p.line, Some(3));
     assert_eq!(
         p.fix,
-        "correct the provider settings; see docs/providers/plain.md"
+        "did you mean `min_ttl`? Correct the spelling or remove the key; the keys allowed here are `kind`, `min_ttl`, `record_types` (see docs/providers/plain.md)"
     );
+}
+
+/// Issue 19: every unknown key and bad value of one provider table, each on its line.
+#[test]
+fn every_bad_setting_of_a_provider_is_reported_at_once() {
+    let table = "kind = \"plain\"\nmin_tll = 5\nrecord_type = [\"A\"]\ncolour = \"red\"";
+    let e = refused(FAKES, &config(table, "type = \"A\""));
+    let errors: Vec<_> = e.errors().collect();
+    assert_eq!(errors.len(), 3, "{e}");
+    for (path, line, fix) in [
+        ("providers.p.min_tll", 3, "did you mean `min_ttl`?"),
+        ("providers.p.record_type", 4, "did you mean `record_types`?"),
+        (
+            "providers.p.colour",
+            5,
+            "remove the key or correct its spelling",
+        ),
+    ] {
+        let p = error_at(&e, path);
+        assert_eq!(p.line, Some(line), "{p:?}");
+        assert!(p.fix.starts_with(fix), "{p:?}");
+    }
+    // A bad value beside an unknown key: both.
+    let table = "kind = \"plain\"\nmin_ttl = \"5\"\nrecord_typs = [\"A\"]";
+    let e = refused(FAKES, &config(table, "type = \"A\""));
+    assert_eq!(e.errors().count(), 2, "{e}");
+    let p = error_at(&e, "providers.p.min_ttl");
+    assert!(p.message.contains("is written in quotes"), "{p:?}");
+    assert!(p.fix.ends_with("; see docs/providers/plain.md"), "{p:?}");
+    assert_eq!(error_at(&e, "providers.p.record_typs").line, Some(4));
 }
 
 fn canary_warning(warnings: &[Problem]) -> Option<&Problem> {
