@@ -13,13 +13,17 @@
 //!   zones and data file from the controller, the DNS listener as a local server);
 //! * `state.rs`: zone content and the rules a change must keep;
 //! * `persist.rs`: the data file (atomic writes, checked loads);
+//! * `apex.rs`: SOA, NS and name-server addresses of each zone, checked as BIND checks a zone;
 //! * `lookup.rs`: how a question is answered (NXDOMAIN, NODATA, REFUSED, CNAME);
+//! * `fit.rs`: how much of an answer fits in the reply (whole records, TC);
 //! * `weighted.rs`: Route 53 style weighted answers;
 //! * `rdata.rs`: presentation text to hickory wire records;
 //! * `handler.rs` and `server.rs`: the hickory request handler and the sockets.
 
 mod adapter;
+mod apex;
 pub mod config;
+mod fit;
 mod handler;
 mod lookup;
 mod persist;
@@ -29,5 +33,9 @@ mod server;
 mod state;
 mod weighted;
 
-pub use config::{Config, DEFAULT_LISTEN, DEFAULT_NEGATIVE_TTL};
+pub use config::{
+    CheckedConfig, Config, NameServer, SoaConfig, DEFAULT_LISTEN, DEFAULT_NEGATIVE_TTL,
+    DEFAULT_NS_TTL,
+};
+pub use handler::UDP_PAYLOAD;
 pub use provider::EmbeddedProvider;
