@@ -357,5 +357,4 @@ fn address_records(host: &Fqdn, addresses: &[IpAddr], ttl: u32) -> Vec<Record> {
 }
 
 #[cfg(test)]
-#[path = "apex_tests.rs"]
 mod tests;

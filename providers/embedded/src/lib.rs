@@ -37,5 +37,4 @@ pub use config::{
     CheckedConfig, Config, NameServer, SoaConfig, DEFAULT_LISTEN, DEFAULT_NEGATIVE_TTL,
     DEFAULT_NS_TTL,
 };
-pub use handler::UDP_PAYLOAD;
 pub use provider::EmbeddedProvider;

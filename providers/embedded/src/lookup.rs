@@ -232,5 +232,4 @@ fn answer_sets(state: &ZoneState, name: &Fqdn, t: RecordType, rng: &mut WeightRn
 }
 
 #[cfg(test)]
-#[path = "lookup_tests.rs"]
 mod tests;
