@@ -17,6 +17,7 @@ use hickory_proto::rr::{Name, RData, Record, RecordType as WireType};
 use crate::config::Config;
 use crate::rdata::name;
 use crate::state::zone_for;
+use crate::statics::StaticRecords;
 
 /// Largest value of a 32-bit DNS time field (RFC 2181 section 8: the top bit is zero).
 const MAX_TIME: u32 = i32::MAX as u32;
@@ -40,6 +41,8 @@ pub struct ZoneSettings {
     expire: u32,
     minimum: u32,
     ns_ttl: u32,
+    /// The `records` of the settings.
+    pub statics: StaticRecords,
 }
 
 /// Checks what needs no zone list (run when the settings are parsed, so `validate` shows it):
@@ -69,6 +72,9 @@ impl ZoneSettings {
                 None
             });
         let servers = name_servers(config, served, complete, &mut problems);
+        let hosts: Vec<&Fqdn> = servers.keys().collect();
+        let statics =
+            StaticRecords::build(&config.records, served, complete, &hosts, &mut problems);
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -78,6 +84,7 @@ impl ZoneSettings {
             expire: config.soa.expire,
             minimum: config.negative_ttl,
             ns_ttl: config.ns_ttl,
+            statics,
             ..ZoneSettings::default()
         };
         for (host, addresses) in servers.iter().filter(|(_, a)| !a.is_empty()) {
@@ -142,10 +149,10 @@ impl ZoneSettings {
         )
     }
 
-    /// True when a name server's address is at `name` or below it, so `name` exists (an empty
-    /// non-terminal answers NODATA, not NXDOMAIN).
+    /// True when a name server's address or a static record is at `name` or below it, so
+    /// `name` exists (an empty non-terminal answers NODATA, not NXDOMAIN).
     pub fn holds_name(&self, name: &Fqdn) -> bool {
-        self.hosts.keys().any(|h| h.is_in_zone(name))
+        self.hosts.keys().any(|h| h.is_in_zone(name)) || self.statics.holds_name(name)
     }
 
     /// Addresses of the name servers in `ns` (NS records) that this server knows, for the
@@ -163,10 +170,12 @@ impl ZoneSettings {
     }
 
     /// Record sets of `changes` that would hide or contradict a name server's configured
-    /// addresses (an A, AAAA or CNAME at its name); each problem names the set and the key.
+    /// addresses (an A, AAAA or CNAME at its name) or a static record; each problem names the
+    /// set and the key.
     pub fn conflicts(&self, changes: &ChangeSet) -> Vec<String> {
         let reserved = [RecordType::A, RecordType::Aaaa, RecordType::Cname];
-        changes
+        let mut out = self.statics.conflicts(changes);
+        let hosts = changes
             .changes
             .iter()
             .filter_map(|c| match c {
@@ -180,8 +189,9 @@ impl ZoneSettings {
                      `nameservers` in the provider settings, not from record sets",
                     set.name, set.rtype, set.name
                 )
-            })
-            .collect()
+            });
+        out.extend(hosts);
+        out
     }
 }
 

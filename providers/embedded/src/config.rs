@@ -62,6 +62,38 @@ pub struct Config {
     pub nameservers: Vec<NameServer>,
     /// TTL of the apex NS records and of the name servers' addresses. Default 3600.
     pub ns_ttl: u32,
+    /// Static records (`[[providers.<instance>.records]]`) served beside the managed ones:
+    /// the rest of a small zone (MX, TXT, CAA, mail hosts...), which applies cannot change.
+    pub records: Vec<StaticRecord>,
+}
+
+/// One static record set: every value of one name and type.
+///
+/// ```toml
+/// [[providers.local.records]]
+/// name = "example.test"
+/// type = "MX"
+/// ttl = 3600
+/// values = ["10 mail.example.test."]
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticRecord {
+    /// Owner name, inside a served zone.
+    pub name: Fqdn,
+    /// Record type, one of [`crate::STATIC_TYPES`] (`"MX"`, `"CAA"`...; case does not matter).
+    #[serde(rename = "type")]
+    pub rtype: String,
+    /// TTL in seconds. Default 3600.
+    #[serde(default = "default_static_ttl")]
+    pub ttl: u32,
+    /// Values in zone-file presentation format, one record each (`"10 mail.example.test."`,
+    /// `"0 issue \"letsencrypt.org\""`); names in them are absolute.
+    pub values: Vec<String>,
+}
+
+fn default_static_ttl() -> u32 {
+    DEFAULT_NS_TTL
 }
 
 /// SOA fields of every served zone, except the serial (kept by the server, +1 per apply) and
@@ -151,6 +183,7 @@ impl Default for Config {
             soa: SoaConfig::default(),
             nameservers: Vec::new(),
             ns_ttl: DEFAULT_NS_TTL,
+            records: Vec::new(),
         }
     }
 }

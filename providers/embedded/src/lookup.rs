@@ -10,6 +10,7 @@
 //! 6604): a target without data of the asked type is NODATA and one that does not exist is
 //! NXDOMAIN, both with the SOA of the target's zone in the authority section.
 
+use dnsfailback_provider::wire::to_wire_type;
 use dnsfailback_provider::{Fqdn, RecordType};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, Record, RecordType as WireType};
@@ -148,7 +149,10 @@ fn chase(
         let cname = if qtype == WireType::CNAME {
             None
         } else {
-            cname_at(ctx.state(zone), &current, rng)
+            let statics = &ctx.params.zones.statics;
+            statics
+                .cname(&current)
+                .or_else(|| cname_at(ctx.state(zone), &current, rng))
         };
         let Some((records, target)) = cname else {
             ctx.negative(zone, &current, res);
@@ -178,7 +182,8 @@ fn cname_at(
 }
 
 /// Every record of `qtype` (or of every type, for ANY) held at `name` in `zone`: apex SOA and
-/// NS, a name server's configured addresses, and the managed record sets.
+/// NS, a name server's configured addresses, static records, and the managed record sets (a
+/// static record or a name server's address takes the place of managed sets of its type).
 fn records_at(
     ctx: &Ctx<'_>,
     zone: &Fqdn,
@@ -206,12 +211,19 @@ fn records_at(
     };
     for t in managed {
         // A name server's addresses come from the settings, never from record sets.
-        let configured = host.is_some() && matches!(t, RecordType::A | RecordType::Aaaa);
+        let configured = (host.is_some() && matches!(t, RecordType::A | RecordType::Aaaa))
+            || settings.statics.has(name, to_wire_type(t));
         if !configured {
             out.extend(answer_sets(state, name, t, rng));
         }
     }
     out.extend(host.into_iter().flatten());
+    let mut fixed = settings.statics.at(name, qtype);
+    if !any && fixed.len() > 1 {
+        let offset = rng.below(fixed.len() as u64) as usize;
+        fixed.rotate_left(offset);
+    }
+    out.extend(fixed);
     out
 }
 
