@@ -202,16 +202,19 @@ fn time(seconds: u32) -> i32 {
 
 fn check_timers(config: &Config, problems: &mut Vec<String>) {
     let soa = &config.soa;
-    for (key, value) in [
-        ("soa.refresh", soa.refresh),
-        ("soa.retry", soa.retry),
-        ("soa.expire", soa.expire),
-        ("negative_ttl", config.negative_ttl),
-        ("ns_ttl", config.ns_ttl),
+    // A negative TTL of 0 is legal (negative answers are not cached); a zero timer or NS TTL
+    // is not useful anywhere.
+    for (key, value, least) in [
+        ("soa.refresh", soa.refresh, 1),
+        ("soa.retry", soa.retry, 1),
+        ("soa.expire", soa.expire, 1),
+        ("negative_ttl", config.negative_ttl, 0),
+        ("ns_ttl", config.ns_ttl, 1),
     ] {
-        if value == 0 || value > MAX_TIME {
+        if value < least || value > MAX_TIME {
             problems.push(format!(
-                "{key} = {value}: must be between 1 and {MAX_TIME} seconds (RFC 2181 section 8)"
+                "{key} = {value}: must be between {least} and {MAX_TIME} seconds (RFC 2181 \
+                 section 8)"
             ));
         }
     }
