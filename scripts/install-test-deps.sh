@@ -2,7 +2,8 @@
 # Installs everything the test suite needs on a fresh Debian machine, idempotently:
 #   - apt: BIND 9, Knot and PowerDNS Authoritative with its SQLite backend (RFC 2136 peers),
 #     etcd (shared state of several controllers), dig, iproute2;
-#   - PyPI: moto[server] 5.2.5 in a venv (Route 53 peer);
+#   - PyPI: moto[server] 5.2.5 in a venv (Route 53 peer); dnspython 2.9.2 in a venv (a second,
+#     independent DNS message parser for the embedded server's wire tests);
 #   - npm: @stoplight/prism-cli 5.14.2 (Cloudflare schema checks; 5.15+ needs Node 24).
 # Peers go to $DNSFAILBACK_PEERS (default ~/.cache/dnsfailback-peers); tests find them there.
 # Nothing is started here: each test starts its own peer on 127.0.0.1 and stops it.
@@ -53,6 +54,14 @@ if [ ! -x "$PEERS/moto-5.2.5/bin/moto_server" ]; then
   echo "install-test-deps: pip install moto[server]==5.2.5"
   python3 -m venv "$PEERS/moto-5.2.5"
   "$PEERS/moto-5.2.5/bin/pip" install -q 'moto[server]==5.2.5'
+fi
+
+# dnspython: the embedded server's tests parse raw replies with dns.message.from_wire (strict:
+# trailing bytes are an error), beside hickory's parser.
+if ! "$PEERS/dnspython-2.9.2/bin/python" -c 'import dns.message' >/dev/null 2>&1; then
+  echo "install-test-deps: pip install dnspython==2.9.2"
+  python3 -m venv "$PEERS/dnspython-2.9.2"
+  "$PEERS/dnspython-2.9.2/bin/pip" install -q 'dnspython==2.9.2'
 fi
 
 if [ ! -x "$PEERS/prism-5.14.2/node_modules/.bin/prism" ]; then

@@ -32,16 +32,32 @@ impl ColorChoice {
     }
 }
 
-/// Logging to stderr; `RUST_LOG` wins over `-v`; colours as `color` says (see
+/// hickory-server (the embedded DNS server's listener) logs two `info` lines for every DNS
+/// query it answers, which under load is hundreds of megabytes a minute. The embedded server
+/// logs its own per-query line at `debug`; hickory's stay at `warn` unless asked for by name.
+const QUIET_HICKORY: &str = "hickory_server=warn";
+
+/// The filter for `-v` count `verbose` and the value of `RUST_LOG`: `RUST_LOG` wins over
+/// `-v`, but keeps hickory's per-query lines out unless it names a `hickory` target itself
+/// (`RUST_LOG=info,hickory_server=info` shows them). `-vv` shows everything.
+pub fn filter_spec(verbose: u8, rust_log: Option<&str>) -> String {
+    match rust_log.map(str::trim) {
+        Some(spec) if !spec.is_empty() && spec.contains("hickory") => spec.to_string(),
+        Some(spec) if !spec.is_empty() => format!("{spec},{QUIET_HICKORY}"),
+        _ => match verbose {
+            0 => format!("info,{QUIET_HICKORY}"),
+            1 => format!("debug,{QUIET_HICKORY}"),
+            _ => "trace".to_string(),
+        },
+    }
+}
+
+/// Logging to stderr with [`filter_spec`]; colours as `color` says (see
 /// [`ColorChoice::use_color`]).
 pub fn init_tracing(verbose: u8, color: ColorChoice) {
-    let default = match verbose {
-        0 => "info,hickory_server=warn",
-        1 => "debug,hickory_server=info",
-        _ => "trace",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let rust_log = std::env::var("RUST_LOG").ok();
+    let filter = tracing_subscriber::EnvFilter::try_new(filter_spec(verbose, rust_log.as_deref()))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter_spec(verbose, None)));
     let no_color = std::env::var_os("NO_COLOR");
     let ansi = color.use_color(std::io::stderr().is_terminal(), no_color.as_deref());
     let _ = tracing_subscriber::fmt()
@@ -54,6 +70,18 @@ pub fn init_tracing(verbose: u8, color: ColorChoice) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn per_query_lines_of_hickory_stay_out_unless_named() {
+        assert_eq!(filter_spec(0, None), "info,hickory_server=warn");
+        assert_eq!(filter_spec(1, Some(" ")), "debug,hickory_server=warn");
+        assert_eq!(filter_spec(2, None), "trace");
+        assert_eq!(filter_spec(0, Some("info")), "info,hickory_server=warn");
+        assert_eq!(
+            filter_spec(0, Some("info,hickory_server=info")),
+            "info,hickory_server=info"
+        );
+    }
 
     #[test]
     fn auto_colours_only_a_terminal_without_no_color() {

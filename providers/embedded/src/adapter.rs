@@ -11,7 +11,7 @@ use dnsfailback_provider::{
     Adapter, BuildContext, Capabilities, LocalServer, ProviderError, RecordTypes,
 };
 
-use crate::config::Config;
+use crate::config::CheckedConfig;
 use crate::provider::EmbeddedProvider;
 
 impl Adapter for EmbeddedProvider {
@@ -35,16 +35,18 @@ impl Adapter for EmbeddedProvider {
     /// Each controller process answers from its own copy of the zones.
     const IN_PROCESS: bool = true;
 
-    type Config = Config;
+    /// Parsed with the checks that need no zone list; the rest run in `from_config`.
+    type Config = CheckedConfig;
 
     /// Serves the zones of the services that use this instance (plus any in `zones`), and
     /// persists them beside the controller's state (`<state>.<instance>.zones.json`) unless
     /// `data_file` is set.
     fn from_config(
         name: &str,
-        mut config: Config,
+        config: CheckedConfig,
         context: &BuildContext,
     ) -> Result<Self, ProviderError> {
+        let CheckedConfig(mut config) = config;
         config.zones.extend(context.zones.iter().cloned());
         if config.data_file.is_none() && !context.state_file.as_os_str().is_empty() {
             let mut file = context.state_file.clone().into_os_string();

@@ -6,11 +6,11 @@
 //! table into [`Config`]; unknown keys are rejected so a typo never silently falls back to a
 //! default.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
 use dnsfailback_provider::Fqdn;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 /// The address `dig @127.0.0.1 -p 5353` reaches when `listen` is not set.
 pub const DEFAULT_LISTEN: SocketAddr =
@@ -18,6 +18,9 @@ pub const DEFAULT_LISTEN: SocketAddr =
 
 /// Default negative-caching TTL (SOA minimum), in seconds.
 pub const DEFAULT_NEGATIVE_TTL: u32 = 60;
+
+/// Default TTL of the apex NS records and of the name servers' addresses, in seconds.
+pub const DEFAULT_NS_TTL: u32 = 3600;
 
 /// Settings of one embedded DNS server instance.
 ///
@@ -49,6 +52,124 @@ pub struct Config {
     /// with NXDOMAIN and NODATA answers (RFC 2308). It bounds how long resolvers remember that a
     /// name did not exist. Default 60.
     pub negative_ttl: u32,
+    /// The other SOA fields (`[providers.<instance>.soa]`): `mname`, `rname`, `refresh`,
+    /// `retry`, `expire`. Secondaries and monitoring read them; the defaults suit a zone with
+    /// no secondaries.
+    pub soa: SoaConfig,
+    /// The zones' name servers (`[[providers.<instance>.nameservers]]`), each a `name` and,
+    /// when the name lies inside a served zone, its `addresses` (served as A/AAAA records and
+    /// as glue). Empty: `ns1.<zone>` with the address of `listen`.
+    pub nameservers: Vec<NameServer>,
+    /// TTL of the apex NS records and of the name servers' addresses. Default 3600.
+    pub ns_ttl: u32,
+    /// Static records (`[[providers.<instance>.records]]`) served beside the managed ones:
+    /// the rest of a small zone (MX, TXT, CAA, mail hosts...), which applies cannot change.
+    pub records: Vec<StaticRecord>,
+}
+
+/// One static record set: every value of one name and type.
+///
+/// ```toml
+/// [[providers.local.records]]
+/// name = "example.test"
+/// type = "MX"
+/// ttl = 3600
+/// values = ["10 mail.example.test."]
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticRecord {
+    /// Owner name, inside a served zone.
+    pub name: Fqdn,
+    /// Record type, one of [`crate::STATIC_TYPES`] (`"MX"`, `"CAA"`...; case does not matter).
+    #[serde(rename = "type")]
+    pub rtype: String,
+    /// TTL in seconds. Default 3600.
+    #[serde(default = "default_static_ttl")]
+    pub ttl: u32,
+    /// Values in zone-file presentation format, one record each (`"10 mail.example.test."`,
+    /// `"0 issue \"letsencrypt.org\""`); names in them are absolute.
+    pub values: Vec<String>,
+}
+
+fn default_static_ttl() -> u32 {
+    DEFAULT_NS_TTL
+}
+
+/// SOA fields of every served zone, except the serial (kept by the server, +1 per apply) and
+/// the minimum (`negative_ttl`).
+///
+/// ```toml
+/// [providers.local.soa]
+/// mname = "ns1.example.test"
+/// rname = "hostmaster@example.test"
+/// refresh = 3600
+/// retry = 600
+/// expire = 1209600
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SoaConfig {
+    /// Primary name server (MNAME). Default: the first name server of the zone.
+    pub mname: Option<Fqdn>,
+    /// Mailbox of the person responsible (RNAME), as a domain name
+    /// (`hostmaster.example.test`) or a mail address (`hostmaster@example.test`). Default
+    /// `hostmaster.<zone>`.
+    pub rname: Option<String>,
+    /// Seconds between a secondary's SOA checks. Default 3600.
+    pub refresh: u32,
+    /// Seconds a secondary waits to retry a failed check. Default 600.
+    pub retry: u32,
+    /// Seconds after which a secondary that cannot reach the primary stops answering. Default
+    /// 1209600 (two weeks, RFC 1912).
+    pub expire: u32,
+}
+
+impl Default for SoaConfig {
+    fn default() -> Self {
+        SoaConfig {
+            mname: None,
+            rname: None,
+            refresh: 3600,
+            retry: 600,
+            expire: 1_209_600,
+        }
+    }
+}
+
+/// One name server of the served zones: an NS record at every apex, and, when its name is
+/// inside a served zone, its addresses as A/AAAA records there (BIND refuses a zone whose
+/// in-zone name server has none, since no resolver could reach it).
+///
+/// ```toml
+/// [[providers.local.nameservers]]
+/// name = "ns1.example.test"
+/// addresses = ["192.0.2.53", "2001:db8::53"]
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NameServer {
+    /// Host name of the server, e.g. `ns1.example.test`.
+    pub name: Fqdn,
+    /// Its addresses; required when `name` is inside a served zone, refused otherwise (the
+    /// name's own zone publishes them).
+    #[serde(default)]
+    pub addresses: Vec<IpAddr>,
+}
+
+/// The adapter's settings type: a [`Config`] that passed every check that needs no zone list
+/// ([`crate::apex::check_static`]), so `dnsfailback validate` reports a bad SOA or name server
+/// table without building anything. The checks that need the zones run again in
+/// [`crate::EmbeddedProvider::new`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedConfig(pub Config);
+
+impl<'de> Deserialize<'de> for CheckedConfig {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let config = Config::deserialize(deserializer)?;
+        crate::apex::check_static(&config).map_err(serde::de::Error::custom)?;
+        Ok(CheckedConfig(config))
+    }
 }
 
 impl Default for Config {
@@ -59,6 +180,10 @@ impl Default for Config {
             data_file: None,
             rng_seed: None,
             negative_ttl: DEFAULT_NEGATIVE_TTL,
+            soa: SoaConfig::default(),
+            nameservers: Vec::new(),
+            ns_ttl: DEFAULT_NS_TTL,
+            records: Vec::new(),
         }
     }
 }

@@ -3,21 +3,35 @@
 //!
 //! Sits at the serving end of the provider step (plan -> **provider** -> **verify**). hickory
 //! does the socket work and the wire format (malformed packets are dropped or answered FORMERR
-//! by hickory before they reach us); this handler only decides the answer, so a bad request
-//! can cost at most an error response, never the server.
+//! by hickory before they reach us); this handler decides the answer, the EDNS reply (RFC 6891,
+//! the DO bit copied as RFC 3225 asks) and how much of it fits ([`crate::fit`]), so a bad
+//! request can cost at most an error response, never the server.
+//!
+//! Logging: one `debug` line per query (target `dnsfailback_provider_embedded::handler`), never
+//! `info`, so a busy server does not fill the log; hickory's own per-query lines are `info` in
+//! target `hickory_server`, which the controller's default filter keeps at `warn`.
 
 use std::sync::{Arc, Mutex, RwLock};
 
 use dnsfailback_provider::Fqdn;
 use hickory_proto::op::{Edns, Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode};
-use hickory_proto::rr::DNSClass;
+use hickory_proto::rr::{DNSClass, RecordType};
 use hickory_server::net::runtime::Time;
+use hickory_server::net::xfer::Protocol;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::MessageResponseBuilder;
 
+use crate::apex::ZoneSettings;
+use crate::fit::fit;
 use crate::lookup::{resolve, Params, Resolution};
 use crate::state::Store;
 use crate::weighted::WeightRng;
+
+/// The UDP payload this server offers and the most it sends over UDP, whatever a client
+/// advertises: the DNS Flag Day 2020 value, which avoids IP fragmentation.
+pub const UDP_PAYLOAD: u16 = 1232;
+/// A UDP reply to a query without EDNS is at most this long (RFC 1035 section 4.2.1).
+const PLAIN_UDP_LIMIT: u16 = 512;
 
 /// State shared between the provider (which writes) and the DNS listener (which reads).
 #[derive(Debug)]
@@ -26,9 +40,9 @@ pub struct Shared {
     pub store: RwLock<Store>,
     /// Zones served (apex names), fixed for the life of the instance.
     pub served: Vec<Fqdn>,
-    /// SOA minimum and negative-answer TTL.
-    pub negative_ttl: u32,
-    /// Generator for weighted choices.
+    /// SOA, NS and name-server addresses of the served zones, fixed like `served`.
+    pub zones: ZoneSettings,
+    /// Generator for weighted choices and round-robin rotation.
     pub rng: Mutex<WeightRng>,
 }
 
@@ -43,7 +57,7 @@ impl Shared {
         let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
         let params = Params {
             served: &self.served,
-            negative_ttl: self.negative_ttl,
+            zones: &self.zones,
         };
         resolve(&store, params, qname, qtype, &mut rng)
     }
@@ -56,6 +70,51 @@ pub struct Handler {
     pub shared: Arc<Shared>,
 }
 
+/// The OPT record of the reply when the query had one: our payload size, version 0, and the
+/// query's DO bit (RFC 3225 section 3: copied into the response).
+fn reply_edns(request: &Request) -> Option<Edns> {
+    let req = request.edns.as_ref()?;
+    let mut e = Edns::new();
+    e.set_max_payload(UDP_PAYLOAD);
+    e.set_version(0);
+    e.set_dnssec_ok(req.flags().dnssec_ok);
+    Some(e)
+}
+
+/// The largest reply allowed to `request`: 512 bytes over UDP without EDNS, the client's
+/// advertised size (at least 512, at most [`UDP_PAYLOAD`]) with it, 65535 over TCP.
+fn size_limit(request: &Request) -> u16 {
+    match (request.protocol(), request.edns.as_ref()) {
+        (Protocol::Udp, None) => PLAIN_UDP_LIMIT,
+        (Protocol::Udp, Some(e)) => e.max_payload().clamp(PLAIN_UDP_LIMIT, UDP_PAYLOAD),
+        _ => u16::MAX,
+    }
+}
+
+/// The response code for a request this server does not answer from its zones, if any.
+fn refusal(request: &Request) -> Option<ResponseCode> {
+    if request.metadata.message_type != MessageType::Query {
+        return Some(ResponseCode::FormErr);
+    }
+    if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
+        return Some(ResponseCode::BADVERS);
+    }
+    if request.metadata.op_code != OpCode::Query {
+        return Some(ResponseCode::NotImp);
+    }
+    let Ok(info) = request.request_info() else {
+        return Some(ResponseCode::FormErr);
+    };
+    if info.query.query_class() != DNSClass::IN {
+        return Some(ResponseCode::Refused);
+    }
+    // Zone transfers are not offered to anyone (RFC 5936 section 2.2.1: REFUSED).
+    if matches!(info.query.query_type(), RecordType::AXFR | RecordType::IXFR) {
+        return Some(ResponseCode::Refused);
+    }
+    None
+}
+
 #[async_trait::async_trait]
 impl RequestHandler for Handler {
     async fn handle_request<R: ResponseHandler, T: Time>(
@@ -63,59 +122,54 @@ impl RequestHandler for Handler {
         request: &Request,
         mut response_handle: R,
     ) -> ResponseInfo {
-        let mut resp_edns = None;
-        if let Some(req) = request.edns.as_ref() {
-            let mut e = Edns::new();
-            e.set_max_payload(req.max_payload().max(512));
-            e.set_version(0);
-            resp_edns = Some(e);
-        }
+        let resp_edns = reply_edns(request);
         let builder = MessageResponseBuilder::new(&request.queries, resp_edns.as_ref());
         let mut metadata = Metadata::response_from_request(&request.metadata);
-
-        let rcode = if request.metadata.message_type != MessageType::Query {
-            Some(ResponseCode::FormErr)
-        } else if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
-            Some(ResponseCode::BADVERS)
-        } else if request.metadata.op_code != OpCode::Query {
-            Some(ResponseCode::NotImp)
-        } else {
-            None
-        };
-        let info = request.request_info();
-        let result = match (rcode, info) {
-            (Some(code), _) => {
-                let response = builder.error_msg(&request.metadata, code);
-                response_handle.send_response(response).await
-            }
-            (None, Err(_)) => {
-                let response = builder.error_msg(&request.metadata, ResponseCode::FormErr);
-                response_handle.send_response(response).await
-            }
-            (None, Ok(info)) if info.query.query_class() != DNSClass::IN => {
-                let response = builder.error_msg(&request.metadata, ResponseCode::Refused);
-                response_handle.send_response(response).await
-            }
+        let result = match (refusal(request), request.request_info()) {
             (None, Ok(info)) => {
                 let res = self
                     .shared
                     .resolve(info.query.name(), info.query.query_type());
                 metadata.authoritative = res.authoritative;
                 metadata.response_code = res.rcode;
+                let sections = [&res.answers[..], &res.authorities, &res.additionals];
+                let limit = size_limit(request);
+                let f = fit(
+                    request.queries.as_bytes(),
+                    sections,
+                    resp_edns.as_ref(),
+                    limit,
+                );
+                metadata.truncation = f.truncated;
+                tracing::debug!(
+                    qname = %info.query.name(),
+                    qtype = %info.query.query_type(),
+                    rcode = %res.rcode,
+                    answers = f.answers,
+                    truncated = f.truncated,
+                    "embedded DNS query"
+                );
                 let response = builder.build(
                     metadata,
-                    res.answers.iter(),
-                    res.authorities.iter(),
+                    res.answers.iter().take(f.answers),
+                    res.authorities.iter().take(f.authorities),
                     std::iter::empty(),
-                    std::iter::empty(),
+                    res.additionals.iter().take(f.additionals),
                 );
+                response_handle.send_response(response).await
+            }
+            (code, _) => {
+                let code = code.unwrap_or(ResponseCode::FormErr);
+                tracing::debug!(rcode = %code, "embedded DNS query refused");
+                let response = builder.error_msg(&request.metadata, code);
                 response_handle.send_response(response).await
             }
         };
         match result {
             Ok(info) => info,
             Err(e) => {
-                tracing::warn!("embedded DNS: cannot send response: {e}");
+                // Per query (a client that went away), so not above debug.
+                tracing::debug!("embedded DNS: cannot send response: {e}");
                 metadata.response_code = ResponseCode::ServFail;
                 ResponseInfo::from(Header {
                     metadata,

@@ -13,13 +13,18 @@
 //!   zones and data file from the controller, the DNS listener as a local server);
 //! * `state.rs`: zone content and the rules a change must keep;
 //! * `persist.rs`: the data file (atomic writes, checked loads);
+//! * `apex.rs`: SOA, NS and name-server addresses of each zone, checked as BIND checks a zone;
+//! * `statics.rs`: static records beside the managed ones (`records`);
 //! * `lookup.rs`: how a question is answered (NXDOMAIN, NODATA, REFUSED, CNAME);
+//! * `fit.rs`: how much of an answer fits in the reply (whole records, TC);
 //! * `weighted.rs`: Route 53 style weighted answers;
 //! * `rdata.rs`: presentation text to hickory wire records;
 //! * `handler.rs` and `server.rs`: the hickory request handler and the sockets.
 
 mod adapter;
+mod apex;
 pub mod config;
+mod fit;
 mod handler;
 mod lookup;
 mod persist;
@@ -27,7 +32,12 @@ mod provider;
 mod rdata;
 mod server;
 mod state;
+mod statics;
 mod weighted;
 
-pub use config::{Config, DEFAULT_LISTEN, DEFAULT_NEGATIVE_TTL};
+pub use config::{
+    CheckedConfig, Config, NameServer, SoaConfig, StaticRecord, DEFAULT_LISTEN,
+    DEFAULT_NEGATIVE_TTL, DEFAULT_NS_TTL,
+};
 pub use provider::EmbeddedProvider;
+pub use statics::TYPES as STATIC_TYPES;

@@ -3,19 +3,24 @@
 //!
 //! Sits at the serving end of the provider step (plan -> **provider** -> **verify**): what this
 //! module returns is what `dig`, resolvers and the controller's verifier see after an apply.
+//!
+//! CNAMEs are chased as RFC 1034 section 4.3.2 says: the target is looked up again from the
+//! top, in whichever served zone holds it; a target outside every served zone ends the chain
+//! (the resolver chases it). The end of the chain decides the rest (RFC 2308 section 2, RFC
+//! 6604): a target without data of the asked type is NODATA and one that does not exist is
+//! NXDOMAIN, both with the SOA of the target's zone in the authority section.
 
-use dnsfailback_provider::{Fqdn, RecordSet, RecordType};
+use dnsfailback_provider::wire::to_wire_type;
+use dnsfailback_provider::{Fqdn, RecordType};
 use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::rdata::{NS, SOA};
-use hickory_proto::rr::{Name, RData, Record, RecordType as WireType};
+use hickory_proto::rr::{Name, Record, RecordType as WireType};
 
+use crate::apex::ZoneSettings;
 use crate::rdata::{managed_type, name, set_to_records};
 use crate::state::{zone_for, Store, ZoneState};
 use crate::weighted::{choose, WeightRng};
 
-/// TTL of the synthetic apex NS record.
-const NS_TTL: u32 = 3600;
-/// Longest CNAME chain followed inside a zone, so a loop cannot hang a query.
+/// Longest CNAME chain followed, so a loop cannot hang a query.
 const MAX_CNAME_CHAIN: usize = 8;
 
 /// The answer to one question, before it is put on the wire.
@@ -29,15 +34,18 @@ pub struct Resolution {
     pub answers: Vec<Record>,
     /// Authority section: the zone's SOA on NXDOMAIN and NODATA.
     pub authorities: Vec<Record>,
+    /// Additional section: addresses of the name servers in an NS answer.
+    pub additionals: Vec<Record>,
 }
 
 impl Resolution {
-    fn refused() -> Self {
+    fn new(rcode: ResponseCode, authoritative: bool) -> Self {
         Resolution {
-            rcode: ResponseCode::Refused,
-            authoritative: false,
+            rcode,
+            authoritative,
             answers: Vec::new(),
             authorities: Vec::new(),
+            additionals: Vec::new(),
         }
     }
 }
@@ -47,8 +55,34 @@ impl Resolution {
 pub struct Params<'a> {
     /// Zones served, apex names.
     pub served: &'a [Fqdn],
-    /// SOA minimum and TTL of negative answers.
-    pub negative_ttl: u32,
+    /// SOA, NS and name-server addresses of each served zone.
+    pub zones: &'a ZoneSettings,
+}
+
+/// The zone content and settings one question is answered from.
+struct Ctx<'a> {
+    store: &'a Store,
+    params: Params<'a>,
+    empty: ZoneState,
+}
+
+impl Ctx<'_> {
+    fn state(&self, zone: &Fqdn) -> &ZoneState {
+        self.store.zones.get(zone).map_or(&self.empty, |z| &**z)
+    }
+
+    /// Marks `res` as a negative answer for `name` in `zone`: NXDOMAIN unless the name exists,
+    /// and the zone's SOA in the authority section either way.
+    fn negative(&self, zone: &Fqdn, name: &Fqdn, res: &mut Resolution) {
+        let state = self.state(zone);
+        let exists =
+            name == zone || state.records.has_name(name) || self.params.zones.holds_name(name);
+        if !exists {
+            res.rcode = ResponseCode::NXDomain;
+        }
+        res.authorities
+            .extend(self.params.zones.soa_record(zone, state.serial));
+    }
 }
 
 /// Answers `qname`/`qtype` from `store`.
@@ -59,7 +93,6 @@ pub fn resolve(
     qtype: WireType,
     rng: &mut WeightRng,
 ) -> Resolution {
-    let text = qname.to_ascii().to_ascii_lowercase();
     // A name `Fqdn` rejects (odd characters) can still be inside a zone: find the zone with
     // hickory's own comparison, then answer NXDOMAIN since no such name can be stored.
     let zone = params
@@ -68,201 +101,147 @@ pub fn resolve(
         .filter(|z| name(z.as_str()).is_ok_and(|zn| zn.zone_of(qname)))
         .max_by_key(|z| z.as_str().len());
     let Some(zone) = zone else {
-        return Resolution::refused();
+        return Resolution::new(ResponseCode::Refused, false);
     };
-    let empty = ZoneState::default();
-    let state = store.zones.get(zone).map_or(&empty, |z| &**z);
-    let soa = soa_record(zone, state.serial, params.negative_ttl);
-    let mut res = Resolution {
-        rcode: ResponseCode::NoError,
-        authoritative: true,
-        answers: Vec::new(),
-        authorities: Vec::new(),
+    let ctx = Ctx {
+        store,
+        params,
+        empty: ZoneState::default(),
     };
-    let Ok(fqdn) = Fqdn::new(&text) else {
+    let mut res = Resolution::new(ResponseCode::NoError, true);
+    let Ok(fqdn) = Fqdn::new(&qname.to_ascii()) else {
         res.rcode = ResponseCode::NXDomain;
-        res.authorities.extend(soa);
+        res.authorities
+            .extend(params.zones.soa_record(zone, ctx.state(zone).serial));
         return res;
     };
-    let apex = &fqdn == zone;
-    match qtype {
-        WireType::SOA if apex => res.answers.extend(soa.clone()),
-        WireType::NS if apex => res.answers.extend(ns_record(zone)),
-        WireType::ANY => {
-            if apex {
-                res.answers.extend(soa.clone());
-                res.answers.extend(ns_record(zone));
-            }
-            for t in RecordType::ALL {
-                res.answers.extend(answer_sets(state, &fqdn, t, rng));
-            }
+    if qtype == WireType::ANY {
+        res.answers = records_at(&ctx, zone, &fqdn, qtype, rng);
+        if res.answers.is_empty() {
+            ctx.negative(zone, &fqdn, &mut res);
         }
-        other => {
-            if let Some(t) = managed_type(other) {
-                answer_with_cnames(state, params.served, zone, &fqdn, t, rng, &mut res.answers);
-            }
-        }
+        return res;
     }
-    if res.answers.is_empty() {
-        if !name_exists(state, zone, &fqdn) {
-            res.rcode = ResponseCode::NXDomain;
-        }
-        res.authorities.extend(soa);
+    chase(&ctx, zone, fqdn, qtype, rng, &mut res);
+    if qtype == WireType::NS {
+        res.additionals = params.zones.glue(&res.answers);
     }
     res
 }
 
-/// Records for `t` at `name`, or the CNAME there followed through this zone.
-fn answer_with_cnames(
-    state: &ZoneState,
-    served: &[Fqdn],
+/// Answers `qtype` at `start`, following CNAMEs through the served zones (module docs).
+fn chase(
+    ctx: &Ctx<'_>,
     zone: &Fqdn,
-    start: &Fqdn,
-    t: RecordType,
+    start: Fqdn,
+    qtype: WireType,
     rng: &mut WeightRng,
-    out: &mut Vec<Record>,
+    res: &mut Resolution,
 ) {
-    let mut current = start.clone();
+    let (mut zone, mut current) = (zone, start);
+    let mut seen: Vec<Fqdn> = Vec::new();
     for _ in 0..MAX_CNAME_CHAIN {
-        let direct = answer_sets(state, &current, t, rng);
-        if !direct.is_empty() || t == RecordType::Cname {
-            out.extend(direct);
+        let direct = records_at(ctx, zone, &current, qtype, rng);
+        if !direct.is_empty() {
+            res.answers.extend(direct);
             return;
         }
-        let cname_sets = state.records.get(&current, RecordType::Cname);
-        let chosen: Vec<&RecordSet> = choose(&cname_sets, rng);
-        let Some(cname) = chosen.first() else {
+        let cname = if qtype == WireType::CNAME {
+            None
+        } else {
+            let statics = &ctx.params.zones.statics;
+            statics
+                .cname(&current)
+                .or_else(|| cname_at(ctx.state(zone), &current, rng))
+        };
+        let Some((records, target)) = cname else {
+            ctx.negative(zone, &current, res);
             return;
         };
-        out.extend(set_to_records(cname));
-        // Follow only a target in this same zone; anything else is for the resolver to chase.
-        let target = cname.values.first().and_then(|v| Fqdn::new(v).ok());
-        match target {
-            Some(next) if zone_for(served, &next) == Some(zone) => current = next,
+        res.answers.extend(records);
+        seen.push(current);
+        // A target outside our zones is for the resolver to chase; a loop ends the chain.
+        match target.and_then(|t| zone_for(ctx.params.served, &t).map(|z| (z, t))) {
+            Some((z, t)) if !seen.contains(&t) => (zone, current) = (z, t),
             _ => return,
         }
     }
 }
 
+/// The CNAME at `name` (one member when weighted) and its target.
+fn cname_at(
+    state: &ZoneState,
+    name: &Fqdn,
+    rng: &mut WeightRng,
+) -> Option<(Vec<Record>, Option<Fqdn>)> {
+    let sets = state.records.get(name, RecordType::Cname);
+    let chosen = choose(&sets, rng);
+    let set = chosen.first()?;
+    let target = set.values.first().and_then(|v| Fqdn::new(v).ok());
+    Some((set_to_records(set), target))
+}
+
+/// Every record of `qtype` (or of every type, for ANY) held at `name` in `zone`: apex SOA and
+/// NS, a name server's configured addresses, static records, and the managed record sets (a
+/// static record or a name server's address takes the place of managed sets of its type).
+fn records_at(
+    ctx: &Ctx<'_>,
+    zone: &Fqdn,
+    name: &Fqdn,
+    qtype: WireType,
+    rng: &mut WeightRng,
+) -> Vec<Record> {
+    let state = ctx.state(zone);
+    let settings = ctx.params.zones;
+    let mut out = Vec::new();
+    let any = qtype == WireType::ANY;
+    if name == zone {
+        if any || qtype == WireType::SOA {
+            out.extend(settings.soa_record(zone, state.serial));
+        }
+        if any || qtype == WireType::NS {
+            out.extend(settings.ns_records(zone));
+        }
+    }
+    let host = settings.host_records(name, qtype);
+    let managed: Vec<RecordType> = match managed_type(qtype) {
+        Some(t) => vec![t],
+        None if any => RecordType::ALL.to_vec(),
+        None => Vec::new(),
+    };
+    for t in managed {
+        // A name server's addresses come from the settings, never from record sets.
+        let configured = (host.is_some() && matches!(t, RecordType::A | RecordType::Aaaa))
+            || settings.statics.has(name, to_wire_type(t));
+        if !configured {
+            out.extend(answer_sets(state, name, t, rng));
+        }
+    }
+    out.extend(host.into_iter().flatten());
+    let mut fixed = settings.statics.at(name, qtype);
+    if !any && fixed.len() > 1 {
+        let offset = rng.below(fixed.len() as u64) as usize;
+        fixed.rotate_left(offset);
+    }
+    out.extend(fixed);
+    out
+}
+
+/// The records of the chosen sets of `t` at `name`, each set rotated by a random offset so
+/// that every value of a round-robin set comes first about equally often.
 fn answer_sets(state: &ZoneState, name: &Fqdn, t: RecordType, rng: &mut WeightRng) -> Vec<Record> {
     let sets = state.records.get(name, t);
-    choose(&sets, rng)
-        .into_iter()
-        .flat_map(set_to_records)
-        .collect()
-}
-
-/// True for the apex, a name with records, or an empty non-terminal (a name with records
-/// only below it), which answer NODATA rather than NXDOMAIN (RFC 8020).
-fn name_exists(state: &ZoneState, zone: &Fqdn, name: &Fqdn) -> bool {
-    name == zone || state.records.has_name(name)
-}
-
-/// The synthetic SOA of `zone`; its TTL is the negative TTL, so negative answers are cached
-/// for exactly that long (RFC 2308 takes the smaller of the two).
-pub fn soa_record(zone: &Fqdn, serial: u32, negative_ttl: u32) -> Option<Record> {
-    let apex = name(zone.as_str()).ok()?;
-    let mname = apex.prepend_label("ns1").ok()?;
-    let rname = apex.prepend_label("hostmaster").ok()?;
-    let soa = SOA::new(mname, rname, serial, 3600, 600, 86400, negative_ttl);
-    Some(Record::from_rdata(apex, negative_ttl, RData::SOA(soa)))
-}
-
-fn ns_record(zone: &Fqdn) -> Option<Record> {
-    let apex = name(zone.as_str()).ok()?;
-    let ns = apex.prepend_label("ns1").ok()?;
-    Some(Record::from_rdata(apex, NS_TTL, RData::NS(NS(ns))))
+    let mut out = Vec::new();
+    for set in choose(&sets, rng) {
+        let mut records = set_to_records(set);
+        if records.len() > 1 {
+            let offset = rng.below(records.len() as u64) as usize;
+            records.rotate_left(offset);
+        }
+        out.extend(records);
+    }
+    out
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use dnsfailback_provider::RecordSet;
-
-    fn fq(s: &str) -> Result<Fqdn, String> {
-        Fqdn::new(s)
-    }
-
-    fn store() -> Result<(Store, Vec<Fqdn>), String> {
-        let zone = fq("example.test")?;
-        let mut z = ZoneState::default();
-        z.records.put(RecordSet::new(
-            fq("a.b.example.test")?,
-            RecordType::A,
-            60,
-            vec!["192.0.2.1".into()],
-        ));
-        z.records.put(RecordSet::new(
-            fq("alias.example.test")?,
-            RecordType::Cname,
-            60,
-            vec!["a.b.example.test.".into()],
-        ));
-        let mut s = Store::default();
-        s.zones.insert(zone.clone(), std::sync::Arc::new(z));
-        Ok((s, vec![zone]))
-    }
-
-    fn ask(store: &Store, served: &[Fqdn], q: &str, t: WireType) -> Result<Resolution, String> {
-        let params = Params {
-            served,
-            negative_ttl: 60,
-        };
-        Ok(resolve(
-            store,
-            params,
-            &name(q)?,
-            t,
-            &mut WeightRng::seeded(1),
-        ))
-    }
-
-    #[test]
-    fn answers_nodata_nxdomain_and_refused() -> Result<(), String> {
-        let (s, served) = store()?;
-        let r = ask(&s, &served, "A.B.Example.Test.", WireType::A)?;
-        assert_eq!(
-            (r.rcode, r.answers.len(), r.authoritative),
-            (ResponseCode::NoError, 1, true)
-        );
-        let r = ask(&s, &served, "a.b.example.test.", WireType::AAAA)?;
-        assert_eq!(
-            (r.rcode, r.answers.len(), r.authorities.len()),
-            (ResponseCode::NoError, 0, 1)
-        );
-        let r = ask(&s, &served, "b.example.test.", WireType::A)?;
-        assert_eq!(
-            r.rcode,
-            ResponseCode::NoError,
-            "empty non-terminal is NODATA"
-        );
-        let r = ask(&s, &served, "nope.example.test.", WireType::A)?;
-        assert_eq!((r.rcode, r.authorities.len()), (ResponseCode::NXDomain, 1));
-        let r = ask(&s, &served, "www.other.test.", WireType::A)?;
-        assert_eq!((r.rcode, r.authoritative), (ResponseCode::Refused, false));
-        Ok(())
-    }
-
-    #[test]
-    fn apex_has_soa_and_ns_and_cnames_are_followed() -> Result<(), String> {
-        let (s, served) = store()?;
-        assert_eq!(
-            ask(&s, &served, "example.test.", WireType::SOA)?
-                .answers
-                .len(),
-            1
-        );
-        assert_eq!(
-            ask(&s, &served, "example.test.", WireType::NS)?
-                .answers
-                .len(),
-            1
-        );
-        let r = ask(&s, &served, "alias.example.test.", WireType::A)?;
-        let types: Vec<WireType> = r.answers.iter().map(|r| r.record_type()).collect();
-        assert_eq!(types, vec![WireType::CNAME, WireType::A]);
-        let r = ask(&s, &served, "alias.example.test.", WireType::CNAME)?;
-        assert_eq!(r.answers.len(), 1);
-        Ok(())
-    }
-}
+mod tests;

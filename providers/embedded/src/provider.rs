@@ -22,6 +22,7 @@ use dnsfailback_provider::{
     RecordType, Soa,
 };
 
+use crate::apex::ZoneSettings;
 use crate::config::Config;
 use crate::handler::{Handler, Shared};
 use crate::persist;
@@ -52,19 +53,29 @@ impl std::fmt::Debug for EmbeddedProvider {
 }
 
 impl EmbeddedProvider {
-    /// Loads `config.data_file` (when it exists) and prepares the zones; does not open any
-    /// socket yet, so a configuration can be checked without a port.
+    /// Checks the zone settings against every served zone, loads `config.data_file` (when it
+    /// exists) and prepares the zones; does not open any socket yet, so a configuration can be
+    /// checked without a port.
     ///
-    /// Errors name the instance and, for a corrupt data file, the file.
+    /// Errors name the instance and the key (`providers.<instance>.nameservers[0]: ...`) or,
+    /// for a corrupt data file, the file.
     pub fn new(instance_name: &str, config: Config) -> Result<Self, ProviderError> {
+        let mut served = config.zones.clone();
+        served.sort();
+        served.dedup();
+        let zones = ZoneSettings::build(&config, &served, true).map_err(|problems| {
+            let keyed: Vec<String> = problems
+                .iter()
+                .map(|p| format!("providers.{instance_name}.{p}"))
+                .collect();
+            let msg = format!("{} (see docs/providers/embedded.md)", keyed.join("; "));
+            ProviderError::new(instance_name, ErrorKind::Invalid, msg)
+        })?;
         let store = match &config.data_file {
             Some(path) => persist::load(path)
                 .map_err(|e| ProviderError::new(instance_name, ErrorKind::Invalid, e))?,
             None => Store::default(),
         };
-        let mut served = config.zones.clone();
-        served.sort();
-        served.dedup();
         if served.is_empty() {
             tracing::warn!("{instance_name}: no zones configured; every query will be REFUSED");
         }
@@ -75,7 +86,7 @@ impl EmbeddedProvider {
         let shared = Shared {
             store: RwLock::new(store.with_zones(&served)),
             served,
-            negative_ttl: config.negative_ttl,
+            zones,
             rng: Mutex::new(rng),
         };
         Ok(EmbeddedProvider {
@@ -263,6 +274,12 @@ impl Provider for EmbeddedProvider {
         }
         if !self.shared.served.contains(&changes.zone) {
             return Err(self.unknown_zone(&changes.zone));
+        }
+        let conflicts = self.shared.zones.conflicts(changes);
+        if !conflicts.is_empty() {
+            return Err(self
+                .err(ErrorKind::Invalid, conflicts.join("; "))
+                .unchanged());
         }
         // Normalise values so `read` returns canonical text whatever the planner wrote.
         let mut normalized = ChangeSet::new(changes.zone.clone());

@@ -4,7 +4,9 @@
 //! are stored as the shared presentation text so `read` returns exactly what was applied, and
 //! are turned into wire records only when a query is answered, through the same conversion the
 //! RFC 2136 adapter uses ([`dnsfailback_provider::wire`]). Values were checked when they were
-//! applied or loaded, so a failure here is logged and the value skipped, never a panic.
+//! applied or loaded, so a failure here is logged and the value skipped, never a panic. It
+//! happens per query, so it is logged at `debug` (never `info` or above, which would flood the
+//! log under load).
 
 use std::str::FromStr;
 
@@ -25,7 +27,7 @@ pub fn name(text: &str) -> Result<Name, String> {
 /// out.
 pub fn set_to_records(set: &RecordSet) -> Vec<Record> {
     let Ok(owner) = name(set.name.as_str()) else {
-        tracing::warn!(set = %set.key(), "owner name cannot be encoded; not answered");
+        tracing::debug!(set = %set.key(), "owner name cannot be encoded; not answered");
         return Vec::new();
     };
     set.values
@@ -33,7 +35,7 @@ pub fn set_to_records(set: &RecordSet) -> Vec<Record> {
         .filter_map(|v| match to_rdata(set.rtype, v) {
             Ok(rdata) => Some(Record::from_rdata(owner.clone(), set.ttl, rdata)),
             Err(e) => {
-                tracing::warn!(set = %set.key(), "value not answered: {e}");
+                tracing::debug!(set = %set.key(), "value not answered: {e}");
                 None
             }
         })

@@ -42,8 +42,9 @@ impl WeightRng {
         z ^ (z >> 31)
     }
 
-    /// A number in `0..bound` without modulo bias worth speaking of (`bound` > 0).
-    fn below(&mut self, bound: u64) -> u64 {
+    /// A number in `0..bound` without modulo bias worth speaking of (`bound` > 0); used for
+    /// weighted choices and to rotate round-robin sets.
+    pub fn below(&mut self, bound: u64) -> u64 {
         ((u128::from(self.next_u64()) * u128::from(bound)) >> 64) as u64
     }
 }

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod wire;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
