@@ -623,8 +623,17 @@ fn run_one(n: usize, args: &Args, row: &mut Row) -> Result<(), String> {
     let before = cpu_ticks(pid).ok_or("cannot read /proc/PID/stat")?;
     let t = Instant::now();
     let mut samples = Vec::new();
+    let trace = std::env::var_os("SERVICE_SCALE_RSS_TRACE").is_some();
     while t.elapsed() < args.idle {
-        samples.extend(proc_status_kb(pid, "VmRSS:"));
+        let kb = proc_status_kb(pid, "VmRSS:");
+        if trace {
+            eprintln!(
+                "  rss {:6.2} s {:7.1} MB",
+                t.elapsed().as_secs_f64(),
+                kb.unwrap_or(0) as f64 / 1024.0
+            );
+        }
+        samples.extend(kb);
         std::thread::sleep(Duration::from_millis(250));
     }
     let after = cpu_ticks(pid).ok_or("cannot read /proc/PID/stat")?;

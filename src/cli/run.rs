@@ -318,8 +318,12 @@ fn uplink_checks_of(config: &Config) -> impl Iterator<Item = (CheckId, CheckSpec
     })
 }
 
-/// Every configured `(service, target)` pair: what an agent's report may name.
+/// Every configured `(service, target)` pair: what an agent's report may name. Empty without
+/// `controller.agents`, where no report can be accepted anyway (1.3 MB at 10,000 services).
 pub fn targets_of(config: &Config) -> std::collections::BTreeSet<(String, String)> {
+    if config.controller.agents.is_empty() {
+        return std::collections::BTreeSet::new();
+    }
     config
         .services
         .values()

@@ -16,6 +16,7 @@ mod samples;
 pub mod threshold;
 mod track;
 pub mod vantage;
+mod view;
 pub mod window;
 
 use std::collections::BTreeMap;
@@ -272,65 +273,6 @@ impl HealthBook {
     /// number did not move.
     pub fn generation(&self, service: &str) -> u64 {
         self.generation.get(service).copied().unwrap_or(0)
-    }
-
-    fn check_states(&self, ids: &[CheckId]) -> Vec<CheckHealth> {
-        ids.iter()
-            .filter_map(|id| {
-                self.checks.get(id).map(|t| CheckHealth {
-                    check: id.clone(),
-                    role: t.role,
-                    state: t.judge.state(),
-                    last_error: t.last_error.clone(),
-                    last_latency_ms: t.last_latency_ms,
-                })
-            })
-            .collect()
-    }
-
-    /// Every target's state judged from this process's own probes alone (quorum over its
-    /// checks; no other vantage point, no damping): what an agent reports.
-    pub fn local_states(&self) -> Vec<agent::TargetReport> {
-        self.layout
-            .iter()
-            .flat_map(|(service, targets)| {
-                targets.iter().map(move |e| {
-                    let checks = self.check_states(&e.ids);
-                    agent::TargetReport {
-                        service: service.clone(),
-                        target: e.name.clone(),
-                        state: quorum_state(&checks, e.quorum),
-                    }
-                })
-            })
-            .collect()
-    }
-
-    /// The health of every target of `service`, in configuration (priority) order, as of the
-    /// last [`HealthBook::evaluate`] (the local view alone before the first one).
-    pub fn service(&self, service: &str) -> Vec<TargetHealth> {
-        let Some(targets) = self.layout.get(service) else {
-            return Vec::new();
-        };
-        targets
-            .iter()
-            .map(|e| {
-                let checks = self.check_states(&e.ids);
-                let local = quorum_state(&checks, e.quorum);
-                let (state, flapping, vantage) = match &e.track.last {
-                    Some(l) => (l.state, l.flapping, l.verdict.as_deref().cloned()),
-                    None => (local, false, None),
-                };
-                TargetHealth {
-                    target: e.name.clone(),
-                    state,
-                    local,
-                    flapping,
-                    vantage,
-                    checks,
-                }
-            })
-            .collect()
     }
 }
 

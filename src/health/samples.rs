@@ -70,12 +70,12 @@ impl HealthBook {
             .layout
             .get(service)
             .and_then(|ts| ts.iter().find(|e| e.name == target))
-            .map(|e| e.ids.clone())
+            .map(|e| e.ids.as_slice())
         else {
             return;
         };
         for id in ids {
-            if let Some(t) = self.checks.get_mut(&id) {
+            if let Some(t) = self.checks.get_mut(id) {
                 while t.samples.front().is_some_and(|s| s.at_ms < before_ms) {
                     t.samples.pop_front();
                 }
@@ -99,10 +99,19 @@ impl HealthBook {
         target: &str,
         since_ms: u64,
     ) -> Vec<(u64, bool, u64)> {
-        self.target_samples(service, target, since_ms)
-            .into_iter()
-            .map(|s| (s.at_ms, s.ok, s.latency_ms))
-            .collect()
+        let mut out = Vec::new();
+        for t in self.target_checks(service, target) {
+            let start = out.len();
+            out.extend(
+                t.samples
+                    .iter()
+                    .rev()
+                    .take_while(|s| s.at_ms >= since_ms)
+                    .map(|s| (s.at_ms, s.ok, s.latency_ms)),
+            );
+            out[start..].reverse();
+        }
+        out
     }
 
     /// A target's results since `since_ms`: count, failures and p95 latency of successes.

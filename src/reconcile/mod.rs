@@ -123,6 +123,9 @@ pub struct Controller {
     watch: provider_watch::ProviderWatch,
     /// Test-only `DNSFAILBACK_FAILPOINT=panic-in-tick`, read once at start.
     panic_in_tick: bool,
+    /// Drift checks started this tick on providers whose reads are local (bounded, so a
+    /// big zone's checks are spread over ticks).
+    drift_checks_this_tick: usize,
 }
 
 impl Controller {
@@ -192,6 +195,7 @@ impl Controller {
             suspicion_alerted: false,
             holds_started: BTreeMap::new(),
             watch: provider_watch::ProviderWatch::default(),
+            drift_checks_this_tick: 0,
             panic_in_tick: std::env::var("DNSFAILBACK_FAILPOINT").as_deref() == Ok("panic-in-tick"),
         };
         Ok(ctl)
@@ -327,6 +331,7 @@ impl Controller {
         let now = self.clock.now_ms();
         self.read_failing_providers(now);
         let mut work: BTreeMap<(String, Fqdn), Vec<zone::Item>> = BTreeMap::new();
+        self.drift_checks_this_tick = 0;
         for name in names.iter() {
             if let Some(item) = self.prepare(name, now) {
                 let key = (item.service.provider.clone(), item.service.zone.clone());

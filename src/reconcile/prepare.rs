@@ -12,7 +12,7 @@ use dnsfailback_provider::SyncStatus;
 
 use std::sync::Arc;
 
-use super::converge::{converge, Outcome, VERIFY_EVERY_MS};
+use super::converge::{converge, drift_check, verify_due, Outcome};
 use super::gates::{gate_failover, gate_pre_failback, FailoverGate, HookGate};
 use super::runtime::HookRun;
 use super::{events, zone, Controller, Done};
@@ -22,6 +22,11 @@ use crate::policy::{decide, Decision, Observed, Phase, ServiceState};
 
 /// How often the primary's baseline is written to the store while the service is normal.
 const BASELINE_SAVE_EVERY_MS: u64 = 5 * 60 * 1000;
+
+/// Drift checks started per tick on a provider whose reads are local (the embedded server):
+/// the services of a big zone are checked a few hundred at a time, spread over the period,
+/// not all at once. A service over the budget stays due and is checked on a later tick.
+const LOCAL_DRIFT_CHECKS_PER_TICK: usize = 500;
 
 /// How often a metrics gate or a change's propagation status is read.
 const READ_EVERY_MS: u64 = 5_000;
@@ -49,11 +54,34 @@ impl Controller {
         if !self.due(name, generation, now) {
             return None;
         }
+        // Before `decided` moves on: it holds the generation of the last decision.
+        let settled = self.settled(name, generation);
         if let Some(rt) = self.runtime.get_mut(name) {
             rt.decided = (generation, now);
         }
+        if settled {
+            // Only time has passed since the last decision, which would come out the same:
+            // learn the baseline and let the samples go, without deciding again (at 10,000
+            // services that is 2,000 decisions a second the loop does not make, nor allocate).
+            let primary = &service.primary().name;
+            let primary_up = self.health.target_state(name, primary) == Some(State::Up);
+            self.learn_baseline(&service, primary_up, now);
+            self.health.release_samples(name, primary, now);
+            if !verify_due(self.runtime.get(name)?, now)
+                || !self.drift_check_allowed(&service.provider)
+            {
+                return None;
+            }
+            let rt = self.runtime.get(name)?;
+            let reason = rt.last_decision.as_ref().map(|d| d.reason.as_str())?;
+            let reason = format!("drift corrected: {reason}");
+            return drift_check(&service, self.effective_state(name)?, reason);
+        }
         let health = self.health.service(name);
-        self.learn_baseline(&service, &health, now);
+        let primary_up = health
+            .iter()
+            .any(|h| h.target == service.primary().name && h.state == State::Up);
+        self.learn_baseline(&service, primary_up, now);
         self.read_in_background(&service, now);
         let mut events = std::mem::replace(&mut self.events, events::Events::new(0, 0));
         let proposal = self.propose(&mut events, &service, &health, now);
@@ -91,6 +119,23 @@ impl Controller {
             rt.last_decision = Some(decision.into());
         }
         item
+    }
+
+    /// Whether a settled service of `provider` may start its drift check on this tick (see
+    /// [`LOCAL_DRIFT_CHECKS_PER_TICK`]); counts it if so.
+    fn drift_check_allowed(&mut self, provider: &str) -> bool {
+        if !self
+            .providers
+            .get(provider)
+            .is_some_and(|p| p.reads_are_local())
+        {
+            return true;
+        }
+        if self.drift_checks_this_tick >= LOCAL_DRIFT_CHECKS_PER_TICK {
+            return false;
+        }
+        self.drift_checks_this_tick += 1;
+        true
     }
 
     /// Whether `name` is decided on this tick: not quiet, no change of its in flight (its
@@ -153,11 +198,8 @@ impl Controller {
     /// Learns the primary's normal latency and error rate while all is well, and queues the
     /// baseline for saving every few minutes and at once when the primary stops being up (an
     /// incident may be starting, and the canary after it needs the normal from before it).
-    fn learn_baseline(&mut self, service: &Service, health: &[TargetHealth], now: u64) {
-        let primary = service.primary().name.clone();
-        let primary_up = health
-            .iter()
-            .any(|h| h.target == primary && h.state == State::Up);
+    fn learn_baseline(&mut self, service: &Service, primary_up: bool, now: u64) {
+        let primary = &service.primary().name;
         let Some(rt) = self.runtime.get_mut(&service.name) else {
             return;
         };
@@ -171,7 +213,7 @@ impl Controller {
         }
         let fresh = self
             .health
-            .samples_since(&service.name, &primary, rt.baseline_seen_ms + 1);
+            .samples_since(&service.name, primary, rt.baseline_seen_ms + 1);
         let state = if primary_up { State::Up } else { State::Down };
         if let Some(b) = rt.baseline.as_mut() {
             for (at, ok, latency) in fresh {
@@ -274,7 +316,12 @@ impl Controller {
     /// verified at the provider.
     pub(super) fn mark_lowered(&mut self, name: &str, now: u64) {
         let failover_ttl = self.services.get(name).map(|s| s.failover_ttl).unwrap_or(0);
-        let Some(pending) = self.effective_state(name) else {
+        // Read in place: every finished item passes here, and only a lowering is copied.
+        let Some(pending) = self
+            .saves
+            .get(name)
+            .or_else(|| self.runtime.get(name).map(|rt| &rt.state))
+        else {
             return;
         };
         // Only a lowered TTL that is really published (not a back-off tick) starts the wait.
@@ -287,12 +334,13 @@ impl Controller {
             lowered_at_ms: None,
         } = &pending.phase
         {
-            let mut st = pending.clone();
-            st.phase = Phase::Lowering {
+            let phase = Phase::Lowering {
                 to: to.clone(),
                 old_ttl: *old_ttl,
                 lowered_at_ms: Some(now),
             };
+            let mut st = pending.clone();
+            st.phase = phase;
             self.saves.insert(name.to_string(), st);
         }
     }
@@ -302,6 +350,16 @@ impl Controller {
     /// again only every few seconds (for its baseline and its status row). A site outage
     /// changes health and wakes exactly the services it touches, on the same tick.
     fn quiet(&self, name: &str, generation: u64, now: u64) -> bool {
+        self.settled(name, generation)
+            && self.runtime.get(name).is_some_and(|rt| {
+                now.saturating_sub(rt.decided.1) < rt.quiet_for_ms && !verify_due(rt, now)
+            })
+    }
+
+    /// Quiet but for the time since its last decision and a due drift check: that decision
+    /// (for the same health generation, in `normal`, nothing pending) is what deciding again
+    /// would give.
+    fn settled(&self, name: &str, generation: u64) -> bool {
         let Some(rt) = self.runtime.get(name) else {
             return false;
         };
@@ -310,7 +368,6 @@ impl Controller {
         });
         settled
             && rt.decided.0 == generation
-            && now.saturating_sub(rt.decided.1) < rt.quiet_for_ms
             && rt.state.phase == Phase::Normal
             && rt.state.hold.is_none()
             && rt.state.failback_requested.is_none()
@@ -319,9 +376,7 @@ impl Controller {
             && !rt.metric_pending
             && !rt.sync_pending
             && !matches!(rt.sync, Some((_, SyncStatus::Pending, _)))
-            && rt
-                .last_verify_ms
-                .is_some_and(|t| now.saturating_sub(t) < VERIFY_EVERY_MS)
+            && rt.last_verify_ms.is_some()
     }
 
     /// The service's state including writes queued this tick (not yet flushed).

@@ -55,10 +55,14 @@ impl Item {
     /// The state this item leaves behind: the decided one, except that records found already
     /// right keep the previous `last_change_ms` (a drift check must not delay the next
     /// failover through `min_change_interval`).
-    fn state_after(&self, outcome: &ItemOutcome) -> ServiceState {
-        let mut state = self.next_state.clone();
+    fn state_after(
+        next_state: ServiceState,
+        previous_change_ms: Option<u64>,
+        outcome: &ItemOutcome,
+    ) -> ServiceState {
+        let mut state = next_state;
         if matches!(outcome, ItemOutcome::Unchanged) {
-            state.last_change_ms = self.previous_change_ms;
+            state.last_change_ms = previous_change_ms;
         }
         state
     }
@@ -175,7 +179,7 @@ impl ZoneJob {
                 )));
                 ItemDone {
                     service: item.service.name.clone(),
-                    state: item.state_after(&outcome),
+                    state: Item::state_after(item.next_state, item.previous_change_ms, &outcome),
                     outcome,
                     action: item.action,
                     reason: item.reason,

@@ -122,6 +122,20 @@ fn settings_ttl(etcd: &Etcd, node: &str, lease_ttl: Duration) -> EtcdSettings {
     }
 }
 
+/// Waits (up to 10 s) for `lead` to hold the lease, then writes `shop` (original TTL 300)
+/// through `store`: the leader's first write, as each test needs it.
+async fn lead_and_write(store: &EtcdStore, lead: &EtcdLeadership, what: &str) {
+    until(what, Duration::from_secs(10), || lead.is_leader()).await;
+    let st = dnsfailback::policy::ServiceState {
+        original_ttl: Some(300),
+        ..Default::default()
+    };
+    store
+        .save_service_state("shop", &st)
+        .await
+        .unwrap_or_else(|e| panic!("{what}: the leader's write failed: {e}"));
+}
+
 async fn until(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !ok() {
@@ -343,18 +357,11 @@ async fn a_deposed_leaders_writes_are_refused_by_etcd() {
     // believe it leads when its write arrives below (no race with its own check).
     let (store_a, lead_a) = connect(&settings_ttl(&etcd, "ctl-a", Duration::from_secs(30)))
         .unwrap_or_else(|e| panic!("{e}"));
-    until("ctl-a to lead", Duration::from_secs(10), || {
-        lead_a.is_leader()
-    })
-    .await;
+    lead_and_write(&store_a, &lead_a, "ctl-a to lead").await;
     let st = dnsfailback::policy::ServiceState {
         original_ttl: Some(300),
         ..Default::default()
     };
-    store_a
-        .save_service_state("shop", &st)
-        .await
-        .unwrap_or_else(|e| panic!("the leader writes: {e}"));
 
     // Someone else's view: the leader key vanishes (as when etcd expires a paused leader's
     // lease) and ctl-b wins it, while ctl-a has not noticed yet.
@@ -535,18 +542,7 @@ async fn an_etcd_with_authentication_needs_the_password_and_never_shows_it() {
 
     // The right one: the controller leads and writes.
     let (store, lead) = connect(&with("root", &right)).unwrap_or_else(|e| panic!("{e}"));
-    until("ctl-a to lead with auth", Duration::from_secs(10), || {
-        lead.is_leader()
-    })
-    .await;
-    let st = dnsfailback::policy::ServiceState {
-        original_ttl: Some(300),
-        ..Default::default()
-    };
-    store
-        .save_service_state("shop", &st)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    lead_and_write(&store, &lead, "ctl-a to lead with auth").await;
     assert!(
         !format!("{store:?} {lead:?}").contains(password),
         "Debug shows no password"
@@ -687,18 +683,7 @@ async fn an_etcd_with_client_certificates_refuses_us_without_ours_and_lets_us_le
         ..settings(&etcd, "ctl-a")
     };
     let (store, lead) = connect(&with).unwrap_or_else(|e| panic!("{e}"));
-    until("ctl-a to lead over mTLS", Duration::from_secs(10), || {
-        lead.is_leader()
-    })
-    .await;
-    let st = dnsfailback::policy::ServiceState {
-        original_ttl: Some(300),
-        ..Default::default()
-    };
-    store
-        .save_service_state("shop", &st)
-        .await
-        .unwrap_or_else(|e| panic!("write over mTLS: {e}"));
+    lead_and_write(&store, &lead, "ctl-a to lead over mTLS").await;
     let reader = observe(&with).unwrap_or_else(|e| panic!("{e}"));
     let back = reader
         .service_state("shop")

@@ -1168,3 +1168,44 @@ async fn every_service_is_on_the_status_board_before_the_first_tick() {
         st.targets
     );
 }
+
+/// A settled service whose record is changed behind the controller's back (an outside edit
+/// at the provider) gets its answer back within the 30 s drift check, without a new decision
+/// (its phase and the rest of its state stay), and the audit trail says it was drift.
+#[tokio::test(start_paused = true)]
+async fn an_outside_edit_of_a_settled_service_is_put_back_within_the_drift_check() {
+    let mut s = Scene::new("").await;
+    for _ in 0..10 {
+        s.round(true, true, S).await;
+    }
+    assert_eq!(s.applied().len(), 1, "the first publication only");
+    s.provider
+        .external_put(&fq("example.test"), a(300, "203.0.113.66"));
+    let waited = s.until_change(40).await;
+    assert!(waited <= 31, "drift put back after {waited}s");
+    assert_eq!(
+        s.applied().last().cloned().unwrap_or_default(),
+        vec![Change::Update {
+            old: a(300, "203.0.113.66"),
+            new: a(300, "192.0.2.10"),
+        }]
+    );
+    assert_eq!(shop_status(&s.ctl).phase.label(), "normal");
+    let history = s
+        .store
+        .history("shop", 20)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        history
+            .iter()
+            .any(|e| e.reason.starts_with("drift corrected:")),
+        "{history:?}"
+    );
+    // Quiet again: no further change while nothing happens.
+    let n = s.applied().len();
+    for _ in 0..65 {
+        s.round(true, true, S).await;
+    }
+    assert_eq!(s.applied().len(), n, "{:?}", s.applied());
+}

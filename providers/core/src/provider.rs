@@ -62,6 +62,14 @@ pub trait Provider: Send + Sync + 'static {
     /// What this instance can do; constant for its lifetime.
     fn capabilities(&self) -> Capabilities;
 
+    /// True when a read costs no request: an in-process server answering from memory. The
+    /// controller then reads record by record instead of listing the zone, and spreads its
+    /// periodic drift checks over ticks instead of checking every service of a zone at once
+    /// (which, for an API, keeps the listing to one per check period).
+    fn reads_are_local(&self) -> bool {
+        false
+    }
+
     /// All record sets of `name`/`rtype` in `zone`, weighted members included.
     async fn read(
         &self,

@@ -227,6 +227,10 @@ impl Provider for EmbeddedProvider {
         &self.name
     }
 
+    fn reads_are_local(&self) -> bool {
+        true
+    }
+
     fn capabilities(&self) -> Capabilities {
         <Self as dnsfailback_provider::Adapter>::CAPABILITIES
     }

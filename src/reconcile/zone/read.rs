@@ -13,14 +13,15 @@ use crate::plan::{desired_sets, diff, Plan};
 type Observed = BTreeMap<(Fqdn, RecordType), Vec<RecordSet>>;
 
 /// Reads the records of `services` in `zone`: the whole zone once for many, each record for
-/// few (a zone of 10,000 names is not listed to change one).
+/// few (a zone of 10,000 names is not listed to change one) or when reads are local (an
+/// in-process server: a copy of the whole zone would be the only cost).
 pub(in crate::reconcile) async fn read_records<'a>(
     provider: &dyn Provider,
     zone: &Fqdn,
     services: impl ExactSizeIterator<Item = &'a Service>,
 ) -> Result<Observed, ProviderError> {
     let mut out: Observed = BTreeMap::new();
-    if services.len() >= READ_ZONE_FROM {
+    if services.len() >= READ_ZONE_FROM && !provider.reads_are_local() {
         for set in provider.read_zone(zone).await? {
             out.entry((set.name.clone(), set.rtype))
                 .or_default()

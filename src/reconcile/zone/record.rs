@@ -44,7 +44,10 @@ impl ZoneJob {
             }
             if let Some(o) = outcome {
                 saved.push(index);
-                states.push((item.service.name.clone(), item.state_after(o)));
+                states.push((
+                    item.service.name.clone(),
+                    Item::state_after(item.next_state.clone(), item.previous_change_ms, o),
+                ));
             }
         }
         let closes: Vec<IntentClose> = journaled
