@@ -21,7 +21,7 @@ const RUNTIME_SHUTDOWN: Duration = Duration::from_millis(300);
 fn main() -> std::process::ExitCode {
     exit_on_panic();
     let cli = dnsfailback::cli::Cli::parse();
-    dnsfailback::cli::init_tracing(cli.verbose, cli.color);
+    dnsfailback::cli::init_tracing(cli.verbose, cli.color, cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -3,7 +3,9 @@
 //!
 //! ANSI colour codes in a log file or in journald are noise (`\x1b[2m...`), so `--color auto`
 //! (the default) colours only when stderr is a terminal and `NO_COLOR` is not set
-//! (<https://no-color.org>); `always` and `never` decide regardless.
+//! (<https://no-color.org>); `always` and `never` decide regardless. `--log-format json`
+//! writes one JSON object per line instead (level, target, message and every field such as
+//! `service`), for log shippers that would otherwise parse text.
 
 use std::ffi::OsStr;
 use std::io::IsTerminal;
@@ -32,6 +34,17 @@ impl ColorChoice {
     }
 }
 
+/// `--log-format`: how each log line on stderr is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines (coloured as `--color` says).
+    #[default]
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `target`, `fields` (with `message`
+    /// and each structured field, e.g. `service`, `action`). Never coloured.
+    Json,
+}
+
 /// hickory-server (the embedded DNS server's listener) logs two `info` lines for every DNS
 /// query it answers, which under load is hundreds of megabytes a minute. The embedded server
 /// logs its own per-query line at `debug`; hickory's stay at `warn` unless asked for by name.
@@ -52,19 +65,23 @@ pub fn filter_spec(verbose: u8, rust_log: Option<&str>) -> String {
     }
 }
 
-/// Logging to stderr with [`filter_spec`]; colours as `color` says (see
-/// [`ColorChoice::use_color`]).
-pub fn init_tracing(verbose: u8, color: ColorChoice) {
+/// Logging to stderr with [`filter_spec`], as text (colours as `color` says, see
+/// [`ColorChoice::use_color`]) or as JSON lines.
+pub fn init_tracing(verbose: u8, color: ColorChoice, format: LogFormat) {
     let rust_log = std::env::var("RUST_LOG").ok();
     let filter = tracing_subscriber::EnvFilter::try_new(filter_spec(verbose, rust_log.as_deref()))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter_spec(verbose, None)));
-    let no_color = std::env::var_os("NO_COLOR");
-    let ansi = color.use_color(std::io::stderr().is_terminal(), no_color.as_deref());
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().with_ansi(false).try_init(),
+        LogFormat::Text => {
+            let no_color = std::env::var_os("NO_COLOR");
+            let ansi = color.use_color(std::io::stderr().is_terminal(), no_color.as_deref());
+            builder.with_ansi(ansi).try_init()
+        }
+    };
 }
 
 #[cfg(test)]

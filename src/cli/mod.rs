@@ -35,7 +35,7 @@ use clap::{Parser, Subcommand};
 
 use crate::policy::command::Operation;
 
-pub use logging::{init_tracing, ColorChoice};
+pub use logging::{init_tracing, ColorChoice, LogFormat};
 pub use operate::{Steps, TokenArgs, EXIT_PENDING};
 pub use run::{start, Running};
 
@@ -63,6 +63,10 @@ pub struct Cli {
     /// (so log files and journald get plain text), `always`, or `never`.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+    /// Log lines on stderr as human-readable `text` or as one JSON object per line (`json`,
+    /// with the structured fields such as `service`, for log shippers).
+    #[arg(long, global = true, value_enum, env = "DNSFAILBACK_LOG_FORMAT", default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -103,7 +103,13 @@ impl Controller {
                         rt.sync = Some((receipt, SyncStatus::Pending, 0));
                     }
                     if !many {
-                        tracing::info!(service = %r.service, action = r.action, "{}", r.reason);
+                        tracing::info!(
+                            service = %r.service,
+                            action = r.action,
+                            phase = r.state.phase.label(),
+                            "{}",
+                            r.reason
+                        );
                     }
                     *changed.entry(r.action).or_default() += 1;
                     self.adopt_state(&r.service, r.state);

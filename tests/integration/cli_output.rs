@@ -211,3 +211,49 @@ fn every_subcommand_help_has_an_example() {
         "{out}"
     );
 }
+
+/// `--log-format json` (here through `DNSFAILBACK_LOG_FORMAT`): every stderr line is one JSON
+/// object with level, target and message, and a decision that changes DNS carries the service,
+/// the action and the phase as fields; the admin token appears nowhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_are_one_object_a_line_with_the_decisions_fields() {
+    use dnsfailback::backend::Backend;
+    let dir = Scratch::new("json-log");
+    let start = |_| async {
+        Backend::start("127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let (primary, backup) = (start(1).await, start(2).await);
+    let cfg = dir.path("dnsfailback.toml");
+    let text = crate::harness::config(&dir.0, primary.addr(), backup.addr(), "");
+    std::fs::write(&cfg, text).unwrap_or_else(|e| panic!("{e}"));
+    let proc = crate::harness::Proc::start(&cfg, &[("DNSFAILBACK_LOG_FORMAT", "json")]);
+    proc.wait_for("\"action\":\"publish\"", Duration::from_secs(20));
+    drop(primary);
+    proc.wait_for("\"action\":\"failover\"", Duration::from_secs(20));
+    let log = proc.log();
+    let mut failover = None;
+    for line in log.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+        assert!(v["level"].is_string() && v["target"].is_string(), "{line}");
+        assert!(v["fields"]["message"].is_string(), "{line}");
+        if v["fields"]["action"] == "failover" {
+            failover = Some(v);
+        }
+    }
+    let f = failover.unwrap_or_else(|| panic!("no failover event:\n{log}"));
+    assert_eq!(f["fields"]["service"], "shop", "{f}");
+    assert_eq!(f["fields"]["phase"], "failed_over", "{f}");
+    assert!(
+        f["fields"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("primary")),
+        "{f}"
+    );
+    assert!(
+        !log.contains(crate::harness::ADMIN_TOKEN),
+        "the token leaked"
+    );
+}
