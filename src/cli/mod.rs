@@ -15,6 +15,7 @@ pub mod agent;
 mod client;
 mod demo;
 pub mod dig;
+mod docs;
 pub mod logging;
 mod operate;
 pub mod out;
@@ -211,6 +212,22 @@ pub enum Command {
         after_help = "Example:\n  dnsfailback agent --name eu-probe --controller 192.0.2.5:8053 \\\n      --token-file /etc/dnsfailback/agent.token -c /etc/dnsfailback/dnsfailback.toml"
     )]
     Agent(agent::AgentArgs),
+    /// Print a shell completion script for SHELL (bash, zsh, fish, elvish, powershell).
+    #[command(
+        after_help = "Example:\n  dnsfailback completions bash > /etc/bash_completion.d/dnsfailback"
+    )]
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), or write one page per subcommand into a directory.
+    #[command(after_help = "Example:\n  dnsfailback man --out /usr/local/share/man/man1")]
+    Man {
+        /// Write dnsfailback.1 and dnsfailback-SUBCOMMAND.1 here instead of printing the main
+        /// page.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
 }
 
 /// Runs a parsed command; returns the process exit code (0 ok, 2 invalid input).
@@ -261,6 +278,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             operate::approve(&cli.config, &cli.reach, &token, &id).await
         }
         Command::Agent(args) => agent::agent(&cli.config, &args, &cli.reach).await,
+        Command::Completions { shell } => docs::completions(shell),
+        Command::Man { out } => docs::man(out.as_deref()),
     }
 }
 

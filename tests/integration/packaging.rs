@@ -63,3 +63,72 @@ fn the_systemd_unit_verifies_without_a_warning_and_is_hardened() {
     let (_, stderr) = verify(&dir.0, &typo);
     assert!(stderr.contains("NoNewPrivilegez"), "{stderr}");
 }
+
+/// `dnsfailback completions bash` is a script bash accepts, and completing `dnsfailback fail`
+/// in it offers exactly the subcommands that start so; zsh gets its own format.
+#[test]
+fn the_bash_completion_completes_subcommands_and_zsh_gets_a_compdef() {
+    let (code, script, err) = crate::harness::cli(&["completions", "bash"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let dir = crate::harness::Scratch::new("completions");
+    let file = dir.path("dnsfailback.bash");
+    std::fs::write(&file, &script).unwrap_or_else(|e| panic!("{e}"));
+    let probe = format!(
+        "source {}\nCOMP_WORDS=(dnsfailback fail)\nCOMP_CWORD=1\n_dnsfailback dnsfailback fail dnsfailback\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        file.display()
+    );
+    let out = std::process::Command::new("bash")
+        .args(["--norc", "-c", &probe])
+        .output()
+        .unwrap_or_else(|e| panic!("bash: {e}"));
+    let offered = String::from_utf8_lossy(&out.stdout);
+    let mut words: Vec<&str> = offered.split_whitespace().collect();
+    words.sort_unstable();
+    assert_eq!(
+        words,
+        ["failback", "failover"],
+        "{offered}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let (code, zsh, _) = crate::harness::cli(&["completions", "zsh"], &[]);
+    assert_eq!(code, 0);
+    assert!(zsh.starts_with("#compdef dnsfailback"), "{zsh}");
+    let (code, _, err) = crate::harness::cli(&["completions", "tcsh"], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("possible values: bash"), "{err}");
+}
+
+/// `dnsfailback man` is a roff page naming the program and every subcommand.
+#[test]
+fn the_manual_page_lists_every_subcommand() {
+    let (code, page, err) = crate::harness::cli(&["man"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(page.contains(".TH dnsfailback 1"), "{page}");
+    assert!(page.contains(".SH SUBCOMMANDS"), "{page}");
+    for sub in [
+        "run",
+        "validate",
+        "status",
+        "failover",
+        "failback",
+        "agent",
+        "completions",
+    ] {
+        assert!(
+            page.contains(&format!("dnsfailback\\-{sub}(1)")),
+            "`{sub}` missing:\n{page}"
+        );
+    }
+    // The pages it refers to, one per subcommand, with their own options.
+    let dir = Scratch::new("man");
+    let d = dir.0.display().to_string();
+    let (code, _, err) = crate::harness::cli(&["man", "--out", &d], &[]);
+    assert_eq!(code, 0, "{err}");
+    let failover = std::fs::read_to_string(dir.path("dnsfailback-failover.1"))
+        .unwrap_or_else(|e| panic!("no page for failover: {e}"));
+    assert!(failover.contains("token\\-env"), "{failover}");
+    let (code, _, err) = crate::harness::cli(&["man", "--out", "/nonexistent/man1"], &[]);
+    assert_ne!(code, 0, "{err}");
+    assert!(err.contains("/nonexistent/man1"), "{err}");
+}
