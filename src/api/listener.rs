@@ -74,8 +74,8 @@ pub async fn serve(
             accepted = listener.accept() => accepted,
         };
         while connections.try_join_next().is_some() {}
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(e) => {
                 // Out of file descriptors and the like: wait a moment instead of spinning.
                 tracing::warn!("admin API cannot accept a connection: {e}");
@@ -89,12 +89,12 @@ pub async fn serve(
             let _slot = slot;
             let _ = tokio::time::timeout(limits.max_age, async move {
                 match acceptor {
-                    None => connection(stream, app, limits).await,
+                    None => connection(stream, peer, app, limits).await,
                     Some(acceptor) => {
                         let handshake =
                             tokio::time::timeout(limits.header_read, acceptor.accept(stream));
                         match handshake.await {
-                            Ok(Ok(stream)) => connection(stream, app, limits).await,
+                            Ok(Ok(stream)) => connection(stream, peer, app, limits).await,
                             Ok(Err(e)) => tracing::debug!("admin API TLS handshake failed: {e}"),
                             Err(_) => tracing::debug!("admin API TLS handshake timed out"),
                         }
@@ -113,14 +113,17 @@ pub async fn serve(
 
 /// One connection: HTTP/1.1 with the header-read timeout, each request under the request
 /// timeout.
-async fn connection<S>(stream: S, app: Router, limits: Limits)
+async fn connection<S>(stream: S, peer: std::net::SocketAddr, app: Router, limits: Limits)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
         let app = app.clone();
         async move {
-            let req = req.map(axum::body::Body::new);
+            let mut req = req.map(axum::body::Body::new);
+            // Who is asking, for handlers that treat loopback peers differently (`/metrics`).
+            req.extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
             match tokio::time::timeout(limits.request, app.oneshot(req)).await {
                 Ok(answer) => answer,
                 Err(_) => Ok(super::error(

@@ -19,6 +19,7 @@ pub mod agents;
 pub mod approvals;
 mod auth;
 pub mod listener;
+mod metrics;
 mod operator;
 pub mod tls;
 
@@ -197,6 +198,7 @@ pub fn router(state: ApiState) -> Router {
         ));
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics::scrape))
         .merge(authed)
         .with_state(state)
 }

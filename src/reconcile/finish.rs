@@ -7,6 +7,7 @@
 
 use dnsfailback_provider::SyncStatus;
 
+use super::counters::ActionLabel;
 use super::runtime::HookRun;
 use super::zone::{ItemOutcome, ZoneDone};
 use super::{Controller, Done};
@@ -76,6 +77,7 @@ impl Controller {
         let mut changed: std::collections::BTreeMap<&'static str, usize> = Default::default();
         let mut failed = 0usize;
         let mut first_error: Option<String> = None;
+        let counters = self.board.counters().clone();
         for r in done.results {
             let Some(rt) = self.runtime.get_mut(&r.service) else {
                 continue;
@@ -112,10 +114,15 @@ impl Controller {
                         );
                     }
                     *changed.entry(r.action).or_default() += 1;
+                    counters
+                        .changes
+                        .get_or_create(&ActionLabel { action: r.action })
+                        .inc();
                     self.adopt_state(&r.service, r.state);
                 }
                 ItemOutcome::Failed(f) => {
                     failed += 1;
+                    counters.change_failures.inc();
                     let message = self.fold_failure(&r.service, f, now, many);
                     if many {
                         first_error.get_or_insert(message);
@@ -131,20 +138,14 @@ impl Controller {
             self.mark_lowered(&r.service, now);
         }
         self.flush().await;
-        if many && !changed.is_empty() {
-            tracing::info!(
-                zone = %done.zone,
-                provider = %done.provider_name,
-                "zone changed together: {changed:?}"
-            );
-        }
-        if let Some(e) = first_error {
-            tracing::warn!(
-                zone = %done.zone,
-                provider = %done.provider_name,
-                "{failed} services not changed; backing off. First error: {e}"
-            );
-        }
+        log_summary(
+            &done.provider_name,
+            &done.zone,
+            many,
+            &changed,
+            failed,
+            first_error,
+        );
     }
 
     /// A service's change failed: an error retrying cannot heal stops its provider calls
@@ -236,5 +237,27 @@ impl Controller {
             }
         };
         rt.sync = Some((receipt, st, at_ms));
+    }
+}
+
+/// A big zone job's one-line summary: what changed together, and how many failed with the
+/// first error (small jobs log each service instead).
+fn log_summary(
+    provider: &str,
+    zone: &dnsfailback_provider::Fqdn,
+    many: bool,
+    changed: &std::collections::BTreeMap<&'static str, usize>,
+    failed: usize,
+    first_error: Option<String>,
+) {
+    if many && !changed.is_empty() {
+        tracing::info!(zone = %zone, provider = %provider, "zone changed together: {changed:?}");
+    }
+    if let Some(e) = first_error {
+        tracing::warn!(
+            zone = %zone,
+            provider = %provider,
+            "{failed} services not changed; backing off. First error: {e}"
+        );
     }
 }

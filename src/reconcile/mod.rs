@@ -12,6 +12,7 @@
 pub mod clock;
 mod command;
 mod converge;
+pub mod counters;
 mod dry_run;
 mod error_policy;
 mod events;
@@ -310,6 +311,16 @@ impl Controller {
     /// Evaluates health once for everyone, then decides every service and starts the zone
     /// jobs for those that need a change. Never waits for a provider.
     async fn begin_tick(&mut self) {
+        let started = std::time::Instant::now();
+        self.decide_all().await;
+        self.board
+            .counters()
+            .tick_seconds
+            .observe(started.elapsed().as_secs_f64());
+    }
+
+    /// The tick's decision pass: health, then every due service, then the zone jobs.
+    async fn decide_all(&mut self) {
         if self.panic_in_tick {
             // Proves that a panicking task ends the whole process (tests/integration/lifecycle.rs).
             panic!("failpoint panic-in-tick reached");

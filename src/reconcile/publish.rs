@@ -48,13 +48,20 @@ pub(super) enum StatusQuery {
 #[derive(Clone, Debug)]
 pub struct StatusBoard {
     queries: mpsc::Sender<StatusQuery>,
+    counters: Arc<super::counters::LoopCounters>,
 }
 
 impl StatusBoard {
     /// The board and the receiving end the loop answers from.
     pub(super) fn new() -> (Self, mpsc::Receiver<StatusQuery>) {
         let (queries, rx) = mpsc::channel(64);
-        (StatusBoard { queries }, rx)
+        let counters = Arc::default();
+        (StatusBoard { queries, counters }, rx)
+    }
+
+    /// What the loop counts (changes, failures, tick time), for `GET /metrics`.
+    pub fn counters(&self) -> &super::counters::LoopCounters {
+        &self.counters
     }
 
     /// A board that always shows `rows` (by a task of its own): for API tests without a

@@ -12,6 +12,7 @@ mod e2e;
 mod etcd;
 mod harness;
 mod lifecycle;
+mod metrics;
 mod module_graph;
 mod operator;
 mod packaging;

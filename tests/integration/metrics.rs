@@ -1,0 +1,173 @@
+//! Issue 14, `GET /metrics`: the real binary scraped from loopback (no token needed there)
+//! before and after a real failover; the exposition is read with a Prometheus text-format
+//! parser and every family has its HELP and TYPE.
+
+use std::time::Duration;
+
+use dnsfailback::backend::Backend;
+
+use crate::harness::{config, Proc, Scratch, ADMIN_TOKEN};
+
+/// One scrape: (content type, raw text, parsed samples).
+async fn scrape(addr: std::net::SocketAddr) -> (String, String, prometheus_parse::Scrape) {
+    let resp = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap_or_else(|e| panic!("scrape: {e}"));
+    assert_eq!(
+        resp.status().as_u16(),
+        200,
+        "loopback scrapes need no token"
+    );
+    let ctype = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let text = resp.text().await.unwrap_or_default();
+    let lines = text.lines().map(|l| Ok(l.to_string()));
+    let parsed = prometheus_parse::Scrape::parse(lines).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    (ctype, text, parsed)
+}
+
+/// The value of `name` with the given label values, if present.
+fn value(s: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    s.samples
+        .iter()
+        .find(|x| x.metric == name && labels.iter().all(|(k, v)| x.labels.get(k) == Some(*v)))
+        .map(|x| match x.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            _ => f64::NAN,
+        })
+}
+
+/// Polls the metrics until `ok` holds (20 s at most); returns that scrape.
+async fn until(
+    addr: std::net::SocketAddr,
+    what: &str,
+    ok: impl Fn(&prometheus_parse::Scrape) -> bool,
+) -> prometheus_parse::Scrape {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, text, s) = scrape(addr).await;
+        if ok(&s) {
+            return s;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}:\n{text}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_follow_a_failover_in_the_prometheus_format() {
+    let dir = Scratch::new("metrics");
+    let start = || async {
+        Backend::start("127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let (primary, backup) = (start().await, start().await);
+    let cfg = dir.path("dnsfailback.toml");
+    std::fs::write(&cfg, config(&dir.0, primary.addr(), backup.addr(), ""))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let proc = Proc::start(&cfg, &[]);
+    let admin = proc.admin_addr();
+
+    let (ctype, text, _) = scrape(admin).await;
+    assert!(ctype.starts_with("application/openmetrics-text"), "{ctype}");
+    for family in [
+        "dnsfailback_build",
+        "dnsfailback_changes",
+        "dnsfailback_tick_duration_seconds",
+        "dnsfailback_service_phase",
+        "dnsfailback_target_state",
+        "dnsfailback_leader",
+    ] {
+        assert!(
+            text.contains(&format!("# HELP {family} ")),
+            "no HELP for {family}:\n{text}"
+        );
+        assert!(
+            text.contains(&format!("# TYPE {family} ")),
+            "no TYPE for {family}:\n{text}"
+        );
+    }
+    let s = until(admin, "shop published on its primary", |s| {
+        value(
+            s,
+            "dnsfailback_service_primary_share_percent",
+            &[("service", "shop")],
+        ) == Some(100.0)
+    })
+    .await;
+    assert_eq!(
+        value(
+            &s,
+            "dnsfailback_service_phase",
+            &[("service", "shop"), ("phase", "normal")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &s,
+            "dnsfailback_service_published_ttl_seconds",
+            &[("service", "shop")]
+        ),
+        Some(300.0)
+    );
+    assert_eq!(value(&s, "dnsfailback_leader", &[]), Some(1.0));
+
+    drop(primary);
+    let s = until(admin, "shop failed over", |s| {
+        value(
+            s,
+            "dnsfailback_service_phase",
+            &[("service", "shop"), ("phase", "failed_over")],
+        ) == Some(1.0)
+    })
+    .await;
+    assert_eq!(
+        value(
+            &s,
+            "dnsfailback_service_primary_share_percent",
+            &[("service", "shop")]
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(
+            &s,
+            "dnsfailback_service_published_ttl_seconds",
+            &[("service", "shop")]
+        ),
+        Some(30.0)
+    );
+    assert_eq!(
+        value(
+            &s,
+            "dnsfailback_target_state",
+            &[
+                ("service", "shop"),
+                ("target", "primary"),
+                ("state", "down")
+            ]
+        ),
+        Some(1.0)
+    );
+    assert!(
+        value(&s, "dnsfailback_changes_total", &[("action", "failover")]).is_some_and(|v| v >= 1.0),
+        "{:?}",
+        s.samples
+            .iter()
+            .filter(|x| x.metric.starts_with("dnsfailback_changes"))
+            .collect::<Vec<_>>()
+    );
+    let (_, text, _) = scrape(admin).await;
+    assert!(
+        !text.contains(ADMIN_TOKEN),
+        "the token leaked into the metrics"
+    );
+}
