@@ -33,6 +33,17 @@ impl HealthBook {
     /// A target's samples since `since_ms`, oldest first per check. Walks back from the newest
     /// only as far as needed: the cost is the answer's size, not the samples kept.
     fn target_samples(&self, service: &str, target: &str, since_ms: u64) -> Vec<Sample> {
+        self.collect_since(service, target, since_ms, |s| *s)
+    }
+
+    /// [`Self::target_samples`], each sample as `each` makes it.
+    fn collect_since<T>(
+        &self,
+        service: &str,
+        target: &str,
+        since_ms: u64,
+        each: impl Fn(&Sample) -> T,
+    ) -> Vec<T> {
         let mut out = Vec::new();
         for t in self.target_checks(service, target) {
             let start = out.len();
@@ -41,7 +52,7 @@ impl HealthBook {
                     .iter()
                     .rev()
                     .take_while(|s| s.at_ms >= since_ms)
-                    .copied(),
+                    .map(&each),
             );
             out[start..].reverse();
         }
@@ -99,19 +110,7 @@ impl HealthBook {
         target: &str,
         since_ms: u64,
     ) -> Vec<(u64, bool, u64)> {
-        let mut out = Vec::new();
-        for t in self.target_checks(service, target) {
-            let start = out.len();
-            out.extend(
-                t.samples
-                    .iter()
-                    .rev()
-                    .take_while(|s| s.at_ms >= since_ms)
-                    .map(|s| (s.at_ms, s.ok, s.latency_ms)),
-            );
-            out[start..].reverse();
-        }
-        out
+        self.collect_since(service, target, since_ms, |s| (s.at_ms, s.ok, s.latency_ms))
     }
 
     /// A target's results since `since_ms`: count, failures and p95 latency of successes.
