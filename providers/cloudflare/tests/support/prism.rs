@@ -1,9 +1,10 @@
 //! Starts Prism 5.14.2 (`@stoplight/prism-cli`) on 127.0.0.1 with Cloudflare's OpenAPI schema,
 //! in mock mode or in proxy mode in front of the fake, and kills it when dropped (also when a
-//! test panics). A missing Prism fails the test with the fix. A missing schema fails it too,
-//! unless `scripts/test.sh` found no schema beside a fresh clone and said so: it then sets
-//! `DNSFAILBACK_SKIP_MISSING_SCHEMA=1`, and the schema tests print SKIPPED and return (the
-//! script repeats the list at the end; in CI, `CI=true`, it refuses to skip).
+//! test panics). A missing Prism fails the test with the fix. A missing schema fails it too.
+//! `scripts/test.sh` on a fresh clone without the schema filters the three schema tests out by
+//! name (`--skip`, so they count as filtered out, never as passed) and says so loudly; in CI
+//! (`CI=true`) it refuses to. By hand, `DNSFAILBACK_SKIP_MISSING_SCHEMA=1` makes them print
+//! SKIPPED and return instead.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
