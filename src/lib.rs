@@ -21,12 +21,14 @@
 //! * [`cli`]: the `dnsfailback` command.
 //! * [`backend`]: a tiny HTTP backend for the demo and the tests (outside the flow).
 //! * [`tls`]: PEM files into rustls configurations (admin API, CLI, agents, etcd, checks).
+//! * [`notify`]: webhook notifications of every audit entry.
 //!
 //! The modules are layered, lowest first; a module uses only modules below it, so there is no
 //! cycle among them (docs/architecture.md; enforced by the `module_graph` tests):
 //!
 //! ```text
-//!  tls, backend, probe, providers, config, health, policy, plan, state, reconcile, api, cli
+//!  tls, backend, probe, providers, config, health, policy, plan, state, notify, reconcile, api,
+//!  cli
 //! ```
 
 #![forbid(unsafe_code)]
@@ -36,6 +38,7 @@ pub mod backend;
 pub mod cli;
 pub mod config;
 pub mod health;
+pub mod notify;
 pub mod plan;
 pub mod policy;
 pub mod probe;

@@ -9,7 +9,7 @@
 //! API -> health at the controller), see [`agent`].
 //!
 //! Shared by all of them: [`out`] prints to stdout without panicking on a closed pipe,
-//! [`logging`] sets up the log on stderr (`-v`, `--color`), `when` formats times for people.
+//! [`logging`] sets up the log on stderr (`-v`, `--color`); `state::when` formats times for people.
 
 pub mod agent;
 mod client;
@@ -28,7 +28,6 @@ mod run;
 /// being asked to (`EX_SOFTWARE` from sysexits.h): the supervisor should restart the process.
 pub const EXIT_SOFTWARE: u8 = 70;
 mod status;
-mod when;
 
 use std::path::PathBuf;
 

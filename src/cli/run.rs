@@ -150,6 +150,7 @@ async fn stop_task(what: &str, task: Option<JoinHandle<()>>) {
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     let (providers, dns_addrs, servers) = start_embedded_dns(&config).await?;
     let (store, leadership, lease) = open_store(&config)?;
+    let store = with_notifications(&config, store)?;
     // Named tokens (or the single/generated `admin` token); a token that cannot be loaded
     // stops start-up with its name, never its value.
     let tokens = api::load_tokens(&config.controller).map_err(|e| anyhow!(e))?;
@@ -251,6 +252,22 @@ fn open_store(config: &Config) -> anyhow::Result<StoreAndLeadership> {
             None,
         )),
     }
+}
+
+/// The store, with every audit entry also sent to the `[[controller.notify]]` receivers.
+fn with_notifications(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<Arc<dyn Store>> {
+    if config.controller.notify.is_empty() {
+        return Ok(store);
+    }
+    let notifier =
+        crate::notify::Notifier::start(&config.controller.notify).map_err(|e| anyhow!(e))?;
+    tracing::info!(
+        "notifying {} webhook receiver(s) of every audit entry",
+        config.controller.notify.len()
+    );
+    Ok(Arc::new(crate::notify::NotifyingStore::new(
+        store, notifier,
+    )))
 }
 
 /// Each service's approval timeout (`None`: no approval needed), for the admin API.

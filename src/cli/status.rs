@@ -5,9 +5,9 @@ use std::path::Path;
 
 use super::client::AdminClient;
 use super::out;
-use super::when;
 use crate::reconcile::status::{BaselineStatus, LeaseStatus, TargetStatus};
 use crate::reconcile::ServiceStatus;
+use crate::state::when;
 use crate::state::AuditEntry;
 
 /// Prints the status of every service, or one.

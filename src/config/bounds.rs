@@ -45,6 +45,10 @@ const fn off_or(min: Duration, max: Duration) -> Bounds {
 
 /// `controller.tick`.
 pub const TICK: Bounds = between(ms(10), secs(60));
+/// `controller.notify[].timeout`.
+pub const NOTIFY_TIMEOUT: Bounds = between(ms(100), secs(MINUTE));
+/// `controller.notify[].retry_for`.
+pub const NOTIFY_RETRY_FOR: Bounds = between(secs(0), secs(DAY));
 /// `controller.max_failovers_window`.
 pub const MAX_FAILOVERS_WINDOW: Bounds = between(secs(1), secs(7 * DAY));
 /// `controller.agent_stale_after`.

@@ -68,10 +68,28 @@ pub struct ControllerConfig {
     /// servers, other sites). The controller suspects its own network only when every anchor
     /// is down; while they answer, its local evidence is trusted. Empty by default.
     pub uplink_checks: Vec<UplinkAnchor>,
+    /// Webhook receivers of every audit entry (`[[controller.notify]]`); empty = none.
+    pub notify: Vec<NotifySettings>,
     /// The admin API over TLS; `None` = plain HTTP, which `validate` allows only on loopback
     /// unless `admin_insecure_plaintext` is set (the bearer token would cross the network in
     /// clear text).
     pub admin_tls: Option<AdminTls>,
+}
+
+/// `[[controller.notify]]`: one webhook receiver. Read by `notify`, which posts each audit
+/// entry (filtered by `events`) as JSON and retries a failing receiver for `retry_for`.
+#[derive(Debug, Clone)]
+pub struct NotifySettings {
+    /// `http://` or `https://` URL the events are POSTed to.
+    pub url: String,
+    /// Audit actions to send (`failover`, `failback`, ...); empty = every entry.
+    pub events: Vec<String>,
+    /// Sent as `Authorization: Bearer ...` when set.
+    pub bearer_token: Option<SecretSource>,
+    /// Longest wait for one POST.
+    pub timeout: Duration,
+    /// How long a failing receiver is retried for one event before it is dropped.
+    pub retry_for: Duration,
 }
 
 /// `[controller.admin_tls]`: the admin API's certificate and key (re-read on reload), and the

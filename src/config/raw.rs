@@ -58,6 +58,20 @@ pub struct RawController {
     pub admin_tls: Option<Spanned<RawAdminTls>>,
     /// The explicit opt-out that lets a non-loopback admin API speak plain HTTP.
     pub admin_insecure_plaintext: Option<Spanned<bool>>,
+    /// `[[controller.notify]]`: webhook receivers of the audit trail.
+    #[serde(default)]
+    pub notify: Vec<Spanned<RawNotify>>,
+}
+
+/// `[[controller.notify]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNotify {
+    pub url: Spanned<String>,
+    pub events: Option<Spanned<Vec<String>>>,
+    pub bearer_token: Option<Spanned<SecretSource>>,
+    pub timeout: Option<Spanned<String>>,
+    pub retry_for: Option<Spanned<String>>,
 }
 
 /// `[controller.admin_tls]`.

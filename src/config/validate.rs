@@ -22,6 +22,7 @@ mod checks;
 mod controller;
 mod ctx;
 mod etcd;
+mod notify;
 mod provider_rules;
 mod read;
 mod service;

@@ -21,6 +21,7 @@
 pub mod etcd;
 mod memory;
 mod sqlite;
+pub mod when;
 
 use serde::{Deserialize, Serialize};
 

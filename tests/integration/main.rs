@@ -14,6 +14,7 @@ mod harness;
 mod lifecycle;
 mod metrics;
 mod module_graph;
+mod notify;
 mod operator;
 mod packaging;
 mod plan_replay;

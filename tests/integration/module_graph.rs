@@ -25,6 +25,7 @@ const LAYERS: &[&str] = &[
     "policy",
     "plan",
     "state",
+    "notify",
     "reconcile",
     "api",
     "cli",

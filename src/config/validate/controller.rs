@@ -37,6 +37,7 @@ fn defaults() -> ControllerConfig {
         etcd: None,
         uplink_checks: Vec::new(),
         admin_tls: None,
+        notify: Vec::new(),
     }
 }
 
@@ -94,6 +95,7 @@ pub(super) fn controller(ctx: &mut Ctx, raw: Option<&Spanned<RawController>>) ->
     c.etcd = raw.etcd.as_ref().and_then(|e| etcd(ctx, e));
     c.uplink_checks = uplink_checks(ctx, &raw.uplink_checks);
     c.admin_tls = admin_tls(ctx, raw, c.admin_listen);
+    c.notify = super::notify::notify(ctx, &raw.notify);
     c
 }
 

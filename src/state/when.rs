@@ -1,5 +1,5 @@
 //! Times for people: RFC 3339 in UTC and a relative age (`3m ago`), from the unix
-//! milliseconds the controller records (`history`).
+//! milliseconds the controller records in the audit trail (`history`, notifications).
 //!
 //! Hand-written instead of a date crate: UTC needs only the civil-from-days conversion below,
 //! and local time zones would need the tz database (a new dependency) for little gain on a
