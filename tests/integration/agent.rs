@@ -484,3 +484,75 @@ async fn quorum_of_controller_and_agent_moves_traffic_only_together() {
         "{log}"
     );
 }
+
+/// Issue 19: an agent reaches a controller whose admin API requires client certificates
+/// (mTLS) with `--admin-ca`, `--admin-cert` and `--admin-key`; without a certificate its
+/// reports are refused by the handshake.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_reports_over_mtls_and_without_a_certificate_it_cannot() {
+    use crate::admin_tls::{ca, leaf};
+    use rcgen::ExtendedKeyUsagePurpose::{ClientAuth, ServerAuth};
+    let dir = Scratch::new("agent-mtls");
+    let write = |name: &str, text: &str| {
+        let p = dir.path(name);
+        std::fs::write(&p, text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        p.display().to_string()
+    };
+    let (server_ca, client_ca) = (ca("server CA"), ca("agents CA"));
+    let (cert, key) = leaf(&server_ca, ServerAuth);
+    let (agent_cert, agent_key) = leaf(&client_ca, ClientAuth);
+    let tls = format!(
+        "\n[controller.admin_tls]\ncert = \"{}\"\nkey = \"{}\"\nclient_ca = \"{}\"\n",
+        write("admin.crt", &cert),
+        write("admin.key", &key),
+        write("agents.pem", &client_ca.pem)
+    );
+    let server_ca_file = write("server-ca.pem", &server_ca.pem);
+    let (agent_cert, agent_key) = (
+        write("edge.crt", &agent_cert),
+        write("edge.key", &agent_key),
+    );
+    let (primary, backup) = (backend().await, backend().await);
+    let cfg = dir.path("dnsfailback.toml");
+    let text = agent_config(&dir.0, primary.addr(), backup.addr()).replace(
+        "agent_stale_after = \"2s\"\n",
+        &format!("agent_stale_after = \"2s\"{tls}"),
+    );
+    std::fs::write(&cfg, text).unwrap_or_else(|e| panic!("{e}"));
+    let ctl = controller(&cfg);
+    let admin = ctl.admin_addr();
+
+    let agent_with = |tls_args: &[&str]| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["agent", "--name", "edge", "--controller"])
+            .arg(admin.to_string())
+            .args([
+                "--token-env",
+                EDGE_ENV,
+                "--every",
+                "100ms",
+                "--admin-ca",
+                &server_ca_file,
+            ])
+            .args(tls_args)
+            .arg("-c")
+            .arg(&cfg)
+            .env(EDGE_ENV, EDGE)
+            .env(ADMIN_ENV, ADMIN);
+        Agent::spawn(cmd)
+    };
+    let refused = agent_with(&[]);
+    refused.wait_for(FAILED, Duration::from_secs(10));
+    assert!(
+        !ctl.log().contains("agent `edge` reported"),
+        "a report without a client certificate got through:\n{}",
+        ctl.log()
+    );
+    drop(refused);
+    let agent = agent_with(&["--admin-cert", &agent_cert, "--admin-key", &agent_key]);
+    ctl.wait_for(
+        "agent `edge` reported for the first time",
+        Duration::from_secs(10),
+    );
+    assert!(!agent.log().contains(FAILED), "{}", agent.log());
+}
