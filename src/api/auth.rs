@@ -137,6 +137,15 @@ fn refuse(status: StatusCode, msg: String) -> Response {
     (status, axum::Json(serde_json::json!({ "error": msg }))).into_response()
 }
 
+/// The token of an `Authorization: Bearer ...` header, if the request has one.
+pub(super) fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+}
+
 /// Authenticates, attaches the [`Caller`], and enforces the role: read-only tokens may only
 /// read (GET/HEAD); agent tokens may only POST a report (`/v1/agents/{name}/report`, the
 /// handler checks the name) and nothing else; the report route is for agent tokens only.
@@ -146,13 +155,7 @@ pub(super) async fn require_token(
     next: Next,
 ) -> Response {
     let path = req.uri().path().to_string();
-    let given = req
-        .headers()
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    let Some(given) = given else {
+    let Some(given) = bearer(req.headers()) else {
         tracing::warn!(path = %path, "admin API: refused request without a bearer token");
         return refuse(
             StatusCode::UNAUTHORIZED,

@@ -63,11 +63,8 @@ pub(super) async fn scrape(
     headers: HeaderMap,
 ) -> Response {
     let local = peer.is_some_and(|Extension(ConnectInfo(p))| p.ip().is_loopback());
-    let role = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .and_then(|t| s.tokens.identify(t.trim()))
+    let role = super::auth::bearer(&headers)
+        .and_then(|t| s.tokens.identify(t))
         .map(|t| t.role);
     if let Err((status, why)) = may_read(local, role) {
         return error(status, why);

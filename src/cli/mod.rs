@@ -283,7 +283,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
 }
 
 async fn validate(path: &std::path::Path, offline: bool) -> anyhow::Result<u8> {
-    match crate::config::load(path) {
+    match crate::config::load_with_files(path) {
         Ok((config, mut warnings)) => {
             if !offline {
                 warnings.extend(crate::config::negative_caching_warnings(&config).await);

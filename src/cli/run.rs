@@ -350,7 +350,7 @@ pub fn targets_of(config: &Config) -> std::collections::BTreeSet<(String, String
 
 /// Loads the configuration, starts, and waits for SIGINT or SIGTERM.
 pub async fn run(path: &Path) -> anyhow::Result<u8> {
-    let config = match crate::config::load(path) {
+    let config = match crate::config::load_with_files(path) {
         Ok((c, warnings)) => {
             for w in warnings {
                 tracing::warn!("{}", w.render(path));

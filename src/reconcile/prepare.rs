@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use super::converge::{converge, drift_check, verify_due, Outcome};
 use super::gates::{gate_failover, gate_pre_failback, FailoverGate, HookGate};
-use super::runtime::HookRun;
+use super::runtime::{HookRun, Runtime};
 use super::{events, zone, Controller, Done};
 use crate::config::Service;
 use crate::health::{State, TargetHealth};
@@ -55,7 +55,10 @@ impl Controller {
             return None;
         }
         // Before `decided` moves on: it holds the generation of the last decision.
-        let settled = self.settled(name, generation);
+        let settled = self
+            .runtime
+            .get(name)
+            .is_some_and(|rt| settled(rt, generation));
         if let Some(rt) = self.runtime.get_mut(name) {
             rt.decided = (generation, now);
         }
@@ -350,33 +353,11 @@ impl Controller {
     /// again only every few seconds (for its baseline and its status row). A site outage
     /// changes health and wakes exactly the services it touches, on the same tick.
     fn quiet(&self, name: &str, generation: u64, now: u64) -> bool {
-        self.settled(name, generation)
-            && self.runtime.get(name).is_some_and(|rt| {
-                now.saturating_sub(rt.decided.1) < rt.quiet_for_ms && !verify_due(rt, now)
-            })
-    }
-
-    /// Quiet but for the time since its last decision and a due drift check: that decision
-    /// (for the same health generation, in `normal`, nothing pending) is what deciding again
-    /// would give.
-    fn settled(&self, name: &str, generation: u64) -> bool {
-        let Some(rt) = self.runtime.get(name) else {
-            return false;
-        };
-        let settled = rt.last_decision.as_ref().is_some_and(|d| {
-            d.desired == rt.state.published && d.alert.is_none() && d.held.is_none()
-        });
-        settled
-            && rt.decided.0 == generation
-            && rt.state.phase == Phase::Normal
-            && rt.state.hold.is_none()
-            && rt.state.failback_requested.is_none()
-            && rt.hook == HookRun::Idle
-            && rt.retry_at_ms.is_none()
-            && !rt.metric_pending
-            && !rt.sync_pending
-            && !matches!(rt.sync, Some((_, SyncStatus::Pending, _)))
-            && rt.last_verify_ms.is_some()
+        self.runtime.get(name).is_some_and(|rt| {
+            settled(rt, generation)
+                && now.saturating_sub(rt.decided.1) < rt.quiet_for_ms
+                && !verify_due(rt, now)
+        })
     }
 
     /// The service's state including writes queued this tick (not yet flushed).
@@ -405,4 +386,25 @@ impl Controller {
             self.audit_later(name, "held", &why, serde_json::Value::Null);
         }
     }
+}
+
+/// Quiet but for the time since its last decision and a due drift check: that decision (for
+/// the same health generation, in `normal`, nothing pending) is what deciding again would
+/// give.
+fn settled(rt: &Runtime, generation: u64) -> bool {
+    let settled = rt
+        .last_decision
+        .as_ref()
+        .is_some_and(|d| d.desired == rt.state.published && d.alert.is_none() && d.held.is_none());
+    settled
+        && rt.decided.0 == generation
+        && rt.state.phase == Phase::Normal
+        && rt.state.hold.is_none()
+        && rt.state.failback_requested.is_none()
+        && rt.hook == HookRun::Idle
+        && rt.retry_at_ms.is_none()
+        && !rt.metric_pending
+        && !rt.sync_pending
+        && !matches!(rt.sync, Some((_, SyncStatus::Pending, _)))
+        && rt.last_verify_ms.is_some()
 }

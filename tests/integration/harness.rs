@@ -398,11 +398,26 @@ pub async fn memory_controller(
     dnsfailback_provider::memory::MemoryProvider,
     Arc<dnsfailback::state::MemoryStore>,
 ) {
-    use dnsfailback_provider::Provider;
     let zone = dnsfailback_provider::Fqdn::new("example.test").unwrap_or_else(|e| panic!("{e}"));
     let provider = dnsfailback_provider::memory::MemoryProvider::new("mem", &[zone]);
-    let mut providers: std::collections::BTreeMap<String, Arc<dyn Provider>> = Default::default();
-    providers.insert("mem".into(), Arc::new(provider.clone()));
+    let (ctl, store) = controller_over(config, &[("mem", Arc::new(provider.clone()))]).await;
+    (ctl, provider, store)
+}
+
+/// A single controller for `config` over the given named providers, an in-memory store and
+/// the fixed test clock (on tokio's clock, paused in most tests): the one set-up every
+/// in-process controller test shares.
+pub async fn controller_over(
+    config: dnsfailback::config::Config,
+    providers: &[(&str, Arc<dyn dnsfailback_provider::Provider>)],
+) -> (
+    dnsfailback::reconcile::Controller,
+    Arc<dnsfailback::state::MemoryStore>,
+) {
+    let providers = providers
+        .iter()
+        .map(|(name, p)| (name.to_string(), p.clone()))
+        .collect();
     let store = Arc::new(dnsfailback::state::MemoryStore::default());
     let ctl = dnsfailback::reconcile::Controller::new(
         config,
@@ -413,5 +428,5 @@ pub async fn memory_controller(
     )
     .await
     .unwrap_or_else(|e| panic!("{e}"));
-    (ctl, provider, store)
+    (ctl, store)
 }

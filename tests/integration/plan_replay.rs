@@ -2,16 +2,12 @@
 //! before every tick the plan is taken; the tick must then send exactly the planned change
 //! sets and leave every service in the planned phase.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use dnsfailback::config::validate::parse;
 use dnsfailback::health::check_id;
-use dnsfailback::reconcile::{Clock, Controller, ServicePlan};
-use dnsfailback::state::{MemoryStore, SingleNode};
+use dnsfailback::reconcile::{Controller, ServicePlan};
 use dnsfailback_provider::memory::MemoryProvider;
-use dnsfailback_provider::{Fqdn, Provider};
 
 use crate::harness::{probe, service_toml};
 
@@ -49,19 +45,7 @@ impl Replay {
     async fn new(text: &str, n: usize) -> Replay {
         let (config, _) =
             parse(std::path::Path::new("replay.toml"), text).unwrap_or_else(|e| panic!("{e}"));
-        let zone = Fqdn::new("example.test").unwrap_or_else(|e| panic!("{e}"));
-        let provider = MemoryProvider::new("mem", &[zone]);
-        let mut providers: BTreeMap<String, Arc<dyn Provider>> = BTreeMap::new();
-        providers.insert("mem".into(), Arc::new(provider.clone()));
-        let ctl = Controller::new(
-            config,
-            providers,
-            Arc::new(MemoryStore::default()),
-            Arc::new(SingleNode),
-            Clock::starting_at(1_700_000_000_000),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        let (ctl, provider, _) = crate::harness::memory_controller(config).await;
         Replay {
             ctl,
             provider,

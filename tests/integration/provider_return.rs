@@ -3,7 +3,6 @@
 //! one record of a failing provider every 2 s and lets its services retry when it answers.
 //! Paused clock, scripted probes, a provider switched off and on by the test.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,8 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use dnsfailback::config::validate::parse;
 use dnsfailback::health::check_id;
-use dnsfailback::reconcile::{Clock, Controller};
-use dnsfailback::state::{MemoryStore, SingleNode};
+use dnsfailback::reconcile::Controller;
 use dnsfailback_provider::memory::MemoryProvider;
 use dnsfailback_provider::{
     ApplyReceipt, Capabilities, ChangeSet, ErrorKind, Fqdn, Provider, ProviderError, RecordSet,
@@ -115,17 +113,8 @@ async fn controller_over(provider: &Arc<Switchable>) -> Controller {
         crate::scenario::CONFIG,
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let mut providers: BTreeMap<String, Arc<dyn Provider>> = BTreeMap::new();
-    providers.insert("mem".into(), provider.clone());
-    let mut ctl = Controller::new(
-        config,
-        providers,
-        Arc::new(MemoryStore::default()),
-        Arc::new(SingleNode),
-        Clock::starting_at(1_700_000_000_000),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    let mem: Arc<dyn Provider> = provider.clone();
+    let (mut ctl, _) = crate::harness::controller_over(config, &[("mem", mem)]).await;
     for _ in 0..3 {
         round(&mut ctl, true).await;
     }

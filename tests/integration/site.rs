@@ -392,9 +392,8 @@ async fn a_hanging_hook_of_one_service_never_delays_another_services_failover() 
 
 #[tokio::test(start_paused = true)]
 async fn a_provider_that_hangs_delays_no_other_zones_failover() {
-    use dnsfailback::state::SingleNode;
     use dnsfailback_provider::memory::Fault;
-    use dnsfailback_provider::{Fqdn, Provider};
+    use dnsfailback_provider::Fqdn;
     // Two zones at two providers; the running loop (`run`, which never waits for a provider).
     let toml = format!(
         "[providers.slow]\nkind = \"embedded\"\n[providers.fast]\nkind = \"embedded\"\n{}{}",
@@ -405,19 +404,14 @@ async fn a_provider_that_hangs_delays_no_other_zones_failover() {
     let fq = |z: &str| Fqdn::new(z).unwrap_or_else(|e| panic!("{e}"));
     let slow = dnsfailback_provider::memory::MemoryProvider::new("slow", &[fq("example.test")]);
     let fast = dnsfailback_provider::memory::MemoryProvider::new("fast", &[fq("example.test")]);
-    let mut providers: std::collections::BTreeMap<String, std::sync::Arc<dyn Provider>> =
-        Default::default();
-    providers.insert("slow".into(), std::sync::Arc::new(slow.clone()));
-    providers.insert("fast".into(), std::sync::Arc::new(fast.clone()));
-    let ctl = Controller::new(
+    let (ctl, _) = crate::harness::controller_over(
         cfg,
-        providers,
-        std::sync::Arc::new(MemoryStore::default()),
-        std::sync::Arc::new(SingleNode),
-        dnsfailback::reconcile::Clock::starting_at(1_700_000_000_000),
+        &[
+            ("slow", std::sync::Arc::new(slow.clone())),
+            ("fast", std::sync::Arc::new(fast.clone())),
+        ],
     )
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    .await;
     let (results, results_rx) = tokio::sync::mpsc::channel(64);
     let (_commands, commands_rx) = tokio::sync::mpsc::channel(1);
     let (_agents, agents_rx) = tokio::sync::mpsc::channel(1);

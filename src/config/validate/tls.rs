@@ -2,9 +2,11 @@
 //! and client CA), the plaintext rule for a non-loopback admin API, and the `ca`, `cert` and
 //! `key` of `[controller.etcd]`.
 //!
-//! Part of config validation, which runs before the flow starts. The files are read here, and
-//! the same code as at start-up ([`crate::tls`]) builds the configuration from them, so a
-//! certificate that does not match its key is found by `validate`, not by the first client.
+//! Part of config validation, which runs before the flow starts. Only the shape is checked
+//! here: every command reads the configuration (the CLI for the admin address and token), and
+//! an operator's `status` must not need read access to the server's private key. The files
+//! themselves are read by [`crate::config::tls_file_problems`], which `validate` and `run`
+//! call.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -25,19 +27,16 @@ pub(super) fn admin_tls(
     raw: &RawController,
     listen: SocketAddr,
 ) -> Option<AdminTls> {
-    let tls = raw.admin_tls.as_ref().and_then(|t| {
+    let tls = raw.admin_tls.as_ref().map(|t| {
         let r = t.get_ref();
         let identity = Identity {
             cert: PathBuf::from(r.cert.get_ref()),
             key: PathBuf::from(r.key.get_ref()),
         };
         let client_ca = r.client_ca.as_ref().map(|c| PathBuf::from(c.get_ref()));
-        match crate::tls::server_config(&identity, client_ca.as_deref()) {
-            Ok(_) => Some(AdminTls { identity, client_ca }),
-            Err(e) => {
-                ctx.err(t, "controller.admin_tls", e, "point cert and key at the PEM certificate chain and its private key (and client_ca at the PEM CA of the clients' certificates); see docs/config.md#admin-api-tls");
-                None
-            }
+        AdminTls {
+            identity,
+            client_ca,
         }
     });
     let opted_out = raw
@@ -55,8 +54,8 @@ pub(super) fn admin_tls(
     tls
 }
 
-/// `ca`, `cert` and `key` of `[controller.etcd]`: cert and key together, each file usable.
-/// `Err` after an error.
+/// `ca`, `cert` and `key` of `[controller.etcd]`: cert and key together. `Err` after an
+/// error.
 pub(super) fn etcd_tls(ctx: &mut Ctx, r: &RawEtcd) -> Result<EtcdTls, ()> {
     let path = |s: &Spanned<String>| PathBuf::from(s.get_ref());
     let identity = match (&r.cert, &r.key) {
@@ -70,21 +69,8 @@ pub(super) fn etcd_tls(ctx: &mut Ctx, r: &RawEtcd) -> Result<EtcdTls, ()> {
             return Err(());
         }
     };
-    let tls = EtcdTls {
+    Ok(EtcdTls {
         ca: r.ca.as_ref().map(path),
         identity,
-    };
-    if tls == EtcdTls::default() {
-        return Ok(tls);
-    }
-    match crate::tls::client_config(tls.ca.as_deref(), tls.identity.as_ref()) {
-        Ok(_) => Ok(tls),
-        Err(e) => {
-            let at = r.ca.as_ref().or(r.cert.as_ref()).or(r.key.as_ref());
-            if let Some(at) = at {
-                ctx.err(at, "controller.etcd", e, "point ca at the PEM CA of the etcd servers, and cert and key at this controller's client certificate and key");
-            }
-            Err(())
-        }
-    }
+    })
 }
