@@ -67,7 +67,7 @@ pub(super) async fn report(
             ),
         );
     }
-    let unknown = unknown_targets(&report, &s.known_targets);
+    let unknown = unknown_targets(&report, &s.known_targets.get());
     if !unknown.is_empty() {
         return error(
             StatusCode::BAD_REQUEST,

@@ -21,6 +21,7 @@ mod auth;
 pub mod listener;
 mod metrics;
 mod operator;
+pub mod swap;
 pub mod tls;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -57,7 +58,7 @@ pub struct ApiState {
     pub commands: tokio::sync::mpsc::Sender<crate::policy::command::OperatorCommand>,
     /// Every configured service -> its two-person approval timeout (`None`: no approval
     /// needed). Also the list of known services while the status board is still empty.
-    pub approval: Arc<BTreeMap<String, Option<Duration>>>,
+    pub approval: Arc<swap::Swappable<BTreeMap<String, Option<Duration>>>>,
     /// Commands waiting for a second operator (in memory; a restart drops them).
     pub approvals: Approvals,
     /// How long to wait for the control loop's answer before answering 504.
@@ -66,7 +67,7 @@ pub struct ApiState {
     /// `try_send`: when it is full the agent gets 503 and simply reports again next round.
     pub agent_reports: tokio::sync::mpsc::Sender<AgentReport>,
     /// Every configured `(service, target)`; a report naming anything else is refused (400).
-    pub known_targets: Arc<BTreeSet<(String, String)>>,
+    pub known_targets: Arc<swap::Swappable<BTreeSet<(String, String)>>>,
     /// Agents heard from since start, so each agent's first report is logged once.
     pub agents_heard: Arc<Mutex<BTreeSet<String>>>,
     /// Where `POST /v1/reload` goes (`run`, which re-reads the configuration); `None` when
@@ -97,11 +98,11 @@ impl ApiState {
             store,
             tokens: Arc::new(tokens),
             commands,
-            approval: Arc::new(approval),
+            approval: Arc::new(swap::Swappable::new(approval)),
             approvals: Approvals::default(),
             reply_timeout: REPLY_TIMEOUT,
             agent_reports,
-            known_targets: Arc::new(known_targets),
+            known_targets: Arc::new(swap::Swappable::new(known_targets)),
             agents_heard: Arc::new(Mutex::new(BTreeSet::new())),
             reload: None,
             clock: crate::reconcile::Clock::system(),
@@ -146,8 +147,9 @@ async fn plan(State(s): State<ApiState>) -> Response {
     }
 }
 
-/// Re-reads the configuration's provider settings and secrets and resumes the services that
-/// needed an operator (operators only: it is a POST).
+/// Re-reads the configuration (providers, secrets, services; see `cli::reload`) and resumes
+/// the services that needed an operator (operators only: it is a POST). 422 with the reason
+/// when nothing changed.
 async fn reload(State(s): State<ApiState>) -> Response {
     let Some(tx) = &s.reload else {
         return error(

@@ -154,7 +154,7 @@ pub(super) async fn abort(
 /// A service is known when the configuration names it (every configured service has an
 /// entry in the approval map, `None` when it needs no second operator).
 fn known(s: &ApiState, service: &str) -> bool {
-    s.approval.contains_key(service)
+    s.approval.get().contains_key(service)
 }
 
 /// Sends directly, or parks for a second operator when the service requires it.
@@ -165,7 +165,7 @@ async fn submit(s: &ApiState, caller: &Caller, service: &str, op: Operation) -> 
             format!("no service named `{service}`"),
         );
     }
-    let Some(timeout) = s.approval.get(service).copied().flatten() else {
+    let Some(timeout) = s.approval.get().get(service).copied().flatten() else {
         return forward(s, service, op, caller.name.clone()).await;
     };
     let verb = op.verb();

@@ -23,7 +23,7 @@ use crate::health::agent::AgentReport;
 use crate::health::HealthBook;
 use crate::probe::{ProbeResult, Runner};
 
-use super::run::checks_of;
+use super::probes::checks_of;
 
 /// The environment variable the agent reads its token from when neither `--token-env` nor
 /// `--token-file` is given.

@@ -20,6 +20,7 @@ pub mod logging;
 mod operate;
 pub mod out;
 mod plan;
+mod probes;
 pub mod reach;
 mod reload;
 mod run;
@@ -28,6 +29,7 @@ mod run;
 /// being asked to (`EX_SOFTWARE` from sysexits.h): the supervisor should restart the process.
 pub const EXIT_SOFTWARE: u8 = 70;
 mod status;
+mod systemd;
 
 use std::path::PathBuf;
 

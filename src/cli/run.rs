@@ -19,11 +19,10 @@ use anyhow::{anyhow, Context};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use super::probes::{approval_timeouts, targets_of, Probes};
 use crate::api::{self, ApiState};
 use crate::config::Config;
 use crate::health::agent::AgentReport;
-use crate::health::check_id;
-use crate::probe::{CheckId, CheckSpec, Runner};
 use crate::reconcile::{Clock, Controller, StatusBoard};
 use crate::state::{Leadership, SingleNode, SqliteStore, Store};
 
@@ -48,15 +47,18 @@ pub struct Running {
     /// `None` once it has ended (see [`Running::task_ended`]).
     controller: Option<JoinHandle<()>>,
     api: Option<JoinHandle<()>>,
-    _runner: Runner,
+    /// The probe runner, restarted by a reload that changes checks.
+    pub probes: Arc<Probes>,
     /// Servers the providers run in this process (the embedded DNS), stopped last.
     servers: Vec<Arc<dyn dnsfailback_provider::LocalServer>>,
     /// In an etcd group: given up on a clean stop, so another controller takes over at once.
     lease: Option<Arc<crate::state::etcd::EtcdLeadership>>,
     /// Reloads asked for through the admin API (`POST /v1/reload`), served by [`run`].
     reloads: Option<mpsc::Receiver<api::ReloadRequest>>,
-    /// What a reload cannot apply, as started (see [`super::reload::restart_fingerprint`]).
-    fingerprint: u64,
+    /// What the process was started with, to tell what a reload changes (taken by [`run`]).
+    reload_baseline: Option<super::reload::Baseline>,
+    /// The admin API's view of the services, swapped by a reload.
+    api_index: Option<super::reload::ApiIndex>,
     /// The admin API's certificate, re-read on reload.
     admin_tls: Option<Arc<api::tls::ServerTls>>,
 }
@@ -174,9 +176,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let (reload_tx, reloads) = mpsc::channel(4);
     api_state.reload = Some(reload_tx);
     api_state.clock = clock;
+    let api_index = super::reload::ApiIndex::of(&api_state);
     let (admin_addr, api, admin_tls) = serve_admin(&config, api_state, shutdown_rx.clone()).await?;
     let (tx, rx) = mpsc::channel(4096);
-    let runner = spawn_probes(&config, tx);
+    let probes = Probes::start(&config, tx);
     let controller = tokio::spawn(controller.run(rx, commands_rx, agent_rx, shutdown_rx));
     Ok(Running {
         admin_addr,
@@ -185,11 +188,12 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         shutdown,
         controller: Some(controller),
         api: Some(api),
-        _runner: runner,
+        probes,
         servers,
         lease,
         reloads: Some(reloads),
-        fingerprint: super::reload::restart_fingerprint(&config),
+        reload_baseline: Some(super::reload::Baseline::of(&config)),
+        api_index: Some(api_index),
         admin_tls,
     })
 }
@@ -270,15 +274,6 @@ fn with_notifications(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<
     )))
 }
 
-/// Each service's approval timeout (`None`: no approval needed), for the admin API.
-fn approval_timeouts(config: &Config) -> BTreeMap<String, Option<Duration>> {
-    config
-        .services
-        .values()
-        .map(|s| (s.name.clone(), s.approval.as_ref().map(|a| a.timeout)))
-        .collect()
-}
-
 /// Binds the admin API's address and serves it (over TLS when configured); returns the bound
 /// address (the configured port may be 0), the task and the TLS to reload. A busy address or
 /// an unusable certificate stops start-up with what to change.
@@ -300,54 +295,6 @@ async fn serve_admin(
     Ok((admin_addr, api, tls))
 }
 
-/// Starts probing every service check and the controller's uplink checks, results to `tx`.
-fn spawn_probes(config: &Config, tx: mpsc::Sender<crate::probe::ProbeResult>) -> Runner {
-    let mut checks = checks_of(config);
-    checks.extend(uplink_checks_of(config));
-    Runner::spawn(checks, tx)
-}
-
-/// Every check of every service with the id health knows it by: what the controller's probe
-/// runner runs, and what a probe agent (`dnsfailback agent`) runs from its vantage point.
-pub fn checks_of(config: &Config) -> Vec<(CheckId, CheckSpec)> {
-    config
-        .services
-        .values()
-        .flat_map(|s| {
-            s.targets.iter().flat_map(move |t| {
-                t.checks
-                    .iter()
-                    .enumerate()
-                    .map(move |(i, c)| (check_id(&s.name, &t.name, i), c.spec.clone()))
-            })
-        })
-        .collect()
-}
-
-/// The controller's uplink anchors' checks (health files them under [`crate::health::UPLINK`]).
-/// Only the controller runs them: they say whether *its* network works.
-fn uplink_checks_of(config: &Config) -> impl Iterator<Item = (CheckId, CheckSpec)> + '_ {
-    config.controller.uplink_checks.iter().flat_map(|a| {
-        a.checks
-            .iter()
-            .enumerate()
-            .map(move |(i, c)| (check_id(crate::health::UPLINK, &a.name, i), c.spec.clone()))
-    })
-}
-
-/// Every configured `(service, target)` pair: what an agent's report may name. Empty without
-/// `controller.agents`, where no report can be accepted anyway (1.3 MB at 10,000 services).
-pub fn targets_of(config: &Config) -> std::collections::BTreeSet<(String, String)> {
-    if config.controller.agents.is_empty() {
-        return std::collections::BTreeSet::new();
-    }
-    config
-        .services
-        .values()
-        .flat_map(|s| s.targets.iter().map(|t| (s.name.clone(), t.name.clone())))
-        .collect()
-}
-
 /// Loads the configuration, starts, and waits for SIGINT or SIGTERM.
 pub async fn run(path: &Path) -> anyhow::Result<u8> {
     let config = match crate::config::load_with_files(path) {
@@ -365,13 +312,24 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
     let mut running = start(config).await?;
     tracing::info!("dnsfailback running; admin API on {}", running.admin_addr);
     let mut reloads = running.reloads.take();
-    let reloader = super::reload::Reloader {
+    let (Some(baseline), Some(api)) = (running.reload_baseline.take(), running.api_index.take())
+    else {
+        return Err(anyhow!(
+            "the controller started without what a reload needs"
+        ));
+    };
+    let mut reloader = super::reload::Reloader {
         path,
         board: running.board.clone(),
-        fingerprint: running.fingerprint,
+        baseline,
         admin_tls: running.admin_tls.clone(),
+        probes: running.probes.clone(),
+        api,
     };
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    super::systemd::notify("READY=1");
+    let watchdog = super::systemd::feed_watchdog(running.board.clone());
+    tokio::pin!(watchdog);
     let code = loop {
         tokio::select! {
             _ = wait_for_signal() => {
@@ -392,8 +350,10 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
             Some(reply) = super::reload::next_reload(&mut reloads) => {
                 let _ = reply.send(reloader.reload().await);
             }
+            () = &mut watchdog => {}
         }
     };
+    super::systemd::notify("STOPPING=1");
     let started = std::time::Instant::now();
     running.stop().await;
     tracing::info!("stopped in {:?}", started.elapsed());

@@ -12,6 +12,7 @@ pub mod baseline;
 mod check;
 pub mod flap;
 pub mod partition;
+mod reshape;
 mod samples;
 pub mod threshold;
 mod track;
@@ -105,6 +106,9 @@ pub struct HealthBook {
     keep_samples: bool,
     /// Per service: bumped whenever one of its targets changes (see [`HealthBook::generation`]).
     generation: BTreeMap<String, u64>,
+    /// The vantage quorum every target is judged with (see [`HealthBook::set_vantage`]), for
+    /// targets added by a reload.
+    vantage: reshape::VantageSettings,
 }
 
 /// The service name uplink anchors' checks are filed under (never a configured service:
@@ -127,25 +131,10 @@ impl HealthBook {
         // 10,000 services cost about 8 MB.
         let mut checks = Vec::new();
         let mut layout = Vec::new();
+        let vantage = reshape::VantageSettings::default();
         for s in services {
-            let mut targets = Vec::with_capacity(s.targets.len());
-            for (ti, t) in s.targets.iter().enumerate() {
-                let mut ids = Vec::with_capacity(t.checks.len());
-                for (i, c) in t.checks.iter().enumerate() {
-                    let id = check_id(&s.name, &t.name, i);
-                    let mut tracker = CheckTracker::new(c);
-                    // Only the primary's results are read (baseline, canary gates).
-                    tracker.sampled = ti == 0;
-                    checks.push((id.clone(), tracker));
-                    ids.push(id);
-                }
-                targets.push(TargetEntry {
-                    name: t.name.clone(),
-                    ids,
-                    quorum: t.fail_quorum,
-                    track: TargetTrack::new(1, &[], std::time::Duration::from_secs(10)),
-                });
-            }
+            let targets =
+                reshape::entries_of(s, &vantage, |id, tracker| checks.push((id, tracker)));
             layout.push((s.name.clone(), targets));
         }
         HealthBook {
@@ -155,6 +144,7 @@ impl HealthBook {
             uplink: Vec::new(),
             keep_samples: true,
             generation: BTreeMap::new(),
+            vantage,
         }
     }
 
@@ -171,6 +161,11 @@ impl HealthBook {
         for entry in self.layout.values_mut().flatten() {
             entry.track = TargetTrack::new(required, &agents, stale_after);
         }
+        self.vantage = reshape::VantageSettings {
+            required,
+            agents,
+            stale_after,
+        };
     }
 
     /// Tracks the controller's uplink anchors; their checks are fed through

@@ -49,6 +49,7 @@ pub use clock::Clock;
 pub use dry_run::ServicePlan;
 pub use events::EVENTS_LOG;
 pub use publish::StatusBoard;
+pub use reload::ServicesUpdate;
 use runtime::Runtime;
 
 /// Probe results taken off the channel per wake-up of the loop.
@@ -317,6 +318,7 @@ impl Controller {
             .counters()
             .tick_seconds
             .observe(started.elapsed().as_secs_f64());
+        self.board.ticked();
     }
 
     /// The tick's decision pass: health, then every due service, then the zone jobs.

@@ -36,10 +36,12 @@ pub(super) enum StatusQuery {
     Plan {
         reply: oneshot::Sender<Vec<ServicePlan>>,
     },
-    /// Swap in providers rebuilt from a reloaded configuration (see [`super::reload`]).
+    /// Swap in providers rebuilt from a reloaded configuration and take in the services it
+    /// adds, changes or removes (see [`super::reload`]).
     Reload {
         providers: BTreeMap<String, Arc<dyn Provider>>,
-        reply: oneshot::Sender<String>,
+        services: super::reload::ServicesUpdate,
+        reply: oneshot::Sender<Result<String, String>>,
     },
 }
 
@@ -49,6 +51,9 @@ pub(super) enum StatusQuery {
 pub struct StatusBoard {
     queries: mpsc::Sender<StatusQuery>,
     counters: Arc<super::counters::LoopCounters>,
+    /// Ticks finished since start: a supervisor's watchdog (systemd) is fed only while this
+    /// moves, so a control loop that hangs gets the process restarted.
+    ticks: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl StatusBoard {
@@ -56,7 +61,24 @@ impl StatusBoard {
     pub(super) fn new() -> (Self, mpsc::Receiver<StatusQuery>) {
         let (queries, rx) = mpsc::channel(64);
         let counters = Arc::default();
-        (StatusBoard { queries, counters }, rx)
+        let ticks = Arc::default();
+        let board = StatusBoard {
+            queries,
+            counters,
+            ticks,
+        };
+        (board, rx)
+    }
+
+    /// How many ticks the loop has finished since start (see the field).
+    pub fn ticks(&self) -> u64 {
+        self.ticks.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Counts one finished tick.
+    pub(super) fn ticked(&self) {
+        self.ticks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// What the loop counts (changes, failures, tick time), for `GET /metrics`.
@@ -83,7 +105,7 @@ impl StatusBoard {
                         let _ = reply.send(Vec::new());
                     }
                     StatusQuery::Reload { reply, .. } => {
-                        let _ = reply.send("nothing to reload: no control loop".into());
+                        let _ = reply.send(Err("nothing to reload: no control loop".into()));
                     }
                 }
             }
@@ -112,19 +134,21 @@ impl StatusBoard {
             .await
     }
 
-    /// Swaps in providers rebuilt from a reloaded configuration and resumes the services
-    /// that needed an operator; answers what was done.
+    /// Swaps in providers rebuilt from a reloaded configuration, takes in the services it
+    /// adds, changes or removes, and resumes the services that needed an operator; answers
+    /// what was done, or why nothing was.
     pub async fn reload(
         &self,
         providers: BTreeMap<String, Arc<dyn Provider>>,
+        services: super::reload::ServicesUpdate,
     ) -> Result<String, String> {
         let (reply, answer) = oneshot::channel();
-        self.send(
-            StatusQuery::Reload { providers, reply },
-            answer,
-            ANSWER_WITHIN,
-        )
-        .await
+        let query = StatusQuery::Reload {
+            providers,
+            services,
+            reply,
+        };
+        self.send(query, answer, ANSWER_WITHIN).await?
     }
 
     async fn ask(&self, service: Option<String>) -> Result<Vec<ServiceStatus>, String> {
@@ -170,10 +194,14 @@ impl Controller {
                 };
                 let _ = reply.send(rows);
             }
-            StatusQuery::Reload { providers, reply } => {
-                let text = self.reload_providers(providers);
+            StatusQuery::Reload {
+                providers,
+                services,
+                reply,
+            } => {
+                let answer = self.reload(providers, services).await;
                 self.flush().await;
-                let _ = reply.send(text);
+                let _ = reply.send(answer);
             }
             StatusQuery::Plan { reply } => {
                 if self.leadership.is_leader() {

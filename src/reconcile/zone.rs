@@ -137,13 +137,20 @@ pub(super) struct ItemDone {
     pub post_step: bool,
 }
 
-/// Test-only pause point: `DNSFAILBACK_FAILPOINT=after-intent` stops the controller right
-/// after an intent is durable and before the provider is called, so a test can SIGKILL it
-/// exactly there.
+/// Test-only pause points: `DNSFAILBACK_FAILPOINT=after-intent` pauses forever right after
+/// an intent is durable and before the provider is called (a test SIGKILLs or SIGTERMs the
+/// controller exactly there); `slow-apply` makes each provider call (`in-apply`) take one
+/// second longer (a SIGTERM arrives while a change is at the provider).
 async fn failpoint(name: &str) {
-    if std::env::var("DNSFAILBACK_FAILPOINT").ok().as_deref() == Some(name) {
+    let Ok(set) = std::env::var("DNSFAILBACK_FAILPOINT") else {
+        return;
+    };
+    if set == name {
         tracing::warn!("failpoint {name} reached; pausing forever");
         std::future::pending::<()>().await;
+    } else if set == "slow-apply" && name == "in-apply" {
+        tracing::warn!("failpoint slow-apply reached; the change goes on in 1 s");
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
 }
 
@@ -293,6 +300,7 @@ impl ZoneJob {
             for p in &batch {
                 merged.changes.extend(p.changes.changes.iter().cloned());
             }
+            failpoint("in-apply").await;
             match self.provider.apply(&merged).await {
                 Ok(receipt) => done.extend(batch.into_iter().map(|p| (p, receipt.clone()))),
                 // Only a refusal about a record (someone changed it, or the provider rejects

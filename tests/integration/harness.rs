@@ -280,10 +280,21 @@ pub async fn wait_dns(
     what: &str,
     pred: impl Fn(&dnsfailback::cli::dig::Answer) -> bool,
 ) -> dnsfailback::cli::dig::Answer {
+    wait_name(dns, "shop.example.test.", limit, what, pred).await
+}
+
+/// Polls DNS until `pred` holds for the A answer of `name`, or panics.
+pub async fn wait_name(
+    dns: SocketAddr,
+    name: &str,
+    limit: Duration,
+    what: &str,
+    pred: impl Fn(&dnsfailback::cli::dig::Answer) -> bool,
+) -> dnsfailback::cli::dig::Answer {
     let start = tokio::time::Instant::now();
     let mut last = None;
     loop {
-        if let Ok(a) = dnsfailback::cli::dig::lookup(dns, "shop.example.test.", "A").await {
+        if let Ok(a) = dnsfailback::cli::dig::lookup(dns, name, "A").await {
             if pred(&a) {
                 return a;
             }

@@ -19,6 +19,7 @@ mod operator;
 mod packaging;
 mod plan_replay;
 mod provider_return;
+mod reload;
 mod reload_peer;
 mod restart;
 mod route53_site;

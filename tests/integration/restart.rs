@@ -65,3 +65,118 @@ async fn sigkill_between_intent_and_apply_converges_after_restart() {
     );
     assert_eq!(body["phase"]["phase"], "failed_over", "{body}");
 }
+
+/// Publishes the primary with a first controller on `cfg` (stopped), kills the primary's
+/// backend, and starts a second controller with `failpoint`, waiting until its failover has
+/// reached it; returns the second controller.
+async fn in_flight_failover(cfg: &std::path::Path, primary: Backend, failpoint: &str) -> Proc {
+    let mut first = Proc::start(cfg, &[]);
+    wait_dns(
+        first.dns_addr(),
+        Duration::from_secs(20),
+        "the primary",
+        |a| a.values == ["127.0.0.11"] && a.ttl == Some(300),
+    )
+    .await;
+    first.kill();
+    drop(primary);
+    let p = Proc::start(cfg, &[("DNSFAILBACK_FAILPOINT", failpoint)]);
+    p.wait_for(
+        &format!("failpoint {failpoint} reached"),
+        Duration::from_secs(20),
+    );
+    p
+}
+
+/// SIGTERM, then the exit code and how long it took (at most 10 s waited).
+fn terminate(p: &mut Proc) -> (Option<i32>, Duration) {
+    let sent = std::time::Instant::now();
+    p.sigterm();
+    let status = p.wait_exit(Duration::from_secs(10));
+    (status.and_then(|s| s.code()), sent.elapsed())
+}
+
+/// A change paused between its durable intent and the provider call when SIGTERM arrives:
+/// the process exits 0 within 5 s without calling the provider (the records still say the
+/// primary), and the next start resumes the journaled intent to the backup.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_change_journals_it_and_the_next_start_finishes_it() {
+    let dir = Scratch::new("term-journal");
+    let (primary, backup) = (backend().await, backend().await);
+    let cfg = dir.path("dnsfailback.toml");
+    std::fs::write(&cfg, config(&dir.0, primary.addr(), backup.addr(), ""))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut first = in_flight_failover(&cfg, primary, "after-intent").await;
+    let (code, took) = terminate(&mut first);
+    assert_eq!(code, Some(0), "log:\n{}", first.log());
+    assert!(took < Duration::from_secs(5), "SIGTERM took {took:?}");
+
+    let second = Proc::start(&cfg, &[]);
+    second.wait_for("resuming intent", Duration::from_secs(10));
+    let a = wait_dns(
+        second.dns_addr(),
+        Duration::from_secs(10),
+        "the backup",
+        |a| a.values == ["127.0.0.12"],
+    )
+    .await;
+    assert_eq!(a.ttl, Some(30));
+    let body = status_of(&second).await;
+    assert_eq!(body["original_ttl"], 300, "{body}");
+    assert_eq!(body["phase"]["phase"], "failed_over", "{body}");
+}
+
+/// A change at the provider when SIGTERM arrives is finished and recorded before the exit:
+/// exit 0 within 5 s, the backup published, and the next start has no intent to resume.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_provider_call_finishes_and_records_the_change() {
+    let dir = Scratch::new("term-finish");
+    let (primary, backup) = (backend().await, backend().await);
+    let cfg = dir.path("dnsfailback.toml");
+    std::fs::write(&cfg, config(&dir.0, primary.addr(), backup.addr(), ""))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut first = in_flight_failover(&cfg, primary, "slow-apply").await;
+    let (code, took) = terminate(&mut first);
+    assert_eq!(code, Some(0), "log:\n{}", first.log());
+    assert!(took < Duration::from_secs(5), "SIGTERM took {took:?}");
+    let log = first.log();
+    assert!(
+        log.contains("moving traffic to `backup`"),
+        "the change was recorded before the exit; log:\n{log}"
+    );
+
+    let second = Proc::start(&cfg, &[]);
+    let a = wait_dns(
+        second.dns_addr(),
+        Duration::from_secs(10),
+        "the backup",
+        |a| a.values == ["127.0.0.12"],
+    )
+    .await;
+    assert_eq!(a.ttl, Some(30));
+    let body = status_of(&second).await;
+    assert_eq!(body["phase"]["phase"], "failed_over", "{body}");
+    assert!(
+        !second.log().contains("resuming intent"),
+        "nothing was left open; log:\n{}",
+        second.log()
+    );
+}
+
+async fn backend() -> Backend {
+    Backend::start("127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn status_of(p: &Proc) -> serde_json::Value {
+    reqwest::Client::new()
+        .get(format!("http://{}/v1/status/shop", p.admin_addr()))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
