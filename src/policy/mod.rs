@@ -90,6 +90,24 @@ pub enum Publication {
 }
 
 impl Publication {
+    /// Where the answer points, for a log line's `target` field: a target's name, `all`, or
+    /// `PRIMARY=N%,BACKUP=M%` for a split.
+    pub fn target_label(&self) -> String {
+        match self {
+            Publication::Target { target, .. } => target.clone(),
+            Publication::All { .. } => "all".into(),
+            Publication::Split {
+                primary,
+                backup,
+                primary_share,
+                ..
+            } => format!(
+                "{primary}={primary_share}%,{backup}={}%",
+                100u32.saturating_sub(*primary_share)
+            ),
+        }
+    }
+
     /// The TTL to publish.
     pub fn ttl(&self) -> u32 {
         match self {

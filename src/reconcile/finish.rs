@@ -107,13 +107,7 @@ impl Controller {
                         rt.sync = Some((receipt, SyncStatus::Pending, 0));
                     }
                     if !many {
-                        tracing::info!(
-                            service = %r.service,
-                            action = r.action,
-                            phase = r.state.phase.label(),
-                            "{}",
-                            r.reason
-                        );
+                        log_change(&r.service, r.action, &r.state, &r.reason);
                     }
                     *changed.entry(r.action).or_default() += 1;
                     counters
@@ -262,4 +256,18 @@ fn log_summary(
             "{failed} services not changed; backing off. First error: {e}"
         );
     }
+}
+
+/// One line per change, with the fields a log shipper indexes: `service`, `action`, `phase`,
+/// `target` (where the answer now points) and `reason`.
+fn log_change(service: &str, action: &str, state: &crate::policy::ServiceState, reason: &str) {
+    let target = state.published.as_ref().map(|p| p.target_label());
+    tracing::info!(
+        service = %service,
+        action = action,
+        phase = state.phase.label(),
+        target = target.as_deref().unwrap_or("-"),
+        reason = %reason,
+        "{reason}"
+    );
 }
