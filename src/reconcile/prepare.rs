@@ -211,6 +211,10 @@ impl Controller {
             (true, None) => Some(now),
             (false, _) => None,
         };
+        rt.primary_down_since_ms = match (primary_up, rt.primary_down_since_ms) {
+            (true, _) => None,
+            (false, since) => since.or(Some(now)),
+        };
         if rt.state.phase != Phase::Normal {
             return;
         }
@@ -306,8 +310,11 @@ impl Controller {
             return;
         };
         tracing::error!(service = name, "{alert}");
+        let gate = decision.state.hold.as_ref().is_some_and(|h| h.by == "gate");
         let action = if matches!(decision.state.phase, Phase::AllDown { .. }) {
             "all_down"
+        } else if gate {
+            "gate_tripped" // a canary frozen by its gate (notifiers filter on it)
         } else {
             "alert"
         };
