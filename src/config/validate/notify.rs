@@ -182,31 +182,7 @@ fn sink(ctx: &mut Ctx, p: &Parts<'_>) -> Option<NotifySink> {
         "command" => {
             unused(ctx, "url", p.url.map(Spanned::span));
             unused(ctx, "bearer_token", p.bearer_token.map(Spanned::span));
-            match p.command {
-                Some(c) if c.get_ref().first().is_some_and(|prog| !prog.is_empty()) => {
-                    Some(NotifySink::Command {
-                        argv: c.get_ref().clone(),
-                    })
-                }
-                Some(c) => {
-                    ctx.err(
-                        c,
-                        format!("{path}.command"),
-                        "the command is empty",
-                        "write command = [\"/usr/local/bin/page-oncall\", \"--team\", \"dns\"]",
-                    );
-                    None
-                }
-                None => {
-                    ctx.err(
-                        p.kind,
-                        format!("{path}.command"),
-                        "kind = \"command\" needs `command`",
-                        "write command = [\"/usr/local/bin/page-oncall\", \"--team\", \"dns\"]",
-                    );
-                    None
-                }
-            }
+            command_sink(ctx, p)
         }
         other => {
             ctx.err(
@@ -214,6 +190,36 @@ fn sink(ctx: &mut Ctx, p: &Parts<'_>) -> Option<NotifySink> {
                 format!("{path}.kind"),
                 format!("`{other}` is not a notifier kind"),
                 "write kind = \"webhook\", \"slack\" or \"command\"",
+            );
+            None
+        }
+    }
+}
+
+/// `command = [...]` of a command notifier: present and not empty.
+fn command_sink(ctx: &mut Ctx, p: &Parts<'_>) -> Option<NotifySink> {
+    let path = &p.path;
+    match p.command {
+        Some(c) if c.get_ref().first().is_some_and(|prog| !prog.is_empty()) => {
+            Some(NotifySink::Command {
+                argv: c.get_ref().clone(),
+            })
+        }
+        Some(c) => {
+            ctx.err(
+                c,
+                format!("{path}.command"),
+                "the command is empty",
+                "write command = [\"/usr/local/bin/page-oncall\", \"--team\", \"dns\"]",
+            );
+            None
+        }
+        None => {
+            ctx.err(
+                p.kind,
+                format!("{path}.command"),
+                "kind = \"command\" needs `command`",
+                "write command = [\"/usr/local/bin/page-oncall\", \"--team\", \"dns\"]",
             );
             None
         }
