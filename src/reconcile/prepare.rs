@@ -310,7 +310,9 @@ impl Controller {
             return;
         };
         tracing::error!(service = name, "{alert}");
-        let gate = decision.state.hold.as_ref().is_some_and(|h| h.by == "gate");
+        // The trip itself, not the frozen canary's later reminders.
+        let by_gate = |h: &Option<crate::policy::Hold>| h.as_ref().is_some_and(|h| h.by == "gate");
+        let gate = by_gate(&decision.state.hold) && !by_gate(&rt.state.hold);
         let action = if matches!(decision.state.phase, Phase::AllDown { .. }) {
             "all_down"
         } else if gate {
