@@ -47,6 +47,7 @@ fn round(ctl: &mut Controller, n: usize, primary_ok: bool) {
         for (target, ok) in [("primary", primary_ok), ("backup", true)] {
             ctl.observe(&ProbeResult {
                 check: check_id(&format!("s{i:05}"), target, 0),
+                kind: Default::default(),
                 outcome: Outcome {
                     result: if ok {
                         Ok(())

@@ -15,6 +15,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::info::Info;
@@ -117,10 +118,47 @@ fn registry(s: &ApiState, rows: &[ServiceStatus]) -> Registry {
         "Time of one control-loop tick's decision pass",
         counters.tick_seconds.clone(),
     );
+    register_probes_and_providers(&mut r, counters);
+    s.store.register_metrics(&mut r);
     register_controller(&mut r, rows);
     register_services(&mut r, rows, s.clock.now_ms());
+    register_service_totals(&mut r, rows);
     register_targets(&mut r, rows);
     r
+}
+
+/// What the loop counts of probes (by kind, never by check) and provider calls (by provider).
+fn register_probes_and_providers(r: &mut Registry, c: &crate::reconcile::counters::LoopCounters) {
+    r.register(
+        "probe_duration_seconds",
+        "Duration of each probe, by probe kind (http, https, tcp, udp, icmp, dns)",
+        c.probe_seconds.clone(),
+    );
+    r.register(
+        "probe_failures",
+        "Failed probes by probe kind and reason (timeout, refused, status, tls, ...)",
+        c.probe_failures.clone(),
+    );
+    r.register(
+        "provider_calls",
+        "Provider API calls by provider, operation (read, apply, status) and outcome (ok, error)",
+        c.provider_calls.clone(),
+    );
+    r.register(
+        "provider_errors",
+        "Failed provider calls by provider and error kind (transient, rate_limited, auth, conflict, ...)",
+        c.provider_errors.clone(),
+    );
+    r.register(
+        "provider_apply_seconds",
+        "Duration of each provider apply call",
+        c.provider_apply_seconds.clone(),
+    );
+    r.register(
+        "provider_propagation_seconds",
+        "Time from a change to the provider's first report that it is served everywhere (providers with change status)",
+        c.provider_propagation_seconds.clone(),
+    );
 }
 
 /// Whether this controller leads (1 without etcd) and whether it suspects its own network.
@@ -142,6 +180,44 @@ fn register_controller(r: &mut Registry, rows: &[ServiceStatus]) {
         "partition_suspected",
         "1 while the controller suspects its own network and moves nothing",
         suspect,
+    );
+}
+
+/// Per service: failovers and failbacks since start (0 included, so that `increase()` sees
+/// the first one), and the duration of the last failover once there was one.
+fn register_service_totals(r: &mut Registry, rows: &[ServiceStatus]) {
+    let failovers = Family::<ServiceLabel, Counter>::default();
+    let failbacks = Family::<ServiceLabel, Counter>::default();
+    let last = Family::<ServiceLabel, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+    for row in rows {
+        let service = ServiceLabel {
+            service: row.service.clone(),
+        };
+        let t = row.totals;
+        failovers
+            .get_or_create(&service)
+            .inc_by(u64::from(t.failovers));
+        failbacks
+            .get_or_create(&service)
+            .inc_by(u64::from(t.failbacks));
+        if let Some(ms) = t.last_failover_ms {
+            last.get_or_create(&service).set(f64::from(ms) / 1000.0);
+        }
+    }
+    r.register(
+        "service_failovers",
+        "Failovers applied and verified since the controller started",
+        failovers,
+    );
+    r.register(
+        "service_failbacks",
+        "Failbacks started since the controller started",
+        failbacks,
+    );
+    r.register(
+        "service_last_failover_duration_seconds",
+        "The last failover, from the controller seeing the primary down to the provider's read-back confirming the change",
+        last,
     );
 }
 

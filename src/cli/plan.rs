@@ -119,6 +119,7 @@ async fn offline(path: &Path) -> anyhow::Result<Option<Vec<ServicePlan>>> {
                 for _ in 0..c.rise.max(c.fall) {
                     ctl.observe(&ProbeResult {
                         check: check_id(&s.name, &t.name, i),
+                        kind: prober.probe_kind(),
                         outcome: outcome.clone(),
                         at: tokio::time::Instant::now(),
                     });

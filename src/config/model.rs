@@ -68,7 +68,8 @@ pub struct ControllerConfig {
     /// servers, other sites). The controller suspects its own network only when every anchor
     /// is down; while they answer, its local evidence is trusted. Empty by default.
     pub uplink_checks: Vec<UplinkAnchor>,
-    /// Webhook receivers of every audit entry (`[[controller.notify]]`); empty = none.
+    /// Notifiers of the audit trail: every `[notify.NAME]` and `[[controller.notify]]`
+    /// entry (the older spelling of a webhook); empty = none.
     pub notify: Vec<NotifySettings>,
     /// The admin API over TLS; `None` = plain HTTP, which `validate` allows only on loopback
     /// unless `admin_insecure_plaintext` is set (the bearer token would cross the network in
@@ -76,21 +77,78 @@ pub struct ControllerConfig {
     pub admin_tls: Option<AdminTls>,
 }
 
-/// `[[controller.notify]]`: one webhook receiver. Read by `notify`, which posts each audit
-/// entry (filtered by `events`) as JSON and retries a failing receiver for `retry_for`.
+/// One notifier: `[notify.NAME]`, or an entry of the older `[[controller.notify]]` (a
+/// webhook). Read by `notify`, which sends each audit entry its `events` filter takes and
+/// retries a failing receiver for `retry_for`.
 #[derive(Debug, Clone)]
 pub struct NotifySettings {
-    /// `http://` or `https://` URL the events are POSTed to.
-    pub url: String,
-    /// Audit actions to send (`failover`, `failback`, ...); empty = every entry.
+    /// `NAME` of `[notify.NAME]` (`controller.notify[i]` for the older spelling): how the log
+    /// and the `notifier` label of `dnsfailback_notifications_total` name it. The URL is
+    /// never logged (a Slack webhook URL is itself a secret).
+    pub name: String,
+    pub sink: NotifySink,
+    /// Event names to send (see [`NOTIFY_EVENTS`]); empty = every entry.
     pub events: Vec<String>,
-    /// Sent as `Authorization: Bearer ...` when set.
-    pub bearer_token: Option<SecretSource>,
-    /// Longest wait for one POST.
+    /// Longest wait for one POST or one run of the command (killed after it).
     pub timeout: Duration,
     /// How long a failing receiver is retried for one event before it is dropped.
     pub retry_for: Duration,
 }
+
+/// Where a notifier sends and in which form.
+#[derive(Debug, Clone)]
+pub enum NotifySink {
+    /// `kind = "webhook"`: the event as JSON, POSTed to `url`.
+    Webhook {
+        url: String,
+        /// Sent as `Authorization: Bearer ...` when set.
+        bearer_token: Option<SecretSource>,
+    },
+    /// `kind = "slack"`: a Slack-compatible incoming-webhook body (`{"text": ...}`).
+    Slack { url: String },
+    /// `kind = "command"`: runs `argv` with the event JSON on stdin.
+    Command { argv: Vec<String> },
+}
+
+/// The event names a notifier's `events` filter may use: every audit action the controller
+/// and the admin API write, and `operator_command` (any entry by an operator rather than the
+/// controller, whatever its action). A name outside this list is a configuration error, so a
+/// typo never silently mutes a notifier.
+pub const NOTIFY_EVENTS: &[&str] = &[
+    "publish",
+    "failover",
+    "failback",
+    "canary_step",
+    "canary_complete",
+    "gate_tripped",
+    "rollback",
+    "all_down",
+    "ttl_lower",
+    "ttl_restore",
+    "abort",
+    "alert",
+    "held",
+    "needs_operator",
+    "apply_failed",
+    "verify_failed",
+    "plan_invalid",
+    "abandon",
+    "hold",
+    "resume",
+    "operator_command",
+    "approval_requested",
+    "approved",
+    "approval_expired",
+    "pre_failback_hook",
+    "pre_failback_hook_failed",
+    "post_step_hook",
+    "post_step_hook_failed",
+    "failure_event",
+    "failure_event_closed",
+    "self_suspected",
+    "self_suspicion_cleared",
+    "reload",
+];
 
 /// `[controller.admin_tls]`: the admin API's certificate and key (re-read on reload), and the
 /// CA whose client certificates it requires (mTLS) when set.

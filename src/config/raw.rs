@@ -19,6 +19,9 @@ pub struct RawConfig {
     pub providers: BTreeMap<String, Spanned<SpannedTable>>,
     #[serde(default)]
     pub services: BTreeMap<String, Spanned<RawService>>,
+    /// `[notify.NAME]`: notifiers of the audit trail (webhook, Slack, command).
+    #[serde(default)]
+    pub notify: BTreeMap<String, Spanned<RawNotifier>>,
 }
 
 /// A table whose values keep their place in the file, so an error in one setting names that
@@ -68,6 +71,19 @@ pub struct RawController {
 #[serde(deny_unknown_fields)]
 pub struct RawNotify {
     pub url: Spanned<String>,
+    pub events: Option<Spanned<Vec<String>>>,
+    pub bearer_token: Option<Spanned<SecretSource>>,
+    pub timeout: Option<Spanned<String>>,
+    pub retry_for: Option<Spanned<String>>,
+}
+
+/// `[notify.NAME]`: `kind` says which of `url` or `command` it needs.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNotifier {
+    pub kind: Spanned<String>,
+    pub url: Option<Spanned<String>>,
+    pub command: Option<Spanned<Vec<String>>>,
     pub events: Option<Spanned<Vec<String>>>,
     pub bearer_token: Option<Spanned<SecretSource>>,
     pub timeout: Option<Spanned<String>>,

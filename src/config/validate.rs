@@ -56,7 +56,10 @@ pub fn parse_with(
         problems: read.problems,
         registry,
     };
-    let controller = controller::controller(&mut ctx, raw.controller.as_ref());
+    let mut controller = controller::controller(&mut ctx, raw.controller.as_ref());
+    controller
+        .notify
+        .extend(notify::sections(&mut ctx, &raw.notify));
     let providers = provider_rules::providers(&mut ctx, &raw.providers);
     if let (Some(_), Some(rc)) = (&controller.etcd, &raw.controller) {
         provider_rules::in_process_providers_with_etcd(&mut ctx, rc, &providers);

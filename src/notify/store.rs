@@ -75,4 +75,8 @@ impl Store for NotifyingStore {
     async fn history(&self, service: &str, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
         self.inner.history(service, limit).await
     }
+    fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        self.inner.register_metrics(registry);
+        self.notifier.register(registry);
+    }
 }

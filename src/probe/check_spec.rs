@@ -369,3 +369,19 @@ impl<'de> Deserialize<'de> for StatusRange {
         }
     }
 }
+
+impl CheckSpec {
+    /// The probe kind this spec names (`https` for an http check of an https:// URL), for
+    /// the probe metrics.
+    pub fn probe_kind(&self) -> super::ProbeKind {
+        use super::ProbeKind as K;
+        match self {
+            CheckSpec::Http { url, .. } if url.starts_with("https://") => K::Https,
+            CheckSpec::Http { .. } => K::Http,
+            CheckSpec::Tcp { .. } => K::Tcp,
+            CheckSpec::Udp { .. } => K::Udp,
+            CheckSpec::Icmp { .. } => K::Icmp,
+            CheckSpec::Dns { .. } => K::Dns,
+        }
+    }
+}

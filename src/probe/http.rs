@@ -47,6 +47,11 @@ pub(crate) struct HttpProbe {
 }
 
 impl HttpProbe {
+    /// Whether it speaks TLS (an https:// URL).
+    pub(crate) fn https(&self) -> bool {
+        self.request.url().scheme() == "https"
+    }
+
     pub(crate) fn new(spec: &CheckSpec, sched: &Schedule) -> Result<Self, String> {
         let CheckSpec::Http {
             url,

@@ -132,6 +132,61 @@ impl std::fmt::Display for FailureReason {
     }
 }
 
+impl FailureReason {
+    /// The variant's name (as in JSON): the bounded `reason` label of
+    /// `dnsfailback_probe_failures_total`, without the detail text.
+    pub fn label(&self) -> &'static str {
+        match self {
+            FailureReason::Timeout => "timeout",
+            FailureReason::Refused => "refused",
+            FailureReason::Connect(_) => "connect",
+            FailureReason::Status(_) => "status",
+            FailureReason::Other(_) => "other",
+            FailureReason::Config(_) => "config",
+            FailureReason::Resolve(_) => "resolve",
+            FailureReason::Tls(_) => "tls",
+            FailureReason::CertExpiring(_) => "cert_expiring",
+            FailureReason::BodyMismatch(_) => "body_mismatch",
+            FailureReason::UnexpectedReply(_) => "unexpected_reply",
+            FailureReason::Rcode(_) => "rcode",
+            FailureReason::AnswerMismatch(_) => "answer_mismatch",
+            FailureReason::Unreachable(_) => "unreachable",
+            FailureReason::Permission(_) => "permission",
+        }
+    }
+}
+
+/// What kind of probe produced a result: the `kind` label of the probe metrics (`https`
+/// apart from `http`: TLS costs and fails differently). Six values, so the metrics stay small
+/// however many checks there are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ProbeKind {
+    Http,
+    Https,
+    Tcp,
+    Udp,
+    Icmp,
+    Dns,
+    /// A probe from outside this module (tests, embedders).
+    #[default]
+    Other,
+}
+
+impl ProbeKind {
+    /// The label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            ProbeKind::Http => "http",
+            ProbeKind::Https => "https",
+            ProbeKind::Tcp => "tcp",
+            ProbeKind::Udp => "udp",
+            ProbeKind::Icmp => "icmp",
+            ProbeKind::Dns => "dns",
+            ProbeKind::Other => "other",
+        }
+    }
+}
+
 /// The result of one probe.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outcome {
@@ -153,6 +208,8 @@ impl Outcome {
 pub struct ProbeResult {
     /// The check this outcome belongs to.
     pub check: CheckId,
+    /// The kind of probe, for the probe metrics (not per check: see docs/metrics.md).
+    pub kind: ProbeKind,
     pub outcome: Outcome,
     /// When the probe finished, on the tokio clock (paused in tests).
     pub at: tokio::time::Instant,

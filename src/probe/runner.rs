@@ -45,7 +45,7 @@ use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::Instant;
 
 use super::spec::{Prober, Schedule, MIN_INTERVAL};
-use super::{CheckId, CheckSpec, FailureReason, Outcome, ProbeResult};
+use super::{CheckId, CheckSpec, FailureReason, Outcome, ProbeKind, ProbeResult};
 
 /// Something the runner can probe. The built-in [`Prober`] covers every [`CheckSpec`] kind; the
 /// trait lets tests (and the controller's own tests, under a paused clock) plug in scripted
@@ -59,6 +59,11 @@ pub trait Probe: Send + Sync + 'static {
     fn cert_not_after(&self) -> Option<SystemTime> {
         None
     }
+
+    /// The kind for the probe metrics; [`ProbeKind::Other`] unless overridden.
+    fn kind(&self) -> ProbeKind {
+        ProbeKind::Other
+    }
 }
 
 #[async_trait::async_trait]
@@ -70,10 +75,14 @@ impl Probe for Prober {
     fn cert_not_after(&self) -> Option<SystemTime> {
         Prober::cert_not_after(self)
     }
+
+    fn kind(&self) -> ProbeKind {
+        self.probe_kind()
+    }
 }
 
 /// A check whose spec is invalid: reports why at every interval instead of vanishing silently.
-struct Invalid(String);
+struct Invalid(String, ProbeKind);
 
 #[async_trait::async_trait]
 impl Probe for Invalid {
@@ -82,6 +91,10 @@ impl Probe for Invalid {
             result: Err(FailureReason::Config(self.0.clone())),
             latency: Duration::ZERO,
         }
+    }
+
+    fn kind(&self) -> ProbeKind {
+        self.1
     }
 }
 
@@ -197,7 +210,7 @@ impl Runner {
                     Ok(p) => Arc::new(p),
                     Err(e) => {
                         tracing::warn!(check = %id, error = %e, "invalid check: it will report a config failure");
-                        Arc::new(Invalid(e))
+                        Arc::new(Invalid(e, spec.probe_kind()))
                     }
                 };
                 (id, sanitize(sched), probe)

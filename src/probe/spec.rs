@@ -173,6 +173,19 @@ enum Kind {
 }
 
 impl Prober {
+    /// The kind this prober probes with (`https` for an HTTP check of an https:// URL).
+    pub fn probe_kind(&self) -> super::ProbeKind {
+        use super::ProbeKind as K;
+        match &self.kind {
+            Kind::Http(h) if h.https() => K::Https,
+            Kind::Http(_) => K::Http,
+            Kind::Tcp(_) => K::Tcp,
+            Kind::Udp(_) => K::Udp,
+            Kind::Icmp(_) => K::Icmp,
+            Kind::Dns(_) => K::Dns,
+        }
+    }
+
     /// Parses the spec's kind-specific fields; the error says which field is wrong.
     pub fn new(spec: &CheckSpec) -> Result<Prober, String> {
         let sched = spec.schedule();

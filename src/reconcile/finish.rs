@@ -102,6 +102,7 @@ impl Controller {
                 }
                 ItemOutcome::Changed { receipt } => {
                     rt.succeeded();
+                    rt.totals.count(r.action, rt.primary_down_since_ms, now);
                     rt.event_pending = false;
                     if change_status {
                         rt.sync = Some((receipt, SyncStatus::Pending, 0));
@@ -157,9 +158,13 @@ impl Controller {
         let Some(rt) = self.runtime.get_mut(service) else {
             return f.message;
         };
+        let stopped_before = rt.needs_operator.is_some();
         let message = super::error_policy::follow(rt, f.kind, &f.message, f.retry_after, now);
         if rt.needs_operator.is_none() {
             self.watch_provider(service, f.kind, now);
+        } else if !stopped_before {
+            // Once per stop, for the audit trail and the notifiers (`needs_operator`).
+            self.audit_later(service, "needs_operator", &message, serde_json::Value::Null);
         }
         if many {
             if let Some(rt) = self.runtime.get_mut(service) {
@@ -218,6 +223,9 @@ impl Controller {
         };
         let st = match status {
             Ok(st) => {
+                if st == SyncStatus::InSync && old == SyncStatus::Pending {
+                    self.count_propagation(name, at_ms);
+                }
                 if st == SyncStatus::InSync {
                     tracing::info!(
                         service = name,
@@ -232,7 +240,28 @@ impl Controller {
                 old
             }
         };
-        rt.sync = Some((receipt, st, at_ms));
+        if let Some(rt) = self.runtime.get_mut(name) {
+            rt.sync = Some((receipt, st, at_ms));
+        }
+    }
+
+    /// The provider says the last change of `name` is served everywhere, seen by the read
+    /// started at `at_ms`: the time since the change was decided, by provider.
+    fn count_propagation(&self, name: &str, at_ms: u64) {
+        let (Some(rt), Some(service)) = (self.runtime.get(name), self.services.get(name)) else {
+            return;
+        };
+        let Some(changed) = rt.state.last_change_ms else {
+            return;
+        };
+        let took = at_ms.saturating_sub(changed) as f64 / 1000.0;
+        self.board
+            .counters()
+            .provider_propagation_seconds
+            .get_or_create(&super::counters::ProviderLabel {
+                provider: service.provider.clone(),
+            })
+            .observe(took);
     }
 }
 

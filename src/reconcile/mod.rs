@@ -22,6 +22,7 @@ mod hooks;
 mod lead;
 pub mod metrics;
 mod prepare;
+mod provider_calls;
 mod provider_watch;
 mod publish;
 mod recover;
@@ -173,6 +174,7 @@ impl Controller {
             })
             .collect();
         let (board, status_rx) = StatusBoard::new();
+        let providers = provider_calls::counted_all(providers, board.counters());
         let ctl = Controller {
             names: names.into(),
             services,
@@ -210,6 +212,7 @@ impl Controller {
 
     /// Feeds one probe result into health.
     pub fn observe(&mut self, result: &ProbeResult) {
+        self.board.counters().probe(result);
         self.health.observe(result, self.clock.now_ms());
     }
 

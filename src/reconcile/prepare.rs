@@ -211,6 +211,10 @@ impl Controller {
             (true, None) => Some(now),
             (false, _) => None,
         };
+        rt.primary_down_since_ms = match (primary_up, rt.primary_down_since_ms) {
+            (true, _) => None,
+            (false, since) => since.or(Some(now)),
+        };
         if rt.state.phase != Phase::Normal {
             return;
         }
@@ -306,8 +310,13 @@ impl Controller {
             return;
         };
         tracing::error!(service = name, "{alert}");
+        // The trip itself, not the frozen canary's later reminders.
+        let by_gate = |h: &Option<crate::policy::Hold>| h.as_ref().is_some_and(|h| h.by == "gate");
+        let gate = by_gate(&decision.state.hold) && !by_gate(&rt.state.hold);
         let action = if matches!(decision.state.phase, Phase::AllDown { .. }) {
             "all_down"
+        } else if gate {
+            "gate_tripped" // a canary frozen by its gate (notifiers filter on it)
         } else {
             "alert"
         };

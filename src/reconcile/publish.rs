@@ -265,6 +265,7 @@ impl Controller {
             event: rt.event.clone(),
             baseline: rt.baseline.as_ref().map(status::BaselineStatus::of),
             lease: self.lease_status(),
+            totals: rt.totals,
             provider_sync: rt.sync.as_ref().map(|(r, st, _)| {
                 let change = r.change_id.clone().unwrap_or_else(|| "last change".into());
                 let how = if *st == SyncStatus::InSync {

@@ -62,7 +62,7 @@ impl Controller {
         let mut swapped = Vec::new();
         for (name, provider) in providers {
             if let Some(slot) = self.providers.get_mut(&name) {
-                *slot = provider;
+                *slot = super::provider_calls::counted(provider, self.board.counters());
                 swapped.push(name);
             }
         }

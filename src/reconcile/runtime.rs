@@ -58,6 +58,11 @@ pub(super) struct Runtime {
     /// When the baseline was last written to the store (unix ms; 0 = not since start).
     pub baseline_saved_ms: u64,
     pub primary_up_since_ms: Option<u64>,
+    /// When the loop first saw the primary not up (unix ms), while it is not: the start of
+    /// a failover's duration (`totals.last_failover_ms`).
+    pub primary_down_since_ms: Option<u64>,
+    /// Failovers and failbacks since start, for `GET /metrics`.
+    pub totals: super::status::ServiceTotals,
     pub last_verify_ms: Option<u64>,
     pub last_error: Option<String>,
     /// A provider error retrying cannot heal (refused credential, missing zone), with the
@@ -102,6 +107,8 @@ impl Runtime {
             baseline_seen_ms: 0,
             baseline_saved_ms: 0,
             primary_up_since_ms: None,
+            primary_down_since_ms: None,
+            totals: Default::default(),
             last_verify_ms: None,
             last_error: None,
             needs_operator: None,

@@ -46,6 +46,42 @@ pub struct ServiceStatus {
     /// In an etcd group: which controller holds the lease, and whether it is this one.
     #[serde(default)]
     pub lease: Option<LeaseStatus>,
+    /// Failovers and failbacks since this controller started, for `GET /metrics`.
+    #[serde(default)]
+    pub totals: ServiceTotals,
+}
+
+/// What the loop counts per service since it started: kept in the service's loop state (12
+/// bytes) and rendered into `GET /metrics` at scrape time, so 10,000 services hold no metric
+/// series between scrapes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceTotals {
+    /// Failovers applied and verified (automatic or an operator's).
+    pub failovers: u32,
+    /// Failbacks started (the first canary step, or straight back without a canary).
+    pub failbacks: u32,
+    /// The last failover, from the loop first seeing the primary not up to the provider's
+    /// read-back confirming the change (ms); `None` before the first one (or when the primary
+    /// was up, as for an operator's failover).
+    pub last_failover_ms: Option<u32>,
+}
+
+impl ServiceTotals {
+    /// Counts a verified change with audit `action`; `down_since_ms` is when the loop first
+    /// saw the primary not up, `now` when the change was read back.
+    pub fn count(&mut self, action: &str, down_since_ms: Option<u64>, now: u64) {
+        match action {
+            "failover" => {
+                self.failovers = self.failovers.saturating_add(1);
+                if let Some(since) = down_since_ms {
+                    let took = now.saturating_sub(since);
+                    self.last_failover_ms = Some(u32::try_from(took).unwrap_or(u32::MAX));
+                }
+            }
+            "failback" => self.failbacks = self.failbacks.saturating_add(1),
+            _ => {}
+        }
+    }
 }
 
 /// Who leads an etcd group of controllers, as this controller sees it.
@@ -148,5 +184,28 @@ impl TargetStatus {
                 })
                 .collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ServiceTotals;
+
+    #[test]
+    fn totals_count_failovers_failbacks_and_the_last_failover_time() {
+        let mut t = ServiceTotals::default();
+        t.count("canary_step", Some(0), 10);
+        assert_eq!(t, ServiceTotals::default());
+        t.count("failover", Some(1_000), 4_500);
+        t.count("failback", None, 9_000);
+        t.count("failover", None, 20_000);
+        assert_eq!(
+            t,
+            ServiceTotals {
+                failovers: 2,
+                failbacks: 1,
+                last_failover_ms: Some(3_500),
+            }
+        );
     }
 }

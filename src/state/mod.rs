@@ -171,6 +171,9 @@ pub trait Store: Send + Sync {
     }
     /// The newest `limit` audit entries of a service, newest first.
     async fn history(&self, service: &str, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
+    /// Adds what a store wrapper counts of its own to a `GET /metrics` scrape: the notifying
+    /// store (`notify`) its notifications. The stores themselves count nothing.
+    fn register_metrics(&self, _registry: &mut prometheus_client::registry::Registry) {}
 }
 
 /// The seam for running several controllers: only the lease holder may write DNS, and each

@@ -205,6 +205,7 @@ async fn round(n: &mut Node, primary_ok: bool) {
     for (target, ok) in [("primary", primary_ok), ("backup", true)] {
         n.ctl.observe(&ProbeResult {
             check: check_id("shop", target, 0),
+            kind: Default::default(),
             outcome: Outcome {
                 result: if ok {
                     Ok(())

@@ -388,6 +388,7 @@ pub fn probe(check: dnsfailback::probe::CheckId, ok: bool) -> dnsfailback::probe
     use dnsfailback::probe::{FailureReason, Outcome, ProbeResult};
     ProbeResult {
         check,
+        kind: Default::default(),
         outcome: Outcome {
             result: if ok {
                 Ok(())

@@ -1,6 +1,8 @@
 //! Issue 14, `GET /metrics`: the real binary scraped from loopback (no token needed there)
 //! before and after a real failover; the exposition is read with a Prometheus text-format
-//! parser and every family has its HELP and TYPE.
+//! parser and every family has its HELP and TYPE. After the failover: one failover counted
+//! for the service with its duration, provider apply calls and their durations, probe
+//! durations by kind and the primary's probe failures by reason.
 
 use std::time::Duration;
 
@@ -41,6 +43,20 @@ fn value(s: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> O
             | prometheus_parse::Value::Untyped(v) => v,
             _ => f64::NAN,
         })
+}
+
+/// The value of the raw sample line that starts with `series` (exact name and labels as
+/// written, e.g. `dnsfailback_probe_duration_seconds_count{kind="http"}`): histogram counts
+/// and sums, which the parser folds into the histogram.
+fn raw(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        l.strip_prefix(series)?
+            .trim()
+            .split(' ')
+            .next()?
+            .parse()
+            .ok()
+    })
 }
 
 /// Polls the metrics until `ok` holds (20 s at most); returns that scrape.
@@ -102,7 +118,42 @@ async fn metrics_follow_a_failover_in_the_prometheus_format() {
     assert_eq!(value(&s, "dnsfailback_leader", &[]), Some(1.0));
     // After the first publication, so every family has a series (an empty family is not
     // written at all).
-    let (ctype, text, _) = scrape(admin).await;
+    let (ctype, text, s) = scrape(admin).await;
+    let shop = [("service", "shop")];
+    assert_eq!(
+        value(&s, "dnsfailback_service_failovers_total", &shop),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(&s, "dnsfailback_service_failbacks_total", &shop),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(
+            &s,
+            "dnsfailback_service_last_failover_duration_seconds",
+            &shop
+        ),
+        None,
+        "no failover yet"
+    );
+    for (family, kind) in [
+        ("dnsfailback_probe_duration_seconds", "histogram"),
+        ("dnsfailback_provider_calls", "counter"),
+        ("dnsfailback_service_failovers", "counter"),
+        (
+            "dnsfailback_service_last_failover_duration_seconds",
+            "gauge",
+        ),
+    ] {
+        if family.ends_with("_duration_seconds") && !family.contains("probe") {
+            continue; // written with the first failover
+        }
+        assert!(
+            text.contains(&format!("# TYPE {family} {kind}\n")),
+            "{family}:\n{text}"
+        );
+    }
     assert!(ctype.starts_with("application/openmetrics-text"), "{ctype}");
     for family in [
         "dnsfailback_build",
@@ -111,6 +162,11 @@ async fn metrics_follow_a_failover_in_the_prometheus_format() {
         "dnsfailback_service_phase",
         "dnsfailback_target_state",
         "dnsfailback_leader",
+        "dnsfailback_probe_duration_seconds",
+        "dnsfailback_provider_calls",
+        "dnsfailback_provider_apply_seconds",
+        "dnsfailback_service_failovers",
+        "dnsfailback_service_failbacks",
     ] {
         assert!(
             text.contains(&format!("# HELP {family} ")),
@@ -167,9 +223,83 @@ async fn metrics_follow_a_failover_in_the_prometheus_format() {
             .filter(|x| x.metric.starts_with("dnsfailback_changes"))
             .collect::<Vec<_>>()
     );
-    let (_, text, _) = scrape(admin).await;
+    let (_, text, s) = scrape(admin).await;
+    assert_failover_counted(&s, &text);
     assert!(
         !text.contains(ADMIN_TOKEN),
         "the token leaked into the metrics"
+    );
+}
+
+/// After one failover of `shop` (primary's HTTP check refused, backup on TCP).
+fn assert_failover_counted(s: &prometheus_parse::Scrape, text: &str) {
+    let shop = [("service", "shop")];
+    assert_eq!(
+        value(s, "dnsfailback_service_failovers_total", &shop),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(s, "dnsfailback_service_failbacks_total", &shop),
+        Some(0.0)
+    );
+    let took = value(
+        s,
+        "dnsfailback_service_last_failover_duration_seconds",
+        &shop,
+    );
+    // Detection to read-back: a tick or two on a 100 ms tick, far below a minute.
+    assert!(
+        took.is_some_and(|t| t > 0.0 && t < 60.0),
+        "{took:?}\n{text}"
+    );
+    let applied = value(
+        s,
+        "dnsfailback_provider_calls_total",
+        &[("provider", "local"), ("op", "apply"), ("outcome", "ok")],
+    );
+    assert!(
+        applied.is_some_and(|n| n >= 2.0),
+        "publish + failover: {applied:?}"
+    );
+    let reads = value(
+        s,
+        "dnsfailback_provider_calls_total",
+        &[("provider", "local"), ("op", "read"), ("outcome", "ok")],
+    );
+    assert!(
+        reads.is_some_and(|n| n >= 2.0),
+        "plan + read-back: {reads:?}"
+    );
+    let apply_count = raw(
+        text,
+        "dnsfailback_provider_apply_seconds_count{provider=\"local\"}",
+    );
+    assert_eq!(apply_count, applied, "one apply duration per apply call");
+    for kind in ["http", "tcp"] {
+        let n = raw(
+            text,
+            &format!("dnsfailback_probe_duration_seconds_count{{kind=\"{kind}\"}}"),
+        );
+        assert!(n.is_some_and(|n| n > 0.0), "{kind}: {n:?}\n{text}");
+    }
+    let failures: f64 = s
+        .samples
+        .iter()
+        .filter(|x| x.metric == "dnsfailback_probe_failures_total")
+        .filter(|x| x.labels.get("kind") == Some("http"))
+        .map(|x| match x.value {
+            prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => v,
+            _ => 0.0,
+        })
+        .sum();
+    assert!(
+        failures >= 2.0,
+        "fall = 2 failures of the primary: {failures}\n{text}"
+    );
+    assert_eq!(
+        value(s, "dnsfailback_probe_failures_total", &[("kind", "tcp")]),
+        None,
+        "the backup never failed"
     );
 }

@@ -141,3 +141,83 @@ async fn a_receiver_gets_the_failover_and_the_staged_failback_in_order() {
         "the token leaked into the log"
     );
 }
+
+/// On the paused clock: a controller whose store notifies a webhook receiver that accepts
+/// connections and never answers (60 s timeout, retried for an hour). Publishing and the
+/// failover both go through at the provider with no time passing in any tick: nothing in the
+/// control loop waits for the receiver. The receiver got nothing, and every entry is in the
+/// audit trail.
+#[tokio::test(start_paused = true)]
+async fn a_stuck_receiver_never_delays_a_dns_change() {
+    use dnsfailback::config::{NotifySettings, NotifySink};
+    use dnsfailback::health::check_id;
+    use dnsfailback::state::Store;
+
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let addr = silent.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    let notifier = dnsfailback::notify::Notifier::start(&[NotifySettings {
+        name: "stuck".into(),
+        sink: NotifySink::Webhook {
+            url: format!("http://{addr}/hook"),
+            bearer_token: None,
+        },
+        events: Vec::new(),
+        timeout: Duration::from_secs(60),
+        retry_for: Duration::from_secs(3600),
+    }])
+    .unwrap_or_else(|e| panic!("{e}"));
+    let store: Arc<dyn Store> = Arc::new(dnsfailback::notify::NotifyingStore::new(
+        Arc::new(dnsfailback::state::MemoryStore::default()),
+        notifier,
+    ));
+    let (config, _) = dnsfailback::config::validate::parse(
+        std::path::Path::new("stuck.toml"),
+        crate::scenario::CONFIG,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let zone = dnsfailback_provider::Fqdn::new("example.test").unwrap_or_else(|e| panic!("{e}"));
+    let mem = dnsfailback_provider::memory::MemoryProvider::new("mem", &[zone]);
+    let providers = [(
+        "mem".to_string(),
+        Arc::new(mem.clone()) as Arc<dyn dnsfailback_provider::Provider>,
+    )];
+    let mut ctl = dnsfailback::reconcile::Controller::new(
+        config,
+        providers.into_iter().collect(),
+        store.clone(),
+        Arc::new(dnsfailback::state::SingleNode),
+        dnsfailback::reconcile::Clock::starting_at(1_700_000_000_000),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    for primary_ok in [true, true, true, false, false] {
+        for (target, ok) in [("primary", primary_ok), ("backup", true)] {
+            ctl.observe(&crate::harness::probe(check_id("shop", target, 0), ok));
+        }
+        let t0 = tokio::time::Instant::now();
+        ctl.tick().await;
+        assert_eq!(t0.elapsed(), Duration::ZERO, "a tick waited");
+        tokio::time::advance(Duration::from_secs(1)).await;
+    }
+    let applied = mem.applied();
+    assert_eq!(applied.len(), 2, "publish and failover: {applied:?}");
+    assert!(
+        applied[1].to_string().contains("198.51.100.20"),
+        "{}",
+        applied[1]
+    );
+    let history = store.history("shop", 10).await.unwrap_or_default();
+    let actions: Vec<&str> = history.iter().map(|e| e.action.as_str()).collect();
+    assert!(actions.contains(&"failover"), "{actions:?}");
+    let mut r = prometheus_client::registry::Registry::with_prefix("dnsfailback");
+    store.register_metrics(&mut r);
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &r).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        text.contains("dnsfailback_notifications_total{notifier=\"stuck\",outcome=\"sent\"} 0"),
+        "{text}"
+    );
+    drop(silent);
+}

@@ -444,13 +444,16 @@ async fn a_failing_gate_rolls_back_when_configured() {
     );
     let actions: Vec<String> = s
         .store
-        .history("shop", 3)
+        .history("shop", 10)
         .await
         .unwrap_or_default()
         .into_iter()
         .map(|e| e.action)
         .collect();
     assert!(actions.contains(&"rollback".to_string()), "{actions:?}");
+    // Notifiers filter on it (docs/notifications.md): once per trip.
+    let tripped = actions.iter().filter(|a| *a == "gate_tripped").count();
+    assert_eq!(tripped, 1, "{actions:?}");
 }
 
 #[tokio::test(start_paused = true)]
@@ -724,6 +727,18 @@ async fn a_refused_credential_needs_an_operator_until_a_reload() {
             .unwrap_or_default()
             .starts_with("needs operator (auth)"),
         "status says why it waits"
+    );
+    // Audited (and so notified) once per stop, not per tick.
+    let history = s.store.history("shop", 50).await.unwrap_or_default();
+    let stops = history
+        .iter()
+        .filter(|e| e.action == "needs_operator")
+        .count();
+    assert_eq!(
+        stops,
+        1,
+        "{:?}",
+        history.iter().map(|e| &e.action).collect::<Vec<_>>()
     );
     // The secret is fixed and the providers reloaded: the failover goes through at once.
     let mut providers: BTreeMap<String, Arc<dyn Provider>> = BTreeMap::new();

@@ -172,7 +172,7 @@ fn keep_clean_parts<'i>(root: &Spanned<DeValue<'i>>, found: &[Fault]) -> Kept<'i
             [Seg::Index(_), ..] => continue,
         };
         match (first, second) {
-            ("services" | "providers", Some(Seg::Key(name))) => {
+            ("services" | "providers" | "notify", Some(Seg::Key(name))) => {
                 let Some(DeValue::Table(parts)) = top.get_mut(first).map(Spanned::get_mut) else {
                     continue;
                 };

@@ -377,6 +377,7 @@ pub(super) async fn probe_and_send(
     let ok = outcome.is_ok();
     let r = ProbeResult {
         check: check.id.clone(),
+        kind: check.probe.kind(),
         outcome,
         at: Instant::now(),
     };
