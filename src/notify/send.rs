@@ -1,8 +1,10 @@
 //! Delivering one notifier's queue: POST (webhook, Slack) or run a command, retry with
-//! back-off within `retry_for`, count what became of each event.
+//! back-off (backon) within `retry_for`, count what became of each event.
 
 use std::process::Stdio;
 use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
 
 use dnsfailback_provider::Secret;
 use prometheus_client::metrics::counter::Counter;
@@ -118,12 +120,11 @@ async fn run(argv: &[String], timeout: Duration, event: &Event) -> Result<(), St
 }
 
 /// Sends each queued event in order; a failure is retried with exponential back-off (0.5 s
-/// doubling to 30 s) as long as the next attempt would start within `retry_for` of the first,
-/// then the event is logged, counted as failed and the next one is sent. (A loop of its own,
-/// not backon's: the bound is on attempts' start times, so it holds with slow attempts too,
-/// and it is exact on the paused clock.) Every attempt is bounded by
-/// `timeout` here too (whatever the sink does), so one event holds the queue for at most
-/// `retry_for` plus one `timeout`.
+/// doubling to 30 s, backon as for every retry in the project: decision 0001), and the whole
+/// delivery of one event, attempts included, is cut at `retry_for` (or after the first
+/// attempt's `timeout`, if longer); then the event is logged, counted as failed and the next
+/// one is sent. Every attempt is also bounded by `timeout` here (whatever the sink does), so
+/// one event holds the queue for at most the longer of `retry_for` and `timeout`.
 pub(super) async fn deliver(
     mut rx: mpsc::Receiver<Event>,
     sink: Sink,
@@ -132,23 +133,25 @@ pub(super) async fn deliver(
     counts: Outcomes,
 ) {
     while let Some(event) = rx.recv().await {
-        let started = tokio::time::Instant::now();
-        let mut delay = MIN_DELAY;
-        let sent = loop {
-            let result = match tokio::time::timeout(timeout, sink.send(&event)).await {
+        let attempt = || async {
+            match tokio::time::timeout(timeout, sink.send(&event)).await {
                 Ok(r) => r,
                 Err(_) => Err(format!("no answer within {timeout:?}")),
-            };
-            match result {
-                Ok(()) => break Ok(()),
-                // The next attempt would start after `retry_for`: give up now.
-                Err(e) if started.elapsed() + delay >= retry_for => break Err(e),
-                Err(e) => {
-                    tracing::debug!("notifier {name}: {e}; retrying in {delay:?}");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(MAX_DELAY);
-                }
             }
+        };
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(MIN_DELAY)
+            .with_max_delay(MAX_DELAY)
+            .with_total_delay(Some(retry_for))
+            .without_max_times();
+        let retried = attempt
+            .retry(backoff)
+            .sleep(tokio::time::sleep)
+            .notify(|e, delay| tracing::debug!("notifier {name}: {e}; retrying in {delay:?}"));
+        // At least one whole attempt, also with `retry_for = "0s"`.
+        let sent = match tokio::time::timeout(retry_for.max(timeout), retried).await {
+            Ok(result) => result,
+            Err(_) => Err(format!("not delivered within {retry_for:?}")),
         };
         match sent {
             Ok(()) => {

@@ -157,11 +157,13 @@ async fn a_hanging_receiver_is_cut_at_timeout_and_given_up_within_retry_for() {
         Duration::ZERO,
         "the audit waited for the receiver"
     );
-    tokio::time::sleep(Duration::from_millis(45_400)).await;
+    // Attempts start at 0, 5.5, 11.5, 18.5, 27.5 and 40.5 s (each cut at the 5 s timeout,
+    // then 0.5 s doubling); the next would start at 61.5 s, after retry_for (60 s).
+    tokio::time::sleep(Duration::from_millis(59_900)).await;
     assert_eq!(counts(&notifier), (0, 0, 0), "given up too early");
     assert_eq!(attempts.load(Ordering::SeqCst), 6);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(counts(&notifier), (0, 1, 0), "not given up after retry_for");
+    assert_eq!(counts(&notifier), (0, 1, 0), "not given up at retry_for");
     assert_eq!(attempts.load(Ordering::SeqCst), 6);
 }
 

@@ -246,7 +246,10 @@ async fn json_logs_are_one_object_a_line_with_the_decisions_fields() {
     let f = failover.unwrap_or_else(|| panic!("no failover event:\n{log}"));
     assert_eq!(f["fields"]["service"], "shop", "{f}");
     assert_eq!(f["fields"]["phase"], "failed_over", "{f}");
-    assert_eq!(f["fields"]["target"], "backup", "where the answer points: {f}");
+    assert_eq!(
+        f["fields"]["target"], "backup",
+        "where the answer points: {f}"
+    );
     assert!(
         f["fields"]["reason"]
             .as_str()
