@@ -21,6 +21,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
+mod adapters;
+mod vantage;
+
 use super::{error, ApiState};
 use crate::config::Role;
 use crate::reconcile::ServiceStatus;
@@ -124,6 +127,7 @@ fn registry(s: &ApiState, rows: &[ServiceStatus]) -> Registry {
     register_services(&mut r, rows, s.clock.now_ms());
     register_service_totals(&mut r, rows);
     register_targets(&mut r, rows);
+    vantage::register(&mut r, rows);
     r
 }
 
@@ -154,6 +158,7 @@ fn register_probes_and_providers(r: &mut Registry, c: &crate::reconcile::counter
         "Duration of each provider apply call",
         c.provider_apply_seconds.clone(),
     );
+    adapters::register(r, &c.adapter_stats);
     r.register(
         "provider_propagation_seconds",
         "Time from a change to the provider's first report that it is served everywhere (providers with change status)",

@@ -82,7 +82,17 @@ pub struct LoopCounters {
     pub provider_apply_seconds: Histograms<ProviderLabel>,
     /// Seconds from a change to the provider's first "in sync" (providers with change status).
     pub provider_propagation_seconds: Histograms<ProviderLabel>,
+    /// Each adapter's own retries and rate-limiter waits, by provider name (replaced on
+    /// reload), read at scrape time.
+    pub adapter_stats: AdapterStats,
 }
+
+/// The adapters' [`dnsfailback_provider::CallStats`], by provider name.
+pub type AdapterStats = std::sync::Arc<
+    std::sync::Mutex<
+        std::collections::BTreeMap<String, std::sync::Arc<dnsfailback_provider::CallStats>>,
+    >,
+>;
 
 /// 1 ms .. ~9.5 s: probe timeouts are at most a few seconds.
 fn probe_buckets() -> Histogram {
@@ -112,6 +122,7 @@ impl Default for LoopCounters {
             provider_errors: Family::default(),
             provider_apply_seconds: Family::new_with_constructor(apply_buckets),
             provider_propagation_seconds: Family::new_with_constructor(propagation_buckets),
+            adapter_stats: AdapterStats::default(),
         }
     }
 }

@@ -39,6 +39,13 @@ struct Counted {
 /// `provider`, counted into `counters` under its configured name.
 pub(super) fn counted(provider: Arc<dyn Provider>, counters: &LoopCounters) -> Arc<dyn Provider> {
     let name = provider.name().to_string();
+    if let Some(stats) = provider.call_stats() {
+        counters
+            .adapter_stats
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(name.clone(), stats);
+    }
     let calls = |op| {
         let one = |outcome| {
             counters
@@ -109,6 +116,9 @@ impl Provider for Counted {
     }
     fn reads_are_local(&self) -> bool {
         self.inner.reads_are_local()
+    }
+    fn call_stats(&self) -> Option<Arc<dnsfailback_provider::CallStats>> {
+        self.inner.call_stats()
     }
     async fn read(
         &self,

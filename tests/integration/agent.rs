@@ -426,6 +426,19 @@ async fn quorum_of_controller_and_agent_moves_traffic_only_together() {
     }
     let t = target(admin, "primary").await;
     assert!(edge_in(&t, "down") && t["state"] == "up", "{t}");
+    // The metrics show each vantage point's view: edge says down, the controller up.
+    let scrape = reqwest::get(format!("http://{admin}/metrics"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    for (vantage, state) in [("edge", "down"), ("controller", "up")] {
+        let series = format!(
+            "dnsfailback_target_vantage_state{{service=\"shop\",target=\"primary\",vantage=\"{vantage}\",state=\"{state}\"}} 1"
+        );
+        assert!(scrape.contains(&series), "no `{series}` in:\n{scrape}");
+    }
 
     // The agent falls silent: after agent_stale_after (2 s) it is stale, i.e. unknown.
     wait_target(

@@ -46,6 +46,8 @@ pub struct Client {
     token: Secret,
     /// The token's budget, shared with every instance using the same token.
     limiter: Budget,
+    /// Retries and rate-limiter waits, for metrics.
+    pub stats: std::sync::Arc<dnsfailback_provider::CallStats>,
     max_retries: usize,
     max_retry_wait: Duration,
 }
@@ -92,6 +94,7 @@ impl Client {
             base: config.base_url.trim_end_matches('/').to_string(),
             token,
             limiter,
+            stats: Default::default(),
             max_retries: config.max_retries,
             max_retry_wait: config.max_retry_wait,
         })
@@ -134,7 +137,7 @@ impl Client {
         what: &str,
         write: bool,
     ) -> Result<Envelope, ProviderError> {
-        self.limiter.until_ready().await;
+        self.stats.wait_for(&self.limiter).await;
         let url = format!("{}{}", self.base, path);
         let mut req = self
             .http
@@ -240,7 +243,7 @@ impl Client {
         what: &str,
     ) -> Result<Envelope, ProviderError> {
         let write = method != Method::GET;
-        retrying(self.max_retries, self.max_retry_wait, || {
+        retrying(self.max_retries, self.max_retry_wait, &self.stats, || {
             self.send_once(method.clone(), path, query, body, what, write)
         })
         .await
@@ -458,6 +461,7 @@ impl Client {
 pub async fn retrying<T, F, Fut>(
     max_retries: usize,
     max_wait: Duration,
+    stats: &dnsfailback_provider::CallStats,
     op: F,
 ) -> Result<T, ProviderError>
 where
@@ -481,6 +485,7 @@ where
             },
         )
         .notify(|e: &ProviderError, d: Duration| {
+            stats.retried();
             tracing::warn!(error = %e, wait_ms = d.as_millis() as u64, "retrying Cloudflare call");
         })
         .await
@@ -500,8 +505,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn retry_after_is_honoured_on_the_paused_clock() {
         let calls = AtomicUsize::new(0);
+        let stats = dnsfailback_provider::CallStats::default();
         let start = tokio::time::Instant::now();
-        let out = retrying(3, Duration::from_secs(60), || async {
+        let out = retrying(3, Duration::from_secs(60), &stats, || async {
             if calls.fetch_add(1, Ordering::SeqCst) == 0 {
                 Err(limited(17))
             } else {
@@ -521,8 +527,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_retry_after_beyond_max_wait_is_returned_not_slept() {
         let calls = AtomicUsize::new(0);
+        let stats = dnsfailback_provider::CallStats::default();
         let start = tokio::time::Instant::now();
-        let out: Result<(), _> = retrying(3, Duration::from_secs(60), || async {
+        let out: Result<(), _> = retrying(3, Duration::from_secs(60), &stats, || async {
             calls.fetch_add(1, Ordering::SeqCst);
             Err(limited(300))
         })
@@ -539,7 +546,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn writes_with_unknown_outcome_are_not_retried() {
         let calls = AtomicUsize::new(0);
-        let out: Result<(), _> = retrying(3, Duration::from_secs(60), || async {
+        let stats = dnsfailback_provider::CallStats::default();
+        let out: Result<(), _> = retrying(3, Duration::from_secs(60), &stats, || async {
             calls.fetch_add(1, Ordering::SeqCst);
             // A 5xx after a write: retryable kind, but the zone may have changed.
             Err(ProviderError::new("cf", ErrorKind::Transient, "HTTP 502"))
@@ -552,13 +560,15 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn transient_read_failures_are_retried_then_surface() {
         let calls = AtomicUsize::new(0);
-        let out: Result<(), _> = retrying(2, Duration::from_secs(60), || async {
+        let stats = dnsfailback_provider::CallStats::default();
+        let out: Result<(), _> = retrying(2, Duration::from_secs(60), &stats, || async {
             calls.fetch_add(1, Ordering::SeqCst);
             Err(ProviderError::new("cf", ErrorKind::Transient, "HTTP 503").unchanged())
         })
         .await;
         assert!(out.is_err());
         assert_eq!(calls.load(Ordering::SeqCst), 3);
+        assert_eq!(stats.retries(), 2, "each retry counted for the metrics");
     }
 
     #[test]

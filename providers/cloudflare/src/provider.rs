@@ -249,6 +249,10 @@ impl Provider for CloudflareProvider {
         &self.name
     }
 
+    fn call_stats(&self) -> Option<std::sync::Arc<dnsfailback_provider::CallStats>> {
+        Some(self.client.stats.clone())
+    }
+
     fn capabilities(&self) -> Capabilities {
         <Self as dnsfailback_provider::Adapter>::capabilities_of(&self.config)
     }

@@ -70,6 +70,12 @@ pub trait Provider: Send + Sync + 'static {
         false
     }
 
+    /// Retries and rate-limiter waits inside this instance's calls (see [`crate::CallStats`]),
+    /// for metrics; `None` for an adapter that neither retries nor rate-limits.
+    fn call_stats(&self) -> Option<std::sync::Arc<crate::CallStats>> {
+        None
+    }
+
     /// All record sets of `name`/`rtype` in `zone`, weighted members included.
     async fn read(
         &self,

@@ -34,6 +34,8 @@ pub(crate) struct Client {
     pub signer: Option<TSigner>,
     pub timeout: Duration,
     pub retries: usize,
+    /// Retries, for metrics (shared by the clones of this client).
+    pub stats: std::sync::Arc<dnsfailback_provider::CallStats>,
 }
 
 fn now_secs() -> u64 {
@@ -84,6 +86,7 @@ impl Client {
             .sleep(tokio::time::sleep)
             .when(|e: &ProviderError| e.is_retryable())
             .notify(|e: &ProviderError, d: Duration| {
+                self.stats.retried();
                 tracing::warn!(provider = %self.instance, error = %e, "{what}: retrying in {d:?}");
             })
             .await
@@ -101,6 +104,7 @@ impl Client {
             )
             .sleep(tokio::time::sleep)
             .when(|e: &ProviderError| e.is_retryable())
+            .notify(|_: &ProviderError, _| self.stats.retried())
             .await
     }
 

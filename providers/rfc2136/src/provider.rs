@@ -137,6 +137,7 @@ impl Rfc2136Provider {
             signer,
             timeout: config.timeout,
             retries: config.retries,
+            stats: Default::default(),
         };
         Ok(Rfc2136Provider {
             name: instance_name.to_string(),
@@ -245,6 +246,10 @@ impl Rfc2136Provider {
 impl Provider for Rfc2136Provider {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn call_stats(&self) -> Option<Arc<dnsfailback_provider::CallStats>> {
+        Some(self.client.stats.clone())
     }
 
     fn capabilities(&self) -> Capabilities {

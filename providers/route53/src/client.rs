@@ -233,6 +233,8 @@ pub struct Client {
     transport: Arc<dyn Transport>,
     /// The account's budget, shared with every instance using the same access key.
     limiter: Budget,
+    /// Retries and rate-limiter waits, for metrics.
+    pub stats: std::sync::Arc<dnsfailback_provider::CallStats>,
     max_retries: u32,
     min_delay: Duration,
     max_delay: Duration,
@@ -269,6 +271,7 @@ impl Client {
             creds,
             transport,
             limiter,
+            stats: Default::default(),
             max_retries: config.max_retries,
             min_delay: Duration::from_millis(config.retry_min_delay_ms),
             max_delay: Duration::from_millis(config.retry_max_delay_ms),
@@ -317,6 +320,7 @@ impl Client {
                 (_, d) => d,
             })
             .notify(|e: &AttemptError, dur| {
+                self.stats.retried();
                 tracing::warn!(
                     provider = %self.name,
                     operation = kind.operation,
@@ -357,7 +361,7 @@ impl Client {
         body: Option<&str>,
         kind: CallKind,
     ) -> Result<String, AttemptError> {
-        self.limiter.until_ready().await;
+        self.stats.wait_for(&self.limiter).await;
         let mut headers = vec![("host".to_string(), host.to_string())];
         if body.is_some() {
             headers.push(("content-type".to_string(), "application/xml".to_string()));

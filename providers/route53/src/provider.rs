@@ -380,6 +380,10 @@ impl Provider for Route53Provider {
         &self.name
     }
 
+    fn call_stats(&self) -> Option<std::sync::Arc<dnsfailback_provider::CallStats>> {
+        Some(self.client.stats.clone())
+    }
+
     fn capabilities(&self) -> Capabilities {
         route53_capabilities()
     }

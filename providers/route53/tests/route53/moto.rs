@@ -470,6 +470,8 @@ async fn throttling_and_5xx_are_retried_and_converge() -> TestResult {
         .filter(|r| r.starts_with("POST"))
         .count();
     assert_eq!(posts, 4, "{:?}", proxy.seen());
+    let stats = p.call_stats().ok_or("Route 53 reports its call stats")?;
+    assert_eq!(stats.retries(), 3, "each retry counted for the metrics");
 
     proxy.inject("GET", throttling());
     proxy.inject("GET", Fault::Answer(500, "oops".into()));
@@ -478,6 +480,7 @@ async fn throttling_and_5xx_are_retried_and_converge() -> TestResult {
         vec![s]
     );
     assert!(p.failed_applies().is_empty());
+    assert_eq!(stats.retries(), 5);
     Ok(())
 }
 
