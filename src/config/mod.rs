@@ -20,6 +20,7 @@ pub mod names;
 pub mod raw;
 mod soa;
 mod tls_files;
+pub mod url_source;
 pub mod validate;
 pub mod window;
 

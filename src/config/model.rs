@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use dnsfailback_provider::{Fqdn, RecordType, SecretSource};
 
+pub use super::url_source::UrlSource;
 use super::window::ChangeWindow;
 use crate::probe::CheckSpec;
 pub use crate::providers::ProviderConfig;
@@ -100,12 +101,12 @@ pub struct NotifySettings {
 pub enum NotifySink {
     /// `kind = "webhook"`: the event as JSON, POSTed to `url`.
     Webhook {
-        url: String,
+        url: UrlSource,
         /// Sent as `Authorization: Bearer ...` when set.
         bearer_token: Option<SecretSource>,
     },
     /// `kind = "slack"`: a Slack-compatible incoming-webhook body (`{"text": ...}`).
-    Slack { url: String },
+    Slack { url: UrlSource },
     /// `kind = "command"`: runs `argv` with the event JSON on stdin.
     Command { argv: Vec<String> },
 }

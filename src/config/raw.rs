@@ -3,6 +3,7 @@
 //! Every table denies unknown keys (a typo is an error, not a silently ignored setting) and
 //! keeps spans, so [`super::validate`] can name the line of each problem.
 
+use super::url_source::UrlSource;
 use std::collections::BTreeMap;
 
 use dnsfailback_provider::SecretSource;
@@ -70,7 +71,7 @@ pub struct RawController {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawNotify {
-    pub url: Spanned<String>,
+    pub url: Spanned<UrlSource>,
     pub events: Option<Spanned<Vec<String>>>,
     pub bearer_token: Option<Spanned<SecretSource>>,
     pub timeout: Option<Spanned<String>>,
@@ -82,7 +83,7 @@ pub struct RawNotify {
 #[serde(deny_unknown_fields)]
 pub struct RawNotifier {
     pub kind: Spanned<String>,
-    pub url: Option<Spanned<String>>,
+    pub url: Option<Spanned<UrlSource>>,
     pub command: Option<Spanned<Vec<String>>>,
     pub events: Option<Spanned<Vec<String>>>,
     pub bearer_token: Option<Spanned<SecretSource>>,

@@ -154,7 +154,9 @@ fn sink(s: &NotifySettings) -> Result<Sink, String> {
         NotifySink::Webhook { url, bearer_token } => {
             Sink::Webhook {
                 http: http()?,
-                url: url.clone(),
+                url: url
+                    .resolve()
+                    .map_err(|e| format!("notifier {}: {e}", s.name))?,
                 token: match bearer_token {
                     Some(src) => Some(src.load().map_err(|e| {
                         format!("cannot read the token of notifier {}: {e}", s.name)
@@ -165,7 +167,9 @@ fn sink(s: &NotifySettings) -> Result<Sink, String> {
         }
         NotifySink::Slack { url } => Sink::Slack {
             http: http()?,
-            url: url.clone(),
+            url: url
+                .resolve()
+                .map_err(|e| format!("notifier {}: {e}", s.name))?,
         },
         NotifySink::Command { argv } => Sink::Command {
             argv: argv.clone(),

@@ -23,7 +23,7 @@ fn settings(
 
 fn webhook(url: String) -> NotifySink {
     NotifySink::Webhook {
-        url,
+        url: crate::config::UrlSource::Plain(url),
         bearer_token: None,
     }
 }
@@ -226,9 +226,17 @@ async fn a_receiver_answering_500_then_200_gets_the_event_once() {
 #[tokio::test]
 async fn slack_gets_one_readable_line() {
     let (url, got) = receiver(vec![200]).await;
+    // Slack's webhook address is a credential: read from the environment, as users should.
+    std::env::set_var("DNSFAILBACK_TEST_SLACK_URL", &url);
+    let source = dnsfailback_provider::SecretSource {
+        env: Some("DNSFAILBACK_TEST_SLACK_URL".into()),
+        file: None,
+    };
     let s = settings(
         "chat",
-        NotifySink::Slack { url },
+        NotifySink::Slack {
+            url: crate::config::UrlSource::Secret(source),
+        },
         Duration::from_secs(5),
         Duration::from_secs(60),
     );

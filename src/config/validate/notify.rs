@@ -13,12 +13,13 @@ use super::ctx::Ctx;
 use crate::config::bounds;
 use crate::config::model::{NotifySettings, NotifySink, NOTIFY_EVENTS};
 use crate::config::raw::{RawNotifier, RawNotify};
+use crate::config::url_source::{is_http, UrlSource};
 
 /// What one notifier says, in either spelling.
 struct Parts<'a> {
     path: String,
     kind: &'a Spanned<String>,
-    url: Option<&'a Spanned<String>>,
+    url: Option<&'a Spanned<UrlSource>>,
     command: Option<&'a Spanned<Vec<String>>>,
     events: Option<&'a Spanned<Vec<String>>>,
     bearer_token: Option<&'a Spanned<SecretSource>>,
@@ -161,14 +162,17 @@ fn sink(ctx: &mut Ctx, p: &Parts<'_>) -> Option<NotifySink> {
                 return None;
             };
             let url = u.get_ref();
-            if reqwest::Url::parse(url).map_or(true, |x| !matches!(x.scheme(), "http" | "https")) {
-                ctx.err(
-                    u,
-                    format!("{path}.url"),
-                    format!("`{url}` is not an http:// or https:// URL"),
-                    "write the receiver's address, e.g. \"https://hooks.example.net/dnsfailback\"",
-                );
-                return None;
+            // A URL from the environment or a file is checked when it is read, at start.
+            if let UrlSource::Plain(text) = url {
+                if !is_http(text) {
+                    ctx.err(
+                        u,
+                        format!("{path}.url"),
+                        format!("`{text}` is not an http:// or https:// URL"),
+                        "write the receiver's address, e.g. \"https://hooks.example.net/dnsfailback\", or { env = \"VAR\" } holding it",
+                    );
+                    return None;
+                }
             }
             let bearer_token = p.bearer_token.map(|t| t.get_ref().clone());
             Some(match kind {

@@ -45,7 +45,7 @@ timeout = "10s"
     let names: Vec<&str> = n.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["controller.notify[0]", "chat", "oncall", "pager"]);
     assert!(
-        matches!(&n[0].sink, NotifySink::Webhook { url, bearer_token: None } if url == "https://old.example.net/hook")
+        matches!(&n[0].sink, NotifySink::Webhook { url, bearer_token: None } if *url == crate::config::UrlSource::Plain("https://old.example.net/hook".into()))
     );
     assert!(matches!(&n[1].sink, NotifySink::Slack { .. }));
     assert_eq!(n[1].retry_for.as_secs(), 60);
