@@ -160,7 +160,7 @@ async fn a_stuck_receiver_never_delays_a_dns_change() {
     let notifier = dnsfailback::notify::Notifier::start(&[NotifySettings {
         name: "stuck".into(),
         sink: NotifySink::Webhook {
-            url: format!("http://{addr}/hook"),
+            url: dnsfailback::config::UrlSource::Plain(format!("http://{addr}/hook")),
             bearer_token: None,
         },
         events: Vec::new(),
