@@ -171,6 +171,15 @@ async fn a_broken_file_or_a_phase_bending_change_is_refused_and_a_removed_servic
     p.wait_for("reload refused", Duration::from_secs(10));
     assert_eq!(shop_answer().await, ["127.0.0.12"]);
 
+    // 1b. A provider removed while services still use it: refused, naming it.
+    let no_provider = base.replace("[providers.local]", "[providers.other]");
+    write(&cfg, &no_provider);
+    let (code, body) = reload(admin).await;
+    assert_eq!(code, 422, "{body}");
+    let error = body["error"].as_str().unwrap_or_default();
+    assert!(error.contains("`local`") || error.contains("\"local\""), "{error}");
+    assert_eq!(shop_answer().await, ["127.0.0.12"]);
+
     // 2. Moving a failed-over service to another backup address: refused with the reason.
     write(&cfg, &base.replace("127.0.0.12", "127.0.0.13"));
     let (code, body) = reload(admin).await;
