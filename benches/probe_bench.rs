@@ -366,7 +366,11 @@ async fn bench(a: Args) {
     let slot = opts
         .start_slot
         .unwrap_or_else(|| auto_slot(std::iter::repeat_n(interval, a.targets)));
-    println!("wake-up slot {:.1} ms", slot.as_secs_f64() * 1000.0);
+    println!(
+        "wake-up slot {:.1} ms; shared HTTP clients {}",
+        slot.as_secs_f64() * 1000.0,
+        dnsfailback::probe::shared_http_clients()
+    );
     println!(
         "probe latency mean {:.3} ms, max {:.1} ms; peak in flight {}; warm-up {:.0} s (excluded) missed {} intervals",
         lat_sum.as_secs_f64() * 1000.0 / (ok + failed).max(1) as f64,

@@ -1,4 +1,5 @@
-//! HTTP and HTTPS probe on reqwest (rustls), one client and connection pool per check.
+//! HTTP and HTTPS probe on reqwest (rustls), one client and connection pool per distinct
+//! client setting, shared by the checks (`http/clients.rs`).
 //!
 //! Flow: runner -> **http** -> [`Outcome`](super::Outcome) -> health.
 //!
@@ -27,7 +28,10 @@ use super::pattern::Pattern;
 use super::spec::family_matches;
 use super::{cert, CheckSpec, FailureReason, Family, Schedule, StatusRange};
 
+mod clients;
 mod tls;
+
+pub use clients::shared_count as shared_http_clients;
 
 /// Most body bytes read (and searched for `expect_body`).
 const MAX_BODY: usize = 64 * 1024;
@@ -90,25 +94,43 @@ impl HttpProbe {
         let method = reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
             .map_err(|_| format!("`{method}` is not an HTTP method"))?;
 
-        let tls = tls::config_for(*insecure_skip_verify, ca_file.as_deref())?;
         let reuse = *keep_alive && sched.interval < POOL_IDLE;
-        let builder = client_builder(tls, https, *follow_redirects, reuse, *family);
+        let key = clients::ClientKey {
+            insecure_skip_verify: *insecure_skip_verify,
+            ca_file: ca_file.as_deref().map(clients::ClientKey::ca_digest),
+            https,
+            follow_redirects: *follow_redirects,
+            reuse,
+            family: *family,
+        };
+        let builder = || -> Result<reqwest::ClientBuilder, String> {
+            let tls = tls::config_for(*insecure_skip_verify, ca_file.as_deref())?;
+            Ok(client_builder(
+                tls,
+                https,
+                *follow_redirects,
+                reuse,
+                *family,
+            ))
+        };
+        let build = |b: reqwest::ClientBuilder| {
+            b.build().map_err(|e| format!("http client: {}", chain(&e)))
+        };
 
         let literal_ip = literal_ip(&url, *family)?;
         let mut header_map = header_map(headers)?;
-        let builder = match (host, literal_ip) {
-            (None, _) => builder,
-            (Some(h), Some(ip)) => connect_to_ip_as(builder, &mut url, h, ip, https)?,
-            (Some(h), None) => {
-                let value =
-                    HeaderValue::from_str(h).map_err(|_| format!("host `{h}` is invalid"))?;
-                header_map.insert(reqwest::header::HOST, value);
-                builder
+        let client = match (host, literal_ip) {
+            // Pinning a name to an address is a client setting: this check's own client.
+            (Some(h), Some(ip)) => build(connect_to_ip_as(builder()?, &mut url, h, ip, https)?)?,
+            (host, _) => {
+                if let Some(h) = host {
+                    let value =
+                        HeaderValue::from_str(h).map_err(|_| format!("host `{h}` is invalid"))?;
+                    header_map.insert(reqwest::header::HOST, value);
+                }
+                clients::shared(key, || build(builder()?))?
             }
         };
-        let client = builder
-            .build()
-            .map_err(|e| format!("http client: {}", chain(&e)))?;
         let request = client
             .request(method, url)
             .headers(header_map)
@@ -267,7 +289,8 @@ fn client_builder(
         .http1_only()
         .tcp_nodelay(true)
         .tls_info(https)
-        .pool_max_idle_per_host(if reuse { 1 } else { 0 })
+        // Two: checks sharing a client may probe one host (liveness and readiness paths).
+        .pool_max_idle_per_host(if reuse { 2 } else { 0 })
         .pool_idle_timeout(POOL_IDLE)
         .dns_resolver(Arc::new(FamilyResolver(family)))
         .use_preconfigured_tls(tls)

@@ -260,5 +260,6 @@ mod udp;
 #[cfg(test)]
 mod testutil;
 
+pub use http::shared_http_clients;
 pub use runner::{auto_slot, Probe, Runner, RunnerOptions, RunnerStats};
 pub use spec::{Prober, Schedule};

@@ -177,7 +177,10 @@ async fn a_broken_file_or_a_phase_bending_change_is_refused_and_a_removed_servic
     let (code, body) = reload(admin).await;
     assert_eq!(code, 422, "{body}");
     let error = body["error"].as_str().unwrap_or_default();
-    assert!(error.contains("`local`") || error.contains("\"local\""), "{error}");
+    assert!(
+        error.contains("`local`") || error.contains("\"local\""),
+        "{error}"
+    );
     assert_eq!(shop_answer().await, ["127.0.0.12"]);
 
     // 2. Moving a failed-over service to another backup address: refused with the reason.
