@@ -71,6 +71,7 @@ async fn exercise(store: &dyn Store) -> Result<(), StoreError> {
                 reason: String::new(),
                 evidence: serde_json::Value::Null,
                 changes: None,
+                change_id: None,
             })
             .await?;
     }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use dnsfailback_provider::{ApplyReceipt, ChangeSet};
 
 use super::{Failure, Item, ItemOutcome, Pending, ZoneJob, AUDIT_CHUNK};
-use crate::state::{AuditEntry, IntentClose, IntentOutcome};
+use crate::state::{AuditEntry, ChangeRecord, IntentClose, IntentOutcome};
 
 impl ZoneJob {
     /// Closes intents, writes the audit trail and saves the states, one transaction each.
@@ -19,12 +19,24 @@ impl ZoneJob {
         // What to audit, by reference: the entries themselves (each with its evidence as JSON,
         // ~3 KB) are built a chunk at a time, or a 10,000-service publication would hold
         // 30 MB of them at once.
-        let mut audits: Vec<(usize, &str, String, Option<ChangeSet>)> = Vec::new();
+        let mut audits: Vec<(usize, &str, String, Option<ChangeSet>, Option<i64>)> = Vec::new();
         let mut saved = Vec::new();
         let mut states = Vec::new();
+        let mut records = Vec::new();
         for (p, receipt) in applied {
             let item = &self.items[p.index];
-            audits.push((p.index, item.action, item.reason.clone(), Some(p.changes)));
+            records.push(ChangeRecord {
+                id: p.intent_id,
+                service: item.service.name.clone(),
+                at_ms: self.now_ms,
+                actor: "controller".into(),
+                action: item.action.to_string(),
+                changes: p.changes.clone(),
+                rollback_of: None,
+                rolled_back_by: None,
+            });
+            let reason = item.reason.clone();
+            audits.push((p.index, item.action, reason, Some(p.changes), Some(p.intent_id)));
             outcomes[p.index] = Some(ItemOutcome::Changed { receipt });
         }
         for (index, outcome) in outcomes.iter().enumerate() {
@@ -36,7 +48,7 @@ impl ZoneJob {
                 Some(ItemOutcome::Unchanged) => {}
                 Some(ItemOutcome::Failed(f)) => {
                     if let Some(action) = failure_action(f) {
-                        audits.push((index, action, f.message.clone(), None));
+                        audits.push((index, action, f.message.clone(), None, None));
                     }
                     continue;
                 }
@@ -70,14 +82,20 @@ impl ZoneJob {
                 },
             })
             .collect();
+        // Before the intents close: a change is never closed as applied without its record.
+        if let Err(e) = self.store.record_changes(&records).await {
+            tracing::error!(zone = %self.zone, "cannot record the applied changes: {e}");
+        }
         if let Err(e) = self.store.finish_intents(&closes).await {
             tracing::error!(zone = %self.zone, "cannot close intents: {e}");
         }
         for chunk in audits.chunks(AUDIT_CHUNK) {
             let entries: Vec<AuditEntry> = chunk
                 .iter()
-                .map(|(index, action, reason, changes)| {
-                    self.entry(&self.items[*index], action, reason, changes.as_ref())
+                .map(|(index, action, reason, changes, change_id)| {
+                    let mut e = self.entry(&self.items[*index], action, reason, changes.as_ref());
+                    e.change_id = *change_id;
+                    e
                 })
                 .collect();
             self.audit(&entries).await;
@@ -107,6 +125,7 @@ impl ZoneJob {
             reason: reason.to_string(),
             evidence: serde_json::to_value(&item.health).unwrap_or_default(),
             changes: changes.cloned(),
+            change_id: None,
         }
     }
 
