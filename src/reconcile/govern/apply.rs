@@ -110,7 +110,9 @@ impl Controller {
             ));
         }
         if let Some(rt) = self.runtime.get_mut(&svc.name) {
-            rt.last_verify_ms = Some(now);
+            // The records are no publication of the loop's: the first decision after `resume`
+            // reads them again and puts its own answer back.
+            rt.last_verify_ms = None;
         }
         Ok(id)
     }
