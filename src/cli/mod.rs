@@ -17,6 +17,7 @@ mod client;
 mod demo;
 pub mod dig;
 mod docs;
+pub mod export;
 pub mod logging;
 mod operate;
 pub mod out;
@@ -108,6 +109,22 @@ pub enum Command {
         /// The target to plan the switch to (see --service).
         #[arg(long, requires = "service")]
         to: Option<String>,
+    },
+    /// Write a zone as an RFC 1035 master file, read from the provider (AXFR for RFC 2136,
+    /// the list APIs for Route 53 and Cloudflare, the data file for the embedded server).
+    #[command(
+        after_help = "Example:\n  dnsfailback export --provider ns --zone example.test --out example.test.zone"
+    )]
+    Export {
+        /// The provider instance (`[providers.NAME]`).
+        #[arg(long)]
+        provider: String,
+        /// The zone (default: the only zone the provider's services use).
+        #[arg(long)]
+        zone: Option<String>,
+        /// Write here instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
     /// Apply a reviewed plan file (from `plan --out`) in the running controller, only if the
     /// provider's records still match it; the services stay as applied until `resume`.
@@ -281,6 +298,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             (Some(s), Some(t), Some(o)) => apply::plan_switch(&cli.config, &s, &t, &o).await,
             (_, _, out) => plan::plan(&cli.config, &cli.reach, json, out.as_deref()).await,
         },
+        Command::Export {
+            provider,
+            zone,
+            out,
+        } => export::export(&cli.config, &provider, zone.as_deref(), out.as_deref()).await,
         Command::Apply { file, token } => {
             apply::apply(&cli.config, &cli.reach, &token, &file).await
         }

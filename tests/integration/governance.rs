@@ -22,6 +22,7 @@ struct Ctl {
     admin: String,
     dns: SocketAddr,
     dir: std::path::PathBuf,
+    provider: &'static str,
 }
 
 impl Ctl {
@@ -212,8 +213,10 @@ async fn plan_apply_and_rollback_on_the_embedded_provider() {
         _proc: proc,
         cfg,
         dir: dir.0.clone(),
+        provider: "local",
     };
     governance_flow(&ctl, None).await;
+    export_matches_dns(&ctl).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -255,6 +258,7 @@ stable_for = "1s"
         _proc: proc,
         cfg,
         dir: dir.0.clone(),
+        provider: "ns",
     };
     let outside = || {
         peer.nsupdate(
@@ -263,4 +267,46 @@ stable_for = "1s"
         .unwrap_or_else(|e| panic!("{e}"));
     };
     governance_flow(&ctl, Some(&outside)).await;
+    export_matches_dns(&ctl).await;
+}
+
+/// `export` writes a master file that hickory's zone parser reads back, and every A record
+/// in it is what the provider's DNS server answers for that name.
+async fn export_matches_dns(ctl: &Ctl) {
+    use hickory_proto::rr::{Name, RData};
+    let file = ctl.file("zone.txt");
+    let (code, out, err) = ctl.run(&["export", "--provider", ctl.provider, "--out", &file]);
+    assert_eq!(code, 0, "export: {out} {err}");
+    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{e}"));
+    let origin = Name::from_ascii("example.test.").unwrap_or_else(|e| panic!("{e}"));
+    let (_, sets) = hickory_proto::serialize::txt::Parser::new(text.as_str(), None, Some(origin))
+        .parse()
+        .unwrap_or_else(|e| panic!("the export does not parse: {e}\n{text}"));
+    let mut names = Vec::new();
+    for set in sets.values() {
+        let mut values: Vec<String> = set
+            .records_without_rrsigs()
+            .filter_map(|r| match &r.data {
+                RData::A(a) => Some(a.0.to_string()),
+                _ => None,
+            })
+            .collect();
+        if values.is_empty() {
+            continue;
+        }
+        values.sort();
+        let name = set.name().to_ascii();
+        let a = dnsfailback::cli::dig::lookup(ctl.dns, &name, "A")
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let mut served = a.values.clone();
+        served.sort();
+        assert_eq!(served, values, "{name} in the export vs DNS:\n{text}");
+        assert_eq!(a.ttl, Some(set.ttl()), "{name} TTL:\n{text}");
+        names.push(name);
+    }
+    assert!(
+        names.iter().any(|n| n == "shop.example.test."),
+        "the service's record is exported: {text}"
+    );
 }
