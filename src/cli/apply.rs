@@ -16,9 +16,7 @@ use super::client::AdminClient;
 use super::operate::TokenArgs;
 use super::out;
 use crate::plan::{desired_sets, diff, Plan};
-use crate::policy::reviewed::{
-    records_fingerprint, service_fingerprint, PlanDocument, PlanEntry,
-};
+use crate::policy::reviewed::{records_fingerprint, service_fingerprint, PlanDocument, PlanEntry};
 use crate::policy::Publication;
 use crate::reconcile::ServicePlan;
 use crate::state::when;
@@ -64,7 +62,12 @@ fn write(file: &Path, doc: PlanDocument) -> anyhow::Result<u8> {
 
 /// `plan --service S --to TARGET --out FILE`: the change that moves `service` to `target`
 /// (with the failover TTL), planned here against the provider's records as they are now.
-pub async fn plan_switch(config: &Path, service: &str, to: &str, file: &Path) -> anyhow::Result<u8> {
+pub async fn plan_switch(
+    config: &Path,
+    service: &str,
+    to: &str,
+    file: &Path,
+) -> anyhow::Result<u8> {
     let config = match crate::config::load(config) {
         Ok((c, _)) => c,
         Err(e) => {
@@ -102,7 +105,9 @@ pub async fn plan_switch(config: &Path, service: &str, to: &str, file: &Path) ->
         return Ok(2);
     }
     if plan.is_noop() {
-        out::line(format_args!("`{service}` already points to `{to}`: nothing written"))?;
+        out::line(format_args!(
+            "`{service}` already points to `{to}`: nothing written"
+        ))?;
         return Ok(0);
     }
     out::print(&format!("{}\n", plan.to_string().trim_end()))?;

@@ -55,7 +55,10 @@ pub async fn export(
     match file {
         Some(f) => {
             std::fs::write(f, &text).with_context(|| format!("cannot write {}", f.display()))?;
-            eprintln!("zone {zone} from `{provider_name}` written to {}", f.display());
+            eprintln!(
+                "zone {zone} from `{provider_name}` written to {}",
+                f.display()
+            );
         }
         None => out::print(&text)?,
     }
@@ -81,7 +84,10 @@ fn pick_zone(pairs: &[(String, Fqdn)], provider: &str, zone: Option<&str>) -> an
         )),
         many => Err(anyhow!(
             "provider `{provider}` serves several zones ({}); pick one with --zone",
-            many.iter().map(|z| z.to_string()).collect::<Vec<_>>().join(", ")
+            many.iter()
+                .map(|z| z.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         )),
     }
 }

@@ -24,7 +24,10 @@ pub async fn rollback(
 ) -> anyhow::Result<u8> {
     let client = AdminClient::connect(config, reach, token.source().as_ref())?;
     let (status, v) = client
-        .post(&format!("/v1/changes/{id}/rollback"), &json!({ "force": force }))
+        .post(
+            &format!("/v1/changes/{id}/rollback"),
+            &json!({ "force": force }),
+        )
         .await?;
     super::operate::report(status, &v)
 }

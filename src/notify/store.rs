@@ -83,11 +83,7 @@ impl Store for NotifyingStore {
     async fn change(&self, id: i64) -> Result<Option<ChangeRecord>, StoreError> {
         self.inner.change(id).await
     }
-    async fn changes_after(
-        &self,
-        service: &str,
-        id: i64,
-    ) -> Result<Vec<ChangeRecord>, StoreError> {
+    async fn changes_after(&self, service: &str, id: i64) -> Result<Vec<ChangeRecord>, StoreError> {
         self.inner.changes_after(service, id).await
     }
     fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {

@@ -135,7 +135,10 @@ impl Controller {
             ));
         }
         let undo = inverse(&record.changes);
-        let reason = format!("rollback of change {id} ({} by {})", record.action, record.actor);
+        let reason = format!(
+            "rollback of change {id} ({} by {})",
+            record.action, record.actor
+        );
         let new_id = self
             .apply_governed(&svc, &undo, "rollback", &reason, actor, Some(id))
             .await?;
@@ -191,7 +194,11 @@ impl Controller {
                 svc.name
             ));
         }
-        if rt.in_flight || self.zones_busy.contains(&(svc.provider.clone(), svc.zone.clone())) {
+        if rt.in_flight
+            || self
+                .zones_busy
+                .contains(&(svc.provider.clone(), svc.zone.clone()))
+        {
             return Err(format!(
                 "a change in zone {} is being applied right now; try again in a moment",
                 svc.zone
@@ -209,7 +216,12 @@ impl Controller {
         provider
             .read(&svc.zone, &svc.record, svc.rtype)
             .await
-            .map_err(|e| format!("cannot read the records of `{}`: {e}; nothing was changed", svc.name))
+            .map_err(|e| {
+                format!(
+                    "cannot read the records of `{}`: {e}; nothing was changed",
+                    svc.name
+                )
+            })
     }
 }
 
@@ -227,7 +239,11 @@ fn show(sets: &[&RecordSet]) -> String {
 fn difference(planned: &[RecordSet], now: &[RecordSet]) -> String {
     let gone: Vec<&RecordSet> = planned.iter().filter(|p| !now.contains(p)).collect();
     let new: Vec<&RecordSet> = now.iter().filter(|n| !planned.contains(n)).collect();
-    format!("planned on {}, the provider now has {}", show(&gone), show(&new))
+    format!(
+        "planned on {}, the provider now has {}",
+        show(&gone),
+        show(&new)
+    )
 }
 
 /// Whether the records still say what change `record` left; if not, what changed.

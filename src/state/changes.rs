@@ -122,6 +122,10 @@ mod tests {
                 },
             ]
         );
-        assert_eq!(inverse(&inv), cs, "the inverse of the inverse is the change");
+        assert_eq!(
+            inverse(&inv),
+            cs,
+            "the inverse of the inverse is the change"
+        );
     }
 }

@@ -111,11 +111,7 @@ impl Store for MemoryStore {
     async fn change(&self, id: i64) -> Result<Option<ChangeRecord>, StoreError> {
         Ok(self.lock().changes.get(&id).cloned())
     }
-    async fn changes_after(
-        &self,
-        service: &str,
-        id: i64,
-    ) -> Result<Vec<ChangeRecord>, StoreError> {
+    async fn changes_after(&self, service: &str, id: i64) -> Result<Vec<ChangeRecord>, StoreError> {
         Ok(self
             .lock()
             .changes

@@ -182,8 +182,7 @@ pub trait Store: Send + Sync {
     /// The applied change with this id, if any.
     async fn change(&self, id: i64) -> Result<Option<ChangeRecord>, StoreError>;
     /// The changes of `service` recorded after change `id`, oldest first.
-    async fn changes_after(&self, service: &str, id: i64)
-        -> Result<Vec<ChangeRecord>, StoreError>;
+    async fn changes_after(&self, service: &str, id: i64) -> Result<Vec<ChangeRecord>, StoreError>;
     /// Adds what a store wrapper counts of its own to a `GET /metrics` scrape: the notifying
     /// store (`notify`) its notifications. The stores themselves count nothing.
     fn register_metrics(&self, _registry: &mut prometheus_client::registry::Registry) {}

@@ -312,11 +312,7 @@ impl Store for SqliteStore {
         read_change(&self.conn(), id)
     }
 
-    async fn changes_after(
-        &self,
-        service: &str,
-        id: i64,
-    ) -> Result<Vec<ChangeRecord>, StoreError> {
+    async fn changes_after(&self, service: &str, id: i64) -> Result<Vec<ChangeRecord>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn
             .prepare("SELECT body, rolled_back_by FROM changes WHERE service = ?1 AND id > ?2 ORDER BY id")

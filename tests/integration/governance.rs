@@ -54,9 +54,7 @@ impl Ctl {
     /// Writes a plan moving `shop` to `to`; returns its path.
     fn plan_to(&self, to: &str, name: &str) -> String {
         let file = self.file(name);
-        let (code, out, err) = self.run(&[
-            "plan", "--service", "shop", "--to", to, "--out", &file,
-        ]);
+        let (code, out, err) = self.run(&["plan", "--service", "shop", "--to", to, "--out", &file]);
         assert_eq!(code, 0, "plan --out: {out} {err}");
         assert!(out.contains("written to"), "{out}");
         file
@@ -146,7 +144,8 @@ async fn governance_flow(ctl: &Ctl, outside_edit: Option<&dyn Fn()>) {
         d.digest = d.compute_digest();
     });
     ctl.refused(&["apply", &other], "another configuration");
-    ctl.serves("the plan, untouched by refusals", "127.0.0.12", 30).await;
+    ctl.serves("the plan, untouched by refusals", "127.0.0.12", 30)
+        .await;
 
     // rollback restores the records; twice is refused; an unknown id is refused.
     let (code, out, err) = ctl.run(&["rollback", &applied.to_string()]);
@@ -176,20 +175,23 @@ async fn governance_flow(ctl: &Ctl, outside_edit: Option<&dyn Fn()>) {
         ctl.serves("the outside edit", "127.0.0.99", 60).await;
         ctl.refused(&["apply", &p5], "127.0.0.99");
         ctl.refused(&["rollback", &third.to_string()], "127.0.0.99");
-        ctl.serves("the outside edit, untouched", "127.0.0.99", 60).await;
+        ctl.serves("the outside edit, untouched", "127.0.0.99", 60)
+            .await;
     }
 
     // Every refusal is in the audit trail, by the operator.
     let h = ctl.history();
     for action in ["plan_refused", "rollback_refused"] {
         assert!(
-            h.iter().any(|e| e["action"] == action && e["actor"] == "admin"),
+            h.iter()
+                .any(|e| e["action"] == action && e["actor"] == "admin"),
             "{action} audited: {h:?}"
         );
     }
     // resume hands the service back to the loop, which publishes the primary again.
     assert_eq!(ctl.run(&["resume", "shop"]).0, 0);
-    ctl.serves("the loop's primary after resume", "127.0.0.11", 300).await;
+    ctl.serves("the loop's primary after resume", "127.0.0.11", 300)
+        .await;
 }
 
 fn write_config(dir: &Path, text: &str) -> String {

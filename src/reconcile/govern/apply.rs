@@ -53,18 +53,7 @@ impl Controller {
             .begin_intent(&intent)
             .await
             .map_err(|e| format!("not applied, the intent could not be journaled: {e}"))?;
-        let outcome = match provider.apply(changes).await {
-            Ok(_) => match provider.read(&svc.zone, &svc.record, svc.rtype).await {
-                Ok(got) => match super::super::verify::mismatch(&got, changes) {
-                    None => Ok(()),
-                    Some(m) => Err(m),
-                },
-                Err(e) => Err(format!("read-back after apply failed: {e}")),
-            },
-            Err(e) if e.not_applied => Err(format!("{e}; nothing was changed")),
-            Err(e) => Err(e.to_string()),
-        };
-        if let Err(why) = outcome {
+        if let Err(why) = apply_and_verify(provider.as_ref(), svc, changes).await {
             let _ = self
                 .store
                 .finish_intent(id, IntentOutcome::Failed, Some(&why))
@@ -84,6 +73,21 @@ impl Controller {
             rollback_of,
             rolled_back_by: None,
         };
+        self.record_governed(record, reason, next).await?;
+        Ok(id)
+    }
+
+    /// Records a verified governed change: its change record, the intent closed, the audit
+    /// entry, and the pinned state.
+    async fn record_governed(
+        &mut self,
+        record: ChangeRecord,
+        reason: &str,
+        next: ServiceState,
+    ) -> Result<(), String> {
+        let (id, now, name) = (record.id, record.at_ms, record.service.clone());
+        let (actor, action) = (record.actor.clone(), record.action.clone());
+        let changes = record.changes.clone();
         let recorded = self.store.record_changes(&[record]).await;
         let closed = self
             .store
@@ -91,30 +95,35 @@ impl Controller {
             .await;
         let entry = AuditEntry {
             at_ms: now,
-            service: svc.name.clone(),
-            actor: actor.to_string(),
-            action: action.to_string(),
+            service: name.clone(),
+            actor: actor.clone(),
+            action: action.clone(),
             reason: reason.to_string(),
             evidence: serde_json::Value::Null,
-            changes: Some(changes.clone()),
+            changes: Some(changes),
             change_id: Some(id),
         };
         if let Err(e) = self.store.audit(&entry).await {
             tracing::error!("cannot write the audit trail: {e}");
         }
-        tracing::info!(service = %svc.name, actor, action, change_id = id, "{reason}");
-        let saved = self.save_state(&svc.name, next).await;
-        if let Some(e) = recorded.err().map(|e| e.to_string()).or(closed.err().map(|e| e.to_string())).or(saved.err()) {
+        tracing::info!(service = %name, actor, action, change_id = id, "{reason}");
+        let saved = self.save_state(&name, next).await;
+        if let Some(e) = recorded
+            .err()
+            .map(|e| e.to_string())
+            .or(closed.err().map(|e| e.to_string()))
+            .or(saved.err())
+        {
             return Err(format!(
                 "the records were changed (change {id}) but the controller could not record it: {e}"
             ));
         }
-        if let Some(rt) = self.runtime.get_mut(&svc.name) {
+        if let Some(rt) = self.runtime.get_mut(&name) {
             // The records are no publication of the loop's: the first decision after `resume`
             // reads them again and puts its own answer back.
             rt.last_verify_ms = None;
         }
-        Ok(id)
+        Ok(())
     }
 
     /// The service's state with a pinned hold by `actor`: the loop leaves the records as the
@@ -128,5 +137,26 @@ impl Controller {
             pinned: true,
         });
         state
+    }
+}
+
+/// Applies `changes` and reads them back; the error says whether anything changed.
+async fn apply_and_verify(
+    provider: &dyn dnsfailback_provider::Provider,
+    svc: &Service,
+    changes: &ChangeSet,
+) -> Result<(), String> {
+    match provider.apply(changes).await {
+        Ok(_) => {}
+        Err(e) if e.not_applied => return Err(format!("{e}; nothing was changed")),
+        Err(e) => return Err(e.to_string()),
+    }
+    let got = provider
+        .read(&svc.zone, &svc.record, svc.rtype)
+        .await
+        .map_err(|e| format!("read-back after apply failed: {e}"))?;
+    match super::super::verify::mismatch(&got, changes) {
+        None => Ok(()),
+        Some(m) => Err(m),
     }
 }

@@ -36,7 +36,10 @@ pub(in crate::reconcile) async fn read_records<'a>(
     Ok(out)
 }
 
-pub(in crate::reconcile) fn observed_for<'a>(observed: &'a Observed, s: &Service) -> &'a [RecordSet] {
+pub(in crate::reconcile) fn observed_for<'a>(
+    observed: &'a Observed,
+    s: &Service,
+) -> &'a [RecordSet] {
     observed
         .get(&(s.record.clone(), s.rtype))
         .map(Vec::as_slice)

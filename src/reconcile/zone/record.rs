@@ -8,6 +8,9 @@ use dnsfailback_provider::{ApplyReceipt, ChangeSet};
 use super::{Failure, Item, ItemOutcome, Pending, ZoneJob, AUDIT_CHUNK};
 use crate::state::{AuditEntry, ChangeRecord, IntentClose, IntentOutcome};
 
+/// One audit entry to write, by reference: item index, verb, reason, changes, change id.
+type Audit<'a> = (usize, &'a str, String, Option<ChangeSet>, Option<i64>);
+
 impl ZoneJob {
     /// Closes intents, writes the audit trail and saves the states, one transaction each.
     pub(super) async fn record(
@@ -19,26 +22,9 @@ impl ZoneJob {
         // What to audit, by reference: the entries themselves (each with its evidence as JSON,
         // ~3 KB) are built a chunk at a time, or a 10,000-service publication would hold
         // 30 MB of them at once.
-        let mut audits: Vec<(usize, &str, String, Option<ChangeSet>, Option<i64>)> = Vec::new();
+        let (mut audits, records) = self.take_applied(applied, outcomes);
         let mut saved = Vec::new();
         let mut states = Vec::new();
-        let mut records = Vec::new();
-        for (p, receipt) in applied {
-            let item = &self.items[p.index];
-            records.push(ChangeRecord {
-                id: p.intent_id,
-                service: item.service.name.clone(),
-                at_ms: self.now_ms,
-                actor: "controller".into(),
-                action: item.action.to_string(),
-                changes: p.changes.clone(),
-                rollback_of: None,
-                rolled_back_by: None,
-            });
-            let reason = item.reason.clone();
-            audits.push((p.index, item.action, reason, Some(p.changes), Some(p.intent_id)));
-            outcomes[p.index] = Some(ItemOutcome::Changed { receipt });
-        }
         for (index, outcome) in outcomes.iter().enumerate() {
             let item = &self.items[index];
             match outcome {
@@ -108,6 +94,40 @@ impl ZoneJob {
                 ))));
             }
         }
+    }
+
+    /// The applied changes as change records (by intent id) and audit entries, their items'
+    /// outcomes set to changed.
+    fn take_applied(
+        &self,
+        applied: Vec<(Pending, ApplyReceipt)>,
+        outcomes: &mut [Option<ItemOutcome>],
+    ) -> (Vec<Audit<'_>>, Vec<ChangeRecord>) {
+        let mut audits: Vec<Audit<'_>> = Vec::new();
+        let mut records = Vec::new();
+        for (p, receipt) in applied {
+            let item = &self.items[p.index];
+            records.push(ChangeRecord {
+                id: p.intent_id,
+                service: item.service.name.clone(),
+                at_ms: self.now_ms,
+                actor: "controller".into(),
+                action: item.action.to_string(),
+                changes: p.changes.clone(),
+                rollback_of: None,
+                rolled_back_by: None,
+            });
+            let reason = item.reason.clone();
+            audits.push((
+                p.index,
+                item.action,
+                reason,
+                Some(p.changes),
+                Some(p.intent_id),
+            ));
+            outcomes[p.index] = Some(ItemOutcome::Changed { receipt });
+        }
+        (audits, records)
     }
 
     pub(super) fn entry(

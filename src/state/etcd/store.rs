@@ -275,11 +275,17 @@ impl Store for EtcdStore {
             if let Some(of) = r.rollback_of {
                 let key = self.change_key(of).await?;
                 let kv = match &key {
-                    Some(k) => self.client.get(k).await.map_err(|e| err("record changes", e))?,
+                    Some(k) => self
+                        .client
+                        .get(k)
+                        .await
+                        .map_err(|e| err("record changes", e))?,
                     None => None,
                 };
-                let mut old: Option<ChangeRecord> =
-                    kv.as_ref().map(|kv| parse("record changes", kv)).transpose()?;
+                let mut old: Option<ChangeRecord> = kv
+                    .as_ref()
+                    .map(|kv| parse("record changes", kv))
+                    .transpose()?;
                 crate::state::changes::check_rollback_of(old.as_ref(), of)?;
                 if let (Some(k), Some(kv), Some(o)) = (key, kv, old.as_mut()) {
                     o.rolled_back_by = Some(r.id);
@@ -300,15 +306,15 @@ impl Store for EtcdStore {
         let Some(key) = self.change_key(id).await? else {
             return Ok(None);
         };
-        let kv = self.client.get(&key).await.map_err(|e| err("read change", e))?;
+        let kv = self
+            .client
+            .get(&key)
+            .await
+            .map_err(|e| err("read change", e))?;
         kv.map(|kv| parse("read change", &kv)).transpose()
     }
 
-    async fn changes_after(
-        &self,
-        service: &str,
-        id: i64,
-    ) -> Result<Vec<ChangeRecord>, StoreError> {
+    async fn changes_after(&self, service: &str, id: i64) -> Result<Vec<ChangeRecord>, StoreError> {
         let kvs = self
             .client
             .list(&self.key(&format!("change/{service}/")), 0, false)
