@@ -13,11 +13,13 @@
 //!
 //! Routes: `GET /healthz`; `GET /v1/status`, `/v1/status/{service}`, `/v1/history/{service}`,
 //! `/v1/plan`, `/v1/approvals`; `POST /v1/services/{service}/failover|failback|hold|resume|abort`,
-//! `/v1/reload`, `/v1/approvals/{id}/approve`, `/v1/agents/{name}/report`.
+//! `/v1/reload`, `/v1/approvals/{id}/approve`, `/v1/agents/{name}/report`; governed changes
+//! ([`governance`]): `POST /v1/apply`, `/v1/changes/{id}/rollback`.
 
 pub mod agents;
 pub mod approvals;
 mod auth;
+mod governance;
 pub mod listener;
 mod metrics;
 mod operator;
@@ -191,6 +193,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/services/{service}/hold", post(operator::hold))
         .route("/v1/services/{service}/resume", post(operator::resume))
         .route("/v1/services/{service}/abort", post(operator::abort))
+        .route("/v1/apply", post(governance::apply))
+        .route("/v1/changes/{id}/rollback", post(governance::rollback))
         .route("/v1/approvals", get(operator::list_approvals))
         .route("/v1/approvals/{id}/approve", post(operator::approve))
         .route("/v1/agents/{name}/report", post(agents::report))

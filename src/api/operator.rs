@@ -158,7 +158,12 @@ fn known(s: &ApiState, service: &str) -> bool {
 }
 
 /// Sends directly, or parks for a second operator when the service requires it.
-async fn submit(s: &ApiState, caller: &Caller, service: &str, op: Operation) -> Response {
+pub(super) async fn submit(
+    s: &ApiState,
+    caller: &Caller,
+    service: &str,
+    op: Operation,
+) -> Response {
     if !known(s, service) {
         return error(
             StatusCode::NOT_FOUND,
@@ -261,6 +266,7 @@ fn audit_entry(
         reason,
         evidence: serde_json::to_value(p).unwrap_or_default(),
         changes: None,
+        change_id: None,
     }
 }
 

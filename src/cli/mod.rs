@@ -12,10 +12,12 @@
 //! [`logging`] sets up the log on stderr (`-v`, `--color`); `state::when` formats times for people.
 
 pub mod agent;
+mod apply;
 mod client;
 mod demo;
 pub mod dig;
 mod docs;
+pub mod export;
 pub mod logging;
 mod operate;
 pub mod out;
@@ -23,6 +25,7 @@ mod plan;
 mod probes;
 pub mod reach;
 mod reload;
+mod rollback;
 mod run;
 
 /// Exit code after a panic, or when the control loop or the admin API task ended without
@@ -96,6 +99,56 @@ pub enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Also write the plan as a reviewed plan file for `dnsfailback apply` (JSON, with
+        /// the provider records it was made against and their fingerprint).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// With --to and --out: plan moving this service to one target now.
+        #[arg(long, requires_all = ["to", "out"])]
+        service: Option<String>,
+        /// The target to plan the switch to (see --service).
+        #[arg(long, requires = "service")]
+        to: Option<String>,
+    },
+    /// Write a zone as an RFC 1035 master file, read from the provider (AXFR for RFC 2136,
+    /// the list APIs for Route 53 and Cloudflare, the data file for the embedded server).
+    #[command(
+        after_help = "Example:\n  dnsfailback export --provider ns --zone example.test --out example.test.zone"
+    )]
+    Export {
+        /// The provider instance (`[providers.NAME]`).
+        #[arg(long)]
+        provider: String,
+        /// The zone (default: the only zone the provider's services use).
+        #[arg(long)]
+        zone: Option<String>,
+        /// Write here instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Apply a reviewed plan file (from `plan --out`) in the running controller, only if the
+    /// provider's records still match it; the services stay as applied until `resume`.
+    /// Exit 0 applied, 3 waiting for a second operator, 1 refused.
+    #[command(
+        after_help = "Example:\n  dnsfailback plan --service shop --to backup --out shop.plan.json\n  dnsfailback apply shop.plan.json"
+    )]
+    Apply {
+        /// The plan file.
+        file: PathBuf,
+        #[command(flatten)]
+        token: TokenArgs,
+    },
+    /// Undo an applied change by its id (shown by `history`), only if its records are still
+    /// as it left them. Exit 0 rolled back, 3 waiting for a second operator, 1 refused.
+    #[command(after_help = "Example:\n  dnsfailback rollback 42")]
+    Rollback {
+        /// The change id from `dnsfailback history SERVICE`.
+        change_id: i64,
+        /// Roll back even though newer changes of the same records exist.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        token: TokenArgs,
     },
     /// Re-read provider settings and secrets in the running controller (as SIGHUP does) and
     /// resume the services that wait for an operator (`needs operator`). Exit 0 done, 1 refused.
@@ -236,7 +289,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Run => run::run(&cli.config).await,
         Command::Validate { offline } => validate(&cli.config, offline).await,
-        Command::Plan { json } => plan::plan(&cli.config, &cli.reach, json).await,
+        Command::Plan {
+            json,
+            out,
+            service,
+            to,
+        } => match (service, to, out) {
+            (Some(s), Some(t), Some(o)) => apply::plan_switch(&cli.config, &s, &t, &o).await,
+            (_, _, out) => plan::plan(&cli.config, &cli.reach, json, out.as_deref()).await,
+        },
+        Command::Export {
+            provider,
+            zone,
+            out,
+        } => export::export(&cli.config, &provider, zone.as_deref(), out.as_deref()).await,
+        Command::Apply { file, token } => {
+            apply::apply(&cli.config, &cli.reach, &token, &file).await
+        }
+        Command::Rollback {
+            change_id,
+            force,
+            token,
+        } => rollback::rollback(&cli.config, &cli.reach, &token, change_id, force).await,
         Command::Reload => reload::reload(&cli.config, &cli.reach).await,
         Command::Status { service, json } => {
             status::status(&cli.config, &cli.reach, service.as_deref(), json).await

@@ -37,7 +37,7 @@ pub struct TokenArgs {
 }
 
 impl TokenArgs {
-    fn source(&self) -> Option<SecretSource> {
+    pub(super) fn source(&self) -> Option<SecretSource> {
         match (&self.token_env, &self.token_file) {
             (None, None) => None,
             (env, file) => Some(SecretSource {
@@ -92,6 +92,8 @@ fn body(op: &Operation) -> Value {
             Value::Object(b)
         }
         Operation::Hold | Operation::Resume | Operation::Abort => json!({}),
+        Operation::Apply { plan } => json!(plan),
+        Operation::Rollback { force, .. } => json!({ "force": force }),
     }
 }
 
@@ -100,7 +102,7 @@ fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
 }
 
 /// Prints the API's answer; returns the exit code.
-fn report(status: StatusCode, v: &Value) -> anyhow::Result<u8> {
+pub(super) fn report(status: StatusCode, v: &Value) -> anyhow::Result<u8> {
     if status == StatusCode::ACCEPTED {
         let id = text(v, "pending_approval").unwrap_or("?");
         match text(v, "message") {

@@ -21,7 +21,12 @@ use crate::reconcile::{Clock, Controller, ServicePlan};
 use crate::state::{MemoryStore, SingleNode, SqliteStore, Store};
 
 /// Prints the plan; exit code 0 when every plan is valid, 2 otherwise (or for a bad config).
-pub async fn plan(path: &Path, reach: &super::reach::AdminReach, json: bool) -> anyhow::Result<u8> {
+pub async fn plan(
+    path: &Path,
+    reach: &super::reach::AdminReach,
+    json: bool,
+    out_file: Option<&Path>,
+) -> anyhow::Result<u8> {
     let (plans, source) = match from_running(path, reach).await? {
         Some(plans) => (plans, "the running controller"),
         None => match offline(path).await? {
@@ -40,6 +45,9 @@ pub async fn plan(path: &Path, reach: &super::reach::AdminReach, json: bool) -> 
     let invalid = plans
         .iter()
         .any(|p| p.plan.as_ref().is_some_and(|x| !x.is_valid()));
+    if let Some(file) = out_file {
+        super::apply::write_plans(file, &plans)?;
+    }
     Ok(if invalid { 2 } else { 0 })
 }
 

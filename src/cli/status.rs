@@ -197,7 +197,7 @@ pub async fn history(
 }
 
 /// The audit trail as text: one line per entry (time in UTC, its age at `now_ms`, action,
-/// actor, reason), then its record changes indented below it.
+/// actor, reason), then its change id and record changes indented below it.
 fn render_history(entries: &[AuditEntry], now_ms: u64) -> String {
     let mut text = String::new();
     for e in entries {
@@ -209,6 +209,11 @@ fn render_history(entries: &[AuditEntry], now_ms: u64) -> String {
             e.actor,
             e.reason
         ));
+        if let Some(id) = e.change_id {
+            text.push_str(&format!(
+                "      change {id} (undo with `dnsfailback rollback {id}`)\n"
+            ));
+        }
         if let Some(c) = &e.changes {
             for ch in &c.changes {
                 text.push_str(&format!("      {ch}\n"));

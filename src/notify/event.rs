@@ -87,6 +87,7 @@ mod tests {
             reason: "primary <down> & out".into(),
             evidence: serde_json::Value::Null,
             changes: None,
+            change_id: None,
         }
     }
 

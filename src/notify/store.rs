@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use super::Notifier;
 use crate::policy::ServiceState;
-use crate::state::{AuditEntry, Intent, IntentClose, IntentOutcome, Store, StoreError};
+use crate::state::{
+    AuditEntry, ChangeRecord, Intent, IntentClose, IntentOutcome, Store, StoreError,
+};
 
 /// `inner`, with every audit entry also handed to the [`Notifier`] once it is durable.
 pub struct NotifyingStore {
@@ -74,6 +76,15 @@ impl Store for NotifyingStore {
     }
     async fn history(&self, service: &str, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
         self.inner.history(service, limit).await
+    }
+    async fn record_changes(&self, records: &[ChangeRecord]) -> Result<(), StoreError> {
+        self.inner.record_changes(records).await
+    }
+    async fn change(&self, id: i64) -> Result<Option<ChangeRecord>, StoreError> {
+        self.inner.change(id).await
+    }
+    async fn changes_after(&self, service: &str, id: i64) -> Result<Vec<ChangeRecord>, StoreError> {
+        self.inner.changes_after(service, id).await
     }
     fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
         self.inner.register_metrics(registry);

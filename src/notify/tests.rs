@@ -37,6 +37,7 @@ fn entry(action: &str) -> AuditEntry {
         reason: "primary is down".into(),
         evidence: serde_json::Value::Null,
         changes: None,
+        change_id: None,
     }
 }
 

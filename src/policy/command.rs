@@ -33,6 +33,18 @@ pub enum Operation {
     /// Return to the last stable state (the backup during a failback, the primary during a
     /// planned failover) and stop the operation in progress.
     Abort,
+    /// Apply a reviewed plan file (`dnsfailback apply`), only against the records it was
+    /// planned on; the services stay pinned to it until `resume`.
+    Apply {
+        plan: Box<super::reviewed::PlanDocument>,
+    },
+    /// Apply the inverse of applied change `change_id` (`dnsfailback rollback`); `force`
+    /// allows it while newer changes of the same records exist.
+    Rollback {
+        change_id: i64,
+        #[serde(default)]
+        force: bool,
+    },
 }
 
 impl Operation {
@@ -44,6 +56,8 @@ impl Operation {
             Operation::Hold => "hold",
             Operation::Resume => "resume",
             Operation::Abort => "abort",
+            Operation::Apply { .. } => "apply",
+            Operation::Rollback { .. } => "rollback",
         }
     }
 }

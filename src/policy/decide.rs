@@ -164,6 +164,10 @@ pub fn decide(service: &Service, state: &ServiceState, obs: &Observed) -> Decisi
 fn held(mut s: Step<'_>, hold: &Hold, original_ttl: u32) -> Decision {
     let (service, state) = (s.service, s.state);
     s.alert = (hold.by == "gate").then(|| format!("canary frozen: {}", hold.reason));
+    if hold.pinned {
+        // A governed change (plan, rollback) set the records: nothing is published over it.
+        return s.go(None, format!("held by {}: {}", hold.by, hold.reason));
+    }
     // Frozen in its phase: the records follow the phase (an abort moved it), no
     // automatic transition happens.
     let desired =

@@ -15,6 +15,7 @@ pub mod canary;
 pub mod command;
 mod decide;
 pub mod operate;
+pub mod reviewed;
 #[cfg(test)]
 mod testutil;
 pub mod window;
@@ -150,6 +151,10 @@ pub struct Hold {
     pub by: String,
     pub reason: String,
     pub since_ms: u64,
+    /// The records were set by an operator's reviewed plan or rollback: the loop leaves them
+    /// exactly as they are (no publication, no drift correction) until `resume`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pinned: bool,
 }
 
 /// An operator's steps and hold time for one failback.

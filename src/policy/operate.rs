@@ -55,6 +55,11 @@ pub fn apply(
             failback(service, state, &request, actor, now_ms, health)
         }
         Operation::Failover { to } => failover(service, state, to.as_deref(), health),
+        // They change records, so the control loop carries them out (`reconcile::govern`).
+        Operation::Apply { .. } | Operation::Rollback { .. } => Err(format!(
+            "`{}` is carried out by the control loop, not as a state change",
+            op.verb()
+        )),
     }
 }
 
@@ -82,6 +87,7 @@ fn hold(
         by: actor.to_string(),
         reason: "operator hold".into(),
         since_ms: now_ms,
+        pinned: false,
     });
     Ok((
         next,
@@ -137,6 +143,7 @@ fn abort(
                 by: actor.to_string(),
                 reason: "failback aborted; `resume` lets automatic failback start again, `failback` starts it now".into(),
                 since_ms: now_ms,
+                pinned: false,
             });
             Ok((
                 next,

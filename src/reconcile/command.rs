@@ -43,6 +43,9 @@ impl Controller {
                 "a change of `{service}` is being applied right now; try again in a moment"
             ));
         }
+        if let Some(answer) = self.govern(service, &op, actor).await {
+            return answer;
+        }
         let now = self.clock.now_ms();
         if matches!(op, crate::policy::command::Operation::Resume)
             && self
@@ -69,6 +72,7 @@ impl Controller {
             reason: message.clone(),
             evidence: serde_json::to_value(&health).unwrap_or_default(),
             changes: None,
+            change_id: None,
         };
         if let Err(e) = self.store.audit(&entry).await {
             tracing::error!("cannot write the audit trail: {e}");

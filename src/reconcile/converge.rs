@@ -29,6 +29,9 @@ pub(super) fn drift_check(
     state: ServiceState,
     reason: String,
 ) -> Option<zone::Item> {
+    if state.hold.as_ref().is_some_and(|h| h.pinned) {
+        return None; // records pinned by a governed change: no drift correction
+    }
     let desired = state.published.clone()?;
     Some(zone::Item {
         state_moved: false,

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::converge::Outcome;
 use super::{zone, Controller};
 use crate::plan::Plan;
+use crate::policy::reviewed::service_fingerprint;
 
 /// One service in a plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,6 +37,12 @@ pub struct ServicePlan {
     /// Why no plan could be made (the provider's records could not be read).
     #[serde(default)]
     pub error: Option<String>,
+    /// With a plan: the records it was made against (`plan --out` fingerprints them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records: Option<Vec<dnsfailback_provider::RecordSet>>,
+    /// With a plan: the fingerprint of the service's configuration it was made with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<String>,
 }
 
 /// The proposals of one tick, before the provider is asked (see [`realize`]).
@@ -95,6 +102,8 @@ impl Controller {
                 alert: p.decision.alert.clone(),
                 plan: None,
                 error: None,
+                records: None,
+                config: None,
             });
             if let Outcome::Change(item) = p.outcome {
                 let key = (service.provider.clone(), service.zone.clone());
@@ -130,6 +139,8 @@ impl Controller {
             alert: last.and_then(|d| d.alert.clone()),
             plan: None,
             error: None,
+            records: None,
+            config: None,
         }
     }
 }
@@ -148,10 +159,15 @@ pub(super) async fn realize(proposed: Proposed) -> Vec<ServicePlan> {
             continue;
         };
         let (indexes, items): (Vec<usize>, Vec<zone::Item>) = entries.into_iter().unzip();
-        match zone::plan_items(provider.as_ref(), &zone, &items).await {
-            Ok(plans) => {
-                for (index, plan) in indexes.into_iter().zip(plans) {
+        match zone::plan_items_observed(provider.as_ref(), &zone, &items).await {
+            Ok((plans, observed)) => {
+                for ((index, plan), item) in indexes.into_iter().zip(plans).zip(&items) {
                     if let Some(row) = rows.get_mut(index) {
+                        if !plan.is_noop() {
+                            let seen = zone::observed_for(&observed, &item.service);
+                            row.records = Some(seen.to_vec());
+                            row.config = Some(service_fingerprint(&item.service));
+                        }
                         row.plan = (!plan.is_noop()).then_some(plan);
                     }
                 }

@@ -18,6 +18,7 @@ mod error_policy;
 mod events;
 mod finish;
 mod gates;
+mod govern;
 mod hooks;
 mod lead;
 pub mod metrics;

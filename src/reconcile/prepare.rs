@@ -370,7 +370,7 @@ impl Controller {
     }
 
     /// The service's state including writes queued this tick (not yet flushed).
-    fn effective_state(&self, name: &str) -> Option<ServiceState> {
+    pub(super) fn effective_state(&self, name: &str) -> Option<ServiceState> {
         self.saves
             .get(name)
             .or_else(|| self.runtime.get(name).map(|rt| &rt.state))

@@ -98,6 +98,7 @@ impl Controller {
             reason: reason.to_string(),
             evidence,
             changes: None,
+            change_id: None,
         });
     }
 

@@ -26,8 +26,8 @@ const AUDIT_CHUNK: usize = 500;
 
 mod read;
 mod record;
-use read::observed_for;
-pub(super) use read::{plan_items, read_records};
+pub(super) use read::observed_for;
+pub(super) use read::{plan_items, plan_items_observed, read_records};
 
 /// One service's share of a zone job.
 pub(super) struct Item {

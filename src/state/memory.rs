@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 
-use super::{AuditEntry, Intent, IntentOutcome, Store, StoreError};
+use super::{AuditEntry, ChangeRecord, Intent, IntentOutcome, Store, StoreError};
 use crate::policy::ServiceState;
 
 #[derive(Default)]
@@ -11,6 +11,7 @@ struct Inner {
     services: BTreeMap<String, ServiceState>,
     intents: BTreeMap<i64, (Intent, Option<IntentOutcome>)>,
     audit: Vec<AuditEntry>,
+    changes: BTreeMap<i64, ChangeRecord>,
     next_id: i64,
 }
 
@@ -89,6 +90,34 @@ impl Store for MemoryStore {
             .rev()
             .filter(|e| e.service == service)
             .take(limit)
+            .cloned()
+            .collect())
+    }
+    async fn record_changes(&self, records: &[ChangeRecord]) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        for r in records {
+            if let Some(of) = r.rollback_of {
+                super::changes::check_rollback_of(inner.changes.get(&of), of)?;
+            }
+        }
+        for r in records {
+            if let Some(of) = r.rollback_of.and_then(|of| inner.changes.get_mut(&of)) {
+                of.rolled_back_by = Some(r.id);
+            }
+            inner.changes.insert(r.id, r.clone());
+        }
+        Ok(())
+    }
+    async fn change(&self, id: i64) -> Result<Option<ChangeRecord>, StoreError> {
+        Ok(self.lock().changes.get(&id).cloned())
+    }
+    async fn changes_after(&self, service: &str, id: i64) -> Result<Vec<ChangeRecord>, StoreError> {
+        Ok(self
+            .lock()
+            .changes
+            .range(id.saturating_add(1)..)
+            .map(|(_, r)| r)
+            .filter(|r| r.service == service)
             .cloned()
             .collect())
     }

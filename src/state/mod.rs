@@ -18,6 +18,7 @@
 //! a leader lease and fenced writes (see [`Leadership`], docs/decisions/0002-state-store.md
 //! and 0007-etcd-coordination.md).
 
+pub mod changes;
 pub mod etcd;
 mod memory;
 mod sqlite;
@@ -28,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use dnsfailback_provider::ChangeSet;
 
 use crate::policy::ServiceState;
+pub use changes::{inverse, ChangeRecord};
 pub use memory::MemoryStore;
 pub use sqlite::SqliteStore;
 
@@ -92,6 +94,9 @@ pub struct AuditEntry {
     pub evidence: serde_json::Value,
     #[serde(default)]
     pub changes: Option<ChangeSet>,
+    /// The id of the applied change this entry records (`dnsfailback rollback ID`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_id: Option<i64>,
 }
 
 /// Durable controller state. Implementations must make each write durable before returning.
@@ -171,6 +176,13 @@ pub trait Store: Send + Sync {
     }
     /// The newest `limit` audit entries of a service, newest first.
     async fn history(&self, service: &str, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
+    /// Keeps applied changes by id (see [`changes`]). A record with `rollback_of` marks that
+    /// change rolled back in the same write; refused if it was rolled back already.
+    async fn record_changes(&self, records: &[ChangeRecord]) -> Result<(), StoreError>;
+    /// The applied change with this id, if any.
+    async fn change(&self, id: i64) -> Result<Option<ChangeRecord>, StoreError>;
+    /// The changes of `service` recorded after change `id`, oldest first.
+    async fn changes_after(&self, service: &str, id: i64) -> Result<Vec<ChangeRecord>, StoreError>;
     /// Adds what a store wrapper counts of its own to a `GET /metrics` scrape: the notifying
     /// store (`notify`) its notifications. The stores themselves count nothing.
     fn register_metrics(&self, _registry: &mut prometheus_client::registry::Registry) {}

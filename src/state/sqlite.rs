@@ -6,7 +6,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{AuditEntry, Intent, IntentClose, IntentOutcome, Store, StoreError};
+use super::{AuditEntry, ChangeRecord, Intent, IntentClose, IntentOutcome, Store, StoreError};
 use crate::policy::ServiceState;
 
 const SCHEMA: &str = "
@@ -31,6 +31,13 @@ CREATE TABLE IF NOT EXISTS audit (
     body    TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_service ON audit(service, id);
+CREATE TABLE IF NOT EXISTS changes (
+    id             INTEGER PRIMARY KEY,
+    service        TEXT NOT NULL,
+    body           TEXT NOT NULL,
+    rolled_back_by INTEGER
+);
+CREATE INDEX IF NOT EXISTS changes_service ON changes(service, id);
 ";
 
 /// See the module docs.
@@ -275,4 +282,69 @@ impl Store for SqliteStore {
         }
         Ok(out)
     }
+
+    async fn record_changes(&self, records: &[ChangeRecord]) -> Result<(), StoreError> {
+        self.batch("record changes", |tx| {
+            for r in records {
+                if let Some(of) = r.rollback_of {
+                    let n = tx
+                        .execute(
+                            "UPDATE changes SET rolled_back_by = ?2 WHERE id = ?1 AND rolled_back_by IS NULL",
+                            params![of, r.id],
+                        )
+                        .map_err(|e| err("record changes", e))?;
+                    if n != 1 {
+                        let row = read_change(tx, of)?;
+                        super::changes::check_rollback_of(row.as_ref(), of)?;
+                    }
+                }
+                tx.execute(
+                    "INSERT OR REPLACE INTO changes (id, service, body) VALUES (?1, ?2, ?3)",
+                    params![r.id, r.service, to_json(r)?],
+                )
+                .map_err(|e| err("record changes", e))?;
+            }
+            Ok(())
+        })
+    }
+
+    async fn change(&self, id: i64) -> Result<Option<ChangeRecord>, StoreError> {
+        read_change(&self.conn(), id)
+    }
+
+    async fn changes_after(&self, service: &str, id: i64) -> Result<Vec<ChangeRecord>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT body, rolled_back_by FROM changes WHERE service = ?1 AND id > ?2 ORDER BY id")
+            .map_err(|e| err("read changes", e))?;
+        let rows = stmt
+            .query_map(params![service, id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| err("read changes", e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (body, by): (String, Option<i64>) = row.map_err(|e| err("read changes", e))?;
+            let mut c: ChangeRecord = from_json(&body)?;
+            c.rolled_back_by = by;
+            out.push(c);
+        }
+        Ok(out)
+    }
+}
+
+/// One change record; the `rolled_back_by` column wins over the JSON copy.
+fn read_change(conn: &Connection, id: i64) -> Result<Option<ChangeRecord>, StoreError> {
+    let row: Option<(String, Option<i64>)> = conn
+        .query_row(
+            "SELECT body, rolled_back_by FROM changes WHERE id = ?1",
+            params![id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(|e| err("read change", e))?;
+    row.map(|(body, by)| {
+        let mut c: ChangeRecord = from_json(&body)?;
+        c.rolled_back_by = by;
+        Ok(c)
+    })
+    .transpose()
 }

@@ -71,6 +71,7 @@ async fn exercise(store: &dyn Store) -> Result<(), StoreError> {
                 reason: String::new(),
                 evidence: serde_json::Value::Null,
                 changes: None,
+                change_id: None,
             })
             .await?;
     }
@@ -109,6 +110,77 @@ async fn sqlite_store_survives_reopen() -> Result<(), StoreError> {
             .await?
             .and_then(|s| s.original_ttl),
         Some(3600)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn record(id: i64, service: &str, rollback_of: Option<i64>) -> ChangeRecord {
+    ChangeRecord {
+        id,
+        service: service.into(),
+        at_ms: id as u64,
+        actor: "controller".into(),
+        action: "failover".into(),
+        changes: intent().changes,
+        rollback_of,
+        rolled_back_by: None,
+    }
+}
+
+/// Change records: found by id, newer ones listed per service, a rollback marks its change
+/// and a second rollback of the same change is refused.
+async fn exercise_changes(store: &dyn Store) -> Result<(), StoreError> {
+    assert_eq!(store.change(1).await?, None);
+    store
+        .record_changes(&[record(1, "shop", None), record(2, "web", None)])
+        .await?;
+    store.record_changes(&[record(3, "shop", None)]).await?;
+    assert_eq!(store.change(1).await?, Some(record(1, "shop", None)));
+    let newer: Vec<i64> = store
+        .changes_after("shop", 1)
+        .await?
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(newer, vec![3], "only the same service's newer changes");
+    store.record_changes(&[record(4, "shop", Some(3))]).await?;
+    assert_eq!(
+        store.change(3).await?.and_then(|c| c.rolled_back_by),
+        Some(4)
+    );
+    let again = store.record_changes(&[record(5, "shop", Some(3))]).await;
+    assert!(
+        again.is_err_and(|e| e.0.contains("already rolled back by change 4")),
+        "a change is rolled back once"
+    );
+    assert_eq!(
+        store.change(5).await?,
+        None,
+        "the refused record is not kept"
+    );
+    assert!(store
+        .record_changes(&[record(6, "shop", Some(99))])
+        .await
+        .is_err());
+    Ok(())
+}
+
+#[tokio::test]
+async fn memory_store_keeps_change_records() -> Result<(), StoreError> {
+    exercise_changes(&MemoryStore::default()).await
+}
+
+#[tokio::test]
+async fn sqlite_store_keeps_change_records_across_reopen() -> Result<(), StoreError> {
+    let dir = std::env::temp_dir().join(format!("dnsfailback-changes-{}", std::process::id()));
+    let path = dir.join("state.db");
+    let _ = std::fs::remove_file(&path);
+    exercise_changes(&SqliteStore::open(&path)?).await?;
+    let store = SqliteStore::open(&path)?;
+    assert_eq!(
+        store.change(3).await?.and_then(|c| c.rolled_back_by),
+        Some(4)
     );
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())

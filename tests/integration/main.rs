@@ -10,6 +10,7 @@ mod config_limits;
 mod crash_phases;
 mod e2e;
 mod etcd;
+mod governance;
 mod harness;
 mod lifecycle;
 mod metrics;

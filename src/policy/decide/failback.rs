@@ -98,6 +98,7 @@ fn gate_failed(mut s: Step<'_>, backup: String, share: u32, where_: &str, msg: &
                 by: "gate".into(),
                 reason: format!("{where_}: {msg}"),
                 since_ms: now,
+                pinned: false,
             });
             s.alert = Some(format!("canary frozen at {where_}: {msg}"));
             s.go(
@@ -119,6 +120,7 @@ fn gate_failed(mut s: Step<'_>, backup: String, share: u32, where_: &str, msg: &
                     "rolled back at {where_}: {msg}; `resume` allows automatic failback again"
                 ),
                 since_ms: now,
+                pinned: false,
             });
             s.alert = Some(format!("canary rolled back at {where_}: {msg}"));
             s.go(

@@ -142,6 +142,7 @@ fn every_phase_and_health_situation() {
             by: "alice".into(),
             reason: "maintenance".into(),
             since_ms: 0,
+            pinned: false,
         }),
         ..state(Phase::Normal, on("eu", 300))
     };

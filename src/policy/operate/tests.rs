@@ -33,6 +33,7 @@ fn every_phase_and_command() {
         by: "bob".into(),
         reason: "maintenance".into(),
         since_ms: 0,
+        pinned: false,
     });
     let over = Phase::FailedOver {
         target: "us".into(),

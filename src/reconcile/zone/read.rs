@@ -10,7 +10,7 @@ use super::{Item, READ_ZONE_FROM};
 use crate::config::Service;
 use crate::plan::{desired_sets, diff, Plan};
 
-type Observed = BTreeMap<(Fqdn, RecordType), Vec<RecordSet>>;
+pub(in crate::reconcile) type Observed = BTreeMap<(Fqdn, RecordType), Vec<RecordSet>>;
 
 /// Reads the records of `services` in `zone`: the whole zone once for many, each record for
 /// few (a zone of 10,000 names is not listed to change one) or when reads are local (an
@@ -36,7 +36,10 @@ pub(in crate::reconcile) async fn read_records<'a>(
     Ok(out)
 }
 
-pub(super) fn observed_for<'a>(observed: &'a Observed, s: &Service) -> &'a [RecordSet] {
+pub(in crate::reconcile) fn observed_for<'a>(
+    observed: &'a Observed,
+    s: &Service,
+) -> &'a [RecordSet] {
     observed
         .get(&(s.record.clone(), s.rtype))
         .map(Vec::as_slice)
@@ -51,14 +54,25 @@ pub(in crate::reconcile) async fn plan_items(
     zone: &Fqdn,
     items: &[Item],
 ) -> Result<Vec<Plan>, ProviderError> {
+    Ok(plan_items_observed(provider, zone, items).await?.0)
+}
+
+/// [`plan_items`], also returning the records the plans were made against (a reviewed
+/// plan file carries them and their fingerprint).
+pub(in crate::reconcile) async fn plan_items_observed(
+    provider: &dyn Provider,
+    zone: &Fqdn,
+    items: &[Item],
+) -> Result<(Vec<Plan>, Observed), ProviderError> {
     let observed = read_records(provider, zone, items.iter().map(|i| i.service.as_ref())).await?;
     let caps = provider.capabilities();
-    Ok(items
+    let plans = items
         .iter()
         .map(|item| {
             let want = desired_sets(&item.service, &item.desired, caps.weighted);
             let changes = diff(zone, observed_for(&observed, &item.service), &want);
             Plan::new(&item.service.name, changes, &caps)
         })
-        .collect())
+        .collect();
+    Ok((plans, observed))
 }

@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 use dnsfailback_provider::{ApplyReceipt, ChangeSet};
 
 use super::{Failure, Item, ItemOutcome, Pending, ZoneJob, AUDIT_CHUNK};
-use crate::state::{AuditEntry, IntentClose, IntentOutcome};
+use crate::state::{AuditEntry, ChangeRecord, IntentClose, IntentOutcome};
+
+/// One audit entry to write, by reference: item index, verb, reason, changes, change id.
+type Audit<'a> = (usize, &'a str, String, Option<ChangeSet>, Option<i64>);
 
 impl ZoneJob {
     /// Closes intents, writes the audit trail and saves the states, one transaction each.
@@ -19,14 +22,9 @@ impl ZoneJob {
         // What to audit, by reference: the entries themselves (each with its evidence as JSON,
         // ~3 KB) are built a chunk at a time, or a 10,000-service publication would hold
         // 30 MB of them at once.
-        let mut audits: Vec<(usize, &str, String, Option<ChangeSet>)> = Vec::new();
+        let (mut audits, records) = self.take_applied(applied, outcomes);
         let mut saved = Vec::new();
         let mut states = Vec::new();
-        for (p, receipt) in applied {
-            let item = &self.items[p.index];
-            audits.push((p.index, item.action, item.reason.clone(), Some(p.changes)));
-            outcomes[p.index] = Some(ItemOutcome::Changed { receipt });
-        }
         for (index, outcome) in outcomes.iter().enumerate() {
             let item = &self.items[index];
             match outcome {
@@ -36,7 +34,7 @@ impl ZoneJob {
                 Some(ItemOutcome::Unchanged) => {}
                 Some(ItemOutcome::Failed(f)) => {
                     if let Some(action) = failure_action(f) {
-                        audits.push((index, action, f.message.clone(), None));
+                        audits.push((index, action, f.message.clone(), None, None));
                     }
                     continue;
                 }
@@ -70,14 +68,20 @@ impl ZoneJob {
                 },
             })
             .collect();
+        // Before the intents close: a change is never closed as applied without its record.
+        if let Err(e) = self.store.record_changes(&records).await {
+            tracing::error!(zone = %self.zone, "cannot record the applied changes: {e}");
+        }
         if let Err(e) = self.store.finish_intents(&closes).await {
             tracing::error!(zone = %self.zone, "cannot close intents: {e}");
         }
         for chunk in audits.chunks(AUDIT_CHUNK) {
             let entries: Vec<AuditEntry> = chunk
                 .iter()
-                .map(|(index, action, reason, changes)| {
-                    self.entry(&self.items[*index], action, reason, changes.as_ref())
+                .map(|(index, action, reason, changes, change_id)| {
+                    let mut e = self.entry(&self.items[*index], action, reason, changes.as_ref());
+                    e.change_id = *change_id;
+                    e
                 })
                 .collect();
             self.audit(&entries).await;
@@ -90,6 +94,40 @@ impl ZoneJob {
                 ))));
             }
         }
+    }
+
+    /// The applied changes as change records (by intent id) and audit entries, their items'
+    /// outcomes set to changed.
+    fn take_applied(
+        &self,
+        applied: Vec<(Pending, ApplyReceipt)>,
+        outcomes: &mut [Option<ItemOutcome>],
+    ) -> (Vec<Audit<'_>>, Vec<ChangeRecord>) {
+        let mut audits: Vec<Audit<'_>> = Vec::new();
+        let mut records = Vec::new();
+        for (p, receipt) in applied {
+            let item = &self.items[p.index];
+            records.push(ChangeRecord {
+                id: p.intent_id,
+                service: item.service.name.clone(),
+                at_ms: self.now_ms,
+                actor: "controller".into(),
+                action: item.action.to_string(),
+                changes: p.changes.clone(),
+                rollback_of: None,
+                rolled_back_by: None,
+            });
+            let reason = item.reason.clone();
+            audits.push((
+                p.index,
+                item.action,
+                reason,
+                Some(p.changes),
+                Some(p.intent_id),
+            ));
+            outcomes[p.index] = Some(ItemOutcome::Changed { receipt });
+        }
+        (audits, records)
     }
 
     pub(super) fn entry(
@@ -107,6 +145,7 @@ impl ZoneJob {
             reason: reason.to_string(),
             evidence: serde_json::to_value(&item.health).unwrap_or_default(),
             changes: changes.cloned(),
+            change_id: None,
         }
     }
 

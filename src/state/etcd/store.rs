@@ -8,7 +8,9 @@
 //!   write-once, as in SQLite;
 //! - `{prefix}/intent/{id}`: open intents (deleted when closed; the audit trail keeps the
 //!   outcome);
-//! - `{prefix}/audit/{service}/{at_ms}-{token}-{seq}`: the audit trail.
+//! - `{prefix}/audit/{service}/{at_ms}-{token}-{seq}`: the audit trail;
+//! - `{prefix}/change/{service}/{id}`: applied changes ([`ChangeRecord`]), and
+//!   `{prefix}/change-id/{id}`: the service of change `id`, to find it by id.
 //!
 //! Fencing: a state or intent write is a transaction that only succeeds while the leader key
 //! still has the creation revision this controller won it with. A controller that lost its
@@ -20,7 +22,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::client::{created_at, delete, modified_at, put, EtcdClient, Kv};
 use super::leadership::EtcdLeadership;
 use crate::policy::ServiceState;
-use crate::state::{AuditEntry, Intent, IntentOutcome, Leadership, Store, StoreError};
+use crate::state::{
+    AuditEntry, ChangeRecord, Intent, IntentOutcome, Leadership, Store, StoreError,
+};
 
 /// See the module docs.
 pub struct EtcdStore {
@@ -262,5 +266,79 @@ impl Store for EtcdStore {
             .await
             .map_err(|e| err("read audit", e))?;
         kvs.iter().map(|kv| parse("read audit", kv)).collect()
+    }
+
+    async fn record_changes(&self, records: &[ChangeRecord]) -> Result<(), StoreError> {
+        for r in records {
+            let mut compare = Vec::new();
+            let mut success = Vec::new();
+            if let Some(of) = r.rollback_of {
+                let key = self.change_key(of).await?;
+                let kv = match &key {
+                    Some(k) => self
+                        .client
+                        .get(k)
+                        .await
+                        .map_err(|e| err("record changes", e))?,
+                    None => None,
+                };
+                let mut old: Option<ChangeRecord> = kv
+                    .as_ref()
+                    .map(|kv| parse("record changes", kv))
+                    .transpose()?;
+                crate::state::changes::check_rollback_of(old.as_ref(), of)?;
+                if let (Some(k), Some(kv), Some(o)) = (key, kv, old.as_mut()) {
+                    o.rolled_back_by = Some(r.id);
+                    compare.push(modified_at(&k, kv.mod_revision));
+                    success.push(put(&k, &json(o)?, None));
+                }
+            }
+            let key = self.key(&format!("change/{}/{:020}", r.service, r.id));
+            success.push(put(&key, &json(r)?, None));
+            let by_id = self.key(&format!("change-id/{:020}", r.id));
+            success.push(put(&by_id, r.service.as_bytes(), None));
+            self.fenced("record changes", compare, success).await?;
+        }
+        Ok(())
+    }
+
+    async fn change(&self, id: i64) -> Result<Option<ChangeRecord>, StoreError> {
+        let Some(key) = self.change_key(id).await? else {
+            return Ok(None);
+        };
+        let kv = self
+            .client
+            .get(&key)
+            .await
+            .map_err(|e| err("read change", e))?;
+        kv.map(|kv| parse("read change", &kv)).transpose()
+    }
+
+    async fn changes_after(&self, service: &str, id: i64) -> Result<Vec<ChangeRecord>, StoreError> {
+        let kvs = self
+            .client
+            .list(&self.key(&format!("change/{service}/")), 0, false)
+            .await
+            .map_err(|e| err("read changes", e))?;
+        let all: Vec<ChangeRecord> = kvs
+            .iter()
+            .map(|kv| parse("read changes", kv))
+            .collect::<Result<_, _>>()?;
+        Ok(all.into_iter().filter(|c| c.id > id).collect())
+    }
+}
+
+impl EtcdStore {
+    /// The key of change `id`'s record, found through its `change-id` entry.
+    async fn change_key(&self, id: i64) -> Result<Option<Vec<u8>>, StoreError> {
+        let kv = self
+            .client
+            .get(&self.key(&format!("change-id/{id:020}")))
+            .await
+            .map_err(|e| err("read change", e))?;
+        Ok(kv.map(|kv| {
+            let service = String::from_utf8_lossy(&kv.value);
+            self.key(&format!("change/{service}/{id:020}"))
+        }))
     }
 }
