@@ -145,8 +145,12 @@ impl StatusBoard {
     pub async fn detail(&self, service: &str) -> Result<Option<status::ServiceDetail>, String> {
         let (reply, answer) = oneshot::channel();
         let service = service.to_string();
-        self.send(StatusQuery::Detail { service, reply }, answer, ANSWER_WITHIN)
-            .await
+        self.send(
+            StatusQuery::Detail { service, reply },
+            answer,
+            ANSWER_WITHIN,
+        )
+        .await
     }
 
     /// What the next tick would do for every service (`dnsfailback plan`).
@@ -327,7 +331,9 @@ impl Controller {
                         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
                     baseline_factor: gates.baseline_factor,
                     metric: gates.metric.as_ref().and_then(|m| {
-                        rt.metric.as_ref().map(|(_, reading)| (reading.clone(), m.max))
+                        rt.metric
+                            .as_ref()
+                            .map(|(_, reading)| (reading.clone(), m.max))
                     }),
                 })
             }
