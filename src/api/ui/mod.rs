@@ -79,7 +79,7 @@ pub(super) async fn index(
     headers: HeaderMap,
     Query(params): Query<Params>,
 ) -> Response {
-    if let Err(refused) = allowed(&s, peer, &headers) {
+    if let Some(refused) = refusal(&s, peer, &headers) {
         return refused;
     }
     let view = params.view();
@@ -97,39 +97,37 @@ pub(super) async fn service(
     Path(name): Path<String>,
     Query(params): Query<Params>,
 ) -> Response {
-    if let Err(refused) = allowed(&s, peer, &headers) {
+    if let Some(refused) = refusal(&s, peer, &headers) {
         return refused;
     }
     service_page(&s, &name, params.view().refresh).await
 }
 
 /// The `/metrics` rule: loopback without a token, elsewhere a read-only or operator token.
-fn allowed(
+/// `Some` is the answer to a caller who may not read the page.
+fn refusal(
     s: &ApiState,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: &HeaderMap,
-) -> Result<(), Response> {
+) -> Option<Response> {
     let local = peer.is_some_and(|Extension(ConnectInfo(p))| p.ip().is_loopback());
     let role = super::auth::bearer(headers)
         .and_then(|t| s.tokens.identify(t))
         .map(|t| t.role);
-    super::metrics::may_read(local, role).map_err(|(status, _)| {
-        let why = if status == StatusCode::FORBIDDEN {
-            "Agent tokens may not read the status page."
-        } else {
-            "The status page from outside loopback needs `Authorization: Bearer <token>` \
+    let (status, _) = super::metrics::may_read(local, role).err()?;
+    let why = if status == StatusCode::FORBIDDEN {
+        "Agent tokens may not read the status page."
+    } else {
+        "The status page from outside loopback needs `Authorization: Bearer <token>` \
              (read-only or operator), e.g. added by a reverse proxy."
-        };
-        respond(
-            status,
-            html::page(
-                "Not allowed",
-                None,
-                s.clock.now_ms(),
-                &format!("<p>{why}</p>"),
-            ),
-        )
-    })
+    };
+    let page = html::page(
+        "Not allowed",
+        None,
+        s.clock.now_ms(),
+        &format!("<p>{why}</p>"),
+    );
+    Some(respond(status, page))
 }
 
 async fn fleet_page(s: &ApiState, view: &View) -> Response {

@@ -21,7 +21,7 @@ pub fn render(events: &[AuditEntry], now_ms: u64, with_service: bool) -> String 
     if recent.is_empty() {
         return "<p class=\"note\">No events in the last 24 h.</p>".into();
     }
-    recent.sort_by(|a, b| b.at_ms.cmp(&a.at_ms));
+    recent.sort_by_key(|e| std::cmp::Reverse(e.at_ms));
     let mut out = strip(&recent, now_ms);
     out.push_str("<table><tr><th>When (UTC)</th>");
     if with_service {
