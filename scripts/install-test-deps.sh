@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs on a fresh Debian machine, idempotently:
 #   - apt: BIND 9, Knot and PowerDNS Authoritative with its SQLite backend (RFC 2136 peers),
-#     etcd (shared state of several controllers), dig, iproute2;
+#     etcd (shared state of several controllers), dig, iproute2, headless Chromium with a font
+#     (the status page's browser test);
 #   - PyPI: moto[server] 5.2.5 in a venv (Route 53 peer); dnspython 2.9.2 in a venv (a second,
 #     independent DNS message parser for the embedded server's wire tests);
 #   - npm: @stoplight/prism-cli 5.14.2 (Cloudflare schema checks; 5.15+ needs Node 24).
@@ -30,6 +31,10 @@ command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 command -v etcd >/dev/null 2>&1 || need_apt+=(etcd-server)
 # `systemd-analyze verify` checks examples/systemd/dnsfailback.service (tests/integration/packaging.rs)
 command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
+# Headless Chromium renders the status page (tests/integration/status_page.rs), with a font for
+# its text.
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_apt+=(fonts-dejavu-core)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "install-test-deps: apt-get install ${need_apt[*]}"
   # Package scripts must not start system daemons (named or pdns_server on port 53, knotd,

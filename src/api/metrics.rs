@@ -86,7 +86,7 @@ pub(super) async fn scrape(
 
 /// Loopback peers read without a token; others need a read-only or operator token (an agent
 /// token is for reports only).
-fn may_read(local: bool, role: Option<Role>) -> Result<(), (StatusCode, &'static str)> {
+pub(super) fn may_read(local: bool, role: Option<Role>) -> Result<(), (StatusCode, &'static str)> {
     match (local, role) {
         (true, _) | (false, Some(Role::ReadOnly | Role::Operator)) => Ok(()),
         (false, Some(Role::Agent)) => Err((StatusCode::FORBIDDEN, "agent tokens may not read metrics")),

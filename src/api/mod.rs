@@ -11,7 +11,8 @@
 //! token ([`auth`]): read-only tokens may GET, operator tokens may also POST commands, agent
 //! tokens may only POST their own report; refused requests are logged without the token.
 //!
-//! Routes: `GET /healthz`; `GET /v1/status`, `/v1/status/{service}`, `/v1/history/{service}`,
+//! Routes: `GET /healthz`; `GET /metrics`; the status page `GET /`, `/ui`,
+//! `/ui/service/{service}` ([`ui`]); `GET /v1/status`, `/v1/status/{service}`, `/v1/history/{service}`,
 //! `/v1/plan`, `/v1/approvals`; `POST /v1/services/{service}/failover|failback|hold|resume|abort`,
 //! `/v1/reload`, `/v1/approvals/{id}/approve`, `/v1/agents/{name}/report`; governed changes
 //! ([`governance`]): `POST /v1/apply`, `/v1/changes/{id}/rollback`.
@@ -25,6 +26,7 @@ mod metrics;
 mod operator;
 pub mod swap;
 pub mod tls;
+mod ui;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -205,6 +207,9 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::scrape))
+        .route("/", get(ui::index))
+        .route("/ui", get(ui::index))
+        .route("/ui/service/{service}", get(ui::service))
         .merge(authed)
         .with_state(state)
 }

@@ -1,9 +1,11 @@
 //! One check's memory (health stage: probe -> **health** -> policy): its judge (thresholds or
-//! window), its last error and latency, and the recent samples the baseline and canary gates
-//! read (kept only for a primary's checks, released once used).
+//! window), its last error and latency, the recent samples the baseline and canary gates
+//! read (kept only for a primary's checks, released once used), and a bounded history for the
+//! status page.
 
 use std::collections::VecDeque;
 
+use super::history::History;
 use super::window::AnyJudge;
 use crate::probe::Role;
 
@@ -21,6 +23,7 @@ impl CheckTracker {
             last_latency_ms: None,
             samples: VecDeque::new(),
             sampled: false,
+            history: History::default(),
         }
     }
 }
@@ -34,6 +37,8 @@ pub(super) struct CheckTracker {
     pub(super) samples: VecDeque<Sample>,
     /// Whether `samples` are kept for this check (a primary's checks).
     pub(super) sampled: bool,
+    /// The last two hours in 5-minute buckets, for the status page's charts.
+    pub(super) history: History,
 }
 
 /// Results kept per check: enough for a canary step of several minutes at 1 s intervals.

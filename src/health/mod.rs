@@ -11,6 +11,7 @@ pub mod agent;
 pub mod baseline;
 mod check;
 pub mod flap;
+pub mod history;
 pub mod partition;
 mod reshape;
 mod samples;

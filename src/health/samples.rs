@@ -16,6 +16,7 @@ impl HealthBook {
             t.last_error = r.outcome.result.as_ref().err().map(|e| e.to_string());
             let latency_ms = u64::try_from(r.outcome.latency.as_millis()).unwrap_or(u64::MAX);
             t.last_latency_ms = Some(latency_ms);
+            t.history.record(now_ms, r.outcome.is_ok(), latency_ms);
             if !self.keep_samples || !t.sampled {
                 return;
             }

@@ -32,6 +32,11 @@ pub(super) enum StatusQuery {
         service: Option<String>,
         reply: oneshot::Sender<Vec<ServiceStatus>>,
     },
+    /// One service in detail for the status page; `None` for an unknown service.
+    Detail {
+        service: String,
+        reply: oneshot::Sender<Option<status::ServiceDetail>>,
+    },
     /// What the next tick would do (see [`super::dry_run`]).
     Plan {
         reply: oneshot::Sender<Vec<ServicePlan>>,
@@ -101,6 +106,14 @@ impl StatusBoard {
                             .collect();
                         let _ = reply.send(answer);
                     }
+                    StatusQuery::Detail { service, reply } => {
+                        let status = rows.iter().find(|r| r.service == service).cloned();
+                        let _ = reply.send(status.map(|status| status::ServiceDetail {
+                            status,
+                            history: Vec::new(),
+                            canary: None,
+                        }));
+                    }
                     StatusQuery::Plan { reply } => {
                         let _ = reply.send(Vec::new());
                     }
@@ -125,6 +138,19 @@ impl StatusBoard {
             .await?
             .into_iter()
             .next())
+    }
+
+    /// One service in detail (row, recent results per target, canary progress) for the
+    /// status page; `Ok(None)` when no service has that name.
+    pub async fn detail(&self, service: &str) -> Result<Option<status::ServiceDetail>, String> {
+        let (reply, answer) = oneshot::channel();
+        let service = service.to_string();
+        self.send(
+            StatusQuery::Detail { service, reply },
+            answer,
+            ANSWER_WITHIN,
+        )
+        .await
     }
 
     /// What the next tick would do for every service (`dnsfailback plan`).
@@ -193,6 +219,9 @@ impl Controller {
                         .collect(),
                 };
                 let _ = reply.send(rows);
+            }
+            StatusQuery::Detail { service, reply } => {
+                let _ = reply.send(self.detail_of(&service));
             }
             StatusQuery::Reload {
                 providers,
@@ -275,6 +304,45 @@ impl Controller {
                 };
                 format!("{change} {how}")
             }),
+        })
+    }
+
+    /// [`Self::status_of`] with each target's recent results and the canary's progress.
+    fn detail_of(&self, name: &str) -> Option<status::ServiceDetail> {
+        let status = self.status_of(name)?;
+        let service = self.services.get(name)?;
+        let rt = self.runtime.get(name)?;
+        let now = self.clock.now_ms();
+        let canary = match rt.state.phase {
+            Phase::Canary { step, since_ms, .. } => {
+                let (steps, hold) = crate::policy::canary::plan_for(service, &rt.state);
+                let gates = &service.canary.gates;
+                Some(status::CanaryProgress {
+                    step,
+                    steps,
+                    hold_ms: u64::try_from(hold.as_millis()).unwrap_or(u64::MAX),
+                    since_ms,
+                    stats: self
+                        .health
+                        .stats_since(name, &service.primary().name, since_ms),
+                    max_error_rate: gates.max_error_rate,
+                    max_latency_ms: gates
+                        .max_latency
+                        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+                    baseline_factor: gates.baseline_factor,
+                    metric: gates.metric.as_ref().and_then(|m| {
+                        rt.metric
+                            .as_ref()
+                            .map(|(_, reading)| (reading.clone(), m.max))
+                    }),
+                })
+            }
+            _ => None,
+        };
+        Some(status::ServiceDetail {
+            status,
+            history: self.health.history(name, now),
+            canary,
         })
     }
 

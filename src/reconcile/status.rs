@@ -187,6 +187,40 @@ impl TargetStatus {
     }
 }
 
+/// One service in detail, for the status page: its row, each target's recent results (the
+/// charts), and the canary's progress with what its gates read. Built on request for one
+/// service only, so the fleet-wide rows stay small.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServiceDetail {
+    pub status: ServiceStatus,
+    /// Per target, in configuration order: the last two hours in 5-minute buckets.
+    pub history: Vec<crate::health::history::TargetHistory>,
+    /// Set while a canary failback runs.
+    pub canary: Option<CanaryProgress>,
+}
+
+/// Where a canary failback stands: the step, its share and hold, and the primary's results
+/// since the step began next to the limits the gates hold them to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CanaryProgress {
+    /// Index into `steps` of the step in force.
+    pub step: usize,
+    /// The primary's share per step, in percent (an operator's override, else the config).
+    pub steps: Vec<u32>,
+    /// How long each step is held.
+    pub hold_ms: u64,
+    /// When the current step began (unix ms).
+    pub since_ms: u64,
+    /// The primary's results since then: what the gates judge.
+    pub stats: crate::health::StepStats,
+    pub max_error_rate: f64,
+    pub max_latency_ms: Option<u64>,
+    /// The step's p95 may be at most this factor times the primary's baseline p95.
+    pub baseline_factor: Option<f64>,
+    /// The user metric's last reading (or why it could not be read) and its limit.
+    pub metric: Option<(Result<f64, String>, f64)>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::ServiceTotals;

@@ -28,6 +28,7 @@ mod scenario;
 mod site;
 mod site_e2e;
 mod source_size;
+mod status_page;
 
 /// The RFC 2136 adapter's BIND/Knot/PowerDNS launcher, shared with its own peer tests.
 #[path = "../../providers/rfc2136/tests/harness/mod.rs"]
