@@ -62,6 +62,7 @@ fn event(service: &str, at_ms: u64, reason: &str) -> AuditEntry {
         reason: reason.into(),
         evidence: serde_json::Value::Null,
         changes: None,
+        change_id: None,
     }
 }
 
