@@ -326,13 +326,14 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
         probes: running.probes.clone(),
         api,
     };
+    let mut stop = StopSignals::watch();
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     super::systemd::notify("READY=1");
     let watchdog = super::systemd::feed_watchdog(running.board.clone());
     tokio::pin!(watchdog);
     let code = loop {
         tokio::select! {
-            _ = wait_for_signal() => {
+            _ = stop.next() => {
                 tracing::info!("shutting down");
                 break 0;
             }
@@ -360,17 +361,43 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
     Ok(code)
 }
 
-async fn wait_for_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!("cannot watch SIGTERM: {e}");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+/// SIGTERM and SIGINT, watched from start to stop: a stream made once, so a signal that
+/// arrives while the loop handles something else (a reload) is kept, not lost between two
+/// waits.
+struct StopSignals {
+    term: Option<tokio::signal::unix::Signal>,
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl StopSignals {
+    fn watch() -> StopSignals {
+        use tokio::signal::unix::{signal, SignalKind};
+        let watch = |kind, name| match signal(kind) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::error!("cannot watch {name}: {e}");
+                None
+            }
+        };
+        StopSignals {
+            term: watch(SignalKind::terminate(), "SIGTERM"),
+            int: watch(SignalKind::interrupt(), "SIGINT"),
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+    }
+
+    /// The next SIGTERM or SIGINT.
+    async fn next(&mut self) {
+        async fn one(s: &mut Option<tokio::signal::unix::Signal>) {
+            match s {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+        tokio::select! {
+            _ = one(&mut self.term) => {}
+            _ = one(&mut self.int) => {}
+        }
     }
 }

@@ -48,6 +48,12 @@ pub enum Operation {
 }
 
 impl Operation {
+    /// `apply` and `rollback`: they change records the operator chose, through a job of the
+    /// loop's (reconcile's `govern`), not the service's state machine.
+    pub fn is_governed(&self) -> bool {
+        matches!(self, Operation::Apply { .. } | Operation::Rollback { .. })
+    }
+
     /// The verb, for audit and messages.
     pub fn verb(&self) -> &'static str {
         match self {

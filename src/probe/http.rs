@@ -94,24 +94,17 @@ impl HttpProbe {
         let method = reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
             .map_err(|_| format!("`{method}` is not an HTTP method"))?;
 
-        let reuse = *keep_alive && sched.interval < POOL_IDLE;
         let key = clients::ClientKey {
             insecure_skip_verify: *insecure_skip_verify,
             ca_file: ca_file.as_deref().map(clients::ClientKey::ca_digest),
             https,
             follow_redirects: *follow_redirects,
-            reuse,
+            reuse: *keep_alive && sched.interval < POOL_IDLE,
             family: *family,
         };
         let builder = || -> Result<reqwest::ClientBuilder, String> {
-            let tls = tls::config_for(*insecure_skip_verify, ca_file.as_deref())?;
-            Ok(client_builder(
-                tls,
-                https,
-                *follow_redirects,
-                reuse,
-                *family,
-            ))
+            let tls = tls::config_for(key.insecure_skip_verify, ca_file.as_deref())?;
+            Ok(client_builder(tls, &key))
         };
         let build = |b: reqwest::ClientBuilder| {
             b.build().map_err(|e| format!("http client: {}", chain(&e)))
@@ -128,7 +121,7 @@ impl HttpProbe {
                         HeaderValue::from_str(h).map_err(|_| format!("host `{h}` is invalid"))?;
                     header_map.insert(reqwest::header::HOST, value);
                 }
-                clients::shared(key, || build(builder()?))?
+                clients::shared(key.clone(), || build(builder()?))?
             }
         };
         let request = client
@@ -270,29 +263,24 @@ impl reqwest::dns::Resolve for FamilyResolver {
     }
 }
 
-/// The client of one check: no proxy, redirects only when asked, HTTP/1.1, at most one idle
-/// connection kept (when `reuse`), names resolved in `family` only, `tls` for HTTPS.
-fn client_builder(
-    tls: rustls::ClientConfig,
-    https: bool,
-    follow_redirects: bool,
-    reuse: bool,
-    family: Family,
-) -> reqwest::ClientBuilder {
+/// A client for checks with the settings `key`: no proxy, redirects only when asked,
+/// HTTP/1.1, idle connections kept (when `reuse`), names resolved in `family` only, `tls` for
+/// HTTPS.
+fn client_builder(tls: rustls::ClientConfig, key: &clients::ClientKey) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .no_proxy()
-        .redirect(if follow_redirects {
+        .redirect(if key.follow_redirects {
             reqwest::redirect::Policy::limited(10)
         } else {
             reqwest::redirect::Policy::none()
         })
         .http1_only()
         .tcp_nodelay(true)
-        .tls_info(https)
+        .tls_info(key.https)
         // Two: checks sharing a client may probe one host (liveness and readiness paths).
-        .pool_max_idle_per_host(if reuse { 2 } else { 0 })
+        .pool_max_idle_per_host(if key.reuse { 2 } else { 0 })
         .pool_idle_timeout(POOL_IDLE)
-        .dns_resolver(Arc::new(FamilyResolver(family)))
+        .dns_resolver(Arc::new(FamilyResolver(key.family)))
         .use_preconfigured_tls(tls)
 }
 

@@ -20,6 +20,23 @@ impl Controller {
         answer
     }
 
+    /// Takes one command from the API: a governed one (`apply`, `rollback`) is answered when
+    /// its job reports back, every other as soon as it is accepted or refused.
+    pub(super) async fn dispatch(&mut self, c: crate::policy::command::OperatorCommand) {
+        if !c.op.is_governed() {
+            let answer = self.submit(&c.service, c.op.clone(), &c.actor).await;
+            let _ = c.reply.send(answer);
+            return;
+        }
+        if let Err(why) = self.may_command(&c.service) {
+            let _ = c.reply.send(Err(why));
+            return;
+        }
+        let _ = self
+            .start_govern(&c.service, &c.op, &c.actor, c.reply)
+            .await;
+    }
+
     /// Applies an operator command to a service's state; its change starts right away.
     pub async fn submit(
         &mut self,
@@ -27,24 +44,15 @@ impl Controller {
         op: crate::policy::command::Operation,
         actor: &str,
     ) -> Result<String, String> {
-        let Some(svc) = self.service(service) else {
-            return Err(format!("no service named `{service}`"));
-        };
-        if !self.leadership.is_leader() {
-            return Err(format!(
-                "this controller is a follower; send the command to the lease holder `{}`",
-                self.leadership
-                    .holder()
-                    .unwrap_or_else(|| "(none yet)".into())
-            ));
-        }
-        if self.runtime.get(service).is_some_and(|r| r.in_flight) {
-            return Err(format!(
-                "a change of `{service}` is being applied right now; try again in a moment"
-            ));
-        }
-        if let Some(answer) = self.govern(service, &op, actor).await {
-            return answer;
+        let svc = self.may_command(service)?;
+        if op.is_governed() {
+            // Tests and embedders: wait here for the job (the running loop does not).
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            let _ = self.start_govern(service, &op, actor, reply).await;
+            self.settle().await;
+            return answer
+                .await
+                .unwrap_or_else(|_| Err("the governed change did not report back".into()));
         }
         let now = self.clock.now_ms();
         if matches!(op, crate::policy::command::Operation::Resume)
@@ -111,5 +119,27 @@ impl Controller {
             let key = (item.service.provider.clone(), item.service.zone.clone());
             self.start_zone_job(key, vec![item], now);
         }
+    }
+
+    /// The service, if a command may act on it now: it exists, this controller leads, and
+    /// no change of it is in flight.
+    fn may_command(&self, service: &str) -> Result<std::sync::Arc<crate::config::Service>, String> {
+        let Some(svc) = self.service(service) else {
+            return Err(format!("no service named `{service}`"));
+        };
+        if !self.leadership.is_leader() {
+            return Err(format!(
+                "this controller is a follower; send the command to the lease holder `{}`",
+                self.leadership
+                    .holder()
+                    .unwrap_or_else(|| "(none yet)".into())
+            ));
+        }
+        if self.runtime.get(service).is_some_and(|r| r.in_flight) {
+            return Err(format!(
+                "a change of `{service}` is being applied right now; try again in a moment"
+            ));
+        }
+        Ok(svc)
     }
 }

@@ -25,7 +25,7 @@ impl Controller {
         self.pending = self.pending.saturating_sub(1);
         // Whatever came back, its service is decided on the next tick even if it looks quiet.
         match &done {
-            Done::Zone(_) => {} // finish_zone wakes those of its services that moved
+            Done::Zone(_) | Done::Governed(_) => {} // they wake the services that moved
             Done::Hook { service, .. }
             | Done::Metric { service, .. }
             | Done::Sync { service, .. } => self.wake(service),
@@ -33,6 +33,7 @@ impl Controller {
         }
         match done {
             Done::Zone(z) => self.finish_zone(z).await,
+            Done::Governed(g) => self.govern_done(g),
             Done::Hook {
                 service,
                 point,

@@ -1,77 +1,116 @@
 //! Governed changes: a reviewed plan applied (`dnsfailback apply`) and a change rolled back
-//! by its id (`dnsfailback rollback`), carried out by the control loop.
+//! by its id (`dnsfailback rollback`), carried out for the control loop by a job of their own.
 //!
 //! Operators enter the flow at `policy` (operator -> api -> policy); these two commands then
-//! run plan -> **provider** -> verify -> record themselves, between two ticks: every check is
-//! made before anything is journaled (the plan's fingerprint against the records read now,
-//! the change's result against the records read now, newer changes, a canary in progress),
-//! so a refusal leaves nothing half-applied. Refusals and changes are audited with the
-//! operator as actor. A governed change pins the service (a hold with `pinned`): the loop
-//! neither publishes over it nor corrects it as drift until `resume`.
-//!
-//! The loop waits for the one provider call and read-back of a governed change (decision
-//! 0018): an operator's change is rare, and waiting keeps it from racing a zone job.
+//! run plan -> **provider** -> verify -> record. The loop checks what it can without the
+//! network (the plan file's integrity, the service's configuration, a canary or change in
+//! progress, the change record, newer changes), marks the services and zones busy so no zone
+//! job races the change, and starts a [`job::GovernJob`]: it reads the records now (the plan's
+//! fingerprint, the change's result), journals, applies, reads back, records and audits, and
+//! reports back; the loop then adopts the pinned states and answers the operator. So a slow
+//! or failing provider delays this command only, never another service's failover.
+//! Refusals are audited with the operator as actor. A governed change pins the service (a
+//! hold with `pinned`): the loop neither publishes over it nor corrects it as drift until
+//! `resume`.
 
 mod apply;
+mod job;
 
 use std::sync::Arc;
 
 use dnsfailback_provider::{Change, RecordSet};
+use tokio::sync::oneshot;
 
-use super::Controller;
+use super::{Controller, Done};
 use crate::config::Service;
 use crate::policy::command::Operation;
-use crate::policy::reviewed::{records_fingerprint, service_fingerprint, PlanDocument};
-use crate::policy::Phase;
-use crate::state::{inverse, AuditEntry, ChangeRecord};
+use crate::policy::reviewed::{service_fingerprint, PlanDocument};
+use crate::policy::{Hold, Phase};
+use crate::state::{inverse, AuditEntry, ChangeRecord, Store};
+pub(super) use job::GovernDone;
+use job::{Expect, GovernJob, JobEntry};
 
 /// The audit verb of an applied plan; its refusal is `plan_refused`.
 pub(super) const PLAN_APPLY: &str = "plan_apply";
 
+/// Where the operator's answer goes.
+pub(super) type Reply = oneshot::Sender<Result<String, String>>;
+
 impl Controller {
-    /// Carries out `apply` and `rollback`; `None` for every other command (policy's).
-    pub(super) async fn govern(
+    /// Starts `apply` or `rollback` (answered on `reply` when its job reports back, or at once
+    /// when refused); gives `reply` back for every other command (policy's).
+    pub(super) async fn start_govern(
         &mut self,
         service: &str,
         op: &Operation,
         actor: &str,
-    ) -> Option<Result<String, String>> {
-        let (answer, refused) = match op {
-            Operation::Apply { plan } => (self.apply_plan(plan, actor).await, "plan_refused"),
+        reply: Reply,
+    ) -> Option<Reply> {
+        let (job, refused) = match op {
+            Operation::Apply { plan } => (self.plan_job(plan, actor), "plan_refused"),
             Operation::Rollback { change_id, force } => (
-                self.rollback(*change_id, *force, actor).await,
+                self.rollback_job(*change_id, *force, actor).await,
                 "rollback_refused",
             ),
-            _ => return None,
+            _ => return Some(reply),
         };
-        if let Err(why) = &answer {
-            tracing::warn!(service, actor, "{refused}: {why}");
-            self.audit_refusal(service, refused, why, actor).await;
+        match job {
+            Ok(job) => self.spawn_govern(job, reply),
+            Err(why) => {
+                tracing::warn!(service, actor, "{refused}: {why}");
+                audit_refusal(
+                    self.store.as_ref(),
+                    self.clock.now_ms(),
+                    service,
+                    refused,
+                    &why,
+                    actor,
+                )
+                .await;
+                let _ = reply.send(Err(why));
+            }
         }
-        Some(answer)
+        None
     }
 
-    /// A refused governed command, in the audit trail with the operator as actor.
-    pub(super) async fn audit_refusal(&self, service: &str, action: &str, why: &str, actor: &str) {
-        let entry = AuditEntry {
-            at_ms: self.clock.now_ms(),
-            service: service.to_string(),
-            actor: actor.to_string(),
-            action: action.to_string(),
-            reason: why.to_string(),
-            evidence: serde_json::Value::Null,
-            changes: None,
-            change_id: None,
-        };
-        if let Err(e) = self.store.audit(&entry).await {
-            tracing::error!("cannot write the audit trail: {e}");
+    /// Marks the job's services in flight and zones busy (no zone job, drift check or other
+    /// command touches them meanwhile) and starts it.
+    fn spawn_govern(&mut self, job: GovernJob, reply: Reply) {
+        for e in &job.entries {
+            if let Some(rt) = self.runtime.get_mut(&e.svc.name) {
+                rt.in_flight = true;
+            }
+            self.zones_busy
+                .insert((e.svc.provider.clone(), e.svc.zone.clone()));
         }
+        self.spawn(async move { Done::Governed(job.run(reply).await) });
     }
 
-    /// Applies every entry of a reviewed plan, after checking all of them.
-    async fn apply_plan(&mut self, doc: &PlanDocument, actor: &str) -> Result<String, String> {
+    /// A governed job reported back: its zones and services are free again, the pinned
+    /// states it saved are adopted, and the operator gets the answer.
+    pub(super) fn govern_done(&mut self, done: GovernDone) {
+        for (provider, zone, name) in &done.touched {
+            self.zones_busy.remove(&(provider.clone(), zone.clone()));
+            if let Some(rt) = self.runtime.get_mut(name) {
+                rt.in_flight = false;
+            }
+        }
+        for (name, state) in done.pinned {
+            self.adopt_state(&name, state);
+            if let Some(rt) = self.runtime.get_mut(&name) {
+                // The records are no publication of the loop's: the first decision after
+                // `resume` reads them again and puts its own answer back.
+                rt.last_verify_ms = None;
+            }
+            self.wake(&name);
+        }
+        let _ = done.reply.send(done.answer);
+    }
+
+    /// The job of a reviewed plan, after every check that needs no provider.
+    fn plan_job(&self, doc: &PlanDocument, actor: &str) -> Result<GovernJob, String> {
         doc.check_integrity()?;
-        let mut checked = Vec::new();
+        let mut entries = Vec::new();
         for e in &doc.entries {
             let Some(svc) = self.service(&e.service) else {
                 return Err(format!(
@@ -86,32 +125,20 @@ impl Controller {
                 ));
             }
             self.may_change(&svc)?;
-            let now = self.read_current(&svc).await?;
-            if records_fingerprint(&now) != e.fingerprint {
-                return Err(format!(
-                    "the records of `{}` changed since the plan was made: {}",
-                    e.service,
-                    difference(&e.records, &now)
-                ));
-            }
-            checked.push(svc);
+            entries.push(self.job_entry(
+                &svc,
+                e.changes.clone(),
+                Expect::Planned(e.records.clone(), e.fingerprint.clone()),
+                PLAN_APPLY,
+                format!("reviewed plan applied: {}", e.reason),
+                actor,
+            )?);
         }
-        let mut done = Vec::new();
-        for (svc, e) in checked.into_iter().zip(&doc.entries) {
-            let reason = format!("reviewed plan applied: {}", e.reason);
-            let id = self
-                .apply_governed(&svc, &e.changes, PLAN_APPLY, &reason, actor, None)
-                .await?;
-            done.push(format!("{} (change {id})", e.service));
-        }
-        Ok(format!(
-            "plan applied: {}; held until `resume`",
-            done.join(", ")
-        ))
+        Ok(self.job(entries, actor, None))
     }
 
-    /// Applies the inverse of change `id`, after checking it is still what the records say.
-    async fn rollback(&mut self, id: i64, force: bool, actor: &str) -> Result<String, String> {
+    /// The job of a rollback of change `id`, after every check that needs no provider.
+    async fn rollback_job(&self, id: i64, force: bool, actor: &str) -> Result<GovernJob, String> {
         let record = self.change_record(id).await?;
         let Some(svc) = self.service(&record.service) else {
             return Err(format!(
@@ -128,24 +155,58 @@ impl Controller {
             self.no_newer_change(&record).await?;
         }
         self.may_change(&svc)?;
-        let now = self.read_current(&svc).await?;
-        if let Some(diff) = changed_since(&record, &now) {
-            return Err(format!(
-                "the records changed since change {id}: {diff}; nothing was rolled back"
-            ));
-        }
         let undo = inverse(&record.changes);
         let reason = format!(
             "rollback of change {id} ({} by {})",
             record.action, record.actor
         );
-        let new_id = self
-            .apply_governed(&svc, &undo, "rollback", &reason, actor, Some(id))
-            .await?;
-        Ok(format!(
-            "change {id} rolled back as change {new_id}; `{}` held until `resume`",
-            svc.name
-        ))
+        let entry = self.job_entry(&svc, undo, Expect::Left(record), "rollback", reason, actor)?;
+        Ok(self.job(vec![entry], actor, Some(id)))
+    }
+
+    /// One service's part of a job, with the provider it talks to and the pinned state it
+    /// leaves.
+    fn job_entry(
+        &self,
+        svc: &Arc<Service>,
+        changes: dnsfailback_provider::ChangeSet,
+        expect: Expect,
+        action: &'static str,
+        reason: String,
+        actor: &str,
+    ) -> Result<JobEntry, String> {
+        let provider = self
+            .providers
+            .get(&svc.provider)
+            .cloned()
+            .ok_or_else(|| format!("no provider `{}`", svc.provider))?;
+        let mut pinned = self.effective_state(&svc.name).unwrap_or_default();
+        pinned.hold = Some(Hold {
+            by: actor.to_string(),
+            reason: format!("records set by `{action}`; automatic changes wait for `resume`"),
+            since_ms: self.clock.now_ms(),
+            pinned: true,
+        });
+        Ok(JobEntry {
+            svc: svc.clone(),
+            provider,
+            changes,
+            expect,
+            action,
+            reason,
+            pinned,
+        })
+    }
+
+    fn job(&self, entries: Vec<JobEntry>, actor: &str, rollback_of: Option<i64>) -> GovernJob {
+        GovernJob {
+            store: self.store.clone(),
+            clock: self.clock,
+            fencing_token: self.leadership.fencing_token(),
+            actor: actor.to_string(),
+            rollback_of,
+            entries,
+        }
     }
 
     async fn change_record(&self, id: i64) -> Result<ChangeRecord, String> {
@@ -206,22 +267,29 @@ impl Controller {
         }
         Ok(())
     }
+}
 
-    /// The service's record sets as the provider holds them now.
-    async fn read_current(&self, svc: &Arc<Service>) -> Result<Vec<RecordSet>, String> {
-        let provider = self
-            .providers
-            .get(&svc.provider)
-            .ok_or_else(|| format!("no provider `{}`", svc.provider))?;
-        provider
-            .read(&svc.zone, &svc.record, svc.rtype)
-            .await
-            .map_err(|e| {
-                format!(
-                    "cannot read the records of `{}`: {e}; nothing was changed",
-                    svc.name
-                )
-            })
+/// A refused governed command, in the audit trail with the operator as actor.
+pub(super) async fn audit_refusal(
+    store: &dyn Store,
+    at_ms: u64,
+    service: &str,
+    action: &str,
+    why: &str,
+    actor: &str,
+) {
+    let entry = AuditEntry {
+        at_ms,
+        service: service.to_string(),
+        actor: actor.to_string(),
+        action: action.to_string(),
+        reason: why.to_string(),
+        evidence: serde_json::Value::Null,
+        changes: None,
+        change_id: None,
+    };
+    if let Err(e) = store.audit(&entry).await {
+        tracing::error!("cannot write the audit trail: {e}");
     }
 }
 
@@ -236,7 +304,7 @@ fn show(sets: &[&RecordSet]) -> String {
 }
 
 /// What differs between the records a plan was made on and those read now.
-fn difference(planned: &[RecordSet], now: &[RecordSet]) -> String {
+pub(super) fn difference(planned: &[RecordSet], now: &[RecordSet]) -> String {
     let gone: Vec<&RecordSet> = planned.iter().filter(|p| !now.contains(p)).collect();
     let new: Vec<&RecordSet> = now.iter().filter(|n| !planned.contains(n)).collect();
     format!(
@@ -247,7 +315,7 @@ fn difference(planned: &[RecordSet], now: &[RecordSet]) -> String {
 }
 
 /// Whether the records still say what change `record` left; if not, what changed.
-fn changed_since(record: &ChangeRecord, now: &[RecordSet]) -> Option<String> {
+pub(super) fn changed_since(record: &ChangeRecord, now: &[RecordSet]) -> Option<String> {
     for c in &record.changes.changes {
         let key = c.key();
         let current: Vec<&RecordSet> = now.iter().filter(|s| s.key() == key).collect();

@@ -61,6 +61,8 @@ pub use status::ServiceStatus;
 /// Work finished in the background, reported to the loop.
 enum Done {
     Zone(zone::ZoneDone),
+    /// A governed change (`apply`, `rollback`) finished (see [`govern`]).
+    Governed(govern::GovernDone),
     Hook {
         service: String,
         point: HookPoint,
@@ -245,10 +247,7 @@ impl Controller {
                 biased;
                 _ = shutdown.changed() => break,
                 Some(d) = done.recv() => self.finish(d).await,
-                Some(c) = commands.recv() => {
-                    let answer = self.submit(&c.service, c.op.clone(), &c.actor).await;
-                    let _ = c.reply.send(answer);
-                }
+                Some(c) = commands.recv() => self.dispatch(c).await,
                 _ = tick.tick() => self.begin_tick().await,
                 Some(q) = status.recv() => self.answer(q).await,
                 Some(r) = agent_reports.recv() => self.agent_report(&r),

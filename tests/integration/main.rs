@@ -11,6 +11,7 @@ mod crash_phases;
 mod e2e;
 mod etcd;
 mod governance;
+mod governance_loop;
 mod harness;
 mod lifecycle;
 mod metrics;

@@ -1,33 +1,19 @@
-//! One governed change carried out: journal -> provider -> read-back -> record, the zone
-//! job's steps for a single change set chosen by an operator (see the parent module).
-
-use std::sync::Arc;
+//! One governed change carried out by its job: journal -> provider -> read-back -> record,
+//! the zone job's steps for a single change set chosen by an operator (see the parent module).
 
 use dnsfailback_provider::ChangeSet;
 
-use super::super::Controller;
+use super::audit_refusal;
+use super::job::{GovernJob, JobEntry};
 use crate::config::Service;
-use crate::policy::{Hold, ServiceState};
 use crate::state::{AuditEntry, ChangeRecord, Intent, IntentOutcome};
 
-impl Controller {
-    /// Journals, applies, verifies and records `changes` for `svc`, audited as `action` by
-    /// `actor`; the service is pinned (held, records left alone) until `resume`. Returns the
-    /// new change id. A failure closes the intent as failed and is audited.
-    pub(super) async fn apply_governed(
-        &mut self,
-        svc: &Arc<Service>,
-        changes: &ChangeSet,
-        action: &str,
-        reason: &str,
-        actor: &str,
-        rollback_of: Option<i64>,
-    ) -> Result<i64, String> {
-        let provider = self
-            .providers
-            .get(&svc.provider)
-            .cloned()
-            .ok_or_else(|| format!("no provider `{}`", svc.provider))?;
+impl GovernJob {
+    /// Journals, applies, verifies and records `e`, audited as its action by the job's actor,
+    /// and saves the pinned state; returns the new change id. A failure closes the intent as
+    /// failed and is audited.
+    pub(super) async fn apply_entry(&self, e: &JobEntry) -> Result<i64, String> {
+        let (svc, changes, action) = (&e.svc, &e.changes, e.action);
         if changes.zone != svc.zone {
             return Err(format!(
                 "the change is for zone {}, `{}` is in zone {}",
@@ -35,58 +21,59 @@ impl Controller {
             ));
         }
         changes
-            .validate(&provider.capabilities())
+            .validate(&e.provider.capabilities())
             .map_err(|p| format!("the change is invalid: {}", p.join("; ")))?;
         let now = self.clock.now_ms();
-        let next = self.pinned_state(&svc.name, action, actor, now);
         let intent = Intent {
             id: 0,
             service: svc.name.clone(),
             created_ms: now,
-            fencing_token: self.leadership.fencing_token(),
-            reason: reason.to_string(),
+            fencing_token: self.fencing_token,
+            reason: e.reason.clone(),
             changes: changes.clone(),
-            next_state: next.clone(),
+            next_state: e.pinned.clone(),
         };
         let id = self
             .store
             .begin_intent(&intent)
             .await
-            .map_err(|e| format!("not applied, the intent could not be journaled: {e}"))?;
-        if let Err(why) = apply_and_verify(provider.as_ref(), svc, changes).await {
+            .map_err(|err| format!("not applied, the intent could not be journaled: {err}"))?;
+        if let Err(why) = apply_and_verify(e.provider.as_ref(), svc, changes).await {
             let _ = self
                 .store
                 .finish_intent(id, IntentOutcome::Failed, Some(&why))
                 .await;
             let why = format!("{action} failed: {why}");
-            self.audit_refusal(&svc.name, &format!("{action}_failed"), &why, actor)
-                .await;
+            let failed = format!("{action}_failed");
+            audit_refusal(
+                self.store.as_ref(),
+                now,
+                &svc.name,
+                &failed,
+                &why,
+                &self.actor,
+            )
+            .await;
             return Err(why);
         }
         let record = ChangeRecord {
             id,
             service: svc.name.clone(),
             at_ms: now,
-            actor: actor.to_string(),
+            actor: self.actor.clone(),
             action: action.to_string(),
             changes: changes.clone(),
-            rollback_of,
+            rollback_of: self.rollback_of,
             rolled_back_by: None,
         };
-        self.record_governed(record, reason, next).await?;
+        self.record(record, e).await?;
         Ok(id)
     }
 
     /// Records a verified governed change: its change record, the intent closed, the audit
     /// entry, and the pinned state.
-    async fn record_governed(
-        &mut self,
-        record: ChangeRecord,
-        reason: &str,
-        next: ServiceState,
-    ) -> Result<(), String> {
+    async fn record(&self, record: ChangeRecord, e: &JobEntry) -> Result<(), String> {
         let (id, now, name) = (record.id, record.at_ms, record.service.clone());
-        let (actor, action) = (record.actor.clone(), record.action.clone());
         let changes = record.changes.clone();
         let recorded = self.store.record_changes(&[record]).await;
         let closed = self
@@ -96,47 +83,29 @@ impl Controller {
         let entry = AuditEntry {
             at_ms: now,
             service: name.clone(),
-            actor: actor.clone(),
-            action: action.clone(),
-            reason: reason.to_string(),
+            actor: self.actor.clone(),
+            action: e.action.to_string(),
+            reason: e.reason.clone(),
             evidence: serde_json::Value::Null,
             changes: Some(changes),
             change_id: Some(id),
         };
-        if let Err(e) = self.store.audit(&entry).await {
-            tracing::error!("cannot write the audit trail: {e}");
+        if let Err(err) = self.store.audit(&entry).await {
+            tracing::error!("cannot write the audit trail: {err}");
         }
-        tracing::info!(service = %name, actor, action, change_id = id, "{reason}");
-        let saved = self.save_state(&name, next).await;
-        if let Some(e) = recorded
+        tracing::info!(service = %name, actor = self.actor, action = e.action, change_id = id, "{}", e.reason);
+        let saved = self.store.save_service_state(&name, &e.pinned).await;
+        if let Some(err) = recorded
             .err()
-            .map(|e| e.to_string())
-            .or(closed.err().map(|e| e.to_string()))
+            .or(closed.err())
             .or(saved.err())
+            .map(|err| err.to_string())
         {
             return Err(format!(
-                "the records were changed (change {id}) but the controller could not record it: {e}"
+                "the records were changed (change {id}) but the controller could not record it: {err}"
             ));
         }
-        if let Some(rt) = self.runtime.get_mut(&name) {
-            // The records are no publication of the loop's: the first decision after `resume`
-            // reads them again and puts its own answer back.
-            rt.last_verify_ms = None;
-        }
         Ok(())
-    }
-
-    /// The service's state with a pinned hold by `actor`: the loop leaves the records as the
-    /// governed change set them until `resume`.
-    fn pinned_state(&self, name: &str, action: &str, actor: &str, now: u64) -> ServiceState {
-        let mut state = self.effective_state(name).unwrap_or_default();
-        state.hold = Some(Hold {
-            by: actor.to_string(),
-            reason: format!("records set by `{action}`; automatic changes wait for `resume`"),
-            since_ms: now,
-            pinned: true,
-        });
-        state
     }
 }
 
@@ -155,7 +124,7 @@ async fn apply_and_verify(
         .read(&svc.zone, &svc.record, svc.rtype)
         .await
         .map_err(|e| format!("read-back after apply failed: {e}"))?;
-    match super::super::verify::mismatch(&got, changes) {
+    match crate::reconcile::verify::mismatch(&got, changes) {
         None => Ok(()),
         Some(m) => Err(m),
     }
