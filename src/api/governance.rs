@@ -108,17 +108,6 @@ pub(super) async fn rollback(
 }
 
 async fn audit(s: &ApiState, service: &str, actor: &str, action: &str, why: &str) {
-    let entry = AuditEntry {
-        at_ms: s.clock.now_ms(),
-        service: service.to_string(),
-        actor: actor.to_string(),
-        action: action.to_string(),
-        reason: why.to_string(),
-        evidence: serde_json::Value::Null,
-        changes: None,
-        change_id: None,
-    };
-    if let Err(e) = s.store.audit(&entry).await {
-        tracing::error!("cannot write the audit trail: {e}");
-    }
+    let entry = AuditEntry::note(s.clock.now_ms(), service, actor, action, why);
+    crate::state::audit_or_log(s.store.as_ref(), &entry).await;
 }

@@ -259,14 +259,8 @@ fn audit_entry(
     reason: String,
 ) -> AuditEntry {
     AuditEntry {
-        at_ms: s.clock.now_ms(),
-        service: p.service.clone(),
-        actor: actor.to_string(),
-        action: action.to_string(),
-        reason,
         evidence: serde_json::to_value(p).unwrap_or_default(),
-        changes: None,
-        change_id: None,
+        ..AuditEntry::note(s.clock.now_ms(), &p.service, actor, action, &reason)
     }
 }
 

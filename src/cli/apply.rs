@@ -82,16 +82,7 @@ pub async fn plan_switch(
     if !svc.targets.iter().any(|t| t.name == to) {
         return Err(anyhow!("service `{service}` has no target `{to}`"));
     }
-    let built = crate::providers::build(
-        &config.providers,
-        &config.provider_zones(),
-        &config.controller.state,
-    )
-    .map_err(|e| anyhow!(e))?;
-    let provider = built
-        .providers
-        .get(&svc.provider)
-        .ok_or_else(|| anyhow!("no provider `{}`", svc.provider))?;
+    let provider = super::export::offline_provider(&config, &svc.provider)?;
     let records = provider.read(&svc.zone, &svc.record, svc.rtype).await?;
     let caps = provider.capabilities();
     let publication = Publication::Target {

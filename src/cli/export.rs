@@ -41,16 +41,7 @@ pub async fn export(
         }
     };
     let zone = pick_zone(&config.provider_zones(), provider_name, zone)?;
-    let built = crate::providers::build(
-        &config.providers,
-        &config.provider_zones(),
-        &config.controller.state,
-    )
-    .map_err(|e| anyhow!(e))?;
-    let provider = built
-        .providers
-        .get(provider_name)
-        .ok_or_else(|| anyhow!("no provider named `{provider_name}`"))?;
+    let provider = offline_provider(&config, provider_name)?;
     let text = master_file(provider.as_ref(), &zone).await?;
     match file {
         Some(f) => {
@@ -66,6 +57,26 @@ pub async fn export(
 }
 
 /// The zone to export: the one given, or the only zone the provider's services use.
+/// The provider `name` of `config`, built in this process (no running controller needed):
+/// what `export` and `plan --to` read the records from. The embedded server is not started;
+/// its records are read from its data file.
+pub(super) fn offline_provider(
+    config: &crate::config::Config,
+    name: &str,
+) -> anyhow::Result<std::sync::Arc<dyn Provider>> {
+    let built = crate::providers::build(
+        &config.providers,
+        &config.provider_zones(),
+        &config.controller.state,
+    )
+    .map_err(|e| anyhow!(e))?;
+    built
+        .providers
+        .get(name)
+        .cloned()
+        .ok_or_else(|| anyhow!("no provider named `{name}`"))
+}
+
 fn pick_zone(pairs: &[(String, Fqdn)], provider: &str, zone: Option<&str>) -> anyhow::Result<Fqdn> {
     if let Some(z) = zone {
         return Fqdn::new(z).map_err(|e| anyhow!("--zone: {e}"));

@@ -73,18 +73,10 @@ impl Controller {
             crate::policy::operate::apply(&svc, &current, &op, actor, now, &health)?;
         self.save_state(service, next).await?;
         let entry = AuditEntry {
-            at_ms: now,
-            service: service.to_string(),
-            actor: actor.to_string(),
-            action: op.verb().to_string(),
-            reason: message.clone(),
             evidence: serde_json::to_value(&health).unwrap_or_default(),
-            changes: None,
-            change_id: None,
+            ..AuditEntry::note(now, service, actor, op.verb(), &message)
         };
-        if let Err(e) = self.store.audit(&entry).await {
-            tracing::error!("cannot write the audit trail: {e}");
-        }
+        crate::state::audit_or_log(self.store.as_ref(), &entry).await;
         tracing::info!(service, actor, "operator {}: {message}", op.verb());
         self.wake(service);
         self.decide_now(service, now).await;

@@ -278,19 +278,8 @@ pub(super) async fn audit_refusal(
     why: &str,
     actor: &str,
 ) {
-    let entry = AuditEntry {
-        at_ms,
-        service: service.to_string(),
-        actor: actor.to_string(),
-        action: action.to_string(),
-        reason: why.to_string(),
-        evidence: serde_json::Value::Null,
-        changes: None,
-        change_id: None,
-    };
-    if let Err(e) = store.audit(&entry).await {
-        tracing::error!("cannot write the audit trail: {e}");
-    }
+    let entry = AuditEntry::note(at_ms, service, actor, action, why);
+    crate::state::audit_or_log(store, &entry).await;
 }
 
 fn show(sets: &[&RecordSet]) -> String {

@@ -99,6 +99,31 @@ pub struct AuditEntry {
     pub change_id: Option<i64>,
 }
 
+impl AuditEntry {
+    /// An entry without a change set or evidence (an operator's command, a refusal, an
+    /// approval), by `actor` on `service` at `at_ms`.
+    pub fn note(at_ms: u64, service: &str, actor: &str, action: &str, reason: &str) -> Self {
+        AuditEntry {
+            at_ms,
+            service: service.to_string(),
+            actor: actor.to_string(),
+            action: action.to_string(),
+            reason: reason.to_string(),
+            evidence: serde_json::Value::Null,
+            changes: None,
+            change_id: None,
+        }
+    }
+}
+
+/// Writes `entry` and logs a store error instead of returning it: for entries about something
+/// that already happened (or was refused), which a failing audit write must not undo.
+pub async fn audit_or_log(store: &dyn Store, entry: &AuditEntry) {
+    if let Err(e) = store.audit(entry).await {
+        tracing::error!("cannot write the audit trail: {e}");
+    }
+}
+
 /// Durable controller state. Implementations must make each write durable before returning.
 ///
 /// Async because the multi-controller store (etcd, one round trip per write, fenced with the

@@ -34,6 +34,30 @@ impl Drop for Scratch {
     }
 }
 
+/// A tiny HTTP backend on a free loopback port (`/healthz` answers 200 until dropped).
+pub async fn backend() -> dnsfailback::backend::Backend {
+    let any = SocketAddr::from(([127, 0, 0, 1], 0));
+    dnsfailback::backend::Backend::start(any)
+        .await
+        .unwrap_or_else(|e| panic!("cannot start a backend: {e}"))
+}
+
+/// The `shop` set-up most process tests share: a primary and a backup backend and
+/// [`config`] for them written to `dir` (drop the primary to fail `shop` over).
+pub async fn shop_files(
+    dir: &Scratch,
+) -> (
+    dnsfailback::backend::Backend,
+    dnsfailback::backend::Backend,
+    PathBuf,
+) {
+    let (primary, backup) = (backend().await, backend().await);
+    let cfg = dir.path("dnsfailback.toml");
+    std::fs::write(&cfg, config(&dir.0, primary.addr(), backup.addr(), ""))
+        .unwrap_or_else(|e| panic!("{}: {e}", cfg.display()));
+    (primary, backup, cfg)
+}
+
 /// A quickstart-like configuration with the given backend addresses and tunables.
 pub fn config(dir: &Path, primary: SocketAddr, backup: SocketAddr, extra_service: &str) -> String {
     config_with_timers(dir, primary, backup, FAST_TIMERS, extra_service)

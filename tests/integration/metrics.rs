@@ -6,9 +6,7 @@
 
 use std::time::Duration;
 
-use dnsfailback::backend::Backend;
-
-use crate::harness::{config, Proc, Scratch, ADMIN_TOKEN};
+use crate::harness::{shop_files, Proc, Scratch, ADMIN_TOKEN};
 
 /// One scrape: (content type, raw text, parsed samples).
 async fn scrape(addr: std::net::SocketAddr) -> (String, String, prometheus_parse::Scrape) {
@@ -79,15 +77,7 @@ async fn until(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_follow_a_failover_in_the_prometheus_format() {
     let dir = Scratch::new("metrics");
-    let start = || async {
-        Backend::start("127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-    };
-    let (primary, backup) = (start().await, start().await);
-    let cfg = dir.path("dnsfailback.toml");
-    std::fs::write(&cfg, config(&dir.0, primary.addr(), backup.addr(), ""))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (primary, _backup, cfg) = shop_files(&dir).await;
     let proc = Proc::start(&cfg, &[]);
     let admin = proc.admin_addr();
 

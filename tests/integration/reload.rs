@@ -12,14 +12,8 @@ use dnsfailback::backend::Backend;
 use serde_json::Value;
 
 use crate::harness::{
-    config, service_toml_checked, wait_dns, wait_name, Proc, Scratch, ADMIN_TOKEN,
+    backend, config, service_toml_checked, wait_dns, wait_name, Proc, Scratch, ADMIN_TOKEN,
 };
-
-async fn backend() -> Backend {
-    Backend::start("127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-}
 
 /// A loopback port nothing listens on (bound, then closed).
 fn closed_port() -> SocketAddr {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use dnsfailback::backend::Backend;
 
-use crate::harness::{config, wait_dns, Proc, Scratch, ADMIN_TOKEN};
+use crate::harness::{config, shop_files, wait_dns, Proc, Scratch, ADMIN_TOKEN};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_between_intent_and_apply_converges_after_restart() {
@@ -88,6 +88,26 @@ async fn in_flight_failover(cfg: &std::path::Path, primary: Backend, failpoint: 
     p
 }
 
+/// The `shop` set-up with a failover stopped at `failpoint`, then SIGTERM: asserts exit 0
+/// within 5 s and returns what the test goes on with (the backup must stay up).
+async fn sigterm_mid_change(
+    tag: &str,
+    failpoint: &str,
+) -> (
+    Scratch,
+    dnsfailback::backend::Backend,
+    std::path::PathBuf,
+    Proc,
+) {
+    let dir = Scratch::new(tag);
+    let (primary, backup, cfg) = shop_files(&dir).await;
+    let mut first = in_flight_failover(&cfg, primary, failpoint).await;
+    let (code, took) = terminate(&mut first);
+    assert_eq!(code, Some(0), "log:\n{}", first.log());
+    assert!(took < Duration::from_secs(5), "SIGTERM took {took:?}");
+    (dir, backup, cfg, first)
+}
+
 /// SIGTERM, then the exit code and how long it took (at most 10 s waited).
 fn terminate(p: &mut Proc) -> (Option<i32>, Duration) {
     let sent = std::time::Instant::now();
@@ -101,15 +121,7 @@ fn terminate(p: &mut Proc) -> (Option<i32>, Duration) {
 /// primary), and the next start resumes the journaled intent to the backup.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_a_change_journals_it_and_the_next_start_finishes_it() {
-    let dir = Scratch::new("term-journal");
-    let (primary, backup) = (backend().await, backend().await);
-    let cfg = dir.path("dnsfailback.toml");
-    std::fs::write(&cfg, config(&dir.0, primary.addr(), backup.addr(), ""))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut first = in_flight_failover(&cfg, primary, "after-intent").await;
-    let (code, took) = terminate(&mut first);
-    assert_eq!(code, Some(0), "log:\n{}", first.log());
-    assert!(took < Duration::from_secs(5), "SIGTERM took {took:?}");
+    let (_dir, _backup, cfg, _first) = sigterm_mid_change("term-journal", "after-intent").await;
 
     let second = Proc::start(&cfg, &[]);
     second.wait_for("resuming intent", Duration::from_secs(10));
@@ -130,15 +142,7 @@ async fn sigterm_during_a_change_journals_it_and_the_next_start_finishes_it() {
 /// exit 0 within 5 s, the backup published, and the next start has no intent to resume.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_a_provider_call_finishes_and_records_the_change() {
-    let dir = Scratch::new("term-finish");
-    let (primary, backup) = (backend().await, backend().await);
-    let cfg = dir.path("dnsfailback.toml");
-    std::fs::write(&cfg, config(&dir.0, primary.addr(), backup.addr(), ""))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut first = in_flight_failover(&cfg, primary, "slow-apply").await;
-    let (code, took) = terminate(&mut first);
-    assert_eq!(code, Some(0), "log:\n{}", first.log());
-    assert!(took < Duration::from_secs(5), "SIGTERM took {took:?}");
+    let (_dir, _backup, cfg, first) = sigterm_mid_change("term-finish", "slow-apply").await;
     let log = first.log();
     assert!(
         log.contains("moving traffic to `backup`"),
@@ -161,12 +165,6 @@ async fn sigterm_during_a_provider_call_finishes_and_records_the_change() {
         "nothing was left open; log:\n{}",
         second.log()
     );
-}
-
-async fn backend() -> Backend {
-    Backend::start("127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 async fn status_of(p: &Proc) -> serde_json::Value {

@@ -14,9 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use dnsfailback::backend::Backend;
-
-use crate::harness::{config, Proc, Scratch};
+use crate::harness::{shop_files, Proc, Scratch};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -175,15 +173,7 @@ fn screenshot(profile: &Path, url: &str, path: &Path) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_shows_a_failed_over_service_with_its_timeline_and_charts() {
     let dir = Scratch::new("status-page");
-    let start = || async {
-        Backend::start("127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-    };
-    let (primary, backup) = (start().await, start().await);
-    let cfg = dir.path("dnsfailback.toml");
-    std::fs::write(&cfg, config(&dir.0, primary.addr(), backup.addr(), ""))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (primary, backup, cfg) = shop_files(&dir).await;
     let proc = Proc::start(&cfg, &[]);
     let admin = proc.admin_addr();
     let detail = format!("http://{admin}/ui/service/shop");
