@@ -177,6 +177,21 @@ async fn a_broken_file_or_a_phase_bending_change_is_refused_and_a_removed_servic
     );
     assert_eq!(shop_answer().await, ["127.0.0.12"]);
 
+    // 1c. blog moved to a zone the running embedded server does not serve: refused (restart).
+    let new_zone = base.replace(
+        "zone = \"example.test\"\nname = \"blog.example.test\"",
+        "zone = \"other.test\"\nname = \"blog.other.test\"",
+    );
+    assert_ne!(new_zone, base, "the blog section moved zone");
+    write(&cfg, &new_zone);
+    let (code, body) = reload(admin).await;
+    assert_eq!(code, 422, "{body}");
+    let error = body["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("other.test") && error.contains("restart"),
+        "{error}"
+    );
+
     // 2. Moving a failed-over service to another backup address: refused with the reason.
     write(&cfg, &base.replace("127.0.0.12", "127.0.0.13"));
     let (code, body) = reload(admin).await;
