@@ -15,16 +15,18 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use dnsfailback_provider::Fqdn;
 use hickory_proto::op::{Edns, Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode};
-use hickory_proto::rr::{DNSClass, RecordType};
+use hickory_proto::rr::DNSClass;
 use hickory_server::net::runtime::Time;
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
-use hickory_server::zone_handler::MessageResponseBuilder;
 
 use crate::apex::ZoneSettings;
 use crate::fit::fit;
 use crate::lookup::{resolve, Params, Resolution};
+use crate::secondaries::Secondaries;
 use crate::state::Store;
+use crate::transfer::{self, is_transfer};
+use crate::tsig::{self, Check};
 use crate::weighted::WeightRng;
 
 /// The UDP payload this server offers and the most it sends over UDP, whatever a client
@@ -32,6 +34,9 @@ use crate::weighted::WeightRng;
 pub const UDP_PAYLOAD: u16 = 1232;
 /// A UDP reply to a query without EDNS is at most this long (RFC 1035 section 4.2.1).
 const PLAIN_UDP_LIMIT: u16 = 512;
+/// Room kept for the TSIG record of a signed UDP reply: owner and algorithm names, the fixed
+/// fields and a 64-byte (SHA-512) MAC.
+const TSIG_ROOM: u16 = 400;
 
 /// State shared between the provider (which writes) and the DNS listener (which reads).
 #[derive(Debug)]
@@ -44,6 +49,8 @@ pub struct Shared {
     pub zones: ZoneSettings,
     /// Generator for weighted choices and round-robin rotation.
     pub rng: Mutex<WeightRng>,
+    /// Who may transfer the zones (and with which TSIG key); NOTIFY targets.
+    pub secondaries: Secondaries,
 }
 
 impl Shared {
@@ -108,10 +115,6 @@ fn refusal(request: &Request) -> Option<ResponseCode> {
     if info.query.query_class() != DNSClass::IN {
         return Some(ResponseCode::Refused);
     }
-    // Zone transfers are not offered to anyone (RFC 5936 section 2.2.1: REFUSED).
-    if matches!(info.query.query_type(), RecordType::AXFR | RecordType::IXFR) {
-        return Some(ResponseCode::Refused);
-    }
     None
 }
 
@@ -123,9 +126,38 @@ impl RequestHandler for Handler {
         mut response_handle: R,
     ) -> ResponseInfo {
         let resp_edns = reply_edns(request);
-        let builder = MessageResponseBuilder::new(&request.queries, resp_edns.as_ref());
         let mut metadata = Metadata::response_from_request(&request.metadata);
+        let mut signer = match tsig::check(request, &self.shared.secondaries, tsig::now()) {
+            Check::Unsigned => None,
+            Check::Valid(s) => Some(s),
+            Check::Rejected(context, why) => {
+                // Anyone can send a bad signature, so not above debug.
+                tracing::debug!(from = %request.src(), "embedded DNS: TSIG {why}; NOTAUTH");
+                metadata.response_code = tsig::REJECTED;
+                let sent = tsig::send_rejected(
+                    &mut response_handle,
+                    request,
+                    resp_edns.as_ref(),
+                    metadata,
+                    context,
+                )
+                .await;
+                return finish(sent, metadata);
+            }
+        };
         let result = match (refusal(request), request.request_info()) {
+            (None, Ok(info)) if is_transfer(info.query.query_type()) => {
+                let edns = resp_edns.as_ref();
+                return transfer::answer(
+                    &self.shared,
+                    request,
+                    &info,
+                    edns,
+                    signer,
+                    response_handle,
+                )
+                .await;
+            }
             (None, Ok(info)) => {
                 let res = self
                     .shared
@@ -133,7 +165,10 @@ impl RequestHandler for Handler {
                 metadata.authoritative = res.authoritative;
                 metadata.response_code = res.rcode;
                 let sections = [&res.answers[..], &res.authorities, &res.additionals];
-                let limit = size_limit(request);
+                let mut limit = size_limit(request);
+                if signer.is_some() && request.protocol() == Protocol::Udp {
+                    limit = limit.saturating_sub(TSIG_ROOM);
+                }
                 let f = fit(
                     request.queries.as_bytes(),
                     sections,
@@ -149,33 +184,55 @@ impl RequestHandler for Handler {
                     truncated = f.truncated,
                     "embedded DNS query"
                 );
-                let response = builder.build(
+                let sections = [
+                    &res.answers[..f.answers],
+                    &res.authorities[..f.authorities],
+                    &res.additionals[..f.additionals],
+                ];
+                let edns = resp_edns.as_ref();
+                tsig::send(
+                    &mut response_handle,
+                    request,
+                    edns,
                     metadata,
-                    res.answers.iter().take(f.answers),
-                    res.authorities.iter().take(f.authorities),
-                    std::iter::empty(),
-                    res.additionals.iter().take(f.additionals),
-                );
-                response_handle.send_response(response).await
+                    sections,
+                    signer.as_mut(),
+                )
+                .await
             }
             (code, _) => {
                 let code = code.unwrap_or(ResponseCode::FormErr);
                 tracing::debug!(rcode = %code, "embedded DNS query refused");
-                let response = builder.error_msg(&request.metadata, code);
-                response_handle.send_response(response).await
+                metadata.response_code = code;
+                let edns = resp_edns.as_ref();
+                let none: [&[_]; 3] = [&[], &[], &[]];
+                tsig::send(
+                    &mut response_handle,
+                    request,
+                    edns,
+                    metadata,
+                    none,
+                    signer.as_mut(),
+                )
+                .await
             }
         };
-        match result {
-            Ok(info) => info,
-            Err(e) => {
-                // Per query (a client that went away), so not above debug.
-                tracing::debug!("embedded DNS: cannot send response: {e}");
-                metadata.response_code = ResponseCode::ServFail;
-                ResponseInfo::from(Header {
-                    metadata,
-                    counts: HeaderCounts::default(),
-                })
-            }
+        finish(result, metadata)
+    }
+}
+
+/// The response info of a sent response, or SERVFAIL when it could not be sent.
+fn finish(result: Result<ResponseInfo, String>, mut metadata: Metadata) -> ResponseInfo {
+    match result {
+        Ok(info) => info,
+        Err(e) => {
+            // Per query (a client that went away), so not above debug.
+            tracing::debug!("embedded DNS: {e}");
+            metadata.response_code = ResponseCode::ServFail;
+            ResponseInfo::from(Header {
+                metadata,
+                counts: HeaderCounts::default(),
+            })
         }
     }
 }

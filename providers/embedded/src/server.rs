@@ -14,8 +14,10 @@ use crate::handler::Handler;
 
 /// How long an idle TCP connection is kept open.
 const TCP_TIMEOUT: Duration = Duration::from_secs(10);
-/// Responses queued per TCP connection.
-const TCP_RESPONSE_BUFFER: usize = 32;
+/// Responses queued per TCP connection. hickory writes them only once the handler returns, so
+/// this bounds the messages of one zone transfer (up to 60 KB each: about 60 MB of zone);
+/// the queue holds only what is sent, so a large bound costs nothing per plain query.
+const TCP_RESPONSE_BUFFER: usize = 1024;
 /// Attempts to find a port free for both UDP and TCP when `listen` has port 0.
 const PORT_ZERO_ATTEMPTS: usize = 8;
 
