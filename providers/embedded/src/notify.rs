@@ -6,11 +6,12 @@
 //! the zone (`transfer.rs`). It never blocks or fails an apply: each zone and secondary gets
 //! its own task, which sends a NOTIFY over UDP (AA set, the zone's SOA in the question and the
 //! answer, TSIG-signed when the secondary has a key) up to [`ATTEMPTS`] times until the
-//! secondary answers NOERROR, and logs one warning when it never does.
+//! secondary answers NOERROR (about 2 s in all), and logs one warning when it never does.
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
+use backon::{ExponentialBuilder, Retryable};
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, Record, RecordType};
 use tokio::net::UdpSocket;
@@ -19,13 +20,14 @@ use crate::secondaries::Peer;
 use crate::tsig::now;
 use crate::weighted::WeightRng;
 
-/// How long each attempt waits for the answer: about 2 s in all (RFC 1996 section 3.6 leaves
-/// the schedule to the primary; a secondary that misses them all catches up at its refresh).
-pub const ATTEMPTS: [Duration; 3] = [
-    Duration::from_millis(300),
-    Duration::from_millis(600),
-    Duration::from_millis(1100),
-];
+/// Attempts per change and secondary (RFC 1996 section 3.6 leaves the schedule to the
+/// primary; a secondary that misses them all catches up at its SOA refresh).
+pub const ATTEMPTS: usize = 3;
+/// How long one attempt waits for the answer.
+const ANSWER_WAIT: Duration = Duration::from_millis(500);
+/// Back-off before the second attempt (doubling, with jitter): with [`ANSWER_WAIT`] the three
+/// attempts take at most about 2 s.
+const FIRST_DELAY: Duration = Duration::from_millis(100);
 
 /// Sends NOTIFY for `zone` (its current `soa`) to every peer, each in its own task.
 pub fn spawn(instance: &str, peers: &[Peer], zone: &Name, soa: &Record) {
@@ -43,16 +45,16 @@ pub fn spawn(instance: &str, peers: &[Peer], zone: &Name, soa: &Record) {
                     zone = %zone,
                     serial,
                     secondary = %peer.address,
-                    "NOTIFY not acknowledged after {} attempts: {e}; the secondary will see the \
-                     change at its next SOA refresh (soa.refresh)",
-                    ATTEMPTS.len()
+                    "NOTIFY not acknowledged after {ATTEMPTS} attempts: {e}; the secondary will \
+                     see the change at its next SOA refresh (soa.refresh)"
                 );
             }
         });
     }
 }
 
-/// One NOTIFY exchange with retries; `Ok` once the secondary answers NOERROR.
+/// One NOTIFY exchange with retries (backon, as every retry: decision 0001); `Ok` once the
+/// secondary answers NOERROR.
 pub async fn notify(peer: &Peer, zone: &Name, soa: &Record) -> Result<(), String> {
     let local = match peer.address {
         SocketAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
@@ -65,23 +67,29 @@ pub async fn notify(peer: &Peer, zone: &Name, soa: &Record) -> Result<(), String
         .connect(peer.address)
         .await
         .map_err(|e| format!("cannot reach {}: {e}", peer.address))?;
-    let mut rng = WeightRng::from_entropy();
-    let mut last = String::new();
-    for wait in ATTEMPTS {
-        let id = rng.next_u64() as u16;
+    let rng = std::sync::Mutex::new(WeightRng::from_entropy());
+    let attempt = || async {
+        let id = rng.lock().map_or(0, |mut r| r.next_u64() as u16);
         let bytes = message(peer, id, zone, soa)?;
-        if let Err(e) = socket.send(&bytes).await {
-            last = format!("cannot send: {e}");
-            tokio::time::sleep(wait).await;
-            continue;
+        socket
+            .send(&bytes)
+            .await
+            .map_err(|e| format!("cannot send: {e}"))?;
+        match tokio::time::timeout(ANSWER_WAIT, answer(&socket, id)).await {
+            Ok(ResponseCode::NoError) => Ok(()),
+            Ok(code) => Err(format!("answered {code}")),
+            Err(_) => Err(format!("no answer within {} ms", ANSWER_WAIT.as_millis())),
         }
-        match tokio::time::timeout(wait, answer(&socket, id)).await {
-            Ok(ResponseCode::NoError) => return Ok(()),
-            Ok(code) => last = format!("answered {code}"),
-            Err(_) => last = format!("no answer within {} ms", wait.as_millis()),
-        }
-    }
-    Err(last)
+    };
+    attempt
+        .retry(
+            ExponentialBuilder::default()
+                .with_min_delay(FIRST_DELAY)
+                .with_max_times(ATTEMPTS - 1)
+                .with_jitter(),
+        )
+        .sleep(tokio::time::sleep)
+        .await
 }
 
 /// The NOTIFY message (RFC 1996 section 3.7), signed with the peer's key if it has one.
