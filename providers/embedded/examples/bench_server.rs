@@ -2,7 +2,8 @@
 //! (`scripts/bench-embedded-vs-bind.sh`, results in docs/benchmarks.md): serves `bench.test`
 //! with `RECORDS` managed A records plus a weighted name, and writes the same zone as a BIND
 //! zone file and a dnsperf query file, so both servers answer the same questions from the same
-//! data. No logging subscriber is installed: per-query logging is off.
+//! data. No logging subscriber is installed: per-query logging is off. The allocator is
+//! mimalloc, as in the dnsfailback binary.
 //!
 //! ```text
 //! cargo run --release -p dnsfailback-provider-embedded --example bench_server -- \
@@ -16,6 +17,9 @@ use std::time::Duration;
 
 use dnsfailback_provider::{Change, ChangeSet, Fqdn, Provider, RecordSet, RecordType};
 use dnsfailback_provider_embedded::{Config, EmbeddedProvider};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

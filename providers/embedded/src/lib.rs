@@ -22,7 +22,8 @@
 //! * `secondaries.rs`, `transfer.rs`, `notify.rs`, `tsig.rs`: zone transfers (AXFR, IXFR
 //!   answered with the whole zone) to the configured secondaries, NOTIFY after every change,
 //!   and TSIG on both;
-//! * `handler.rs` and `server.rs`: the hickory request handler and the sockets.
+//! * `handler.rs`, `udp.rs` and `server.rs`: the request handler, the UDP loops and the
+//!   sockets.
 
 mod adapter;
 mod apex;
@@ -40,6 +41,7 @@ mod state;
 mod statics;
 mod transfer;
 mod tsig;
+mod udp;
 mod weighted;
 
 pub use config::{
