@@ -291,6 +291,43 @@ mod tests {
     }
 
     #[test]
+    fn secondaries_parse_and_bad_ones_are_named_at_validation() -> Result<(), String> {
+        let c: CheckedConfig = toml::from_str(
+            r#"
+            [[secondaries]]
+            address = "192.0.2.10:53"
+            tsig = { key_name = "transfer-key", secret = { file = "/etc/k" } }
+            [[secondaries]]
+            address = "192.0.2.11:53"
+            "#,
+        )
+        .map_err(|e| e.to_string())?;
+        let s = &c.0.secondaries;
+        assert_eq!(s.len(), 2);
+        assert_eq!(
+            s[0].tsig.as_ref().map(|t| t.algorithm),
+            Some(TsigAlgorithm::HmacSha256)
+        );
+        assert_eq!(s[1].tsig, None);
+        let e = toml::from_str::<CheckedConfig>("[[secondaries]]\naddress = \"0.0.0.0:53\"")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("secondaries[0].address = \"0.0.0.0:53\""), "{e}");
+        let e = toml::from_str::<CheckedConfig>(
+            "[[secondaries]]\naddress = \"192.0.2.1:53\"\ntsig = { key_name = \"k\", secret = \"inline\" }",
+        )
+        .err()
+        .map(|e| e.message().to_string())
+        .unwrap_or_default();
+        assert!(
+            e.contains("a secret is written inline") && !e.contains("\"inline\""),
+            "{e}"
+        );
+        Ok(())
+    }
+
+    #[test]
     fn unknown_keys_and_bad_zones_are_rejected() {
         let e = toml::from_str::<Config>("listne = \"127.0.0.1:53\"")
             .err()

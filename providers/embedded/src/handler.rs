@@ -1,11 +1,13 @@
 //! The hickory request handler: turns a decoded DNS request into a wire response built from
 //! [`crate::lookup::resolve`].
 //!
-//! Sits at the serving end of the provider step (plan -> **provider** -> **verify**). hickory
-//! does the socket work and the wire format (malformed packets are dropped or answered FORMERR
-//! by hickory before they reach us); this handler decides the answer, the EDNS reply (RFC 6891,
-//! the DO bit copied as RFC 3225 asks) and how much of it fits ([`crate::fit`]), so a bad
-//! request can cost at most an error response, never the server.
+//! Sits at the serving end of the provider step (plan -> **provider** -> **verify**). The
+//! socket loops (`udp.rs`, hickory's TCP listener) do the socket work and the wire format
+//! (malformed packets are dropped or answered FORMERR before they reach us); this handler
+//! decides the answer, the EDNS reply (RFC 6891, the DO bit copied as RFC 3225 asks) and how
+//! much of it fits ([`crate::fit`]), so a bad request can cost at most an error response, never
+//! the server. It also checks TSIG on signed requests and signs their answers (`tsig.rs`), and
+//! hands AXFR and IXFR to `transfer.rs`.
 //!
 //! Logging: one `debug` line per query (target `dnsfailback_provider_embedded::handler`), never
 //! `info`, so a busy server does not fill the log; hickory's own per-query lines are `info` in
@@ -18,7 +20,7 @@ use hickory_proto::op::{Edns, Header, HeaderCounts, MessageType, Metadata, OpCod
 use hickory_proto::rr::DNSClass;
 use hickory_server::net::runtime::Time;
 use hickory_server::net::xfer::Protocol;
-use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::server::{Request, RequestHandler, RequestInfo, ResponseHandler, ResponseInfo};
 
 use crate::apex::ZoneSettings;
 use crate::fit::fit;
@@ -26,7 +28,7 @@ use crate::lookup::{resolve, Params, Resolution};
 use crate::secondaries::Secondaries;
 use crate::state::Store;
 use crate::transfer::{self, is_transfer};
-use crate::tsig::{self, Check};
+use crate::tsig::{self, Check, ResponseSigner};
 use crate::weighted::WeightRng;
 
 /// The UDP payload this server offers and the most it sends over UDP, whatever a client
@@ -159,46 +161,10 @@ impl RequestHandler for Handler {
                 .await;
             }
             (None, Ok(info)) => {
-                let res = self
-                    .shared
-                    .resolve(info.query.name(), info.query.query_type());
-                metadata.authoritative = res.authoritative;
-                metadata.response_code = res.rcode;
-                let sections = [&res.answers[..], &res.authorities, &res.additionals];
-                let mut limit = size_limit(request);
-                if signer.is_some() && request.protocol() == Protocol::Udp {
-                    limit = limit.saturating_sub(TSIG_ROOM);
-                }
-                let f = fit(
-                    request.queries.as_bytes(),
-                    sections,
-                    resp_edns.as_ref(),
-                    limit,
-                );
-                metadata.truncation = f.truncated;
-                tracing::debug!(
-                    qname = %info.query.name(),
-                    qtype = %info.query.query_type(),
-                    rcode = %res.rcode,
-                    answers = f.answers,
-                    truncated = f.truncated,
-                    "embedded DNS query"
-                );
-                let sections = [
-                    &res.answers[..f.answers],
-                    &res.authorities[..f.authorities],
-                    &res.additionals[..f.additionals],
-                ];
                 let edns = resp_edns.as_ref();
-                tsig::send(
-                    &mut response_handle,
-                    request,
-                    edns,
-                    metadata,
-                    sections,
-                    signer.as_mut(),
-                )
-                .await
+                let handle = &mut response_handle;
+                self.answer(request, &info, edns, &mut metadata, signer.as_mut(), handle)
+                    .await
             }
             (code, _) => {
                 let code = code.unwrap_or(ResponseCode::FormErr);
@@ -218,6 +184,47 @@ impl RequestHandler for Handler {
             }
         };
         finish(result, metadata)
+    }
+}
+
+impl Handler {
+    /// Answers an ordinary query from the zones, fitted to the client's size (less room for
+    /// the TSIG record of a signed reply over UDP), signed when the query was.
+    async fn answer<R: ResponseHandler>(
+        &self,
+        request: &Request,
+        info: &RequestInfo<'_>,
+        edns: Option<&Edns>,
+        metadata: &mut Metadata,
+        signer: Option<&mut ResponseSigner>,
+        handle: &mut R,
+    ) -> Result<ResponseInfo, String> {
+        let res = self
+            .shared
+            .resolve(info.query.name(), info.query.query_type());
+        metadata.authoritative = res.authoritative;
+        metadata.response_code = res.rcode;
+        let sections = [&res.answers[..], &res.authorities, &res.additionals];
+        let mut limit = size_limit(request);
+        if signer.is_some() && request.protocol() == Protocol::Udp {
+            limit = limit.saturating_sub(TSIG_ROOM);
+        }
+        let f = fit(request.queries.as_bytes(), sections, edns, limit);
+        metadata.truncation = f.truncated;
+        tracing::debug!(
+            qname = %info.query.name(),
+            qtype = %info.query.query_type(),
+            rcode = %res.rcode,
+            answers = f.answers,
+            truncated = f.truncated,
+            "embedded DNS query"
+        );
+        let sections = [
+            &res.answers[..f.answers],
+            &res.authorities[..f.authorities],
+            &res.additionals[..f.additionals],
+        ];
+        tsig::send(handle, request, edns, *metadata, sections, signer).await
     }
 }
 
