@@ -27,6 +27,8 @@ command -v dig >/dev/null 2>&1 || need_apt+=(bind9-dnsutils)
 command -v tsig-keygen >/dev/null 2>&1 || need_apt+=(bind9-utils)
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
+# dnsperf: the embedded-vs-BIND queries/s benchmark (scripts/bench-embedded-vs-bind.sh; not a test).
+command -v dnsperf >/dev/null 2>&1 || need_apt+=(dnsperf)
 # etcd: the shared store and leader lease of several controllers (tests start their own).
 command -v etcd >/dev/null 2>&1 || need_apt+=(etcd-server)
 # `systemd-analyze verify` checks examples/systemd/dnsfailback.service (tests/integration/packaging.rs)

@@ -155,6 +155,25 @@ impl ZoneSettings {
         self.hosts.keys().any(|h| h.is_in_zone(name)) || self.statics.holds_name(name)
     }
 
+    /// Name-server addresses and static records owned by `zone` (not by a more specific
+    /// served zone), in the order answers use, for a zone transfer.
+    pub fn records_in(&self, zone: &Fqdn, served: &[Fqdn]) -> Vec<Record> {
+        let mine = |n: &Fqdn| zone_for(served, n) == Some(zone);
+        let mut out: Vec<Record> = self
+            .hosts
+            .iter()
+            .filter(|(host, _)| mine(host))
+            .flat_map(|(_, records)| records.iter().cloned())
+            .collect();
+        out.extend(
+            self.statics
+                .all()
+                .filter(|(name, _)| mine(name))
+                .map(|(_, r)| r.clone()),
+        );
+        out
+    }
+
     /// Addresses of the name servers in `ns` (NS records) that this server knows, for the
     /// additional section of an NS answer.
     pub fn glue(&self, ns: &[Record]) -> Vec<Record> {

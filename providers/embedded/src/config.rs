@@ -9,7 +9,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
-use dnsfailback_provider::Fqdn;
+use dnsfailback_provider::{Fqdn, SecretSource};
 use serde::{Deserialize, Deserializer};
 
 /// The address `dig @127.0.0.1 -p 5353` reaches when `listen` is not set.
@@ -65,6 +65,72 @@ pub struct Config {
     /// Static records (`[[providers.<instance>.records]]`) served beside the managed ones:
     /// the rest of a small zone (MX, TXT, CAA, mail hosts...), which applies cannot change.
     pub records: Vec<StaticRecord>,
+    /// Secondary name servers (`[[providers.<instance>.secondaries]]`) that copy every served
+    /// zone by zone transfer (AXFR; IXFR is answered with the whole zone) and get a NOTIFY
+    /// after every change, so the controller can be a hidden primary behind BIND, Knot or NSD.
+    /// Empty: no transfers are allowed to anyone and no NOTIFY is sent.
+    pub secondaries: Vec<Secondary>,
+}
+
+/// One secondary name server: where NOTIFY goes, which address may transfer the zones, and
+/// the TSIG key its transfer requests must be signed with.
+///
+/// ```toml
+/// [[providers.local.secondaries]]
+/// address = "192.0.2.10:53"
+/// tsig = { key_name = "transfer-key", algorithm = "hmac-sha256", secret = { file = "/etc/dnsfailback/transfer.key" } }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Secondary {
+    /// Address and port NOTIFY messages are sent to (UDP). Zone transfers (TCP) are allowed
+    /// from this IP address, from any port.
+    pub address: SocketAddr,
+    /// The TSIG key of this secondary. With it, transfer requests from its address must carry a
+    /// valid signature with this key and the transfer is signed; NOTIFY is signed too. Without
+    /// it, the address alone authorises transfers (spoofable: use a key outside a lab).
+    #[serde(default)]
+    pub tsig: Option<TsigKey>,
+}
+
+/// A TSIG key (RFC 8945) shared with a secondary, as written by `tsig-keygen` or `keymgr`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TsigKey {
+    /// Key name exactly as the secondary knows it (`key "transfer-key" { ... }` in BIND).
+    pub key_name: String,
+    /// MAC algorithm; must match the secondary's key definition. Default `hmac-sha256`.
+    #[serde(default)]
+    pub algorithm: TsigAlgorithm,
+    /// Where the base64 secret comes from: `{ file = "/path" }` (the bare secret or a BIND key
+    /// file) or `{ env = "VAR" }`. Never written in the config, never logged.
+    pub secret: SecretSource,
+}
+
+/// TSIG MAC algorithms accepted for transfers; BIND, Knot and NSD support all three.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+pub enum TsigAlgorithm {
+    /// HMAC-SHA256, what `tsig-keygen` and `keymgr` generate by default.
+    #[default]
+    #[serde(rename = "hmac-sha256")]
+    HmacSha256,
+    /// HMAC-SHA384.
+    #[serde(rename = "hmac-sha384")]
+    HmacSha384,
+    /// HMAC-SHA512.
+    #[serde(rename = "hmac-sha512")]
+    HmacSha512,
+}
+
+impl TsigAlgorithm {
+    /// The name servers use in their key definitions, for messages and docs.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            TsigAlgorithm::HmacSha256 => "hmac-sha256",
+            TsigAlgorithm::HmacSha384 => "hmac-sha384",
+            TsigAlgorithm::HmacSha512 => "hmac-sha512",
+        }
+    }
 }
 
 /// One static record set: every value of one name and type.
@@ -168,6 +234,8 @@ impl<'de> Deserialize<'de> for CheckedConfig {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let config = Config::deserialize(deserializer)?;
         crate::apex::check_static(&config).map_err(serde::de::Error::custom)?;
+        crate::secondaries::check_static(&config.secondaries)
+            .map_err(|p| serde::de::Error::custom(p.join("; ")))?;
         Ok(CheckedConfig(config))
     }
 }
@@ -184,6 +252,7 @@ impl Default for Config {
             nameservers: Vec::new(),
             ns_ttl: DEFAULT_NS_TTL,
             records: Vec::new(),
+            secondaries: Vec::new(),
         }
     }
 }
@@ -218,6 +287,43 @@ mod tests {
         assert_eq!(c.data_file, Some(PathBuf::from("/tmp/zones.json")));
         assert_eq!(c.rng_seed, Some(7));
         assert_eq!(c.negative_ttl, 30);
+        Ok(())
+    }
+
+    #[test]
+    fn secondaries_parse_and_bad_ones_are_named_at_validation() -> Result<(), String> {
+        let c: CheckedConfig = toml::from_str(
+            r#"
+            [[secondaries]]
+            address = "192.0.2.10:53"
+            tsig = { key_name = "transfer-key", secret = { file = "/etc/k" } }
+            [[secondaries]]
+            address = "192.0.2.11:53"
+            "#,
+        )
+        .map_err(|e| e.to_string())?;
+        let s = &c.0.secondaries;
+        assert_eq!(s.len(), 2);
+        assert_eq!(
+            s[0].tsig.as_ref().map(|t| t.algorithm),
+            Some(TsigAlgorithm::HmacSha256)
+        );
+        assert_eq!(s[1].tsig, None);
+        let e = toml::from_str::<CheckedConfig>("[[secondaries]]\naddress = \"0.0.0.0:53\"")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("secondaries[0].address = \"0.0.0.0:53\""), "{e}");
+        let e = toml::from_str::<CheckedConfig>(
+            "[[secondaries]]\naddress = \"192.0.2.1:53\"\ntsig = { key_name = \"k\", secret = \"inline\" }",
+        )
+        .err()
+        .map(|e| e.message().to_string())
+        .unwrap_or_default();
+        assert!(
+            e.contains("a secret is written inline") && !e.contains("\"inline\""),
+            "{e}"
+        );
         Ok(())
     }
 

@@ -1,11 +1,13 @@
 //! The hickory request handler: turns a decoded DNS request into a wire response built from
 //! [`crate::lookup::resolve`].
 //!
-//! Sits at the serving end of the provider step (plan -> **provider** -> **verify**). hickory
-//! does the socket work and the wire format (malformed packets are dropped or answered FORMERR
-//! by hickory before they reach us); this handler decides the answer, the EDNS reply (RFC 6891,
-//! the DO bit copied as RFC 3225 asks) and how much of it fits ([`crate::fit`]), so a bad
-//! request can cost at most an error response, never the server.
+//! Sits at the serving end of the provider step (plan -> **provider** -> **verify**). The
+//! socket loops (`udp.rs`, hickory's TCP listener) do the socket work and the wire format
+//! (malformed packets are dropped or answered FORMERR before they reach us); this handler
+//! decides the answer, the EDNS reply (RFC 6891, the DO bit copied as RFC 3225 asks) and how
+//! much of it fits ([`crate::fit`]), so a bad request can cost at most an error response, never
+//! the server. It also checks TSIG on signed requests and signs their answers (`tsig.rs`), and
+//! hands AXFR and IXFR to `transfer.rs`.
 //!
 //! Logging: one `debug` line per query (target `dnsfailback_provider_embedded::handler`), never
 //! `info`, so a busy server does not fill the log; hickory's own per-query lines are `info` in
@@ -15,16 +17,18 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use dnsfailback_provider::Fqdn;
 use hickory_proto::op::{Edns, Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode};
-use hickory_proto::rr::{DNSClass, RecordType};
+use hickory_proto::rr::DNSClass;
 use hickory_server::net::runtime::Time;
 use hickory_server::net::xfer::Protocol;
-use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
-use hickory_server::zone_handler::MessageResponseBuilder;
+use hickory_server::server::{Request, RequestHandler, RequestInfo, ResponseHandler, ResponseInfo};
 
 use crate::apex::ZoneSettings;
 use crate::fit::fit;
 use crate::lookup::{resolve, Params, Resolution};
+use crate::secondaries::Secondaries;
 use crate::state::Store;
+use crate::transfer::{self, is_transfer};
+use crate::tsig::{self, Check, ResponseSigner};
 use crate::weighted::WeightRng;
 
 /// The UDP payload this server offers and the most it sends over UDP, whatever a client
@@ -32,6 +36,9 @@ use crate::weighted::WeightRng;
 pub const UDP_PAYLOAD: u16 = 1232;
 /// A UDP reply to a query without EDNS is at most this long (RFC 1035 section 4.2.1).
 const PLAIN_UDP_LIMIT: u16 = 512;
+/// Room kept for the TSIG record of a signed UDP reply: owner and algorithm names, the fixed
+/// fields and a 64-byte (SHA-512) MAC.
+const TSIG_ROOM: u16 = 400;
 
 /// State shared between the provider (which writes) and the DNS listener (which reads).
 #[derive(Debug)]
@@ -44,6 +51,8 @@ pub struct Shared {
     pub zones: ZoneSettings,
     /// Generator for weighted choices and round-robin rotation.
     pub rng: Mutex<WeightRng>,
+    /// Who may transfer the zones (and with which TSIG key); NOTIFY targets.
+    pub secondaries: Secondaries,
 }
 
 impl Shared {
@@ -108,10 +117,6 @@ fn refusal(request: &Request) -> Option<ResponseCode> {
     if info.query.query_class() != DNSClass::IN {
         return Some(ResponseCode::Refused);
     }
-    // Zone transfers are not offered to anyone (RFC 5936 section 2.2.1: REFUSED).
-    if matches!(info.query.query_type(), RecordType::AXFR | RecordType::IXFR) {
-        return Some(ResponseCode::Refused);
-    }
     None
 }
 
@@ -123,59 +128,118 @@ impl RequestHandler for Handler {
         mut response_handle: R,
     ) -> ResponseInfo {
         let resp_edns = reply_edns(request);
-        let builder = MessageResponseBuilder::new(&request.queries, resp_edns.as_ref());
         let mut metadata = Metadata::response_from_request(&request.metadata);
-        let result = match (refusal(request), request.request_info()) {
-            (None, Ok(info)) => {
-                let res = self
-                    .shared
-                    .resolve(info.query.name(), info.query.query_type());
-                metadata.authoritative = res.authoritative;
-                metadata.response_code = res.rcode;
-                let sections = [&res.answers[..], &res.authorities, &res.additionals];
-                let limit = size_limit(request);
-                let f = fit(
-                    request.queries.as_bytes(),
-                    sections,
+        let mut signer = match tsig::check(request, &self.shared.secondaries, tsig::now()) {
+            Check::Unsigned => None,
+            Check::Valid(s) => Some(s),
+            Check::Rejected(context, why) => {
+                // Anyone can send a bad signature, so not above debug.
+                tracing::debug!(from = %request.src(), "embedded DNS: TSIG {why}; NOTAUTH");
+                metadata.response_code = tsig::REJECTED;
+                let sent = tsig::send_rejected(
+                    &mut response_handle,
+                    request,
                     resp_edns.as_ref(),
-                    limit,
-                );
-                metadata.truncation = f.truncated;
-                tracing::debug!(
-                    qname = %info.query.name(),
-                    qtype = %info.query.query_type(),
-                    rcode = %res.rcode,
-                    answers = f.answers,
-                    truncated = f.truncated,
-                    "embedded DNS query"
-                );
-                let response = builder.build(
                     metadata,
-                    res.answers.iter().take(f.answers),
-                    res.authorities.iter().take(f.authorities),
-                    std::iter::empty(),
-                    res.additionals.iter().take(f.additionals),
-                );
-                response_handle.send_response(response).await
+                    context,
+                )
+                .await;
+                return finish(sent, metadata);
+            }
+        };
+        let result = match (refusal(request), request.request_info()) {
+            (None, Ok(info)) if is_transfer(info.query.query_type()) => {
+                let edns = resp_edns.as_ref();
+                return transfer::answer(
+                    &self.shared,
+                    request,
+                    &info,
+                    edns,
+                    signer,
+                    response_handle,
+                )
+                .await;
+            }
+            (None, Ok(info)) => {
+                let edns = resp_edns.as_ref();
+                let handle = &mut response_handle;
+                self.answer(request, &info, edns, &mut metadata, signer.as_mut(), handle)
+                    .await
             }
             (code, _) => {
                 let code = code.unwrap_or(ResponseCode::FormErr);
                 tracing::debug!(rcode = %code, "embedded DNS query refused");
-                let response = builder.error_msg(&request.metadata, code);
-                response_handle.send_response(response).await
+                metadata.response_code = code;
+                let edns = resp_edns.as_ref();
+                let none: [&[_]; 3] = [&[], &[], &[]];
+                tsig::send(
+                    &mut response_handle,
+                    request,
+                    edns,
+                    metadata,
+                    none,
+                    signer.as_mut(),
+                )
+                .await
             }
         };
-        match result {
-            Ok(info) => info,
-            Err(e) => {
-                // Per query (a client that went away), so not above debug.
-                tracing::debug!("embedded DNS: cannot send response: {e}");
-                metadata.response_code = ResponseCode::ServFail;
-                ResponseInfo::from(Header {
-                    metadata,
-                    counts: HeaderCounts::default(),
-                })
-            }
+        finish(result, metadata)
+    }
+}
+
+impl Handler {
+    /// Answers an ordinary query from the zones, fitted to the client's size (less room for
+    /// the TSIG record of a signed reply over UDP), signed when the query was.
+    async fn answer<R: ResponseHandler>(
+        &self,
+        request: &Request,
+        info: &RequestInfo<'_>,
+        edns: Option<&Edns>,
+        metadata: &mut Metadata,
+        signer: Option<&mut ResponseSigner>,
+        handle: &mut R,
+    ) -> Result<ResponseInfo, String> {
+        let res = self
+            .shared
+            .resolve(info.query.name(), info.query.query_type());
+        metadata.authoritative = res.authoritative;
+        metadata.response_code = res.rcode;
+        let sections = [&res.answers[..], &res.authorities, &res.additionals];
+        let mut limit = size_limit(request);
+        if signer.is_some() && request.protocol() == Protocol::Udp {
+            limit = limit.saturating_sub(TSIG_ROOM);
+        }
+        let f = fit(request.queries.as_bytes(), sections, edns, limit);
+        metadata.truncation = f.truncated;
+        tracing::debug!(
+            qname = %info.query.name(),
+            qtype = %info.query.query_type(),
+            rcode = %res.rcode,
+            answers = f.answers,
+            truncated = f.truncated,
+            "embedded DNS query"
+        );
+        let sections = [
+            &res.answers[..f.answers],
+            &res.authorities[..f.authorities],
+            &res.additionals[..f.additionals],
+        ];
+        tsig::send(handle, request, edns, *metadata, sections, signer).await
+    }
+}
+
+/// The response info of a sent response, or SERVFAIL when it could not be sent.
+fn finish(result: Result<ResponseInfo, String>, mut metadata: Metadata) -> ResponseInfo {
+    match result {
+        Ok(info) => info,
+        Err(e) => {
+            // Per query (a client that went away), so not above debug.
+            tracing::debug!("embedded DNS: {e}");
+            metadata.response_code = ResponseCode::ServFail;
+            ResponseInfo::from(Header {
+                metadata,
+                counts: HeaderCounts::default(),
+            })
         }
     }
 }

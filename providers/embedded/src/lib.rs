@@ -19,7 +19,11 @@
 //! * `fit.rs`: how much of an answer fits in the reply (whole records, TC);
 //! * `weighted.rs`: Route 53 style weighted answers;
 //! * `rdata.rs`: presentation text to hickory wire records;
-//! * `handler.rs` and `server.rs`: the hickory request handler and the sockets.
+//! * `secondaries.rs`, `transfer.rs`, `notify.rs`, `tsig.rs`: zone transfers (AXFR, IXFR
+//!   answered with the whole zone) to the configured secondaries, NOTIFY after every change,
+//!   and TSIG on both;
+//! * `handler.rs`, `udp.rs` and `server.rs`: the request handler, the UDP loops and the
+//!   sockets.
 
 mod adapter;
 mod apex;
@@ -27,17 +31,22 @@ pub mod config;
 mod fit;
 mod handler;
 mod lookup;
+mod notify;
 mod persist;
 mod provider;
 mod rdata;
+mod secondaries;
 mod server;
 mod state;
 mod statics;
+mod transfer;
+mod tsig;
+mod udp;
 mod weighted;
 
 pub use config::{
-    CheckedConfig, Config, NameServer, SoaConfig, StaticRecord, DEFAULT_LISTEN,
-    DEFAULT_NEGATIVE_TTL, DEFAULT_NS_TTL,
+    CheckedConfig, Config, NameServer, Secondary, SoaConfig, StaticRecord, TsigAlgorithm, TsigKey,
+    DEFAULT_LISTEN, DEFAULT_NEGATIVE_TTL, DEFAULT_NS_TTL,
 };
 pub use provider::EmbeddedProvider;
 pub use statics::TYPES as STATIC_TYPES;

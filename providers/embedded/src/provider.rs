@@ -25,7 +25,9 @@ use dnsfailback_provider::{
 use crate::apex::ZoneSettings;
 use crate::config::Config;
 use crate::handler::{Handler, Shared};
+use crate::notify;
 use crate::persist;
+use crate::secondaries::Secondaries;
 use crate::server::{self, Running};
 use crate::state::{plan_apply, Store};
 use crate::weighted::WeightRng;
@@ -71,6 +73,13 @@ impl EmbeddedProvider {
             let msg = format!("{} (see docs/providers/embedded.md)", keyed.join("; "));
             ProviderError::new(instance_name, ErrorKind::Invalid, msg)
         })?;
+        let secondaries = Secondaries::load(&config.secondaries).map_err(|problems| {
+            let keyed: Vec<String> = problems
+                .iter()
+                .map(|p| format!("providers.{instance_name}.{p}"))
+                .collect();
+            ProviderError::new(instance_name, ErrorKind::Invalid, keyed.join("; "))
+        })?;
         let store = match &config.data_file {
             Some(path) => persist::load(path)
                 .map_err(|e| ProviderError::new(instance_name, ErrorKind::Invalid, e))?,
@@ -88,6 +97,7 @@ impl EmbeddedProvider {
             served,
             zones,
             rng: Mutex::new(rng),
+            secondaries,
         };
         Ok(EmbeddedProvider {
             name: instance_name.to_string(),
@@ -126,7 +136,28 @@ impl EmbeddedProvider {
         let addr = r.addr();
         tracing::info!("embedded DNS listening on udp+tcp {addr}");
         *running = Some(r);
+        drop(running);
+        // Secondaries catch up with whatever changed while this server was down.
+        for zone in &self.shared.served {
+            self.notify(zone);
+        }
         Ok(addr)
+    }
+
+    /// Sends NOTIFY for `zone` to every secondary, in the background (see `notify.rs`).
+    fn notify(&self, zone: &Fqdn) {
+        let peers = self.shared.secondaries.peers();
+        if peers.is_empty() {
+            return;
+        }
+        let serial = self.store().zones.get(zone).map_or(1, |z| z.serial);
+        let (Some(soa), Ok(apex)) = (
+            self.shared.zones.soa_record(zone, serial),
+            crate::rdata::name(zone.as_str()),
+        ) else {
+            return;
+        };
+        notify::spawn(&self.name, peers, &apex, &soa);
     }
 
     /// The address the server answers on, while it runs.
@@ -305,6 +336,11 @@ impl Provider for EmbeddedProvider {
         });
         task.await
             .map_err(|e| self.err(ErrorKind::Transient, format!("apply task failed: {e}")))??;
+        // Every accepted change set moves the serial; secondaries transfer only while the
+        // listener runs.
+        if self.running.lock().await.is_some() {
+            self.notify(&changes.zone);
+        }
         Ok(ApplyReceipt::default())
     }
 

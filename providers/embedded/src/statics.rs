@@ -112,6 +112,13 @@ impl StaticRecords {
             .collect()
     }
 
+    /// Every static record with its owner name, by name.
+    pub fn all(&self) -> impl Iterator<Item = (&Fqdn, &Record)> {
+        self.by_name
+            .iter()
+            .flat_map(|(name, v)| v.iter().map(move |(_, r)| (name, r)))
+    }
+
     /// True when `name` has a static record of type `t`.
     pub fn has(&self, name: &Fqdn, t: WireType) -> bool {
         self.by_name
