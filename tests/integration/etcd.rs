@@ -693,3 +693,49 @@ async fn an_etcd_with_client_certificates_refuses_us_without_ours_and_lets_us_le
     assert_eq!(back.and_then(|s| s.original_ttl), Some(300));
     lead.resign().await;
 }
+
+/// The etcd store keeps change records like the others (issue 16): found by id, the newer
+/// ones of a service listed, a rollback marks its change, and a second rollback of the same
+/// change is refused, with the refused record not kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_etcd_store_keeps_change_records_and_refuses_a_second_rollback() {
+    use dnsfailback::state::ChangeRecord;
+    let etcd = Etcd::start();
+    let (store, lead) = connect(&settings(&etcd, "ctl-a")).unwrap_or_else(|e| panic!("{e}"));
+    lead_and_write(&store, &lead, "ctl-a to lead").await;
+    let zone = Fqdn::new("example.test").unwrap_or_else(|e| panic!("{e}"));
+    let record = |id: i64, service: &str, rollback_of: Option<i64>| ChangeRecord {
+        id,
+        service: service.into(),
+        at_ms: id as u64,
+        actor: "controller".into(),
+        action: "failover".into(),
+        changes: dnsfailback_provider::ChangeSet::new(zone.clone()),
+        rollback_of,
+        rolled_back_by: None,
+    };
+    let ok = |r: Result<(), dnsfailback::state::StoreError>| r.unwrap_or_else(|e| panic!("{e}"));
+    ok(store
+        .record_changes(&[record(1, "shop", None), record(2, "web", None)])
+        .await);
+    ok(store.record_changes(&[record(3, "shop", None)]).await);
+    let one = store.change(1).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(one, Some(record(1, "shop", None)));
+    let newer = store
+        .changes_after("shop", 1)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(newer.iter().map(|c| c.id).collect::<Vec<_>>(), vec![3]);
+    ok(store.record_changes(&[record(4, "shop", Some(3))]).await);
+    let three = store.change(3).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(three.and_then(|c| c.rolled_back_by), Some(4));
+    let again = store.record_changes(&[record(5, "shop", Some(3))]).await;
+    assert!(
+        again.is_err_and(|e| e.0.contains("already rolled back by change 4")),
+        "a change is rolled back once"
+    );
+    assert_eq!(
+        store.change(5).await.unwrap_or_else(|e| panic!("{e}")),
+        None
+    );
+}
