@@ -289,7 +289,7 @@ fn log_summary(
 }
 
 /// One line per change, with the fields a log shipper indexes: `service`, `action`, `phase`,
-/// `target` (where the answer now points) and `reason`.
+/// `target` (where the answer now points) and `reason` (once: not repeated as the message).
 fn log_change(service: &str, action: &str, state: &crate::policy::ServiceState, reason: &str) {
     let target = state.published.as_ref().map(|p| p.target_label());
     tracing::info!(
@@ -298,6 +298,6 @@ fn log_change(service: &str, action: &str, state: &crate::policy::ServiceState, 
         phase = state.phase.label(),
         target = target.as_deref().unwrap_or("-"),
         reason = %reason,
-        "{reason}"
+        "DNS changed"
     );
 }

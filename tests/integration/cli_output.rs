@@ -257,11 +257,12 @@ async fn json_logs_are_one_object_a_line_with_the_decisions_fields() {
         "{f}"
     );
     assert!(
-        f["fields"]["message"]
+        f["fields"]["reason"]
             .as_str()
             .is_some_and(|m| m.contains("primary")),
         "{f}"
     );
+    assert_eq!(f["fields"]["message"], "DNS changed", "{f}");
     assert!(
         !log.contains(crate::harness::ADMIN_TOKEN),
         "the token leaked"
