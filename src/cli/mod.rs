@@ -375,7 +375,7 @@ async fn validate(path: &std::path::Path, offline: bool) -> anyhow::Result<u8> {
     match crate::config::load_with_files(path) {
         Ok((config, mut warnings)) => {
             if !offline {
-                warnings.extend(online::warnings(&config, None).await);
+                warnings.extend(online::warnings(&config, None, true).await);
             }
             for w in &warnings {
                 eprintln!("{}", w.render(path));

@@ -152,8 +152,9 @@ pub async fn ns_problem(ns: &NameServer, zone: &str) -> Option<String> {
 }
 
 /// The live warnings for every service, or only `only`: the SOA minimum against the failover
-/// window, the record's TTL at the provider, and name servers that do not answer.
-pub async fn warnings(config: &Config, only: Option<&str>) -> Vec<Problem> {
+/// window, the record's TTL at the provider, and (with `ns_set`) the zone's name servers that
+/// do not answer.
+pub async fn warnings(config: &Config, only: Option<&str>, ns_set: bool) -> Vec<Problem> {
     let wanted = |s: &Service| only.is_none_or(|o| o == s.name);
     let prefix = only.map(|o| format!("services.{o}."));
     let mut out: Vec<Problem> = crate::config::negative_caching_warnings(config)
@@ -167,7 +168,7 @@ pub async fn warnings(config: &Config, only: Option<&str>) -> Vec<Problem> {
         .collect();
     out.extend(ttl_warnings(config, &wanted).await);
     let mut zones_seen = std::collections::BTreeSet::new();
-    for s in config.services.values().filter(|s| wanted(s)) {
+    for s in config.services.values().filter(|s| ns_set && wanted(s)) {
         if !zones_seen.insert((s.provider.clone(), s.zone.clone())) {
             continue;
         }

@@ -201,6 +201,10 @@ async fn drill_measures_a_sub_second_switch_the_canary_and_the_ttl_restore() {
     .await;
     assert_eq!(code, 0, "{out}\n{err}");
     let text = std::fs::read_to_string(&md).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        !text.contains("cannot look up the name servers"),
+        "--authoritative replaces the NS lookup: {text}"
+    );
     for h in [
         "# DNS failover drill: shop",
         "## Phases",
@@ -243,7 +247,8 @@ async fn drill_dry_run_changes_nothing_and_a_failed_over_service_is_refused() {
         "{out}"
     );
     assert!(
-        out.contains("canary steps [50, 100], each held 1.0s"),
+        out.contains("canary steps [50, 100], each held 1.0s before the next: 1.0s")
+            && out.contains("expected in total: about 5.0s"),
         "{out}"
     );
     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -253,7 +253,7 @@ pub(super) async fn canary(d: &Drill, r: &mut Report) -> anyhow::Result<u64> {
         c.observed_primary_percent = f64::from(p) * 100.0 / f64::from(c.samples.max(1));
     }
     let hold = u64::try_from(d.service.canary.hold.as_millis()).unwrap_or(u64::MAX);
-    let expected = hold.saturating_mul(steps.len() as u64);
+    let expected = hold.saturating_mul(steps.len().saturating_sub(1) as u64);
     r.phase(
         "canary",
         t_fb,

@@ -89,7 +89,9 @@ fn expected(service: &Service, old_ttl: u32) -> (u64, u64, u64) {
     } else {
         u64::from(old_ttl) * 1000 + ms(service.ttl_lead_margin)
     };
-    let canary = ms(service.canary.hold).saturating_mul(service.canary.steps.len() as u64);
+    // The last step (100 %) is the return itself; every step before it is held.
+    let held = service.canary.steps.len().saturating_sub(1) as u64;
+    let canary = ms(service.canary.hold).saturating_mul(held);
     (lowering, canary, ms(service.restore_ttl_after))
 }
 
@@ -138,7 +140,7 @@ fn dry_run(
         text.push_str(&format!("   and the resolvers: {}\n", r.join(", ")));
     }
     text.push_str(&format!(
-        "3. failback with canary steps {:?}, each held {}: {} (plus the gates)\n\
+        "3. failback with canary steps {:?}, each held {} before the next: {} (plus the gates)\n\
          4. restore TTL {old_ttl} restore_ttl_after the return: {}\n\
          expected in total: about {}\n",
         service.canary.steps,
@@ -175,7 +177,7 @@ async fn where_to_look(
             })
             .collect()
     };
-    let mut warnings: Vec<String> = online::warnings(cfg, Some(&service.name))
+    let mut warnings: Vec<String> = online::warnings(cfg, Some(&service.name), given.is_empty())
         .await
         .iter()
         .map(line)
@@ -323,5 +325,21 @@ fn write_report(r: &Report, args: &DrillArgs) -> anyhow::Result<()> {
             ))
         }
         None => out::print(&text),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn servers_default_to_port_53() {
+        assert_eq!(
+            parse_server("192.0.2.1"),
+            Ok("192.0.2.1:53".parse().unwrap_or_else(|_| unreachable!()))
+        );
+        assert_eq!(parse_server("127.0.0.1:5353").map(|a| a.port()), Ok(5353));
+        assert_eq!(parse_server("[::1]:5300").map(|a| a.port()), Ok(5300));
+        assert!(parse_server("ns1.example.test").is_err());
     }
 }

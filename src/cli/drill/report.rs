@@ -227,3 +227,33 @@ fn canary_section(r: &Report, o: &mut String) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_says_not_seen_for_a_server_that_never_answered() {
+        let mut r = Report {
+            service: "shop".into(),
+            ..Report::default()
+        };
+        r.switch.authoritative.push(Arrival {
+            server: "ns2.example.test.".into(),
+            addr: "192.0.2.2:53".into(),
+            at_ms: None,
+            after_ms: None,
+        });
+        r.phase("switch", 1_000, 1_250, None, "");
+        let md = markdown(&r);
+        assert!(
+            md.contains("| ns2.example.test. | 192.0.2.2:53 | not seen |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| switch | 1970-01-01T00:00:01Z | 250 ms | - |"),
+            "{md}"
+        );
+        assert!(md.contains("## Warnings\n\nNone."), "{md}");
+    }
+}
