@@ -8,6 +8,9 @@
 //! runs the probes from another vantage point and reports to the controller (agent -> admin
 //! API -> health at the controller), see [`agent`].
 //!
+//! `drill` rehearses a failover and failback through the running controller and measures it
+//! (see [`drill`]); [`online`] holds the live checks of `validate` and `drill`.
+//!
 //! Shared by all of them: [`out`] prints to stdout without panicking on a closed pipe,
 //! [`logging`] sets up the log on stderr (`-v`, `--color`); `state::when` formats times for people.
 
@@ -17,8 +20,10 @@ mod client;
 mod demo;
 pub mod dig;
 mod docs;
+mod drill;
 pub mod export;
 pub mod logging;
+pub mod online;
 mod operate;
 pub mod out;
 mod plan;
@@ -87,8 +92,8 @@ pub enum Command {
         after_help = "Example:\n  dnsfailback validate --offline -c examples/quickstart.toml"
     )]
     Validate {
-        /// Do not contact providers (by default the zones' SOA is read where the provider can,
-        /// to check negative caching).
+        /// Do not contact providers or name servers (by default the zones' SOA minimum, the
+        /// records' TTL at the provider and the zones' name servers are checked live).
         #[arg(long)]
         offline: bool,
     },
@@ -150,6 +155,13 @@ pub enum Command {
         #[command(flatten)]
         token: TokenArgs,
     },
+    /// Rehearse a failover and failback of SERVICE through the running controller (planned
+    /// switch, canary, TTL restore), measured with DNS queries; writes a Markdown or JSON
+    /// report. Exit 0 completed, 1 refused or failed, 130 interrupted (traffic returned).
+    #[command(
+        after_help = "Example:\n  dnsfailback drill shop --to backup --resolver 9.9.9.9 --report drill.md\n  dnsfailback drill shop --dry-run"
+    )]
+    Drill(drill::DrillArgs),
     /// Re-read provider settings and secrets in the running controller (as SIGHUP does) and
     /// resume the services that wait for an operator (`needs operator`). Exit 0 done, 1 refused.
     #[command(after_help = "Example:\n  dnsfailback reload -c /etc/dnsfailback/dnsfailback.toml")]
@@ -311,6 +323,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             force,
             token,
         } => rollback::rollback(&cli.config, &cli.reach, &token, change_id, force).await,
+        Command::Drill(args) => drill::drill(&cli.config, &cli.reach, &args).await,
         Command::Reload => reload::reload(&cli.config, &cli.reach).await,
         Command::Status { service, json } => {
             status::status(&cli.config, &cli.reach, service.as_deref(), json).await
@@ -362,7 +375,7 @@ async fn validate(path: &std::path::Path, offline: bool) -> anyhow::Result<u8> {
     match crate::config::load_with_files(path) {
         Ok((config, mut warnings)) => {
             if !offline {
-                warnings.extend(crate::config::negative_caching_warnings(&config).await);
+                warnings.extend(online::warnings(&config, None, true).await);
             }
             for w in &warnings {
                 eprintln!("{}", w.render(path));

@@ -28,7 +28,7 @@ use std::path::Path;
 
 pub use error::{ConfigError, Problem, Severity};
 pub use model::*;
-pub use soa::negative_caching_warnings;
+pub use soa::{failover_window_secs, negative_caching_warnings};
 pub use tls_files::tls_file_problems;
 pub use window::ChangeWindow;
 

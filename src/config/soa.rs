@@ -6,12 +6,32 @@
 //! [`Config`] and reports [`Problem`]s, and builds the providers through [`crate::providers`],
 //! which sits below `config`.
 
-use super::{Config, Problem};
+use super::{Config, Problem, Service};
 use crate::providers::build;
 
+/// The failover window of `service` in seconds: how long users of a dead primary wait until
+/// every resolver sends them to the backup. Detection (the slowest check of the primary:
+/// `interval` x `fall` + `timeout`) plus `failover_ttl` (resolvers keep the old answer that
+/// long after the switch). Negative answers cached longer than this outlive the failover.
+pub fn failover_window_secs(service: &Service) -> u32 {
+    let detect = service
+        .primary()
+        .checks
+        .iter()
+        .map(|c| {
+            let s = c.spec.schedule();
+            s.interval * c.fall.max(1) + s.timeout
+        })
+        .max()
+        .unwrap_or_default();
+    let detect = u32::try_from(detect.as_secs_f64().ceil() as u64).unwrap_or(u32::MAX);
+    detect.saturating_add(service.failover_ttl)
+}
+
 /// Negative caching (RFC 2308): resolvers remember "no such name" for the SOA minimum. When
-/// that is longer than twice the failover TTL (and over a minute), a name or type that did not
-/// exist before a switch keeps users away longer than the failover itself would. Reads each
+/// that is longer than the failover window ([`failover_window_secs`], never less than 60 s:
+/// below a minute negative caching costs nothing worth a warning), a name or type that did not
+/// exist before a switch keeps users away longer than the failover itself. Reads each
 /// zone's SOA where the provider can (a read only, 3 s limit); an unreadable SOA is a warning.
 pub async fn negative_caching_warnings(config: &Config) -> Vec<Problem> {
     let mut out = Vec::new();
@@ -41,12 +61,12 @@ pub async fn negative_caching_warnings(config: &Config) -> Vec<Problem> {
         let path = format!("services.{}.zone", s.name);
         match tokio::time::timeout(std::time::Duration::from_secs(3), p.soa(&s.zone)).await {
             Ok(Ok(Some(soa))) => {
-                let budget = (s.failover_ttl * 2).max(60);
-                if soa.minimum > budget {
+                let window = failover_window_secs(s);
+                if soa.minimum > window.max(60) {
                     out.push(Problem::warning(None, path, format!(
-                        "zone {} has a negative-caching TTL (SOA minimum) of {}s: resolvers keep \"no such name\" answers that long, more than the failover budget of {budget}s",
-                        s.zone, soa.minimum
-                    ), "lower the SOA minimum of the zone to 60-300 s"));
+                        "zone {} has a negative-caching TTL (SOA minimum) of {}s: resolvers keep \"no such name\" answers that long, more than the failover window of {window}s (detection + failover_ttl {}s, floor 60s)",
+                        s.zone, soa.minimum, s.failover_ttl
+                    ), format!("lower the SOA minimum of zone {} to at most {}s (the failover window)", s.zone, window.max(60))));
                 }
             }
             Ok(Ok(None)) => {}

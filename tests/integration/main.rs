@@ -8,6 +8,7 @@ mod cli_output;
 mod config_fixtures;
 mod config_limits;
 mod crash_phases;
+mod drill;
 mod e2e;
 mod etcd;
 mod governance;
