@@ -161,3 +161,69 @@ async fn a_rollback_stuck_at_a_slow_provider_never_delays_another_services_failo
     let _ = stop.send(true);
     let _ = running.await;
 }
+
+/// A rollback across a provider that is down is refused with the reason, changes nothing and
+/// is audited with the operator's name; once the provider is back, the same rollback goes
+/// through.
+#[tokio::test(start_paused = true)]
+async fn a_rollback_across_a_provider_that_is_down_changes_nothing_and_is_audited() {
+    let slow = MemoryProvider::new("slow", &[fq("other.test")]);
+    let mem = MemoryProvider::new("mem", &[fq("example.test")]);
+    let (mut ctl, store) = controller_over(
+        config(),
+        &[
+            ("slow", Arc::new(slow.clone())),
+            ("mem", Arc::new(mem.clone())),
+        ],
+    )
+    .await;
+    for _ in 0..30 {
+        for (service, target) in [("shop", "primary"), ("shop", "backup")] {
+            ctl.observe(&probe(check_id(service, target, 0), true));
+        }
+        ctl.tick().await;
+        tokio::time::advance(Duration::from_millis(100)).await;
+    }
+    let shop = || slow.snapshot(&fq("other.test"), &fq("shop.other.test"), RecordType::A);
+    let before = shop();
+    assert!(!before.is_empty(), "shop published");
+    let history = store
+        .history("shop", 10)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let change = history
+        .iter()
+        .find_map(|e| e.change_id)
+        .unwrap_or_else(|| panic!("a change id: {history:?}"));
+
+    let op = || Operation::Rollback {
+        change_id: change,
+        force: false,
+    };
+    slow.fail_read(Fault::Error(dnsfailback_provider::ErrorKind::Transient));
+    let refused = ctl.command("shop", op(), "alice").await;
+    let why = refused.err().unwrap_or_default();
+    assert!(why.contains("nothing was changed"), "{why}");
+    assert_eq!(shop(), before, "nothing half-applied");
+    let history = store
+        .history("shop", 10)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let audited = history
+        .iter()
+        .find(|e| e.action == "rollback_refused")
+        .unwrap_or_else(|| panic!("the refusal is audited: {history:?}"));
+    assert_eq!(audited.actor, "alice");
+
+    // The provider is back: the same rollback is carried out.
+    let done = ctl.command("shop", op(), "alice").await;
+    let text = done.unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        text.contains(&format!("change {change} rolled back")),
+        "{text}"
+    );
+    assert!(
+        shop().is_empty(),
+        "the first publication's inverse deletes the record"
+    );
+}
