@@ -11,6 +11,7 @@ mod crash_phases;
 mod drill;
 mod e2e;
 mod etcd;
+mod export_apis;
 mod governance;
 mod governance_loop;
 mod harness;
