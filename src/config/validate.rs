@@ -23,6 +23,7 @@ mod controller;
 mod ctx;
 mod etcd;
 mod notify;
+mod owners;
 mod provider_rules;
 mod read;
 mod service;
@@ -83,6 +84,7 @@ pub fn parse_with(
             services.insert(name.clone(), s);
         }
     }
+    owners::one_owner_each(&mut ctx, &raw.services, &services);
     for (path, table) in &read.orphan_checks {
         checks::check(&mut ctx, path, table);
     }

@@ -334,3 +334,4 @@ fn a_target_with_only_liveness_checks_gets_a_warning() {
 /// Issue 19: every unknown key and value of the wrong type in one run.
 mod faults;
 mod notify;
+mod owners;
