@@ -12,7 +12,7 @@ use dnsfailback_provider::Provider;
 use super::Controller;
 use crate::config::Service;
 use crate::health::TargetHealth;
-use crate::state::{Intent, IntentOutcome};
+use crate::state::{ChangeRecord, Intent, IntentOutcome};
 
 fn holds(observed: &[RecordSet], set: &RecordSet) -> bool {
     observed.iter().any(|o| o.same_answer(set))
@@ -63,6 +63,7 @@ impl Controller {
         match fate(&intent, &observed) {
             Fate::Applied => {
                 tracing::info!(service = %service.name, "intent {} was applied before the restart", intent.id);
+                self.record_recovered(&intent, "resume").await;
                 let _ = self
                     .store
                     .finish_intent(intent.id, IntentOutcome::Applied, None)
@@ -71,7 +72,7 @@ impl Controller {
                     "intent {} found applied after restart: {}",
                     intent.id, intent.reason
                 );
-                self.audit_later(&service.name, "resume", &why, evidence);
+                self.audit_change_later(&service.name, ("resume", &why), evidence, intent.id);
                 if let Err(e) = self
                     .save_state(&service.name, intent.next_state.clone())
                     .await
@@ -100,6 +101,24 @@ impl Controller {
         }
     }
 
+    /// The change record of an intent found applied (or re-applied) after a restart, before
+    /// the intent closes, so the change has its id for `rollback` like any other.
+    async fn record_recovered(&self, intent: &Intent, action: &str) {
+        let record = ChangeRecord {
+            id: intent.id,
+            service: intent.service.clone(),
+            at_ms: self.clock.now_ms(),
+            actor: "controller".into(),
+            action: action.to_string(),
+            changes: intent.changes.clone(),
+            rollback_of: None,
+            rolled_back_by: None,
+        };
+        if let Err(e) = self.store.record_changes(&[record]).await {
+            tracing::error!(service = %intent.service, "cannot record change {}: {e}", intent.id);
+        }
+    }
+
     /// Finishes what a durable intent promised: apply, read back, close, save, audit.
     async fn reapply(
         &mut self,
@@ -124,17 +143,19 @@ impl Controller {
         let evidence = serde_json::to_value(health).unwrap_or_default();
         match outcome {
             Ok(()) => {
-                let _ = self
-                    .store
-                    .finish_intent(intent.id, IntentOutcome::Applied, None)
-                    .await;
                 let current = self
                     .runtime
                     .get(&service.name)
                     .map(|r| r.state.phase.clone())
                     .unwrap_or(crate::policy::Phase::Normal);
                 let action = super::converge::action_for(&intent.next_state.phase, &current);
-                self.audit_later(&service.name, action, &intent.reason, evidence);
+                self.record_recovered(intent, action).await;
+                let _ = self
+                    .store
+                    .finish_intent(intent.id, IntentOutcome::Applied, None)
+                    .await;
+                let reason = intent.reason.as_str();
+                self.audit_change_later(&service.name, (action, reason), evidence, intent.id);
                 if let Err(e) = self
                     .save_state(&service.name, intent.next_state.clone())
                     .await

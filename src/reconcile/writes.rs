@@ -91,15 +91,24 @@ impl Controller {
         evidence: serde_json::Value,
     ) {
         self.audits.push(AuditEntry {
-            at_ms: self.clock.now_ms(),
-            service: service.to_string(),
-            actor: "controller".into(),
-            action: action.to_string(),
-            reason: reason.to_string(),
             evidence,
-            changes: None,
-            change_id: None,
+            ..AuditEntry::note(self.clock.now_ms(), service, "controller", action, reason)
         });
+    }
+
+    /// [`Controller::audit_later`] for an entry that records change `id` (its change set is in
+    /// the change record), so `history` shows the id to roll back.
+    pub(super) fn audit_change_later(
+        &mut self,
+        service: &str,
+        (action, reason): (&str, &str),
+        evidence: serde_json::Value,
+        id: i64,
+    ) {
+        self.audit_later(service, action, reason, evidence);
+        if let Some(entry) = self.audits.last_mut() {
+            entry.change_id = Some(id);
+        }
     }
 
     /// Shows `e` as the service's last error (and logs it).

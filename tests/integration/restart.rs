@@ -136,6 +136,37 @@ async fn sigterm_during_a_change_journals_it_and_the_next_start_finishes_it() {
     let body = status_of(&second).await;
     assert_eq!(body["original_ttl"], 300, "{body}");
     assert_eq!(body["phase"]["phase"], "failed_over", "{body}");
+
+    // The resumed change has its id like any other: `rollback` takes it back to the primary.
+    let history: serde_json::Value = reqwest::Client::new()
+        .get(format!("http://{}/v1/history/shop", second.admin_addr()))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let entries = history.as_array().cloned().unwrap_or_default();
+    let id = entries
+        .iter()
+        .find(|e| e["action"] == "failover" && e["change_id"].is_i64())
+        .and_then(|e| e["change_id"].as_i64())
+        .unwrap_or_else(|| panic!("the resumed failover has a change id: {history}"));
+    let cfg_s = cfg.display().to_string();
+    let admin = second.admin_addr().to_string();
+    let (code, out, err) = crate::harness::cli(
+        &["rollback", &id.to_string(), "-c", &cfg_s, "--admin", &admin],
+        &[("DNSFAILBACK_TEST_ADMIN_TOKEN", ADMIN_TOKEN)],
+    );
+    assert_eq!(code, 0, "rollback of the resumed change: {out}{err}");
+    wait_dns(
+        second.dns_addr(),
+        Duration::from_secs(10),
+        "the primary again",
+        |a| a.values == ["127.0.0.11"],
+    )
+    .await;
 }
 
 /// A change at the provider when SIGTERM arrives is finished and recorded before the exit:
