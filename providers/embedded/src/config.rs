@@ -70,6 +70,9 @@ pub struct Config {
     /// after every change, so the controller can be a hidden primary behind BIND, Knot or NSD.
     /// Empty: no transfers are allowed to anyone and no NOTIFY is sent.
     pub secondaries: Vec<Secondary>,
+    /// Response rate limiting for UDP (`[providers.<instance>.rate_limit]`, see
+    /// [`crate::rrl`]); none by default.
+    pub rate_limit: Option<crate::rrl::RateLimitConfig>,
 }
 
 /// One secondary name server: where NOTIFY goes, which address may transfer the zones, and
@@ -236,6 +239,11 @@ impl<'de> Deserialize<'de> for CheckedConfig {
         crate::apex::check_static(&config).map_err(serde::de::Error::custom)?;
         crate::secondaries::check_static(&config.secondaries)
             .map_err(|p| serde::de::Error::custom(p.join("; ")))?;
+        if let Some(problems) = config.rate_limit.as_ref().map(|r| r.problems()) {
+            if !problems.is_empty() {
+                return Err(serde::de::Error::custom(problems.join("; ")));
+            }
+        }
         Ok(CheckedConfig(config))
     }
 }
@@ -253,6 +261,7 @@ impl Default for Config {
             ns_ttl: DEFAULT_NS_TTL,
             records: Vec::new(),
             secondaries: Vec::new(),
+            rate_limit: None,
         }
     }
 }

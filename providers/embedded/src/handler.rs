@@ -51,6 +51,8 @@ pub struct Shared {
     pub zones: ZoneSettings,
     /// Generator for weighted choices and round-robin rotation.
     pub rng: Mutex<WeightRng>,
+    /// UDP response rate limiting, when configured.
+    pub rrl: Option<crate::rrl::Rrl>,
     /// Who may transfer the zones (and with which TSIG key); NOTIFY targets.
     pub secondaries: Secondaries,
 }

@@ -23,7 +23,7 @@
 //!   answered with the whole zone) to the configured secondaries, NOTIFY after every change,
 //!   and TSIG on both;
 //! * `handler.rs`, `udp.rs` and `server.rs`: the request handler, the UDP loops and the
-//!   sockets.
+//!   sockets; `rrl.rs`: response rate limiting on UDP.
 
 mod adapter;
 mod apex;
@@ -35,6 +35,7 @@ mod notify;
 mod persist;
 mod provider;
 mod rdata;
+pub mod rrl;
 mod secondaries;
 mod server;
 mod state;

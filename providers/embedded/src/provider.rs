@@ -98,6 +98,7 @@ impl EmbeddedProvider {
             zones,
             rng: Mutex::new(rng),
             secondaries,
+            rrl: config.rate_limit.clone().map(crate::rrl::Rrl::new),
         };
         Ok(EmbeddedProvider {
             name: instance_name.to_string(),

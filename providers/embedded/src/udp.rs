@@ -27,6 +27,7 @@ use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder, Quer
 use tokio::net::UdpSocket;
 
 use crate::handler::Handler;
+use crate::rrl::Verdict;
 
 /// Largest query read; a longer datagram is cut and so answered FORMERR.
 const MAX_QUERY: usize = 4096;
@@ -96,6 +97,14 @@ async fn answer(handler: &Handler, bytes: &[u8], src: SocketAddr, mut reply: Rep
     if header.metadata.message_type == MessageType::Response {
         return;
     }
+    let verdict = handler.shared.rrl.as_ref().map_or(Verdict::Answer, |r| {
+        r.check(src.ip(), std::time::Instant::now())
+    });
+    match verdict {
+        Verdict::Answer => {}
+        Verdict::Drop => return,
+        Verdict::Slip => return slip(&header, bytes, reply).await,
+    }
     match Request::from_bytes(bytes.to_vec(), src, Protocol::Udp) {
         Ok(request) => {
             handler
@@ -113,5 +122,20 @@ async fn answer(handler: &Handler, bytes: &[u8], src: SocketAddr, mut reply: Rep
                 tracing::debug!("embedded DNS: cannot send FORMERR: {e}");
             }
         }
+    }
+}
+
+/// The reply to a rate-limited query that slips: its question, no records, TC=1, so a real
+/// client asks again over TCP (see [`crate::rrl`]).
+async fn slip(header: &Header, bytes: &[u8], mut reply: Reply) {
+    let mut decoder = BinDecoder::new(bytes.get(12..).unwrap_or_default());
+    let Ok(queries) = Queries::read(&mut decoder, usize::from(header.counts.queries)) else {
+        return;
+    };
+    let mut metadata = hickory_proto::op::Metadata::response_from_request(&header.metadata);
+    metadata.truncation = true;
+    let response = MessageResponseBuilder::new(&queries, None).build_no_records(metadata);
+    if let Err(e) = reply.send_response(response).await {
+        tracing::debug!("embedded DNS: cannot send a truncated reply: {e}");
     }
 }
