@@ -62,9 +62,6 @@ pub fn parse_with(
         .notify
         .extend(notify::sections(&mut ctx, &raw.notify));
     let providers = provider_rules::providers(&mut ctx, &raw.providers);
-    if let (Some(_), Some(rc)) = (&controller.etcd, &raw.controller) {
-        provider_rules::in_process_providers_with_etcd(&mut ctx, rc, &providers);
-    }
     let mut services = BTreeMap::new();
     if raw.services.is_empty() && !read.services_left_out {
         ctx.problems.push(Problem::error(

@@ -35,6 +35,8 @@ impl Controller {
                 rt.reload(state);
             }
         }
+        // What this process mirrored as a follower says nothing once it changes DNS itself.
+        self.mirrored.clear();
         tracing::info!(
             token = self.leadership.fencing_token(),
             "leading: state reloaded from the store"
@@ -43,12 +45,14 @@ impl Controller {
         self.flush().await;
     }
 
-    /// A follower keeps its health view current (it probes too) and shows the leader's state
-    /// from the shared store, so `status` on any controller tells the truth.
+    /// A follower keeps its health view current (it probes too), shows the leader's state
+    /// from the shared store, so `status` on any controller tells the truth, and has its own
+    /// embedded DNS server answer what the leader published ([`super::mirror`]).
     /// One read of the shared store per tick, whatever the number of services.
     pub(super) async fn follow(&mut self, names: &[String]) {
         match self.store.service_states(names).await {
             Ok(states) => {
+                self.mirror_local(&states).await;
                 for (name, state) in states {
                     if let Some(rt) = self.runtime.get_mut(&name) {
                         rt.state = state;

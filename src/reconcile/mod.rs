@@ -22,6 +22,7 @@ mod govern;
 mod hooks;
 mod lead;
 pub mod metrics;
+mod mirror;
 mod prepare;
 mod provider_calls;
 mod provider_watch;
@@ -132,6 +133,9 @@ pub struct Controller {
     /// Drift checks started this tick on providers whose reads are local (bounded, so a
     /// big zone's checks are spread over ticks).
     drift_checks_this_tick: usize,
+    /// As a follower: the leader's answer last applied to this process's own DNS server, per
+    /// service on an in-process provider (see [`mirror`]).
+    mirrored: BTreeMap<String, crate::policy::Publication>,
 }
 
 impl Controller {
@@ -203,6 +207,7 @@ impl Controller {
             holds_started: BTreeMap::new(),
             watch: provider_watch::ProviderWatch::default(),
             drift_checks_this_tick: 0,
+            mirrored: BTreeMap::new(),
             panic_in_tick: std::env::var("DNSFAILBACK_FAILPOINT").as_deref() == Ok("panic-in-tick"),
         };
         Ok(ctl)

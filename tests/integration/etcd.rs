@@ -739,3 +739,60 @@ async fn the_etcd_store_keeps_change_records_and_refuses_a_second_rollback() {
         None
     );
 }
+
+/// Issue 20: with several controllers, every one serves the zone from its embedded DNS
+/// server. The leader fails `shop` over; the follower's own server answers the backup too,
+/// within seconds, without changing anything anywhere else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_controller_of_a_group_serves_the_leaders_answers_from_its_embedded_server() {
+    let etcd = Etcd::start();
+    let dir = crate::harness::Scratch::new("etcd-embedded");
+    let (primary, backup) = (
+        crate::harness::backend().await,
+        crate::harness::backend().await,
+    );
+    let node_config = |node: &str| {
+        let node_dir = dir.path(node);
+        std::fs::create_dir_all(&node_dir).unwrap_or_else(|e| panic!("{e}"));
+        let text = format!(
+            "{}\n[controller.etcd]\nendpoints = [\"{}\"]\nprefix = \"/dnsfailback/test\"\n\
+             lease_ttl = \"30s\"\nnode = \"{node}\"\n",
+            crate::harness::config(&node_dir, primary.addr(), backup.addr(), ""),
+            etcd.url
+        );
+        let path = dir.path(&format!("{node}.toml"));
+        std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+        path
+    };
+    let a = crate::harness::Proc::start(&node_config("ctl-a"), &[]);
+    a.wait_for("became the leader", Duration::from_secs(20));
+    let b = crate::harness::Proc::start(&node_config("ctl-b"), &[]);
+    let is = |ip: &'static str| move |x: &dnsfailback::cli::dig::Answer| x.values == [ip];
+    for (who, p) in [("leader", &a), ("follower", &b)] {
+        let what = format!("the primary on the {who}");
+        crate::harness::wait_dns(
+            p.dns_addr(),
+            Duration::from_secs(20),
+            &what,
+            is("127.0.0.11"),
+        )
+        .await;
+    }
+    drop(primary);
+    for (who, p) in [("leader", &a), ("follower", &b)] {
+        let what = format!("the backup on the {who}");
+        let got = crate::harness::wait_dns(
+            p.dns_addr(),
+            Duration::from_secs(15),
+            &what,
+            is("127.0.0.12"),
+        )
+        .await;
+        assert_eq!(got.ttl, Some(30), "{who}: the failover TTL");
+    }
+    assert!(
+        !b.log().contains("became the leader"),
+        "the follower only mirrored:\n{}",
+        b.log()
+    );
+}

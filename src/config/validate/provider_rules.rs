@@ -14,7 +14,7 @@ use super::super::de_error;
 use super::super::error::Problem;
 use super::super::faults::{faults, Fault, Seg};
 use super::super::model::{Canary, ProviderConfig};
-use super::super::raw::{plain, RawController, RawService, SpannedTable};
+use super::super::raw::{plain, RawService, SpannedTable};
 use super::Ctx;
 use crate::providers::{render, Registration, SettingsError};
 
@@ -153,29 +153,6 @@ fn kind_example(kinds: &[&str]) -> String {
         Some((first, [])) => format!("kind = \"{first}\""),
         Some((first, rest)) => format!("kind = \"{first}\" (or {})", rest.join(", ")),
         None => "kind = \"...\" (this build has no provider adapters)".to_string(),
-    }
-}
-
-/// Several controllers share state, but a provider served from the controller's own process
-/// would be served once per controller, and only the leader's copy would change.
-pub(super) fn in_process_providers_with_etcd(
-    ctx: &mut Ctx,
-    at: &Spanned<RawController>,
-    providers: &BTreeMap<String, ProviderConfig>,
-) {
-    let external: Vec<&str> = ctx
-        .registry
-        .iter()
-        .filter(|r| !r.in_process)
-        .map(|r| r.kind)
-        .collect();
-    for p in providers.values().filter(|p| p.adapter.in_process) {
-        ctx.err(
-            at,
-            "controller.etcd",
-            format!("provider `{}` is {}: each controller serves its own copy of the zone, and only the leader's would change", p.name, p.kind()),
-            format!("with several controllers use an external provider ({}), or run one controller without [controller.etcd]", external.join(", ")),
-        );
     }
 }
 
