@@ -59,6 +59,14 @@ pub async fn query(
         .into_message())
 }
 
+/// Whether `service` is published by the embedded DNS server.
+fn is_embedded(config: &Config, service: &Service) -> bool {
+    config
+        .providers
+        .get(&service.provider)
+        .is_some_and(|pc| pc.kind() == "embedded")
+}
+
 /// Where to ask for the NS set of `service`'s zone, and the port its name servers answer on.
 fn discovery_server(config: &Config, service: &Service) -> Result<(SocketAddr, u16), String> {
     let pc = config
@@ -91,6 +99,19 @@ fn discovery_server(config: &Config, service: &Service) -> Result<(SocketAddr, u
 /// addresses (glue from the same answer, else an A query).
 pub async fn name_servers(config: &Config, service: &Service) -> Result<Vec<NameServer>, String> {
     let (server, port) = discovery_server(config, service)?;
+    if is_embedded(config, service) {
+        // Before the controller runs (`validate` before `run`), nothing answers there: say so
+        // at once instead of waiting out a UDP time-out per zone.
+        let probe = tokio::net::TcpStream::connect(server);
+        if !matches!(
+            tokio::time::timeout(Duration::from_millis(300), probe).await,
+            Ok(Ok(_))
+        ) {
+            return Err(format!(
+                "the embedded DNS server does not answer at {server} (is the controller running?)"
+            ));
+        }
+    }
     let zone = service.zone.to_string();
     let msg = query(server, &zone, RecordType::NS, NS_TIMEOUT)
         .await
