@@ -384,6 +384,31 @@ fn wait_all(
     }
 }
 
+/// Waits until the writes so far are confirmed: on Route 53, a GetChange answered after the
+/// last change batch (its INSYNC); then until no request came for a second (the read-backs).
+fn wait_confirmed(limiter: &Limiter, api: Api, limit: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        let c = limiter.counts();
+        let last = c.last.values().max().copied();
+        let confirmed = match api {
+            Api::Route53 => match (
+                c.last.get("ChangeResourceRecordSets"),
+                c.last.get("GetChange"),
+            ) {
+                (Some(w), Some(g)) => g > w,
+                (Some(_), None) => false,
+                (None, _) => true,
+            },
+            Api::Cloudflare => true,
+        };
+        if confirmed && last.is_none_or(|t| t.elapsed() > Duration::from_secs(1)) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Runs one mass failover and measures it.
 pub fn run(setup: &Setup) -> Result<Outcome, String> {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -444,7 +469,7 @@ pub fn run(setup: &Setup) -> Result<Outcome, String> {
     )?;
     out.publish = spawned.elapsed();
     // Let the publication's GetChange polls and read-backs finish before counting.
-    std::thread::sleep(Duration::from_secs(3));
+    wait_confirmed(&limiter, setup.api, setup.timeout);
     let before = rt.block_on(scrape(&admin));
     let publish_throttles = limiter.counts().throttled;
     limiter.reset_counts();
@@ -455,7 +480,7 @@ pub fn run(setup: &Setup) -> Result<Outcome, String> {
         backend.pointing_at(setup, BACKUP)
     })?;
     // The GetChange polls that confirm the last batch come after the records moved.
-    std::thread::sleep(Duration::from_secs(6));
+    wait_confirmed(&limiter, setup.api, setup.timeout);
     out.counts = limiter.counts();
     out.publish_throttles = publish_throttles;
     let after = rt.block_on(scrape(&admin));

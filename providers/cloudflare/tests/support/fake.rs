@@ -154,6 +154,7 @@ impl Fake {
     }
 
     /// Adds another zone served with the same token (the mass failover bench has 50).
+    #[allow(dead_code)] // used by benches/mass_failover, not by the adapter's own tests
     pub fn add_zone(&self, zone_id: &str, zone_name: &str) {
         self.lock()
             .zones
