@@ -77,13 +77,16 @@ struct Limit {
     counts: Counts,
 }
 
+/// A throttling answer: status, headers, body.
+type Refusal = (u16, Vec<(String, String)>, String);
+
 const R53_RATE: f64 = 5.0;
 const CF_LIMIT: usize = 1200;
 const CF_WINDOW: Duration = Duration::from_secs(300);
 
 impl Limit {
     /// `Ok` to forward, or the throttling answer.
-    fn admit(&mut self, now: Instant) -> Result<(), (u16, Vec<(String, String)>, String)> {
+    fn admit(&mut self, now: Instant) -> Result<(), Refusal> {
         match self.api {
             Api::Route53 => {
                 let dt = now.saturating_duration_since(self.refilled).as_secs_f64();

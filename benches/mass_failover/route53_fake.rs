@@ -45,10 +45,13 @@ fn key(name: &str, rtype: &str) -> Key {
     (sort_name(name), rtype.to_string())
 }
 
+/// One zone's sets: sort key -> (name, type, set).
+type Sets = BTreeMap<Key, (String, String, Set)>;
+
 #[derive(Default)]
 pub struct State {
     /// zone id -> (zone name, key -> (name, type, set))
-    zones: BTreeMap<String, (String, BTreeMap<Key, (String, String, Set)>)>,
+    zones: BTreeMap<String, (String, Sets)>,
     next_change: u64,
     /// Changes answered PENDING until their first GetChange.
     pending: BTreeMap<String, bool>,

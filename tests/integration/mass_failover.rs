@@ -8,9 +8,8 @@
 
 use std::time::Duration;
 
-#[allow(dead_code)]
-#[path = "../../providers/cloudflare/tests/support/fake.rs"]
-mod cloudflare_fake;
+// The Cloudflare fake is already in this test binary (main.rs `cloudflare_peer`).
+use crate::cloudflare_peer::fake as cloudflare_fake;
 #[allow(dead_code)]
 #[path = "../../benches/mass_failover/limiter.rs"]
 mod limiter;
