@@ -31,6 +31,7 @@ mod recover;
 mod reload;
 mod runtime;
 pub mod status;
+mod sync_share;
 mod verify;
 mod writes;
 mod zone;

@@ -62,7 +62,8 @@ pub(super) fn counted(provider: Arc<dyn Provider>, counters: &LoopCounters) -> A
             error: one("error"),
         }
     };
-    Arc::new(Counted {
+    // Outermost, so the counters see only the propagation reads actually sent.
+    super::sync_share::SharedSync::wrap(Arc::new(Counted {
         read: calls("read"),
         apply: calls("apply"),
         status: calls("status"),
@@ -74,7 +75,7 @@ pub(super) fn counted(provider: Arc<dyn Provider>, counters: &LoopCounters) -> A
             })
             .clone(),
         inner: provider,
-    })
+    }))
 }
 
 /// Every provider of a controller, counted.

@@ -16,6 +16,7 @@ mod governance;
 mod governance_loop;
 mod harness;
 mod lifecycle;
+mod mass_failover;
 mod metrics;
 mod module_graph;
 mod notify;

@@ -34,6 +34,10 @@ use crate::client::Client;
 use crate::config::Config;
 use crate::request::{group_to_set, plan_changes, records_to_sets, BatchPlan, Current};
 
+/// From this many names in one change set, `apply` reads the whole zone once instead of
+/// each name (the controller's zone job uses the same threshold).
+const READ_ZONE_FROM: usize = 8;
+
 /// A Cloudflare DNS provider instance, built from its [`Config`].
 ///
 /// Safe for concurrent use; cancel-safe as the [`Provider`] contract asks (a dropped `apply`
@@ -161,7 +165,8 @@ impl CloudflareProvider {
         Ok(id)
     }
 
-    /// Current records of every name and type the change set touches.
+    /// Current records of every name and type the change set touches: one listing per name
+    /// for a few names, one listing of the whole zone from [`READ_ZONE_FROM`] names on.
     async fn read_current(
         &self,
         zone_id: &str,
@@ -176,6 +181,30 @@ impl CloudflareProvider {
             })
             .collect();
         let mut current = Current::new();
+        if keys.len() >= READ_ZONE_FROM {
+            // One listing of the zone (pages of `per_page`) instead of one request per name:
+            // a site failover of 1,000 names is 10 requests, not 1,000 (4 minutes of the
+            // token's 1,200 per 5 minutes).
+            let all = self
+                .client
+                .list_records(zone_id, None, None, self.config.per_page)
+                .await?;
+            for key in keys {
+                current.insert(key, Vec::new());
+            }
+            for r in all {
+                let Ok(name) = Fqdn::new(&r.name) else {
+                    continue;
+                };
+                let Ok(rtype) = r.rtype.to_ascii_uppercase().parse::<RecordType>() else {
+                    continue;
+                };
+                if let Some(list) = current.get_mut(&(name, rtype)) {
+                    list.push(r);
+                }
+            }
+            return Ok(current);
+        }
         for (name, rtype) in keys {
             let records = self.list_exact(zone_id, &name, rtype).await?;
             current.insert((name, rtype), records);

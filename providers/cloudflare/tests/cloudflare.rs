@@ -901,3 +901,66 @@ async fn provider_builds_from_controller_toml_with_token_file() {
     assert!(!caps.weighted && caps.atomic_batch && !caps.prerequisites && !caps.change_status);
     assert_eq!(caps.min_ttl, 60);
 }
+
+/// A site failover of many names costs one listing of the zone before the batch, not one
+/// request per name (1,000 names were 1,000 GETs: over 4 minutes of the token's budget),
+/// and a stale `old` among them is still caught.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_names_are_read_with_one_zone_listing_before_the_batch() {
+    let fake = Fake::start(TOKEN, ZONE_ID, "example.com").await;
+    for i in 0..40 {
+        fake.seed(
+            ZONE_ID,
+            a_record(&format!("s{i}.example.com"), "192.0.2.1", 300, false),
+        );
+    }
+    let mut cfg = config(&fake.url());
+    cfg.zone_id = Some(ZONE_ID.into());
+    cfg.per_page = 100;
+    let p = provider(cfg);
+    let zone = fq("example.com");
+    let update = |values: &[&str]| ChangeSet {
+        zone: zone.clone(),
+        changes: (0..40)
+            .map(|i| Change::Update {
+                old: set(&format!("s{i}.example.com"), RecordType::A, 300, values),
+                new: set(
+                    &format!("s{i}.example.com"),
+                    RecordType::A,
+                    60,
+                    &["198.51.100.2"],
+                ),
+            })
+            .collect(),
+    };
+    let before = fake.seen().len();
+    let err = p.apply(&update(&["192.0.2.9"])).await.err();
+    assert!(
+        err.is_some_and(|e| e.is_conflict()),
+        "a stale old is a conflict"
+    );
+    p.apply(&update(&["192.0.2.1"]))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let seen: Vec<_> = fake.seen()[before..]
+        .iter()
+        .map(|s| {
+            (
+                s.method.clone(),
+                s.path.clone(),
+                s.query.contains_key("name"),
+            )
+        })
+        .collect();
+    let lists = seen
+        .iter()
+        .filter(|s| s.0 == "GET" && s.1.ends_with("/dns_records"))
+        .count();
+    assert_eq!(lists, 2, "one zone listing per apply: {seen:?}");
+    assert!(!seen.iter().any(|s| s.2), "no per-name listing: {seen:?}");
+    assert_eq!(seen.iter().filter(|s| s.1.ends_with("/batch")).count(), 1);
+    assert_eq!(
+        fake.records("s39.example.com", "A")[0]["content"],
+        "198.51.100.2"
+    );
+}

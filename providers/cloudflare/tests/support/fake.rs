@@ -153,6 +153,14 @@ impl Fake {
         format!("http://{}", self.addr)
     }
 
+    /// Adds another zone served with the same token (the mass failover bench has 50).
+    #[allow(dead_code)] // used by benches/mass_failover, not by the adapter's own tests
+    pub fn add_zone(&self, zone_id: &str, zone_name: &str) {
+        self.lock()
+            .zones
+            .push((zone_id.to_string(), zone_name.to_string()));
+    }
+
     pub fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
