@@ -31,6 +31,16 @@ impl ZoneJob {
                 Some(ItemOutcome::Changed { .. }) => {}
                 // A drift check of a settled service saves nothing.
                 Some(ItemOutcome::Unchanged) if !item.state_moved => continue,
+                // The phase moves on records already right: an earlier attempt applied them
+                // but its read-back failed (audited `verify_failed`). The transition is
+                // audited here, or the trail would never say the failover/restore happened.
+                Some(ItemOutcome::Unchanged) if item.phase_changed => audits.push((
+                    index,
+                    item.action,
+                    format!("{} (records already served)", item.reason),
+                    None,
+                    None,
+                )),
                 Some(ItemOutcome::Unchanged) => {}
                 Some(ItemOutcome::Failed(f)) => {
                     if let Some(action) = failure_action(f) {
