@@ -5,6 +5,7 @@ mod admin_tls;
 mod agent;
 mod api;
 mod chaos_faults;
+mod chaos_fuzz;
 mod chaos_kill;
 mod chaos_proxy;
 mod chaos_regress;
