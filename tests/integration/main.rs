@@ -4,6 +4,7 @@
 mod admin_tls;
 mod agent;
 mod api;
+mod chaos_disk;
 mod chaos_faults;
 mod chaos_fuzz;
 mod chaos_kill;
