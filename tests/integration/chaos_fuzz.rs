@@ -254,7 +254,7 @@ proptest! {
             canned,
         )
         .unwrap_or_else(|e| panic!("{e}"));
-        runtime().block_on(async {
+        let calls = async {
             let zone = fq("example.test");
             let _ = p.read(&zone, &fq("www.example.test"), RecordType::A).await;
             let _ = p.read_zone(&zone).await;
@@ -265,7 +265,11 @@ proptest! {
             if let Ok(receipt) = p.apply(&changes).await {
                 let _ = p.sync_status(&receipt).await;
             }
+        };
+        let done = runtime().block_on(async {
+            tokio::time::timeout(Duration::from_secs(5), calls).await.is_ok()
         });
+        prop_assert!(done, "the adapter hung (over 5 s) on status {}", STATUSES[status]);
     }
 }
 
