@@ -32,11 +32,16 @@ const KINDS: [Injected; 7] = [
     Injected::AppliedLost,
 ];
 
+/// Every request the proxy saw: `METHOD path` and the fault injected, if any.
+type Log = Arc<Mutex<Vec<(String, Option<Injected>)>>>;
+/// One request as read: method, path, lower-cased headers, body.
+type Request = (String, String, Vec<(String, String)>, Vec<u8>);
+
 /// The proxy; aborted on drop.
 pub struct ChaosProxy {
     pub endpoint: String,
     /// Every request: `METHOD path` and the fault injected, if any.
-    pub log: Arc<Mutex<Vec<(String, Option<Injected>)>>>,
+    pub log: Log,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -49,7 +54,7 @@ impl ChaosProxy {
         let addr = listener
             .local_addr()
             .unwrap_or_else(|e| panic!("proxy addr: {e}"));
-        let log: Arc<Mutex<Vec<(String, Option<Injected>)>>> = Arc::default();
+        let log: Log = Arc::default();
         let rng = Arc::new(Mutex::new(fastrand::Rng::with_seed(seed)));
         let (upstream, log2) = (upstream.to_string(), log.clone());
         let task = tokio::spawn(async move {
@@ -87,9 +92,7 @@ impl Drop for ChaosProxy {
 }
 
 /// Reads one request: (method, path, lower-cased headers, body).
-async fn read_request(
-    sock: &mut tokio::net::TcpStream,
-) -> std::io::Result<Option<(String, String, Vec<(String, String)>, Vec<u8>)>> {
+async fn read_request(sock: &mut tokio::net::TcpStream) -> std::io::Result<Option<Request>> {
     let mut buf = Vec::new();
     let head_end = loop {
         let mut chunk = [0u8; 4096];
