@@ -31,7 +31,7 @@ START=$(date +%s)
 run() { # NAME_FILTER [ENV=VALUE...]
     local filter=$1
     shift
-    env "$@" cargo test -q -p dnsfailback --test integration "$filter" -- --nocapture 2>&1 | tee -a "$LOG"
+    env "$@" cargo test -p dnsfailback --test integration "$filter" -- --nocapture 2>&1 | tee -a "$LOG"
 }
 cargo build -q -p dnsfailback --tests
 run chaos_sigkill CHAOS_TRIALS="$TRIALS" CHAOS_SEED="$SEED"
@@ -43,7 +43,7 @@ run chaos_full_state_disk
 run chaos_regress
 WALL=$(( $(date +%s) - START ))
 
-SUMMARY=$(grep -E '^chaos-(kill|faults): seed|^chaos-fuzz-dns:|^chaos_disk:|^test .*chaos.* \.\.\. |SKIPPED' "$LOG" || true)
+SUMMARY=$(grep -E '^chaos-(kill|faults): seed|chaos-fuzz-dns:|^chaos_disk:|^test .*chaos.* \.\.\. |SKIPPED' "$LOG" || true)
 echo "----------------------------------------------------------------"
 echo "$SUMMARY"
 echo "chaos: done in ${WALL} s"
