@@ -35,6 +35,7 @@ pub(super) fn drift_check(
     let desired = state.published.clone()?;
     Some(zone::Item {
         state_moved: false,
+        phase_changed: false,
         action: action_for(&state.phase, &state.phase),
         previous_change_ms: state.last_change_ms,
         post_step: false,
@@ -121,6 +122,7 @@ pub(super) fn converge(
     as_if_unchanged.last_change_ms = current.last_change_ms;
     Outcome::Change(Box::new(zone::Item {
         state_moved: as_if_unchanged != *current,
+        phase_changed: phase_changes,
         action: action_for(&next.phase, &current.phase),
         previous_change_ms: current.last_change_ms,
         post_step: phase_changes

@@ -49,6 +49,8 @@ pub(super) struct Item {
     /// The decided state differs from the stored one even if the records turn out unchanged
     /// (a drift check of a settled service saves nothing: 10,000 rows every 30 s otherwise).
     pub state_moved: bool,
+    /// The decision moves the phase: audited even when the records were already right.
+    pub phase_changed: bool,
 }
 
 impl Item {

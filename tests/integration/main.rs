@@ -4,6 +4,12 @@
 mod admin_tls;
 mod agent;
 mod api;
+mod chaos_disk;
+mod chaos_faults;
+mod chaos_fuzz;
+mod chaos_kill;
+mod chaos_proxy;
+mod chaos_regress;
 mod cli_output;
 mod config_fixtures;
 mod config_limits;

@@ -232,6 +232,20 @@ impl Route53Provider {
         ))
     }
 
+    /// A page whose "next" is where it started would be asked for again and again (up to
+    /// [`MAX_PAGES`], minutes at the API's rate limit): a broken answer, reported at once.
+    /// Found by the chaos suite's fuzzing (issue 17).
+    fn no_progress(&self, next: &(String, String, Option<String>)) -> ProviderError {
+        self.err(
+            ErrorKind::Protocol,
+            format!(
+                "ListResourceRecordSets returned the page starting at {} {} again (no progress)",
+                next.0, next.1
+            ),
+        )
+        .unchanged()
+    }
+
     fn map_set(
         &self,
         raw: &crate::request::RawRecordSet,
@@ -426,6 +440,7 @@ impl Provider for Route53Provider {
                 }
             }
             match Self::next_start(&page) {
+                Some(next) if next == start => return Err(self.no_progress(&next)),
                 Some(next) => start = next,
                 None => return Ok(out),
             }
@@ -458,6 +473,7 @@ impl Provider for Route53Provider {
                 }
             }
             match Self::next_start(&page) {
+                Some(next) if start.as_ref() == Some(&next) => return Err(self.no_progress(&next)),
                 Some(next) => start = Some(next),
                 None => return Ok(out),
             }

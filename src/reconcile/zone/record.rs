@@ -31,6 +31,9 @@ impl ZoneJob {
                 Some(ItemOutcome::Changed { .. }) => {}
                 // A drift check of a settled service saves nothing.
                 Some(ItemOutcome::Unchanged) if !item.state_moved => continue,
+                Some(ItemOutcome::Unchanged) if item.phase_changed => {
+                    audits.push(already_served(index, item));
+                }
                 Some(ItemOutcome::Unchanged) => {}
                 Some(ItemOutcome::Failed(f)) => {
                     if let Some(action) = failure_action(f) {
@@ -157,6 +160,19 @@ impl ZoneJob {
             tracing::error!("cannot write the audit trail: {e}");
         }
     }
+}
+
+/// The phase moves on records already right: an earlier attempt applied them but its read-back
+/// failed (audited `verify_failed`). The transition is audited all the same, or the trail would
+/// never say that the failover or the TTL restore happened.
+fn already_served(index: usize, item: &Item) -> Audit<'_> {
+    (
+        index,
+        item.action,
+        format!("{} (records already served)", item.reason),
+        None,
+        None,
+    )
 }
 
 /// The audit verb of a failure; `None` for an invalid plan, audited when it was found.

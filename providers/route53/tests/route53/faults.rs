@@ -215,3 +215,42 @@ async fn unreadable_answers_are_protocol_errors_not_panics() -> TestResult {
     assert_eq!(e.kind, ErrorKind::Protocol, "{e}");
     Ok(())
 }
+
+/// Regression (issue 17, found by the chaos suite's fuzzing): a list page whose "next" is
+/// where it started used to be asked for again up to 10,000 times (minutes at the rate
+/// limit); it is now a protocol error after the repeat is seen.
+#[tokio::test(start_paused = true)]
+async fn a_list_page_that_points_at_itself_is_an_error_not_a_loop() -> TestResult {
+    let page = |next: &str| {
+        Fault::Answer(
+            200,
+            format!(
+                r#"<?xml version="1.0" encoding="UTF-8"?><ListResourceRecordSetsResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><ResourceRecordSets><ResourceRecordSet><Name>a.example.test.</Name><Type>A</Type><TTL>60</TTL><ResourceRecords><ResourceRecord><Value>192.0.2.1</Value></ResourceRecord></ResourceRecords></ResourceRecordSet></ResourceRecordSets><IsTruncated>true</IsTruncated><NextRecordName>{next}</NextRecordName><NextRecordType>A</NextRecordType><MaxItems>300</MaxItems></ListResourceRecordSetsResponse>"#
+            ),
+        )
+    };
+    // The zone: the second page points at itself.
+    let fake = FakeTransport::default();
+    fake.set_fallback(page("x.example.test."));
+    let p = fake_provider(&fake, 0, SECRET);
+    let e = p
+        .read_zone(&fq("example.test"))
+        .await
+        .err()
+        .ok_or("a self-referencing page was accepted")?;
+    assert!(e.to_string().contains("no progress"), "{e}");
+    assert_eq!(fake.requests().len(), 2, "the first page and its repeat");
+
+    // One name: the first page points back at the name asked for.
+    let fake = FakeTransport::default();
+    fake.set_fallback(page("a.example.test."));
+    let p = fake_provider(&fake, 0, SECRET);
+    let e = p
+        .read(&fq("example.test"), &fq("a.example.test"), RecordType::A)
+        .await
+        .err()
+        .ok_or("a self-referencing page was accepted")?;
+    assert!(e.to_string().contains("no progress"), "{e}");
+    assert_eq!(fake.requests().len(), 1);
+    Ok(())
+}
