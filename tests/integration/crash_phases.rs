@@ -443,5 +443,8 @@ async fn sigkill_in_all_down_continues_all_down() {
     };
     let (ctl, _) = ctl.crash_and_restart(&cfg, &before).await;
     let a = ctl.dns_now().await;
-    assert!(one(&a, kept, ttl), "all_down after restart keeps {kept}: {a:?}");
+    assert!(
+        one(&a, kept, ttl),
+        "all_down after restart keeps {kept}: {a:?}"
+    );
 }
