@@ -51,7 +51,7 @@ pub use error::{ErrorKind, ProviderError};
 pub use provider::{wait_in_sync, ApplyReceipt, Provider, SyncStatus};
 pub use record::{Fqdn, RecordKey, RecordSet, RecordType, Soa};
 pub use record_types::RecordTypes;
-pub use secret::{Secret, SecretSource, INLINE_SECRET, ONE_SOURCE};
+pub use secret::{tsig_key_bytes, Secret, SecretSource, INLINE_SECRET, ONE_SOURCE};
 pub use stats::CallStats;
 pub use txt::{normalize_txt, txt_strings, txt_strings_with, txt_text, txt_text_with, TxtEscapes};
 pub use zone::ZoneRecords;

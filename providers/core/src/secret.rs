@@ -114,6 +114,34 @@ impl SecretSource {
     }
 }
 
+/// The key bytes of a TSIG secret given as the bare base64 secret or as a BIND key file
+/// (`key "name" { algorithm ...; secret "...."; };`), so `tsig-keygen` output works as is;
+/// shared by every adapter that signs with TSIG. Errors never contain the text.
+pub fn tsig_key_bytes(text: &str) -> Result<Vec<u8>, String> {
+    let b64 = match text.find("secret") {
+        Some(i) => {
+            let rest = &text[i + "secret".len()..];
+            let start = rest
+                .find('"')
+                .ok_or("key file: `secret` has no quoted value")?;
+            let rest = &rest[start + 1..];
+            let end = rest.find('"').ok_or("key file: unterminated secret")?;
+            &rest[..end]
+        }
+        None => text,
+    };
+    let clean: String = b64.chars().filter(|c| !c.is_whitespace()).collect();
+    let bytes = data_encoding::BASE64
+        .decode(clean.as_bytes())
+        .map_err(|_| {
+            "the TSIG secret is not valid base64 (as written by tsig-keygen or keymgr)".to_string()
+        })?;
+    if bytes.is_empty() {
+        return Err("the TSIG secret is empty".into());
+    }
+    Ok(bytes)
+}
+
 /// A loaded secret. Only [`Secret::expose`] gives the value, so every use is greppable.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);

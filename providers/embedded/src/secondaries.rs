@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
-use data_encoding::BASE64;
 use hickory_proto::rr::rdata::tsig::TsigAlgorithm as WireAlgorithm;
 use hickory_proto::rr::{Name, TSigner};
 
@@ -167,7 +166,8 @@ fn signer(t: &TsigKey) -> Result<TSigner, String> {
         .secret
         .load()
         .map_err(|e| format!("secret of key {}: {e}", t.key_name))?;
-    let bytes = secret_bytes(secret.expose()).map_err(|e| format!("key {}: {e}", t.key_name))?;
+    let bytes = dnsfailback_provider::tsig_key_bytes(secret.expose())
+        .map_err(|e| format!("key {}: {e}", t.key_name))?;
     let name = Name::from_ascii(&t.key_name)
         .map_err(|e| format!("key_name `{}` is not a DNS name: {e}", t.key_name))?;
     let alg = match t.algorithm {
@@ -182,31 +182,6 @@ fn signer(t: &TsigKey) -> Result<TSigner, String> {
             t.algorithm.as_str()
         )
     })
-}
-
-/// The key bytes from the bare base64 secret or a BIND key file (`key "name" { algorithm ...;
-/// secret "...."; };`), so `tsig-keygen` output works as is. Errors never contain the text.
-fn secret_bytes(text: &str) -> Result<Vec<u8>, String> {
-    let b64 = match text.find("secret") {
-        Some(i) => {
-            let rest = &text[i + "secret".len()..];
-            let start = rest
-                .find('"')
-                .ok_or("key file: `secret` has no quoted value")?;
-            let rest = &rest[start + 1..];
-            let end = rest.find('"').ok_or("key file: unterminated secret")?;
-            &rest[..end]
-        }
-        None => text,
-    };
-    let clean: String = b64.chars().filter(|c| !c.is_whitespace()).collect();
-    let bytes = BASE64.decode(clean.as_bytes()).map_err(|_| {
-        "the TSIG secret is not valid base64 (as written by tsig-keygen or keymgr)".to_string()
-    })?;
-    if bytes.is_empty() {
-        return Err("the TSIG secret is empty".into());
-    }
-    Ok(bytes)
 }
 
 #[cfg(test)]

@@ -15,7 +15,6 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use data_encoding::BASE64;
 use dnsfailback_provider::{
     ApplyReceipt, Capabilities, Change, ChangeSet, ErrorKind, Fqdn, Provider, ProviderError,
     RecordSet, RecordType, Soa, SyncStatus,
@@ -57,31 +56,6 @@ impl std::fmt::Debug for Rfc2136Provider {
     }
 }
 
-/// Extracts the base64 secret from either the bare secret or a BIND key file
-/// (`key "name" { algorithm ...; secret "...."; };`), so `tsig-keygen` output works as is.
-fn secret_bytes(text: &str) -> Result<Vec<u8>, String> {
-    let b64 = match text.find("secret") {
-        Some(i) => {
-            let rest = &text[i + "secret".len()..];
-            let start = rest
-                .find('"')
-                .ok_or("key file: `secret` has no quoted value")?;
-            let rest = &rest[start + 1..];
-            let end = rest.find('"').ok_or("key file: unterminated secret")?;
-            &rest[..end]
-        }
-        None => text,
-    };
-    let clean: String = b64.chars().filter(|c| !c.is_whitespace()).collect();
-    let bytes = BASE64.decode(clean.as_bytes()).map_err(|_| {
-        "the TSIG secret is not valid base64 (as written by tsig-keygen or keymgr)".to_string()
-    })?;
-    if bytes.is_empty() {
-        return Err("the TSIG secret is empty".into());
-    }
-    Ok(bytes)
-}
-
 impl Rfc2136Provider {
     /// Builds the instance named `instance_name` (used as the prefix of every error) and loads
     /// its TSIG secret. Fails on a missing or unreadable key unless `insecure = true`.
@@ -109,7 +83,7 @@ impl Rfc2136Provider {
                 let secret = source
                     .load()
                     .map_err(|e| invalid(format!("TSIG secret for key {key_name}: {e}")))?;
-                let bytes = secret_bytes(secret.expose())
+                let bytes = dnsfailback_provider::tsig_key_bytes(secret.expose())
                     .map_err(|e| invalid(format!("key {key_name}: {e}")))?;
                 let name = Name::from_ascii(key_name).map_err(|e| {
                     invalid(format!("key_name `{key_name}` is not a DNS name: {e}"))
@@ -434,10 +408,16 @@ mod tests {
 
     #[test]
     fn secret_from_bare_base64_or_bind_key_file() {
-        assert_eq!(secret_bytes("aGVsbG8="), Ok(b"hello".to_vec()));
+        assert_eq!(
+            dnsfailback_provider::tsig_key_bytes("aGVsbG8="),
+            Ok(b"hello".to_vec())
+        );
         let file = "key \"k\" {\n\talgorithm hmac-sha256;\n\tsecret \"aGVsbG8=\";\n};\n";
-        assert_eq!(secret_bytes(file), Ok(b"hello".to_vec()));
-        let e = secret_bytes("not base64 !!! hunter2")
+        assert_eq!(
+            dnsfailback_provider::tsig_key_bytes(file),
+            Ok(b"hello".to_vec())
+        );
+        let e = dnsfailback_provider::tsig_key_bytes("not base64 !!! hunter2")
             .err()
             .unwrap_or_default();
         assert!(!e.contains("hunter2"), "{e}");
